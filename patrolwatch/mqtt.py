@@ -1,0 +1,221 @@
+"""The one paho-mqtt adapter: nothing outside this module touches paho types.
+
+paho runs its network loop in a thread of its own; its callbacks here only turn a paho
+message into an :class:`Inbound` value and hand it to the caller's ``on_message``.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.reasoncodes import ReasonCode
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    """Where the broker is and how to sign in, from ``PATROL_MQTT_URL``."""
+
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+
+    @classmethod
+    def from_url(cls, url: str) -> BrokerAddress:
+        """Parse ``mqtt://user:pass@host:port`` (``mqtts://`` for TLS)."""
+        parts = urlsplit(url)
+        tls = parts.scheme in ("mqtts", "ssl")
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or (8883 if tls else 1883),
+            tls=tls,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
+
+    def __str__(self) -> str:
+        scheme = "mqtts" if self.tls else "mqtt"
+        who = f"{self.username}@" if self.username else ""
+        return f"{scheme}://{who}{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A message received from the broker.
+
+    ``generation`` counts connections: an acknowledgement is only sent on the connection
+    the message arrived on (after a reconnect the broker re-sends unacknowledged messages).
+    """
+
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    mid: int
+    generation: int
+    received: float
+
+
+class MqttClient:
+    """A paho client that reconnects by itself and speaks in plain values."""
+
+    def __init__(
+        self,
+        url: str,
+        client_id: str = "",
+        *,
+        clean_session: bool = True,
+        manual_ack: bool = False,
+        subscriptions: Sequence[tuple[str, int]] = (),
+        on_message: Callable[[Inbound], None] | None = None,
+        on_connect: Callable[[], None] | None = None,
+        max_inflight: int = 1000,
+        will: tuple[str, bytes, int, bool] | None = None,
+    ) -> None:
+        self.address = BrokerAddress.from_url(url)
+        self._subscriptions = list(subscriptions)
+        self._on_message = on_message
+        self._on_connect_cb = on_connect
+        self._manual_ack = manual_ack
+        self._connected = threading.Event()
+        self._lock = threading.Lock()
+        self.generation = 0
+        self.reconnects = 0
+        self._client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=clean_session,
+            protocol=paho.MQTTv311,
+            manual_ack=manual_ack,
+        )
+        self._client.max_inflight_messages_set(max_inflight)
+        self._client.max_queued_messages_set(0)  # unbounded: never drop an outgoing message
+        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
+        if self.address.username:
+            self._client.username_pw_set(self.address.username, self.address.password)
+        if self.address.tls:
+            self._client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+        if will:
+            self._client.will_set(will[0], will[1], qos=will[2], retain=will[3])
+        self._client.on_connect = self._handle_connect
+        self._client.on_disconnect = self._handle_disconnect
+        self._client.on_message = self._handle_message
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self, wait_s: float | None = None) -> bool:
+        """Connect in the background (paho retries with backoff); optionally wait for it."""
+        self._client.connect_async(self.address.host, self.address.port, keepalive=30)
+        self._client.loop_start()
+        if wait_s is None:
+            return self._connected.is_set()
+        return self._connected.wait(wait_s)
+
+    def stop(self) -> None:
+        """Disconnect cleanly and stop the network thread."""
+        try:
+            self._client.disconnect()
+        finally:
+            self._client.loop_stop()
+            self._connected.clear()
+
+    @property
+    def connected(self) -> bool:
+        """Tell whether the broker connection is up now."""
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        """Wait until connected, up to a deadline."""
+        return self._connected.wait(timeout_s)
+
+    # -- sending -----------------------------------------------------------------------------
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> int:
+        """Queue a message (paho sends it, and re-sends QoS 1 after a reconnect); return its mid."""
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            raise RuntimeError(f"publish to {topic} failed: {paho.error_string(info.rc)}")
+        return int(info.mid)
+
+    def publish_and_wait(
+        self, topic: str, payload: bytes | str, qos: int = 1, timeout_s: float = 10.0
+    ) -> None:
+        """Publish and wait until the broker has the message (PUBACK for QoS 1)."""
+        info = self._client.publish(topic, payload, qos=qos)
+        info.wait_for_publish(timeout=timeout_s)
+        if not info.is_published():
+            raise TimeoutError(f"broker {self.address} did not take {topic} in {timeout_s:.0f} s")
+
+    def ack(self, message: Inbound) -> bool:
+        """Acknowledge a QoS 1 message, only on the connection it arrived on."""
+        if not self._manual_ack or message.qos == 0:
+            return True
+        with self._lock:
+            if message.generation != self.generation or not self._connected.is_set():
+                return False
+            return self._client.ack(message.mid, message.qos) == MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    # -- paho callbacks (network thread): hand on, nothing else --------------------------------
+    def _handle_connect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
+    ) -> None:
+        if reason.is_failure:
+            log.error("broker %s refused the connection: %s", self.address, reason)
+            return
+        with self._lock:
+            self.generation += 1
+            if self.generation > 1:
+                self.reconnects += 1
+        session = getattr(flags, "session_present", False)
+        log.info("connected to %s (session present: %s)", self.address, session)
+        if self._subscriptions:
+            client.subscribe(self._subscriptions)
+        self._connected.set()
+        if self._on_connect_cb:
+            self._on_connect_cb()
+
+    def _handle_disconnect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
+    ) -> None:
+        self._connected.clear()
+        if reason.is_failure:
+            log.warning("lost broker %s (%s); reconnecting with backoff", self.address, reason)
+
+    def _handle_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        if self._on_message is None:
+            return
+        self._on_message(
+            Inbound(
+                topic=msg.topic,
+                payload=bytes(msg.payload),
+                qos=msg.qos,
+                retain=bool(msg.retain),
+                mid=msg.mid,
+                generation=self.generation,
+                received=time.time(),
+            )
+        )
+
+
+def publish_once(url: str, messages: Sequence[tuple[str, bytes | str]], timeout_s: float = 10.0,
+                 client_id: str = "") -> None:
+    """Connect, publish each message at QoS 1 and wait for the broker to take it, disconnect."""
+    client = MqttClient(url, client_id)
+    if not client.start(wait_s=timeout_s):
+        client.stop()
+        raise ConnectionError(f"cannot reach MQTT broker at {client.address}")
+    try:
+        for topic, payload in messages:
+            client.publish_and_wait(topic, payload, timeout_s=timeout_s)
+    finally:
+        client.stop()
