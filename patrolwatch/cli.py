@@ -1,0 +1,235 @@
+"""The ``patrolwatch`` command line: one console script, a subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from patrolwatch.errors import ConfigError
+from patrolwatch.settings import Settings, load_settings
+
+log = logging.getLogger("patrolwatch")
+
+
+class CommandError(Exception):
+    """A failure to report to the operator in one line, with exit status 1."""
+
+
+def _stop_on_signals() -> threading.Event:
+    """Return an event set by SIGINT or SIGTERM, so long-running commands stop cleanly."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+# --- subcommands ------------------------------------------------------------------------
+def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the MQTT -> Redis worker (and the coverage evaluator, one at a time across workers)."""
+    from ingest.service import run_ingest
+
+    return run_ingest(settings, _stop_on_signals(), evaluator=not args.no_evaluator,
+                      client_id=args.client_id)
+
+
+def cmd_dashboard(settings: Settings, args: argparse.Namespace) -> int:
+    """Serve the Dash app and HTTP API with the development server."""
+    from dashboard.app import create_app_from_settings
+
+    app = create_app_from_settings(settings)
+    log.info("dashboard on http://%s:%d/", args.host, args.port)
+    app.run(host=args.host, port=args.port, debug=False)
+    return 0
+
+
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the simulated fleet."""
+    from patrolwatch.simulate import run_simulator
+
+    run_simulator(settings, units=args.units, interval_s=args.interval, stop=_stop_on_signals(),
+                  seed=args.seed)
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the whole system on this machine."""
+    from patrolwatch.demo import run_demo
+
+    return run_demo(settings, units=args.units, port=args.port)
+
+
+def cmd_device(settings: Settings, args: argparse.Namespace) -> int:
+    """Act as one unit's handheld."""
+    from patrolwatch import device
+
+    if args.action == "position":
+        device.send_position(settings, args.unit, args.lat, args.lon, acc=args.acc)
+    elif args.action == "status":
+        device.send_status(settings, args.unit, args.status, note=args.note)
+    elif args.action == "ack":
+        device.send_ack(settings, args.unit, args.tasking_id, accepted=not args.decline,
+                        reason=args.reason)
+    elif args.action == "listen":
+        device.listen(settings, args.unit, stop=_stop_on_signals(), count=args.count)
+    return 0
+
+
+def cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
+    """Validate the hotspots, roster and users files."""
+    from patrolwatch.config_check import check_config
+
+    problems = check_config(settings)
+    for line in problems:
+        print(line)
+    if problems:
+        print(f"{len(problems)} problem(s) found", file=sys.stderr)
+        return 1
+    print("configuration OK")
+    return 0
+
+
+def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
+    """Add or replace a dashboard user; the password is read from stdin."""
+    from patrolwatch.users import add_user
+
+    password = sys.stdin.readline().rstrip("\n")
+    add_user(settings.users, args.name, password, args.role, unit=args.unit)
+    print(f"user {args.name!r} ({args.role}) written to {settings.users}")
+    return 0
+
+
+def cmd_mqtt_credentials(settings: Settings, args: argparse.Namespace) -> int:
+    """Write a Mosquitto password file and ACL from the roster."""
+    from patrolwatch.mqtt_credentials import write_credentials
+
+    written = write_credentials(settings, args.out, password_stdin=args.password_stdin)
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    """Run a benchmark that starts what it needs itself."""
+    import importlib
+
+    module = importlib.import_module(f"patrolwatch.bench.{args.what}")
+    figures: dict[str, Any] = module.run(settings)
+    for key, value in figures.items():
+        print(f"{key:>28}: {value}")
+    if args.json:
+        print(json.dumps(figures, sort_keys=True))
+    return 0
+
+
+# --- parser -------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser (also used by tests to list subcommands)."""
+    parser = argparse.ArgumentParser(
+        prog="patrolwatch", description="Real-time patrol tracking and hotspot coverage.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable[[Settings, argparse.Namespace], int], help_: str
+            ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("demo", cmd_demo, "the whole system on this machine with a simulated fleet")
+    p.add_argument("--units", type=int, default=200)
+    p.add_argument("--port", type=int, default=8050)
+
+    p = add("ingest", cmd_ingest, "the MQTT -> Redis worker")
+    p.add_argument("--no-evaluator", action="store_true",
+                   help="do not take part in coverage evaluation")
+    p.add_argument("--client-id", default=None,
+                   help="MQTT client id (default PATROL_INGEST_CLIENT_ID)")
+
+    p = add("dashboard", cmd_dashboard, "the Dash app and HTTP API (development server)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8050)
+
+    p = add("simulate", cmd_simulate, "a simulated fleet publishing real MQTT messages")
+    p.add_argument("--units", type=int, default=200)
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between positions")
+    p.add_argument("--seed", type=int, default=None)
+
+    p = add("device", cmd_device, "a handheld client publishing as one unit")
+    p.add_argument("unit")
+    actions = p.add_subparsers(dest="action", required=True)
+    a = actions.add_parser("position", help="send a position")
+    a.add_argument("lat", type=float)
+    a.add_argument("lon", type=float)
+    a.add_argument("--acc", type=float, default=None)
+    a = actions.add_parser("status", help="send a status")
+    a.add_argument("status")
+    a.add_argument("--note", default=None)
+    a = actions.add_parser("listen", help="print taskings as they arrive")
+    a.add_argument("--count", type=int, default=None, help="stop after this many")
+    a = actions.add_parser("ack", help="acknowledge a tasking")
+    a.add_argument("tasking_id")
+    a.add_argument("--decline", action="store_true")
+    a.add_argument("--reason", default=None)
+
+    add("check-config", cmd_check_config, "validate hotspots, roster and users files")
+
+    p = add("user", cmd_user_add, "manage dashboard users")
+    users = p.add_subparsers(dest="user_action", required=True)
+    a = users.add_parser("add", help="add a user; password read from stdin")
+    a.add_argument("name")
+    a.add_argument("--role", required=True, choices=["viewer", "supervisor", "crew", "admin"])
+    a.add_argument("--unit", default=None, help="the unit a crew user signs in as")
+
+    p = add("mqtt-credentials", cmd_mqtt_credentials,
+            "write a Mosquitto password file and ACL from the roster")
+    p.add_argument("--out", default="config/mosquitto", help="folder for passwd and acl")
+    p.add_argument("--password-stdin", action="store_true",
+                   help="read 'name password' lines from stdin instead of generating passwords")
+
+    p = add("bench", cmd_bench, "benchmarks that start what they need themselves")
+    p.add_argument("what", choices=["ingest", "coverage", "dashboard"])
+    p.add_argument("--json", action="store_true", help="print one JSON object last")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = load_settings()
+        return int(args.func(settings, args))
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = "PATROL_" + "_".join(str(p) for p in err["loc"]).upper()
+            print(f"settings: {name}: {err['msg']}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return 2
+    except (CommandError, ConnectionError, TimeoutError) as exc:
+        print(f"patrolwatch {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

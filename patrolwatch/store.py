@@ -1,0 +1,386 @@
+"""The one module that touches Redis: key names, TTLs, writes and reads of live state.
+
+Keys that are read or written together share a hash tag (``{live}``, ``{stats}``,
+``{cov}``, ``{task}``) so the same code runs on Redis/Valkey Cluster; per-unit trails carry
+the unit id as their tag. The dashboard's reads are answered from indexes the writer keeps
+(hashes, a GEO set, sorted sets), each in one pipelined round trip: no SCAN or KEYS.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import redis
+
+from patrolwatch.core.model import (
+    Ack,
+    LostContact,
+    Position,
+    Rejection,
+    StatusChange,
+    UnitEvent,
+)
+
+log = logging.getLogger(__name__)
+
+# --- keys -------------------------------------------------------------------------------
+K_POS = "pw:{live}:pos"  # HASH unit -> JSON latest position (by event time)
+K_POS_TS = "pw:{live}:pos_ts"  # HASH unit -> event time of that position
+K_GEO = "pw:{live}:geo"  # GEO unit -> latest position
+K_STATUS = "pw:{live}:status"  # HASH unit -> JSON latest status
+K_STATUS_TS = "pw:{live}:status_ts"  # HASH unit -> event time of that status
+K_SEEN = "pw:{live}:seen"  # ZSET unit -> event time of the newest accepted message
+K_LWT = "pw:{live}:lwt"  # HASH unit -> time of the last OwnTracks last-will
+K_STATS = "pw:{stats}"  # HASH counters, last_message_ts
+K_REJECTIONS = "pw:{stats}:rejections"  # LIST recent rejections, newest first
+K_FEED = "pw:{cov}:feed"  # STREAM of accepted positions/statuses for the coverage evaluator
+K_EVAL_LOCK = "pw:{cov}:lock"  # one coverage evaluator at a time
+
+
+def k_trail(unit: str) -> str:
+    """Return the key of a unit's trail (ZSET score=event time, member=packed point)."""
+    return f"pw:trail:{{{unit}}}"
+
+
+def k_status_log(unit: str) -> str:
+    """Return the key of a unit's status history (ZSET score=event time)."""
+    return f"pw:statuslog:{{{unit}}}"
+
+
+def k_unit_events(unit: str) -> str:
+    """Return the key of a unit's recent events (OwnTracks transitions, last-wills)."""
+    return f"pw:events:{{{unit}}}"
+
+
+UNIT_EVENTS_KEPT = 200
+FEED_MAXLEN = 2_000_000  # about 3 h of a 10,000-unit fleet at one position every 5 s
+
+# Set a hash field only if the new event time is later; GEOADD with it for positions.
+# KEYS: value hash, ts hash, [geo]; ARGV: stride, then (field, ts, value[, lon, lat]) tuples.
+_SET_IF_NEWER = """
+local stride = tonumber(ARGV[1])
+local moved = 0
+for i = 2, #ARGV, stride do
+  local f = ARGV[i]
+  local ts = tonumber(ARGV[i + 1])
+  local cur = redis.call('HGET', KEYS[2], f)
+  if (not cur) or ts > tonumber(cur) then
+    redis.call('HSET', KEYS[1], f, ARGV[i + 2])
+    redis.call('HSET', KEYS[2], f, ARGV[i + 1])
+    if stride == 5 then
+      redis.call('GEOADD', KEYS[3], ARGV[i + 3], ARGV[i + 4], f)
+    end
+    moved = moved + 1
+  end
+end
+return moved
+"""
+
+
+def pack_point(p: Position) -> str:
+    """Pack a trail point; identical messages pack identically, so re-deliveries store once."""
+    acc = "" if p.acc is None else repr(p.acc)
+    return f"{p.ts!r},{p.lat!r},{p.lon!r},{acc}"
+
+
+def unpack_point(member: str | bytes) -> tuple[float, float, float, float | None]:
+    """Unpack a trail point into (ts, lat, lon, acc)."""
+    text = member.decode() if isinstance(member, bytes) else member
+    ts, lat, lon, acc = text.split(",")
+    return float(ts), float(lat), float(lon), (float(acc) if acc else None)
+
+
+def _position_json(p: Position) -> str:
+    return json.dumps(
+        {"ts": p.ts, "lat": p.lat, "lon": p.lon, "acc": p.acc, "speed": p.speed,
+         "heading": p.heading, "battery": p.battery, "seq": p.seq, "source": p.source},
+        separators=(",", ":"),
+    )
+
+
+@dataclass
+class Batch:
+    """Everything one worker round trip stores."""
+
+    positions: list[Position] = field(default_factory=list)
+    statuses: list[StatusChange] = field(default_factory=list)
+    acks: list[Ack] = field(default_factory=list)
+    lost: list[LostContact] = field(default_factory=list)
+    events: list[UnitEvent] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return (len(self.positions) + len(self.statuses) + len(self.acks) + len(self.lost)
+                + len(self.events) + len(self.rejections))
+
+    @property
+    def accepted(self) -> int:
+        """Return how many accepted messages the batch holds."""
+        return len(self) - len(self.rejections)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a batch write changed."""
+
+    new_points: int
+    duplicate_points: int
+    moved_units: int
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Ingest counters for /healthz and the dashboard."""
+
+    accepted_total: int
+    rejected_total: int
+    duplicates_total: int
+    rejected_by_reason: dict[str, int]
+    last_message_ts: float | None
+
+
+@dataclass(frozen=True)
+class LiveRows:
+    """Raw live state of every unit that has sent anything, read in one round trip."""
+
+    positions: dict[str, dict[str, Any]]
+    statuses: dict[str, dict[str, Any]]
+    seen: dict[str, float]
+    lwt: dict[str, float]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Store:
+    """Live state in Redis: writes for the ingest worker, reads for the dashboard and API."""
+
+    def __init__(self, client: redis.Redis, *, trail_retention_s: float = 31 * 86400.0,
+                 rejection_log_size: int = 500) -> None:
+        self.r = client
+        self.trail_retention_s = trail_retention_s
+        self.rejection_log_size = rejection_log_size
+        self._set_if_newer = client.register_script(_SET_IF_NEWER)
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> Store:
+        """Connect lazily to the Redis/Valkey at ``url`` (short timeouts: fail fast, retry above)."""
+        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2,
+                                      health_check_interval=10)
+        return cls(client, **kwargs)
+
+    def ping(self) -> bool:
+        """Tell whether Redis answers now."""
+        try:
+            return bool(self.r.ping())
+        except redis.RedisError:
+            return False
+
+    # --- writes (ingest) ------------------------------------------------------------------
+    def write_batch(self, batch: Batch, now: float | None = None) -> WriteResult:
+        """Store a batch in one pipelined round trip (plus one for counters); raises RedisError.
+
+        Latest state only moves forward in event time; trail points are ZSET members, so the
+        same message delivered twice is stored once. Safe to retry after a failure.
+        """
+        now = time.time() if now is None else now
+        pipe = self.r.pipeline(transaction=False)
+        cutoff = now - self.trail_retention_s
+        touched: set[str] = set()
+        for p in batch.positions:
+            key = k_trail(p.unit)
+            pipe.zadd(key, {pack_point(p): p.ts})
+            touched.add(p.unit)
+        for unit in touched:
+            key = k_trail(unit)
+            pipe.zremrangebyscore(key, "-inf", cutoff)
+            pipe.expire(key, int(self.trail_retention_s) + 3600)
+        if batch.positions:
+            args: list[Any] = [5]
+            for p in batch.positions:
+                args += [p.unit, repr(p.ts), _position_json(p), p.lon, p.lat]
+            self._set_if_newer(keys=[K_POS, K_POS_TS, K_GEO], args=args, client=pipe)
+        if batch.statuses:
+            args = [3]
+            for s in batch.statuses:
+                value = json.dumps({"status": s.status.value, "ts": s.ts, "note": s.note})
+                args += [s.unit, repr(s.ts), value]
+                pipe.zadd(k_status_log(s.unit), {f"{s.ts!r}|{s.status.value}": s.ts})
+                pipe.zremrangebyscore(k_status_log(s.unit), "-inf", cutoff)
+            self._set_if_newer(keys=[K_STATUS, K_STATUS_TS], args=args, client=pipe)
+        seen: dict[str, float] = {}
+        for m in (*batch.positions, *batch.statuses, *batch.acks, *batch.events):
+            seen[m.unit] = max(seen.get(m.unit, m.ts), m.ts)
+        if seen:
+            pipe.zadd(K_SEEN, seen, gt=True)
+        for lost in batch.lost:
+            pipe.hset(K_LWT, lost.unit, repr(lost.ts))
+            self._unit_event(pipe, lost.unit, {"ts": lost.ts, "event": "lwt"})
+        for ev in batch.events:
+            self._unit_event(pipe, ev.unit, {"ts": ev.ts, "event": ev.event,
+                                              "description": ev.description})
+        self._feed(pipe, batch)
+        for rej in batch.rejections:
+            pipe.lpush(K_REJECTIONS, json.dumps({
+                "ts": now, "reason": rej.reason.value, "detail": rej.detail, "topic": rej.topic,
+                "payload": rej.payload_head[:200].decode("utf-8", errors="backslashreplace"),
+            }))
+        if batch.rejections:
+            pipe.ltrim(K_REJECTIONS, 0, self.rejection_log_size - 1)
+        results = pipe.execute()
+
+        new = sum(int(results[i]) for i in range(len(batch.positions)))
+        dup = len(batch.positions) - new
+        moved = 0
+        if batch.positions:
+            idx = len(batch.positions) + 2 * len(touched)
+            moved = int(results[idx])
+        counters = self.r.pipeline(transaction=False)
+        if batch.accepted:
+            counters.hincrby(K_STATS, "accepted_total", batch.accepted - dup)
+            counters.hset(K_STATS, "last_message_ts", repr(now))
+        if dup:
+            counters.hincrby(K_STATS, "duplicates_total", dup)
+        if batch.rejections:
+            counters.hincrby(K_STATS, "rejected_total", len(batch.rejections))
+            for rej in batch.rejections:
+                counters.hincrby(K_STATS, f"rejected:{rej.reason.value}", 1)
+        counters.execute()
+        return WriteResult(new_points=new, duplicate_points=dup, moved_units=moved)
+
+    def _unit_event(self, pipe: Any, unit: str, event: dict[str, Any]) -> None:
+        pipe.lpush(k_unit_events(unit), json.dumps(event))
+        pipe.ltrim(k_unit_events(unit), 0, UNIT_EVENTS_KEPT - 1)
+        pipe.expire(k_unit_events(unit), int(self.trail_retention_s))
+
+    def _feed(self, pipe: Any, batch: Batch) -> None:
+        """Append accepted positions and statuses to the coverage evaluator's change feed."""
+        for p in batch.positions:
+            fields = {"k": "p", "u": p.unit, "t": repr(p.ts), "la": repr(p.lat), "lo": repr(p.lon),
+                      "a": "" if p.acc is None else repr(p.acc)}
+            pipe.xadd(K_FEED, fields, maxlen=FEED_MAXLEN, approximate=True)  # type: ignore[arg-type]
+        for s in batch.statuses:
+            pipe.xadd(K_FEED, {"k": "s", "u": s.unit, "t": repr(s.ts), "s": s.status.value},
+                      maxlen=FEED_MAXLEN, approximate=True)
+
+    # --- reads (dashboard, API) -----------------------------------------------------------
+    def live_rows(self) -> LiveRows:
+        """Read every unit's latest position, status, last-seen and last-will in one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(K_POS)
+        pipe.hgetall(K_STATUS)
+        pipe.zrange(K_SEEN, 0, -1, withscores=True)
+        pipe.hgetall(K_LWT)
+        pos, status, seen, lwt = pipe.execute()
+        return LiveRows(
+            positions={_text(k): json.loads(v) for k, v in pos.items()},
+            statuses={_text(k): json.loads(v) for k, v in status.items()},
+            seen={_text(k): float(v) for k, v in seen},
+            lwt={_text(k): float(v) for k, v in lwt.items()},
+        )
+
+    def trail(self, unit: str, since: float, until: float,
+              limit: int | None = None) -> list[tuple[float, float, float, float | None]]:
+        """Return a unit's trail points in [since, until], oldest first."""
+        kwargs: dict[str, Any] = {}
+        if limit is not None:
+            kwargs = {"start": 0, "num": limit}
+        members = self.r.zrangebyscore(k_trail(unit), since, until, **kwargs)
+        return [unpack_point(m) for m in cast(list[bytes], members)]
+
+    def trail_count(self, unit: str) -> int:
+        """Return how many points a unit's trail holds."""
+        return int(cast(int, self.r.zcard(k_trail(unit))))
+
+    def status_history(self, unit: str, since: float, until: float) -> list[tuple[float, str]]:
+        """Return a unit's status changes in [since, until], oldest first."""
+        rows = cast(list[bytes], self.r.zrangebyscore(k_status_log(unit), since, until))
+        out = []
+        for row in rows:
+            ts, status = _text(row).split("|", 1)
+            out.append((float(ts), status))
+        return out
+
+    def unit_events(self, unit: str, limit: int = 50) -> list[dict[str, Any]]:
+        """Return a unit's recent events, newest first."""
+        rows = cast(list[bytes], self.r.lrange(k_unit_events(unit), 0, limit - 1))
+        return [json.loads(r) for r in rows]
+
+    def stats(self) -> Stats:
+        """Return the ingest counters."""
+        raw = {_text(k): _text(v) for k, v in cast(dict[bytes, bytes], self.r.hgetall(K_STATS)).items()}
+        by_reason = {k.split(":", 1)[1]: int(v) for k, v in raw.items() if k.startswith("rejected:")}
+        last = raw.get("last_message_ts")
+        return Stats(
+            accepted_total=int(raw.get("accepted_total", 0)),
+            rejected_total=int(raw.get("rejected_total", 0)),
+            duplicates_total=int(raw.get("duplicates_total", 0)),
+            rejected_by_reason=by_reason,
+            last_message_ts=float(last) if last else None,
+        )
+
+    def recent_rejections(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Return the most recent rejections, newest first."""
+        rows = cast(list[bytes], self.r.lrange(K_REJECTIONS, 0, limit - 1))
+        return [json.loads(r) for r in rows]
+
+    def units_near(self, lat: float, lon: float, radius_m: float) -> list[tuple[str, float]]:
+        """Return units within a radius of a point, nearest first, with distances in metres."""
+        rows = self.r.geosearch(K_GEO, longitude=lon, latitude=lat, radius=radius_m, unit="m",
+                                withdist=True, sort="ASC")
+        return [(_text(name), float(dist)) for name, dist in cast(list[Any], rows)]
+
+    # --- coverage change feed ---------------------------------------------------------------
+    def read_feed(self, after: str, count: int = 10_000) -> list[tuple[str, dict[str, str]]]:
+        """Return change-feed entries after the given stream id."""
+        rows = self.r.xread({K_FEED: after}, count=count)
+        if not rows:
+            return []
+        entries = cast(list[Any], rows)[0][1]
+        return [(_text(eid), {_text(k): _text(v) for k, v in data.items()}) for eid, data in entries]
+
+    def feed_last_id(self) -> str:
+        """Return the id of the newest change-feed entry (``0-0`` when empty)."""
+        info = cast(list[Any], self.r.xrevrange(K_FEED, count=1))
+        return _text(info[0][0]) if info else "0-0"
+
+    def acquire_evaluator_lock(self, owner: str, ttl_s: float) -> bool:
+        """Take or renew the single-evaluator lock; tell whether this owner holds it."""
+        ms = int(ttl_s * 1000)
+        if self.r.set(K_EVAL_LOCK, owner, nx=True, px=ms):
+            return True
+        holder = self.r.get(K_EVAL_LOCK)
+        if holder is not None and _text(cast(bytes, holder)) == owner:
+            self.r.pexpire(K_EVAL_LOCK, ms)
+            return True
+        return False
+
+    def release_evaluator_lock(self, owner: str) -> None:
+        """Give up the evaluator lock if this owner holds it."""
+        holder = self.r.get(K_EVAL_LOCK)
+        if holder is not None and _text(cast(bytes, holder)) == owner:
+            self.r.delete(K_EVAL_LOCK)
+
+    def units_in_trails(self, units: Iterable[str]) -> dict[str, int]:
+        """Return trail sizes for the given units in one round trip."""
+        names = list(units)
+        pipe = self.r.pipeline(transaction=False)
+        for unit in names:
+            pipe.zcard(k_trail(unit))
+        return dict(zip(names, (int(n) for n in pipe.execute()), strict=True))
+
+
+def points_for(units: Sequence[str], store: Store, since: float, until: float
+               ) -> dict[str, list[tuple[float, float, float, float | None]]]:
+    """Read several units' trails in one pipelined round trip."""
+    pipe = store.r.pipeline(transaction=False)
+    for unit in units:
+        pipe.zrangebyscore(k_trail(unit), since, until)
+    return {unit: [unpack_point(m) for m in rows]
+            for unit, rows in zip(units, pipe.execute(), strict=True)}
