@@ -17,8 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis
-
 from patrolwatch.core.messages import ParseContext, parse_message
+from patrolwatch.core.topics import subscriptions
+
 from patrolwatch.core.model import (
     Ack,
     LostContact,
@@ -27,7 +28,6 @@ from patrolwatch.core.model import (
     StatusChange,
     UnitEvent,
 )
-from patrolwatch.core.topics import subscriptions
 from patrolwatch.mqtt import Inbound, MqttClient
 from patrolwatch.settings import Settings
 from patrolwatch.store import Batch, Store

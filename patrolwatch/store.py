@@ -40,6 +40,8 @@ K_STATS = "pw:{stats}"  # HASH counters, last_message_ts
 K_REJECTIONS = "pw:{stats}:rejections"  # LIST recent rejections, newest first
 K_FEED = "pw:{cov}:feed"  # STREAM of accepted positions/statuses for the coverage evaluator
 K_EVAL_LOCK = "pw:{cov}:lock"  # one coverage evaluator at a time
+K_COVERAGE = "pw:{cov}:snapshot"  # STRING JSON of the latest coverage evaluation
+K_COV_EVENTS = "pw:{cov}:events"  # LIST recent gap opened/closed events, newest first
 
 
 def k_trail(unit: str) -> str:
@@ -52,12 +54,20 @@ def k_status_log(unit: str) -> str:
     return f"pw:statuslog:{{{unit}}}"
 
 
+def k_visits(hotspot: str) -> str:
+    """Return the key of a hotspot's visits (ZSET score=start, member=JSON visit)."""
+    return f"pw:visits:{{{hotspot}}}"
+
+
 def k_unit_events(unit: str) -> str:
     """Return the key of a unit's recent events (OwnTracks transitions, last-wills)."""
     return f"pw:events:{{{unit}}}"
 
 
 UNIT_EVENTS_KEPT = 200
+COVERAGE_EVENTS_KEPT = 500
+VISIT_MAX_S = 86_400.0  # visits are looked up by start time; none is assumed longer than this
+VISITS_RETENTION_S = 400 * 86_400.0  # aggregated dosage outlives raw positions (DOMAIN.md)
 FEED_MAXLEN = 2_000_000  # about 3 h of a 10,000-unit fleet at one position every 5 s
 
 # Set a hash field only if the new event time is later; GEOADD with it for positions.
@@ -170,7 +180,7 @@ class Store:
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> Store:
-        """Connect lazily to the Redis/Valkey at ``url`` (short timeouts: fail fast, retry above)."""
+        """Connect lazily to Redis/Valkey at ``url``; short timeouts so callers retry."""
         client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2,
                                       health_check_interval=10)
         return cls(client, **kwargs)
@@ -215,7 +225,9 @@ class Store:
                 pipe.zremrangebyscore(k_status_log(s.unit), "-inf", cutoff)
             self._set_if_newer(keys=[K_STATUS, K_STATUS_TS], args=args, client=pipe)
         seen: dict[str, float] = {}
-        for m in (*batch.positions, *batch.statuses, *batch.acks, *batch.events):
+        stamped: list[Position | StatusChange | Ack | UnitEvent] = [
+            *batch.positions, *batch.statuses, *batch.acks, *batch.events]
+        for m in stamped:
             seen[m.unit] = max(seen.get(m.unit, m.ts), m.ts)
         if seen:
             pipe.zadd(K_SEEN, seen, gt=True)
@@ -264,7 +276,7 @@ class Store:
         for p in batch.positions:
             fields = {"k": "p", "u": p.unit, "t": repr(p.ts), "la": repr(p.lat), "lo": repr(p.lon),
                       "a": "" if p.acc is None else repr(p.acc)}
-            pipe.xadd(K_FEED, fields, maxlen=FEED_MAXLEN, approximate=True)  # type: ignore[arg-type]
+            pipe.xadd(K_FEED, fields, maxlen=FEED_MAXLEN, approximate=True)
         for s in batch.statuses:
             pipe.xadd(K_FEED, {"k": "s", "u": s.unit, "t": repr(s.ts), "s": s.status.value},
                       maxlen=FEED_MAXLEN, approximate=True)
@@ -296,7 +308,7 @@ class Store:
 
     def trail_count(self, unit: str) -> int:
         """Return how many points a unit's trail holds."""
-        return int(cast(int, self.r.zcard(k_trail(unit))))
+        return int(self.r.zcard(k_trail(unit)))
 
     def status_history(self, unit: str, since: float, until: float) -> list[tuple[float, str]]:
         """Return a unit's status changes in [since, until], oldest first."""
@@ -314,8 +326,11 @@ class Store:
 
     def stats(self) -> Stats:
         """Return the ingest counters."""
-        raw = {_text(k): _text(v) for k, v in cast(dict[bytes, bytes], self.r.hgetall(K_STATS)).items()}
-        by_reason = {k.split(":", 1)[1]: int(v) for k, v in raw.items() if k.startswith("rejected:")}
+        rows = cast(dict[bytes, bytes], self.r.hgetall(K_STATS))
+        raw = {_text(k): _text(v) for k, v in rows.items()}
+        by_reason = {
+            k.split(":", 1)[1]: int(v) for k, v in raw.items() if k.startswith("rejected:")
+        }
         last = raw.get("last_message_ts")
         return Stats(
             accepted_total=int(raw.get("accepted_total", 0)),
@@ -343,7 +358,9 @@ class Store:
         if not rows:
             return []
         entries = cast(list[Any], rows)[0][1]
-        return [(_text(eid), {_text(k): _text(v) for k, v in data.items()}) for eid, data in entries]
+        return [
+            (_text(eid), {_text(k): _text(v) for k, v in data.items()}) for eid, data in entries
+        ]
 
     def feed_last_id(self) -> str:
         """Return the id of the newest change-feed entry (``0-0`` when empty)."""
@@ -367,6 +384,76 @@ class Store:
         if holder is not None and _text(cast(bytes, holder)) == owner:
             self.r.delete(K_EVAL_LOCK)
 
+    # --- coverage (written by the evaluator, read by the dashboard and API) -----------------
+    def apply_visit_delta(self, removed: Iterable[dict[str, Any]],
+                          added: Iterable[dict[str, Any]]) -> None:
+        """Replace changed visits in one round trip (dicts: unit, hotspot, start, end, pings)."""
+        pipe = self.r.pipeline(transaction=False)
+        hotspots: set[str] = set()
+        for visit in removed:
+            pipe.zrem(k_visits(visit["hotspot"]), visit_member(visit))
+        for visit in added:
+            pipe.zadd(k_visits(visit["hotspot"]), {visit_member(visit): visit["start"]})
+            hotspots.add(visit["hotspot"])
+        for hotspot in hotspots:
+            pipe.expire(k_visits(hotspot), int(VISITS_RETENTION_S))
+        pipe.execute()
+
+    def replace_visits_since(self, hotspot_ids: Iterable[str], since: float,
+                             visits: Iterable[dict[str, Any]]) -> None:
+        """Drop stored visits starting at or after ``since`` and store these instead (rebuild)."""
+        pipe = self.r.pipeline(transaction=True)
+        for hotspot in hotspot_ids:
+            pipe.zremrangebyscore(k_visits(hotspot), since, "+inf")
+        for visit in visits:
+            pipe.zadd(k_visits(visit["hotspot"]), {visit_member(visit): visit["start"]})
+        pipe.execute()
+
+    def visits(self, hotspot: str, since: float, until: float,
+               min_minutes: float | None = None) -> list[dict[str, Any]]:
+        """Return a hotspot's visits overlapping [since, until], oldest first."""
+        key = k_visits(hotspot)
+        rows = cast(list[bytes], self.r.zrangebyscore(key, since - VISIT_MAX_S, until))
+        out = []
+        for row in rows:
+            v = json.loads(row)
+            if v["end"] < since:
+                continue
+            v["minutes"] = round((v["end"] - v["start"]) / 60.0, 2)
+            if min_minutes is not None:
+                v["qualifying"] = v["minutes"] >= min_minutes
+            out.append(v)
+        return out
+
+    def presence_timeline(self, hotspot: str, since: float, until: float) -> list[dict[str, Any]]:
+        """Return the visits overlapping a period, for the presence timeline."""
+        return self.visits(hotspot, since, until)
+
+    def write_coverage(self, snapshot: dict[str, Any],
+                       events: Sequence[dict[str, Any]] = ()) -> None:
+        """Store the latest coverage snapshot and any gap events in one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.set(K_COVERAGE, json.dumps(snapshot, separators=(",", ":")))
+        for event in events:
+            pipe.lpush(K_COV_EVENTS, json.dumps(event))
+        if events:
+            pipe.ltrim(K_COV_EVENTS, 0, COVERAGE_EVENTS_KEPT - 1)
+        pipe.execute()
+
+    def coverage(self) -> dict[str, Any] | None:
+        """Return the latest coverage snapshot, or None before the first evaluation."""
+        raw = self.r.get(K_COVERAGE)
+        return json.loads(cast(bytes, raw)) if raw else None
+
+    def coverage_events(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Return recent gap opened/closed events, newest first."""
+        rows = cast(list[bytes], self.r.lrange(K_COV_EVENTS, 0, limit - 1))
+        return [json.loads(r) for r in rows]
+
+    def seen_units(self) -> list[str]:
+        """Return every unit that has sent an accepted message."""
+        return [_text(u) for u in cast(list[bytes], self.r.zrange(K_SEEN, 0, -1))]
+
     def units_in_trails(self, units: Iterable[str]) -> dict[str, int]:
         """Return trail sizes for the given units in one round trip."""
         names = list(units)
@@ -374,6 +461,12 @@ class Store:
         for unit in names:
             pipe.zcard(k_trail(unit))
         return dict(zip(names, (int(n) for n in pipe.execute()), strict=True))
+
+
+def visit_member(visit: dict[str, Any]) -> str:
+    """Serialise a visit deterministically, so the same visit is always the same member."""
+    return json.dumps({"unit": visit["unit"], "start": visit["start"], "end": visit["end"],
+                       "pings": visit["pings"]}, separators=(",", ":"), sort_keys=True)
 
 
 def points_for(units: Sequence[str], store: Store, since: float, until: float
