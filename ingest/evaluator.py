@@ -1,0 +1,240 @@
+"""The coverage evaluator: change feed -> visit engine -> hotspot states, gaps, dosage.
+
+Every ingest process runs one; a Redis lock with expiry lets only one evaluate at a time.
+The holder keeps a VisitEngine in memory, fed from the store's change feed; when it (re)takes
+the lock it first rebuilds the engine from the stored trails, so a new holder gives the same
+answer as the old one. Results go back through the store: the dashboard and API only read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import redis
+
+from patrolwatch.core.coverage import HotspotCoverage, coverage_event, evaluate_hotspot, gaps
+from patrolwatch.core.dosage import dosage_rows
+from patrolwatch.core.hotspots import Hotspot, HotspotSet, window_at
+from patrolwatch.core.model import Status, StatusChange
+from patrolwatch.core.predictability import predictable_patterns
+from patrolwatch.core.suggest import suggest_units
+from patrolwatch.core.visits import Ping, Visit, VisitEngine, VisitParams
+from patrolwatch.live import unit_states
+from patrolwatch.roster import Roster
+from patrolwatch.settings import Settings
+from patrolwatch.store import Store, points_for
+
+log = logging.getLogger(__name__)
+
+FEED_READ_MAX = 50_000  # entries per tick at most, so one tick never stalls the loop
+REBUILD_CHUNK = 200  # units per pipelined trail read during a rebuild
+SLOW_EVERY_S = 60.0  # dosage and predictability read a week of visits: not every tick
+
+
+def visit_dict(v: Visit) -> dict[str, Any]:
+    """Return a visit as the store keeps it."""
+    return {"unit": v.unit, "hotspot": v.hotspot, "start": v.start, "end": v.end, "pings": v.pings}
+
+
+def coverage_dict(c: HotspotCoverage, hotspot: Hotspot) -> dict[str, Any]:
+    """Return a hotspot's coverage as the snapshot keeps it (JSON-able, epoch seconds)."""
+    data = asdict(c)
+    window = data.pop("window", None)
+    data["window_start"] = window["start"].timestamp() if window else None
+    data["window_end"] = window["end"].timestamp() if window else None
+    data["present_units"] = list(c.present_units)
+    data["target_minutes"] = hotspot.min_visit_minutes
+    data["max_gap_minutes"] = hotspot.max_gap_minutes
+    return data
+
+
+class CoverageEvaluator:
+    """Holds the visit engine while it holds the lock; evaluates on a short tick."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        hotspots: HotspotSet,
+        roster: Roster,
+        *,
+        publish: Callable[[str, str], None] | None = None,
+        busy_units: Callable[[], set[str]] | None = None,
+        horizon_s: float = 26 * 3600.0,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.hotspots = hotspots
+        self.roster = roster
+        self.publish = publish
+        self.busy_units = busy_units or (lambda: set())
+        self.horizon_s = horizon_s
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.params = VisitParams(
+            gap_s=settings.visit_gap_s, grace_s=settings.visit_grace_s,
+            max_acc_m=settings.max_presence_acc_m,
+        )
+        self.engine = VisitEngine(self.params, horizon_s=horizon_s)
+        self.cursor = "0-0"
+        self.holding = False
+        self.previous: dict[str, HotspotCoverage] = {}
+        self.slow: dict[str, Any] = {"dosage": [], "predictability": []}
+        self.slow_at = 0.0
+        self.evaluations = 0
+
+    # --- lock and loop -----------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        """Evaluate every ``evaluate_every_s`` while holding the lock, until stopped."""
+        interval = self.settings.evaluate_every_s
+        ttl = max(10.0, 5 * interval)
+        while not stop.is_set():
+            try:
+                if self.store.acquire_evaluator_lock(self.owner, ttl):
+                    if not self.holding:
+                        log.info("coverage evaluator %s took the lock; rebuilding", self.owner)
+                        self.rebuild(time.time())
+                        self.holding = True
+                    self.tick(time.time())
+                elif self.holding:
+                    log.info("coverage evaluator %s lost the lock", self.owner)
+                    self.holding = False
+            except redis.RedisError as exc:
+                if self.holding:
+                    log.warning("coverage evaluation paused, Redis unavailable: %s", exc)
+                self.holding = False
+            stop.wait(interval)
+        if self.holding:
+            try:
+                self.store.release_evaluator_lock(self.owner)
+            except redis.RedisError:
+                pass
+
+    # --- rebuild and incremental feed ------------------------------------------------------------
+    def rebuild(self, now: float) -> None:
+        """Recompute visits in the horizon from stored trails and status histories."""
+        self.cursor = self.store.feed_last_id()  # before reading: later entries are re-applied
+        since = now - self.horizon_s
+        self.engine = VisitEngine(self.params, horizon_s=self.horizon_s)
+        units = self.store.seen_units()
+        for start in range(0, len(units), REBUILD_CHUNK):
+            chunk = units[start:start + REBUILD_CHUNK]
+            trails = points_for(chunk, self.store, since, now + self.settings.max_future_s)
+            statuses = [
+                StatusChange(unit, ts, Status(status))
+                for unit in chunk
+                for ts, status in self.store.status_history(unit, 0, now + 3600)
+            ]
+            pings = self._classify(
+                (unit, ts, lat, lon, acc)
+                for unit, points in trails.items()
+                for ts, lat, lon, acc in points
+            )
+            self.engine.add(pings, statuses)
+        visits = [visit_dict(v) for v in self.engine.visits()]
+        self.store.replace_visits_since([h.id for h in self.hotspots], since, visits)
+        log.info("rebuilt coverage from %d units' trails: %d visits", len(units), len(visits))
+
+    def _classify(self, rows: Iterable[tuple[str, float, float, float, float | None]]) -> list[Ping]:
+        """Tag each position with the hotspots it is geometrically inside (one vectorised query)."""
+        items = list(rows)
+        if not items:
+            return []
+        lats = np.fromiter((r[2] for r in items), dtype=float, count=len(items))
+        lons = np.fromiter((r[3] for r in items), dtype=float, count=len(items))
+        inside = self.hotspots.containing_many(lats, lons)
+        return [Ping(r[0], r[1], frozenset(ids), r[4]) for r, ids in zip(items, inside, strict=True)]
+
+    def consume_feed(self) -> int:
+        """Apply new change-feed entries to the engine and persist the visit delta."""
+        entries = self.store.read_feed(self.cursor, count=FEED_READ_MAX)
+        if not entries:
+            return 0
+        self.cursor = entries[-1][0]
+        rows: list[tuple[str, float, float, float, float | None]] = []
+        statuses: list[StatusChange] = []
+        for _, f in entries:
+            if f.get("k") == "p":
+                rows.append((f["u"], float(f["t"]), float(f["la"]), float(f["lo"]),
+                             float(f["a"]) if f.get("a") else None))
+            elif f.get("k") == "s":
+                statuses.append(StatusChange(f["u"], float(f["t"]), Status(f["s"])))
+        delta = self.engine.add(self._classify(rows), statuses)
+        if delta.removed or delta.added:
+            self.store.apply_visit_delta([visit_dict(v) for v in delta.removed],
+                                         [visit_dict(v) for v in delta.added])
+        return len(entries)
+
+    # --- evaluation ------------------------------------------------------------------------------
+    def tick(self, now: float) -> dict[str, Any]:
+        """Consume the feed, evaluate every hotspot, store the snapshot, publish gap events."""
+        while self.consume_feed() >= FEED_READ_MAX:
+            pass
+        self.engine.prune(now - self.horizon_s)
+        snapshot, events = self.evaluate(now)
+        self.store.write_coverage(snapshot, events)
+        if self.publish is not None:
+            for event in events:
+                self.publish("patrol/events/coverage", json.dumps(event))
+        self.evaluations += 1
+        return snapshot
+
+    def evaluate(self, now: float) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Return the coverage snapshot for ``now`` and the gap events since the last one."""
+        stats = self.store.stats()
+        feed_fresh = (stats.last_message_ts is not None
+                      and now - stats.last_message_ts <= self.settings.stale_after_s)
+        moment = datetime.fromtimestamp(now, UTC)
+        zone = self.settings.zone
+        coverages: dict[str, HotspotCoverage] = {}
+        for h in self.hotspots:
+            window = window_at(h, moment, zone)
+            coverages[h.id] = evaluate_hotspot(
+                h, window, self.engine.visits(h.id), self.engine.present_units(h.id, now), now,
+                feed_fresh, self.settings.due_warning_minutes,
+            )
+        events = []
+        for h in self.hotspots:
+            event = coverage_event(self.previous.get(h.id), coverages[h.id], h)
+            if event is not None:
+                events.append(event)
+        self.previous = coverages
+        rows = self.store.live_rows()
+        units = unit_states(rows.positions, rows.statuses, rows.seen, rows.lwt, self.roster, now,
+                            self.settings.stale_after_s)
+        busy = self.busy_units()
+        speeds = {"foot": self.settings.speed_foot_mps, "cycle": self.settings.speed_cycle_mps,
+                  "vehicle": self.settings.speed_vehicle_mps}
+        gap_rows = []
+        for gap in gaps(list(coverages.values()), self.hotspots.by_id):
+            row = asdict(gap)
+            row["suggested_units"] = [
+                asdict(s) for s in suggest_units(gap.lat, gap.lon, units, speeds, busy, now,
+                                                 self.settings.stale_after_s)
+            ]
+            gap_rows.append(row)
+        if now - self.slow_at >= SLOW_EVERY_S:
+            self.slow = self._slow_figures(now)
+            self.slow_at = now
+        snapshot = {
+            "evaluated_at": now,
+            "feed_fresh": feed_fresh,
+            "hotspots": {hid: coverage_dict(c, self.hotspots.by_id[hid])
+                         for hid, c in coverages.items()},
+            "gaps": gap_rows,
+            **self.slow,
+        }
+        return snapshot, events
+
+    def _slow_figures(self, now: float) -> dict[str, Any]:
+        """Compute dosage (shift and operation) and predictability from stored visits."""
+        return {"dosage": [], "predictability": []}

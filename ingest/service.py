@@ -1,0 +1,56 @@
+"""Wire the ingest process: load and check configuration, then run worker and evaluator."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from patrolwatch.core.hotspots import CoverageDefaults, load_hotspots
+from patrolwatch.core.messages import ParseContext
+from patrolwatch.mqtt import MqttClient
+from patrolwatch.roster import load_roster, load_status_codes
+from patrolwatch.settings import Settings
+from patrolwatch.store import Store
+
+from ingest.evaluator import CoverageEvaluator
+from ingest.worker import IngestWorker
+
+log = logging.getLogger(__name__)
+
+
+def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = True,
+               client_id: str | None = None) -> int:
+    """Run the worker (and the coverage evaluator thread) until ``stop`` is set."""
+    roster = load_roster(settings.units)
+    codes = load_status_codes(settings.status_codes)
+    hotspots = load_hotspots(settings.hotspots, CoverageDefaults.from_settings(settings),
+                             settings.zone)
+    store = Store.from_url(settings.redis_url, trail_retention_s=settings.trail_retention_s,
+                           rejection_log_size=settings.rejection_log_size)
+    if not store.ping():
+        log.warning("Redis at %s is not answering yet; will keep retrying", settings.redis_url)
+    ctx = ParseContext.from_settings(settings, roster, codes)
+    worker = IngestWorker(settings, store, ctx, client_id=client_id)
+    threads: list[threading.Thread] = []
+    events_client: MqttClient | None = None
+    if evaluator:
+        events_client = MqttClient(settings.mqtt_url, "")
+        events_client.start()
+        cov = CoverageEvaluator(settings, store, hotspots, roster,
+                                publish=lambda topic, body: events_client.publish(topic, body)
+                                if events_client else None)
+        threads.append(threading.Thread(target=cov.run, args=(stop,), name="coverage",
+                                        daemon=True))
+    log.info("roster: %d units; hotspots: %d; stale after %.0f s", len(roster.units),
+             len(hotspots), settings.stale_after_s)
+    for t in threads:
+        t.start()
+    try:
+        worker.run(stop)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=10)
+        if events_client is not None:
+            events_client.stop()
+    return 0

@@ -1,0 +1,34 @@
+"""`patrolwatch check-config`: every problem in the configuration files, one per line."""
+
+from __future__ import annotations
+
+from patrolwatch.core.hotspots import CoverageDefaults, validate_hotspots
+from patrolwatch.errors import ConfigError
+from patrolwatch.roster import load_roster, load_status_codes
+from patrolwatch.settings import Settings
+from patrolwatch.users import load_users
+
+
+def check_config(settings: Settings) -> list[str]:
+    """Return every problem as ``file:feature-id: reason`` (empty when all is well)."""
+    problems = list(validate_hotspots(settings.hotspots, CoverageDefaults.from_settings(settings),
+                                      settings.zone))
+    roster_units: set[str] = set()
+    try:
+        roster_units = set(load_roster(settings.units).units)
+    except ConfigError as exc:
+        problems += exc.problems
+    try:
+        load_status_codes(settings.status_codes)
+    except ConfigError as exc:
+        problems += exc.problems
+    try:
+        users = load_users(settings.users)
+    except ConfigError as exc:
+        problems += exc.problems
+    else:
+        for user in users.values():
+            if user.unit and roster_units and user.unit not in roster_units:
+                problems.append(f"{settings.users}:{user.name}: unit {user.unit!r} is not on the "
+                                f"roster {settings.units}")
+    return problems
