@@ -25,6 +25,7 @@ from patrolwatch.core.model import (
     StatusChange,
     UnitEvent,
 )
+from patrolwatch.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,10 @@ K_FEED = "pw:{cov}:feed"  # STREAM of accepted positions/statuses for the covera
 K_EVAL_LOCK = "pw:{cov}:lock"  # one coverage evaluator at a time
 K_COVERAGE = "pw:{cov}:snapshot"  # STRING JSON of the latest coverage evaluation
 K_COV_EVENTS = "pw:{cov}:events"  # LIST recent gap opened/closed events, newest first
+K_TASKINGS = "pw:{task}:all"  # HASH tasking id -> JSON tasking
+K_TASKINGS_OPEN = "pw:{task}:open"  # SET ids of open taskings
+K_AUDIT = "pw:{task}:audit"  # ZSET score=time, member=JSON audit entry (taskings, emergencies)
+K_EMERGENCY_ACK = "pw:{task}:emergency_ack"  # HASH unit -> JSON {by, ts, status_ts}
 
 
 def k_trail(unit: str) -> str:
@@ -172,11 +177,19 @@ class Store:
     """Live state in Redis: writes for the ingest worker, reads for the dashboard and API."""
 
     def __init__(self, client: redis.Redis, *, trail_retention_s: float = 31 * 86400.0,
-                 rejection_log_size: int = 500) -> None:
+                 audit_retention_s: float = 31 * 86400.0, rejection_log_size: int = 500) -> None:
         self.r = client
         self.trail_retention_s = trail_retention_s
+        self.audit_retention_s = audit_retention_s
         self.rejection_log_size = rejection_log_size
         self._set_if_newer = client.register_script(_SET_IF_NEWER)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        """Connect with the settings' URL and retention periods."""
+        return cls.from_url(settings.redis_url, trail_retention_s=settings.trail_retention_s,
+                            audit_retention_s=settings.audit_retention_days * 86400.0,
+                            rejection_log_size=settings.rejection_log_size)
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> Store:
@@ -238,13 +251,7 @@ class Store:
             self._unit_event(pipe, ev.unit, {"ts": ev.ts, "event": ev.event,
                                               "description": ev.description})
         self._feed(pipe, batch)
-        for rej in batch.rejections:
-            pipe.lpush(K_REJECTIONS, json.dumps({
-                "ts": now, "reason": rej.reason.value, "detail": rej.detail, "topic": rej.topic,
-                "payload": rej.payload_head[:200].decode("utf-8", errors="backslashreplace"),
-            }))
-        if batch.rejections:
-            pipe.ltrim(K_REJECTIONS, 0, self.rejection_log_size - 1)
+        self._log_rejections(pipe, batch.rejections, now)
         results = pipe.execute()
 
         new = sum(int(results[i]) for i in range(len(batch.positions)))
@@ -253,18 +260,34 @@ class Store:
         if batch.positions:
             idx = len(batch.positions) + 2 * len(touched)
             moved = int(results[idx])
+        self._count(batch, dup, now)
+        return WriteResult(new_points=new, duplicate_points=dup, moved_units=moved)
+
+    def _log_rejections(self, pipe: Any, rejections: Sequence[Rejection], now: float) -> None:
+        for rej in rejections:
+            pipe.lpush(K_REJECTIONS, json.dumps({
+                "ts": now, "reason": rej.reason.value, "detail": rej.detail, "topic": rej.topic,
+                "payload": rej.payload_head[:200].decode("utf-8", errors="backslashreplace"),
+            }))
+        if rejections:
+            pipe.ltrim(K_REJECTIONS, 0, self.rejection_log_size - 1)
+
+    def _count(self, batch: Batch, duplicates: int, now: float) -> None:
+        """Count after the write: duplicates are only known from its results."""
         counters = self.r.pipeline(transaction=False)
         if batch.accepted:
-            counters.hincrby(K_STATS, "accepted_total", batch.accepted - dup)
+            counters.hincrby(K_STATS, "accepted_total", batch.accepted - duplicates)
             counters.hset(K_STATS, "last_message_ts", repr(now))
-        if dup:
-            counters.hincrby(K_STATS, "duplicates_total", dup)
+        if duplicates:
+            counters.hincrby(K_STATS, "duplicates_total", duplicates)
         if batch.rejections:
             counters.hincrby(K_STATS, "rejected_total", len(batch.rejections))
+            by_reason: dict[str, int] = {}
             for rej in batch.rejections:
-                counters.hincrby(K_STATS, f"rejected:{rej.reason.value}", 1)
+                by_reason[rej.reason.value] = by_reason.get(rej.reason.value, 0) + 1
+            for reason, n in by_reason.items():
+                counters.hincrby(K_STATS, f"rejected:{reason}", n)
         counters.execute()
-        return WriteResult(new_points=new, duplicate_points=dup, moved_units=moved)
 
     def _unit_event(self, pipe: Any, unit: str, event: dict[str, Any]) -> None:
         pipe.lpush(k_unit_events(unit), json.dumps(event))
@@ -279,6 +302,10 @@ class Store:
             pipe.xadd(K_FEED, fields, maxlen=FEED_MAXLEN, approximate=True)
         for s in batch.statuses:
             pipe.xadd(K_FEED, {"k": "s", "u": s.unit, "t": repr(s.ts), "s": s.status.value},
+                      maxlen=FEED_MAXLEN, approximate=True)
+        for a in batch.acks:
+            pipe.xadd(K_FEED, {"k": "a", "u": a.unit, "t": repr(a.ts), "i": a.id,
+                               "ok": "1" if a.accepted else "0", "r": a.reason or ""},
                       maxlen=FEED_MAXLEN, approximate=True)
 
     # --- reads (dashboard, API) -----------------------------------------------------------
@@ -453,6 +480,74 @@ class Store:
     def seen_units(self) -> list[str]:
         """Return every unit that has sent an accepted message."""
         return [_text(u) for u in cast(list[bytes], self.r.zrange(K_SEEN, 0, -1))]
+
+    # --- taskings and audit ---------------------------------------------------------------------
+    def save_tasking(self, tasking: dict[str, Any], is_open: bool,
+                     audit: dict[str, Any] | None = None) -> None:
+        """Store a tasking, keep the open set in step, and audit the change, in one transaction."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(K_TASKINGS, tasking["id"], json.dumps(tasking))
+        if is_open:
+            pipe.sadd(K_TASKINGS_OPEN, tasking["id"])
+        else:
+            pipe.srem(K_TASKINGS_OPEN, tasking["id"])
+        if audit is not None:
+            self._audit(pipe, audit)
+        pipe.execute()
+
+    def _audit(self, pipe: Any, entry: dict[str, Any]) -> None:
+        pipe.zadd(K_AUDIT, {json.dumps(entry, sort_keys=True): entry["ts"]})
+        pipe.zremrangebyscore(K_AUDIT, "-inf", entry["ts"] - self.audit_retention_s)
+
+    def audit(self, entry: dict[str, Any]) -> None:
+        """Append one entry to the audit log."""
+        pipe = self.r.pipeline(transaction=False)
+        self._audit(pipe, entry)
+        pipe.execute()
+
+    def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Return the newest audit entries first."""
+        rows = cast(list[bytes], self.r.zrevrange(K_AUDIT, 0, limit - 1))
+        return [json.loads(r) for r in rows]
+
+    def tasking(self, tasking_id: str) -> dict[str, Any] | None:
+        """Return one tasking, or None."""
+        raw = self.r.hget(K_TASKINGS, tasking_id)
+        return json.loads(cast(bytes, raw)) if raw else None
+
+    def taskings(self) -> list[dict[str, Any]]:
+        """Return every kept tasking, newest first."""
+        rows = cast(dict[bytes, bytes], self.r.hgetall(K_TASKINGS))
+        out = [json.loads(v) for v in rows.values()]
+        return sorted(out, key=lambda t: t["created"], reverse=True)
+
+    def open_taskings(self) -> list[dict[str, Any]]:
+        """Return the open taskings in one round trip."""
+        ids = cast(set[bytes], self.r.smembers(K_TASKINGS_OPEN))
+        if not ids:
+            return []
+        rows = cast(list[bytes | None], self.r.hmget(K_TASKINGS, list(ids)))
+        return [json.loads(r) for r in rows if r]
+
+    def forget_taskings(self, ids: Iterable[str]) -> None:
+        """Drop closed taskings past retention (their audit entries expire on their own)."""
+        names = list(ids)
+        if names:
+            self.r.hdel(K_TASKINGS, *names)
+
+    def acknowledge_emergency(self, unit: str, by: str, status_ts: float, now: float) -> None:
+        """Record that a supervisor acknowledged a unit's current emergency, and audit it."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(K_EMERGENCY_ACK, unit, json.dumps({"by": by, "ts": now,
+                                                     "status_ts": status_ts}))
+        self._audit(pipe, {"ts": now, "kind": "emergency_ack", "unit": unit, "actor": by,
+                           "detail": f"emergency of {unit} acknowledged by {by}"})
+        pipe.execute()
+
+    def emergency_acks(self) -> dict[str, dict[str, Any]]:
+        """Return the latest emergency acknowledgement per unit."""
+        rows = cast(dict[bytes, bytes], self.r.hgetall(K_EMERGENCY_ACK))
+        return {_text(k): json.loads(v) for k, v in rows.items()}
 
     def units_in_trails(self, units: Iterable[str]) -> dict[str, int]:
         """Return trail sizes for the given units in one round trip."""
