@@ -97,7 +97,8 @@ class ServerProcess:
         )
         if self._died():
             raise RuntimeError(
-                f"{self.argv[0]} exited at start: {self.log_path.read_text(errors='replace')[-2000:]}"
+                f"{self.argv[0]} exited at start: "
+                f"{self.log_path.read_text(errors='replace')[-2000:]}"
             )
 
     def _died(self) -> bool:
@@ -151,10 +152,11 @@ def mosquitto_binary() -> str | None:
     )
 
 
-MOSQUITTO_HOWTO = "mosquitto is not installed (apt-get install mosquitto, or brew install mosquitto)"
+MOSQUITTO_HOWTO = "mosquitto is not installed (apt-get install mosquitto; brew install mosquitto)"
 
 
-def mosquitto_server(workdir: Path, extra_conf: str = "", persist: bool = False) -> ServerProcess:
+def mosquitto_server(workdir: Path, extra_conf: str = "", persist: bool = False,
+                     anonymous: bool = True) -> ServerProcess:
     """Start Mosquitto on a free port with the project's queueing limits and optional extras."""
     binary = mosquitto_binary()
     if binary is None:
@@ -163,13 +165,16 @@ def mosquitto_server(workdir: Path, extra_conf: str = "", persist: bool = False)
     conf = workdir / f"mosquitto-{port}.conf"
     lines = [
         f"listener {port} 127.0.0.1",
-        "allow_anonymous true",
+        f"allow_anonymous {'true' if anonymous else 'false'}",
         "max_queued_messages 1000000",
         "max_inflight_messages 1000",
         "persistent_client_expiration 1d",
         f"persistence {'true' if persist else 'false'}",
         f"persistence_location {workdir}/",
         "autosave_interval 1",
+        # Run as root (CI), Mosquitto would drop to user "mosquitto", which cannot read the
+        # test's private temp folder; as any other user this line is ignored.
+        *(["user root"] if os.geteuid() == 0 else []),
         "log_type error",
         "log_type warning",
         extra_conf,
@@ -181,7 +186,7 @@ def mosquitto_server(workdir: Path, extra_conf: str = "", persist: bool = False)
 
 
 def amqtt_server(workdir: Path) -> ServerProcess:
-    """Start the embedded amqtt broker (MQTT 3.1.1) on a free port, for machines without Mosquitto."""
+    """Start the embedded amqtt broker (MQTT 3.1.1) on a free port, where Mosquitto is missing."""
     port = free_port()
     conf = workdir / f"amqtt-{port}.yaml"
     conf.write_text(
