@@ -25,7 +25,8 @@ import redis
 from patrolwatch.core.coverage import HotspotCoverage, coverage_event, evaluate_hotspot, gaps
 from patrolwatch.core.dosage import dosage_rows
 from patrolwatch.core.hotspots import Hotspot, HotspotSet, window_at
-from patrolwatch.core.model import Status, StatusChange
+from patrolwatch.core import taskings as tk
+from patrolwatch.core.model import Ack, Status, StatusChange
 from patrolwatch.core.predictability import predictable_patterns
 from patrolwatch.core.suggest import suggest_units
 from patrolwatch.core.visits import Ping, Visit, VisitEngine, VisitParams
@@ -69,7 +70,6 @@ class CoverageEvaluator:
         roster: Roster,
         *,
         publish: Callable[[str, str], None] | None = None,
-        busy_units: Callable[[], set[str]] | None = None,
         horizon_s: float = 26 * 3600.0,
     ) -> None:
         self.settings = settings
@@ -77,7 +77,7 @@ class CoverageEvaluator:
         self.hotspots = hotspots
         self.roster = roster
         self.publish = publish
-        self.busy_units = busy_units or (lambda: set())
+        self.pending_acks: list[Ack] = []
         self.horizon_s = horizon_s
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.params = VisitParams(
@@ -168,6 +168,9 @@ class CoverageEvaluator:
                              float(f["a"]) if f.get("a") else None))
             elif f.get("k") == "s":
                 statuses.append(StatusChange(f["u"], float(f["t"]), Status(f["s"])))
+            elif f.get("k") == "a":
+                self.pending_acks.append(Ack(f["u"], f["i"], float(f["t"]), f["ok"] == "1",
+                                             f.get("r") or None))
         delta = self.engine.add(self._classify(rows), statuses)
         if delta.removed or delta.added:
             self.store.apply_visit_delta([visit_dict(v) for v in delta.removed],
@@ -180,7 +183,8 @@ class CoverageEvaluator:
         while self.consume_feed() >= FEED_READ_MAX:
             pass
         self.engine.prune(now - self.horizon_s)
-        snapshot, events = self.evaluate(now)
+        open_taskings = self.advance_taskings(now)
+        snapshot, events = self.evaluate(now, tk.busy_units(open_taskings))
         self.store.write_coverage(snapshot, events)
         if self.publish is not None:
             for event in events:
@@ -188,7 +192,43 @@ class CoverageEvaluator:
         self.evaluations += 1
         return snapshot
 
-    def evaluate(self, now: float) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def advance_taskings(self, now: float) -> list[tk.Tasking]:
+        """Apply crews' acks, arrivals, qualifying visits and expiries; return what stays open."""
+        acks, self.pending_acks = self.pending_acks, []
+        by_id = {t["id"]: tk.Tasking.from_json(t) for t in self.store.open_taskings()}
+        for ack in acks:
+            current = by_id.get(ack.id)
+            change = tk.apply_ack(current, ack, now) if current else None
+            if change is None:
+                self.store.audit({"ts": now, "kind": "ack_ignored", "unit": ack.unit,
+                                  "tasking": ack.id, "actor": ack.unit,
+                                  "detail": "ack for a tasking that is not open for this unit"})
+                continue
+            by_id[ack.id] = change.tasking
+            self.store.save_tasking(change.tasking.to_json(), change.tasking.open,
+                                    change.audit())
+        for tid, t in list(by_id.items()):
+            if not t.open:
+                continue
+            hotspot = self.hotspots.by_id.get(t.hotspot)
+            if hotspot is None:
+                continue
+            present = t.unit in self.engine.present_units(t.hotspot, now)
+            qualifying = any(
+                v.unit == t.unit and v.end >= t.created
+                and v.end - v.start >= hotspot.min_visit_minutes * 60.0
+                for v in self.engine.visits(t.hotspot, since=t.created)
+            )
+            change = tk.advance(t, present, qualifying, now, self.settings.tasking_ack_timeout_s,
+                                self.settings.tasking_arrival_timeout_s)
+            if change is not None:
+                by_id[tid] = change.tasking
+                self.store.save_tasking(change.tasking.to_json(), change.tasking.open,
+                                        change.audit())
+        return [t for t in by_id.values() if t.open]
+
+    def evaluate(self, now: float, busy: set[str] | frozenset[str] = frozenset()
+                 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Return the coverage snapshot for ``now`` and the gap events since the last one."""
         stats = self.store.stats()
         feed_fresh = (stats.last_message_ts is not None
@@ -211,14 +251,13 @@ class CoverageEvaluator:
         rows = self.store.live_rows()
         units = unit_states(rows.positions, rows.statuses, rows.seen, rows.lwt, self.roster, now,
                             self.settings.stale_after_s)
-        busy = self.busy_units()
         speeds = {"foot": self.settings.speed_foot_mps, "cycle": self.settings.speed_cycle_mps,
                   "vehicle": self.settings.speed_vehicle_mps}
         gap_rows = []
         for gap in gaps(list(coverages.values()), self.hotspots.by_id):
             row = asdict(gap)
             row["suggested_units"] = [
-                asdict(s) for s in suggest_units(gap.lat, gap.lon, units, speeds, busy, now,
+                asdict(s) for s in suggest_units(gap.lat, gap.lon, units, speeds, set(busy), now,
                                                  self.settings.stale_after_s)
             ]
             gap_rows.append(row)

@@ -477,6 +477,11 @@ class Store:
         rows = cast(list[bytes], self.r.lrange(K_COV_EVENTS, 0, limit - 1))
         return [json.loads(r) for r in rows]
 
+    def last_seen(self, unit: str) -> float | None:
+        """Return the event time of a unit's newest accepted message, or None if never seen."""
+        score = self.r.zscore(K_SEEN, unit)
+        return None if score is None else float(cast(float, score))
+
     def seen_units(self) -> list[str]:
         """Return every unit that has sent an accepted message."""
         return [_text(u) for u in cast(list[bytes], self.r.zrange(K_SEEN, 0, -1))]
