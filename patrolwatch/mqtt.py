@@ -21,6 +21,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 log = logging.getLogger(__name__)
 
+BACKPRESSURE_TIMEOUT_S = 60.0
+
 
 @dataclass(frozen=True, slots=True)
 class BrokerAddress:
@@ -142,10 +144,16 @@ class MqttClient:
     # -- sending -----------------------------------------------------------------------------
     def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> int:
         """Queue a message (paho sends it, and re-sends QoS 1 after a reconnect); return its mid."""
-        info = self._client.publish(topic, payload, qos=qos, retain=retain)
-        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
-            raise RuntimeError(f"publish to {topic} failed: {paho.error_string(info.rc)}")
-        return int(info.mid)
+        deadline = time.monotonic() + BACKPRESSURE_TIMEOUT_S
+        while True:
+            info = self._client.publish(topic, payload, qos=qos, retain=retain)
+            if info.rc in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+                return int(info.mid)
+            # paho can hold at most 65,535 unacknowledged messages (one per message id):
+            # slow the caller down until the broker has acknowledged some, never drop one.
+            if info.rc != MQTTErrorCode.MQTT_ERR_QUEUE_SIZE or time.monotonic() > deadline:
+                raise RuntimeError(f"publish to {topic} failed: {paho.error_string(info.rc)}")
+            time.sleep(0.001)
 
     def publish_and_wait(
         self, topic: str, payload: bytes | str, qos: int = 1, timeout_s: float = 10.0

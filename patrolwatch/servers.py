@@ -139,6 +139,8 @@ def redis_server(workdir: Path, persist: bool = False) -> ServerProcess:
     port = free_port()
     argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
             "--appendonly", "yes" if persist else "no", "--dir", str(workdir)]
+    if persist:  # fault tests kill -9 it: every acknowledged write must be on disk
+        argv += ["--appendfsync", "always"]
     server = ServerProcess(argv, port, workdir)
     server.start()
     return server
@@ -165,8 +167,6 @@ def mosquitto_server(workdir: Path, extra_conf: str = "", persist: bool = False,
     lines = [
         f"listener {port} 127.0.0.1",
         f"allow_anonymous {'true' if anonymous else 'false'}",
-        "max_queued_messages 1000000",
-        "max_inflight_messages 1000",
         "persistent_client_expiration 1d",
         f"persistence {'true' if persist else 'false'}",
         f"persistence_location {workdir}/",
