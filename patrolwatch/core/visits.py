@@ -1,0 +1,524 @@
+"""Visits: runs of one unit's presence pings at one hotspot (DOMAIN.md "Visit").
+
+Definitions, with G = ``gap_s``, E = ``grace_s``:
+
+- A ping is *eligible* when the unit's status at the ping's event time is AVAILABLE or
+  ON_PATROL. A status change applies from its own timestamp on (inclusive); a unit that has
+  never sent one counts as ON_PATROL. Two status changes of one unit at the same instant
+  merge to "not eligible" if either is, so arrival order never matters.
+- A *presence ping* at hotspot h: eligible, geometrically inside h (``Ping.inside``, worked
+  out by the caller), and ``acc`` absent or at most ``max_acc_m``.
+- Two presence pings p < q at h, consecutive among the unit's presence pings at h, are
+  *linked* when q - p <= G and either no other ping of the unit lies between them, or exactly
+  one does (a non-presence ping) and q comes at most E after it. A visit is a maximal chain
+  of linked pings; it runs from the first to the last, and one lone ping is a 0-minute visit.
+- The same unit and event time twice is one ping; if the copies disagree, the ping counts as
+  inside every hotspot either copy accurately places it in (a union, so any arrival order of
+  re-delivered or doubled reports gives the same answer).
+
+Times compare with a tolerance of ``TIME_EPS`` (1 microsecond), below the resolution of any
+timestamp the contract accepts, so 12:00:00.123 -> 12:10:00.123 is a full 10 minutes even
+though the subtraction of two epoch floats is off by a few hundred nanoseconds.
+
+``visits_from_history`` is the plain reference over a whole trail; ``VisitEngine`` keeps the
+same answer incrementally (see its docstring) and tests check one against the other.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from bisect import bisect_left, bisect_right, insort
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from patrolwatch.core.model import ELIGIBLE_STATUSES, StatusChange
+
+TIME_EPS = 1e-6
+_NOWHERE: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """One position of a unit, tagged with the hotspot ids it is geometrically inside."""
+
+    unit: str
+    ts: float
+    inside: frozenset[str]
+    acc: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """One unit's continuous presence at one hotspot, from its first to its last ping."""
+
+    unit: str
+    hotspot: str
+    start: float
+    end: float
+    pings: int
+
+    @property
+    def minutes(self) -> float:
+        """Return the duration in minutes."""
+        return (self.end - self.start) / 60.0
+
+    def qualifying(self, min_minutes: float) -> bool:
+        """Tell whether the visit lasts at least ``min_minutes`` (M)."""
+        return self.end - self.start >= min_minutes * 60.0 - TIME_EPS
+
+
+@dataclass(frozen=True)
+class VisitParams:
+    """G, E and the accuracy limit of a presence ping (DOMAIN.md defaults)."""
+
+    gap_s: float = 120.0
+    grace_s: float = 60.0
+    max_acc_m: float = 100.0
+
+
+@dataclass(frozen=True)
+class VisitDelta:
+    """What one ``VisitEngine.add`` changed: visits to drop and visits to store instead."""
+
+    removed: list[Visit]
+    added: list[Visit]
+    ignored: int = 0  # pings and status changes older than the engine's pruned horizon
+
+
+def visit_order(v: Visit) -> tuple[float, str, str, float]:
+    """Return the sort key every visit list uses: start, unit, hotspot."""
+    return (v.start, v.unit, v.hotspot, v.end)
+
+
+def candidate_hotspots(ping: Ping, params: VisitParams) -> frozenset[str]:
+    """Return the hotspots a ping accurately places its unit in (status aside)."""
+    if not ping.inside or (ping.acc is not None and ping.acc > params.max_acc_m):
+        return _NOWHERE
+    return ping.inside if isinstance(ping.inside, frozenset) else frozenset(ping.inside)
+
+
+def eligible_status(change: StatusChange) -> bool:
+    """Tell whether a status lets pings count as presence."""
+    return change.status in ELIGIBLE_STATUSES
+
+
+def visits_from_history(
+    pings: Iterable[Ping], statuses: Iterable[StatusChange], params: VisitParams
+) -> list[Visit]:
+    """Return every visit in a whole trail, recomputed from scratch (the reference answer)."""
+    trail: dict[str, dict[float, frozenset[str]]] = defaultdict(dict)
+    for p in pings:
+        seen = trail[p.unit]
+        seen[p.ts] = seen.get(p.ts, _NOWHERE) | candidate_hotspots(p, params)
+    history: dict[str, dict[float, bool]] = defaultdict(dict)
+    for s in statuses:
+        history[s.unit][s.ts] = history[s.unit].get(s.ts, True) and eligible_status(s)
+    out: list[Visit] = []
+    for unit, by_ts in trail.items():
+        times = sorted(by_ts)
+        changes = sorted(history.get(unit, {}).items())
+        present: list[frozenset[str]] = []
+        k, ok = 0, True
+        for t in times:
+            while k < len(changes) and changes[k][0] <= t:
+                ok = changes[k][1]
+                k += 1
+            present.append(by_ts[t] if ok else _NOWHERE)
+        for h in set().union(*present):
+            out.extend(_chains(unit, h, times, present, params))
+    out.sort(key=visit_order)
+    return out
+
+
+def _chains(
+    unit: str, h: str, times: list[float], present: list[frozenset[str]], params: VisitParams
+) -> list[Visit]:
+    """Return one unit's visits at one hotspot from its classified trail."""
+    out: list[Visit] = []
+    first = last = -1
+    count = 0
+    for i, t in enumerate(times):
+        if h not in present[i]:
+            continue
+        if last >= 0 and t - times[last] <= params.gap_s + TIME_EPS and (
+            i == last + 1 or (i == last + 2 and t - times[last + 1] <= params.grace_s + TIME_EPS)
+        ):
+            last, count = i, count + 1
+            continue
+        if last >= 0:
+            out.append(Visit(unit, h, times[first], times[last], count))
+        first = last = i
+        count = 1
+    if last >= 0:
+        out.append(Visit(unit, h, times[first], times[last], count))
+    return out
+
+
+def _start(v: Visit) -> float:
+    return v.start
+
+
+def _end(v: Visit) -> float:
+    return v.end
+
+
+class _Trail:
+    """One unit's pings, status history, presence and visits within the engine's horizon."""
+
+    __slots__ = ("inside", "latest", "ok", "present", "st", "times", "visits")
+
+    def __init__(self) -> None:
+        self.times: array[float] = array("d")  # every ping's event time, sorted, unique
+        self.inside: dict[float, frozenset[str]] = {}  # candidate hotspots, where there are any
+        self.st: list[float] = []  # status change times, sorted
+        self.ok: list[bool] = []  # ... and whether each status is eligible
+        self.present: dict[str, list[float]] = {}  # hotspot -> presence ping times, sorted
+        self.visits: dict[str, list[Visit]] = {}  # hotspot -> visits, by start (disjoint)
+        self.latest: frozenset[str] = _NOWHERE  # where the newest ping is a presence ping
+
+    def eligible_at(self, t: float) -> bool:
+        """Tell whether the unit's status at ``t`` lets its pings count."""
+        i = bisect_right(self.st, t)
+        return self.ok[i - 1] if i else True
+
+
+class _Delta:
+    """Visit changes accumulated over one ``add``, a visit made then unmade cancelling out."""
+
+    def __init__(self) -> None:
+        self.removed: dict[Visit, None] = {}
+        self.added: dict[Visit, None] = {}
+
+    def replace(self, old: list[Visit], new: list[Visit]) -> None:
+        """Record that ``old`` visits became ``new`` ones."""
+        kept = set(old) & set(new)
+        for v in old:
+            if v not in kept:
+                if v in self.added:
+                    del self.added[v]
+                else:
+                    self.removed[v] = None
+        for v in new:
+            if v not in kept:
+                if v in self.removed:
+                    del self.removed[v]
+                else:
+                    self.added[v] = None
+
+
+class VisitEngine:
+    """Keep visits up to date in memory as pings and status changes arrive, in any order.
+
+    A link spans at most G, so a change at event times [a, b] can only alter links between
+    presence pings in [a - G, b + G]. ``add`` re-links just those, keeping the untouched head
+    and tail of a long visit as they are: one new ping at the end of a 1 Hz visit costs a few
+    bisections, not a pass over the visit. After every ``add`` the visits equal
+    ``visits_from_history`` over everything added, and the returned delta says exactly which
+    stored visits to replace.
+
+    Memory is bounded by ``prune``: it forgets pings, statuses and visits that can no longer
+    change, and later input older than the pruned point is ignored (counted in
+    ``VisitDelta.ignored``). ``add`` also prunes by itself to ``horizon_s`` behind the newest
+    event time it has seen. Each ping costs 8 bytes, plus its hotspot set when it is inside any.
+    """
+
+    def __init__(
+        self, params: VisitParams, horizon_s: float = 26 * 3600, prune_step_s: float | None = None
+    ) -> None:
+        self.params = params
+        self.horizon_s = horizon_s
+        # Pruning walks every unit: do it when the horizon has moved on by this much.
+        self.prune_step_s = max(params.gap_s, horizon_s / 100) if prune_step_s is None else (
+            prune_step_s)
+        self._reach = params.gap_s + 2 * TIME_EPS  # the longest possible link
+        self._units: dict[str, _Trail] = {}
+        self._by_hotspot: dict[str, dict[str, list[Visit]]] = {}  # the lists in _Trail.visits
+        self._cache: dict[str, list[Visit]] = {}  # hotspot -> its visits sorted, until changed
+        self._here: dict[str, set[str]] = {}  # hotspot -> units whose newest ping is presence there
+        self._floor = -math.inf  # input older than this is ignored
+        self._newest = -math.inf
+
+    @property
+    def floor(self) -> float:
+        """Return the event time before which input is ignored (the last prune)."""
+        return self._floor
+
+    def add(
+        self, pings: Iterable[Ping] = (), statuses: Iterable[StatusChange] = ()
+    ) -> VisitDelta:
+        """Apply pings and status changes; return the visits they removed and added."""
+        by_unit: dict[str, tuple[list[Ping], list[StatusChange]]] = {}
+        ignored = 0
+        for p in pings:
+            if p.ts < self._floor:
+                ignored += 1
+            else:
+                by_unit.setdefault(p.unit, ([], []))[0].append(p)
+                self._newest = max(self._newest, p.ts)
+        for s in statuses:
+            if s.ts < self._floor:
+                ignored += 1
+            else:
+                by_unit.setdefault(s.unit, ([], []))[1].append(s)
+        delta = _Delta()
+        for unit in sorted(by_unit):
+            unit_pings, unit_statuses = by_unit[unit]
+            trail = self._units.get(unit)
+            if trail is None:
+                trail = self._units[unit] = _Trail()
+            dirty: list[float] = []
+            for s in sorted(unit_statuses, key=lambda c: c.ts):
+                dirty.extend(self._status(trail, s.ts, eligible_status(s)))
+            for p in sorted(unit_pings, key=lambda q: q.ts):
+                if self._ping(trail, p):
+                    dirty.append(p.ts)
+            if dirty:
+                self._relink(unit, trail, sorted(set(dirty)), delta)
+            self._update_latest(unit, trail)
+        result = VisitDelta(sorted(delta.removed, key=visit_order),
+                            sorted(delta.added, key=visit_order), ignored)
+        self.prune(self._newest - self.horizon_s)
+        return result
+
+    def visits(
+        self, hotspot: str | None = None, since: float | None = None, until: float | None = None
+    ) -> list[Visit]:
+        """Return visits (of one hotspot, or all) overlapping [since, until], by start."""
+        if hotspot is None:
+            every = [v for by_unit in self._by_hotspot.values() for vs in by_unit.values()
+                     for v in vs]
+            every.sort(key=visit_order)
+        else:
+            cached = self._cache.get(hotspot)
+            if cached is None:
+                by_unit = self._by_hotspot.get(hotspot, {})
+                cached = sorted((v for vs in by_unit.values() for v in vs), key=visit_order)
+                self._cache[hotspot] = cached
+            every = cached
+        return [v for v in every if (since is None or v.end >= since)
+                and (until is None or v.start <= until)]
+
+    def present_units(self, hotspot: str, now: float) -> set[str]:
+        """Return units eligible now whose newest ping, <= G old, is a presence ping here."""
+        out: set[str] = set()
+        limit = self.params.gap_s + TIME_EPS
+        for unit in self._here.get(hotspot, ()):
+            trail = self._units[unit]
+            if now - trail.times[-1] <= limit and trail.eligible_at(now):
+                out.add(unit)
+        return out
+
+    def prune(self, before: float) -> None:
+        """Forget what input at or after ``before`` can no longer change; ignore older input."""
+        if before < self._floor + self.prune_step_s:
+            return
+        self._floor = before
+        keep = before - self._reach  # a link from a ping at ``before`` reaches back this far
+        for unit in list(self._units):
+            self._prune_trail(unit, self._units[unit], keep)
+
+    # --- internals -------------------------------------------------------------------------
+    def _status(self, trail: _Trail, t: float, ok: bool) -> list[float]:
+        """Insert one status change; return the pings whose presence it changed."""
+        st, oks = trail.st, trail.ok
+        i = bisect_left(st, t)
+        if i < len(st) and st[i] == t:
+            if oks[i] == (oks[i] and ok):
+                return []
+            oks[i] = False
+        else:
+            before = oks[i - 1] if i else True
+            st.insert(i, t)
+            oks.insert(i, ok)
+            if before == ok:
+                return []
+        now_ok = oks[i]
+        times = trail.times
+        lo = bisect_left(times, t)
+        hi = bisect_left(times, st[i + 1]) if i + 1 < len(st) else len(times)
+        dirty: list[float] = []
+        for ts in times[lo:hi]:
+            hotspots = trail.inside.get(ts)
+            if hotspots:
+                for h in hotspots:
+                    if now_ok:
+                        insort(trail.present.setdefault(h, []), ts)
+                    else:
+                        self._unpresent(trail, h, ts)
+                dirty.append(ts)
+        return dirty
+
+    @staticmethod
+    def _unpresent(trail: _Trail, h: str, ts: float) -> None:
+        present = trail.present[h]
+        del present[bisect_left(present, ts)]
+        if not present:
+            del trail.present[h]
+
+    def _ping(self, trail: _Trail, p: Ping) -> bool:
+        """Insert one ping (merging a copy); tell whether presence or the trail changed."""
+        hotspots = candidate_hotspots(p, self.params)
+        times = trail.times
+        i = bisect_left(times, p.ts)
+        if i < len(times) and times[i] == p.ts:
+            old = trail.inside.get(p.ts, _NOWHERE)
+            if hotspots <= old:
+                return False
+            trail.inside[p.ts] = old | hotspots
+            hotspots = hotspots - old
+            changed = False
+        else:
+            times.insert(i, p.ts)
+            if hotspots:
+                trail.inside[p.ts] = hotspots
+            changed = True  # even an outside ping can end a visit
+        if hotspots and trail.eligible_at(p.ts):
+            for h in hotspots:
+                insort(trail.present.setdefault(h, []), p.ts)
+            changed = True
+        return changed
+
+    def _relink(self, unit: str, trail: _Trail, dirty: list[float], delta: _Delta) -> None:
+        """Re-link around changed event times, cluster by cluster (clusters > 2G apart)."""
+        first = prev = dirty[0]
+        for t in dirty[1:]:
+            if t - prev > 2 * self._reach:
+                self._relink_range(unit, trail, first, prev, delta)
+                first = t
+            prev = t
+        self._relink_range(unit, trail, first, prev, delta)
+
+    def _relink_range(self, unit: str, trail: _Trail, a: float, b: float, delta: _Delta) -> None:
+        lo, hi = a - self._reach, b + self._reach
+        touched: set[str] = set()
+        for h, vs in trail.visits.items():
+            i = bisect_left(vs, lo, key=_end)
+            if i < len(vs) and vs[i].start <= hi:
+                touched.add(h)
+        for h, ts in trail.present.items():
+            i = bisect_left(ts, a)
+            if i < len(ts) and ts[i] <= b:
+                touched.add(h)
+        for h in sorted(touched):
+            self._relink_hotspot(unit, trail, h, a, b, delta)
+
+    def _relink_hotspot(  # noqa: PLR0917
+        self, unit: str, trail: _Trail, h: str, a: float, b: float, delta: _Delta
+    ) -> None:
+        """Rebuild one unit's visits at one hotspot after changes at event times [a, b]."""
+        vs = trail.visits.get(h, [])
+        present = trail.present.get(h, [])
+        i0 = bisect_left(vs, a - self._reach, key=_end)
+        i1 = bisect_right(vs, b + self._reach, key=_start)
+        old = vs[i0:i1]
+        # The old visits' pings before a (after b) are still linked as they were: start the
+        # scan at the last of them before a and carry the old start (symmetrically the end).
+        head = tail = None
+        if old and old[0].start < a:
+            head = old[0].start
+            x = bisect_left(present, old[0].end) if old[0].end < a else bisect_left(present, a) - 1
+        else:
+            x = bisect_left(present, a)
+        if old and old[-1].end > b:
+            tail = old[-1].end
+            y = (bisect_left(present, old[-1].start) if old[-1].start > b
+                 else bisect_right(present, b))
+        else:
+            y = bisect_right(present, b) - 1
+        spans: list[list[float]] = []
+        prev = -math.inf
+        for k in range(x, y + 1):
+            t = present[k]
+            if spans and self._linked(trail.times, prev, t):
+                spans[-1][1] = t
+            else:
+                spans.append([t, t])
+            prev = t
+        if head is not None:
+            spans[0][0] = head
+        if tail is not None:
+            spans[-1][1] = tail
+        new = [Visit(unit, h, s, e, bisect_right(present, e) - bisect_left(present, s))
+               for s, e in spans]
+        if new == old:
+            return
+        delta.replace(old, new)
+        vs[i0:i1] = new
+        self._cache.pop(h, None)
+        if vs and h not in trail.visits:
+            trail.visits[h] = vs
+            self._by_hotspot.setdefault(h, {})[unit] = vs
+        elif not vs and h in trail.visits:
+            self._forget_visits(unit, trail, h)
+
+    def _linked(self, times: array[float], p: float, q: float) -> bool:
+        """Tell whether presence pings at p < q (none between at this hotspot) are linked."""
+        if q - p > self.params.gap_s + TIME_EPS:
+            return False
+        i = bisect_left(times, p)
+        j = bisect_left(times, q, i + 1)
+        if j == i + 1:
+            return True
+        return j == i + 2 and q - times[i + 1] <= self.params.grace_s + TIME_EPS
+
+    def _forget_visits(self, unit: str, trail: _Trail, h: str) -> None:
+        del trail.visits[h]
+        by_unit = self._by_hotspot[h]
+        del by_unit[unit]
+        if not by_unit:
+            del self._by_hotspot[h]
+        self._cache.pop(h, None)
+
+    def _update_latest(self, unit: str, trail: _Trail) -> None:
+        """Keep the hotspot -> units-whose-newest-ping-is-there index current."""
+        new = _NOWHERE
+        if trail.times:
+            t = trail.times[-1]
+            if trail.eligible_at(t):
+                new = trail.inside.get(t, _NOWHERE)
+        if new == trail.latest:
+            return
+        for h in trail.latest - new:
+            units = self._here[h]
+            units.discard(unit)
+            if not units:
+                del self._here[h]
+        for h in new - trail.latest:
+            self._here.setdefault(h, set()).add(unit)
+        trail.latest = new
+
+    def _prune_trail(self, unit: str, trail: _Trail, keep: float) -> None:
+        """Drop a unit's pings before ``keep`` and visits that ended before it."""
+        for h in list(trail.visits):
+            vs = trail.visits[h]
+            k = bisect_left(vs, keep, key=_end)
+            if k:
+                del vs[:k]
+                self._cache.pop(h, None)
+                if not vs:
+                    self._forget_visits(unit, trail, h)
+        for h in list(trail.present):
+            present = trail.present[h]
+            kept = trail.visits.get(h)
+            # A kept visit's pings before ``keep`` still count towards its ``pings``.
+            k = bisect_left(present, min(keep, kept[0].start) if kept else keep)
+            if k:
+                del present[:k]
+                if not present:
+                    del trail.present[h]
+        times = trail.times
+        k = bisect_left(times, keep)
+        if k:
+            for t in times[:k]:
+                trail.inside.pop(t, None)
+            del times[:k]
+        # Keep the status in force at ``keep`` and everything after it.
+        i = bisect_right(trail.st, keep) - 1
+        if i > 0:
+            del trail.st[:i]
+            del trail.ok[:i]
+        self._update_latest(unit, trail)
+        if not times and not trail.visits and not trail.st:
+            del self._units[unit]
