@@ -1,0 +1,201 @@
+"""Hotspot coverage now: patrol-minutes, state (present/covered/due/gap), gaps and gap events.
+
+DOMAIN.md "Hotspot state", with T = ``max_gap_minutes``, M = ``min_visit_minutes``, the due
+warning W (15 min) and reference = the later of the window's start and the end of the last
+qualifying visit:
+
+- ``inactive``: no active window now.
+- ``no_data``: active, but the feed is stale, so absence cannot be told from silence.
+- ``present``: an eligible unit is inside now. Present wins over every kind of gap, including
+  ``shortfall``: someone is there now, so there is nothing to redeploy; the shortfall shows
+  again as soon as they leave if the window still lacks a qualifying visit.
+- ``gap``, kind ``presence_gap``: now - reference >= T; it opened at reference + T.
+- ``gap``, kind ``shortfall``: no qualifying visit in this window yet and less than M minutes
+  of the window remain, so the window can no longer get one; it opened at window end - M.
+  When both kinds hold, the gap is the kind that opened first (presence_gap on a tie), so a
+  gap keeps its kind and its ``since`` for as long as it lasts.
+- ``due``: T - W <= now - reference < T; ``covered``: now - reference < T - W.
+
+Visits are taken as of ``now``: one that starts later is ignored and one still running is cut
+at ``now``. A visit counts in the window when it overlaps it; its patrol- and
+officer-minutes count only the part inside the window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from patrolwatch.core.schedule import Window
+from patrolwatch.core.taskings import rfc3339
+from patrolwatch.core.visits import TIME_EPS, Visit
+
+if TYPE_CHECKING:
+    from patrolwatch.core.hotspots import Hotspot
+
+State = Literal["present", "covered", "due", "gap", "inactive", "no_data"]
+GapKind = Literal["presence_gap", "shortfall"]
+STATES: tuple[State, ...] = ("present", "covered", "due", "gap", "inactive", "no_data")
+COVERAGE_TOPIC = "patrol/events/coverage"
+
+
+@dataclass(frozen=True)
+class HotspotCoverage:
+    """One hotspot's coverage at one moment (epoch seconds, minutes as floats)."""
+
+    hotspot: str
+    active: bool
+    state: State
+    gap_kind: GapKind | None
+    gap_since: float | None
+    overdue_minutes: float
+    window: Window | None
+    last_visit_end: float | None  # end of the last qualifying visit, any time
+    visits_in_window: int
+    qualifying_visits_in_window: int
+    patrol_minutes_in_window: float
+    officer_minutes_in_window: float
+    present_units: tuple[str, ...]
+    reference: float | None  # None when inactive
+    evaluated_at: float
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A hotspot in ``gap``, with what a supervisor needs to redeploy to it."""
+
+    hotspot: str
+    name: str
+    kind: GapKind
+    since: float
+    priority: int
+    overdue_minutes: float
+    lat: float
+    lon: float
+
+
+def _clipped(visits: Iterable[Visit], start: float, end: float) -> list[tuple[float, float]]:
+    out = []
+    for v in visits:
+        a, b = max(v.start, start), min(v.end, end)
+        if b > a:
+            out.append((a, b))
+    return out
+
+
+def patrol_minutes(visits: Iterable[Visit], start: float, end: float) -> float:
+    """Return minutes in [start, end) with at least one unit on a visit (union of visits)."""
+    total = 0.0
+    cover_end = -float("inf")
+    for a, b in sorted(_clipped(visits, start, end)):
+        if b <= cover_end:
+            continue
+        total += b - max(a, cover_end)
+        cover_end = b
+    return total / 60.0
+
+
+def officer_minutes(visits: Iterable[Visit], start: float, end: float) -> float:
+    """Return the summed minutes of every visit inside [start, end)."""
+    return sum(b - a for a, b in _clipped(visits, start, end)) / 60.0
+
+
+def _as_of(v: Visit, now: float) -> float:
+    return v.end if v.end <= now else now
+
+
+def _qualifies(v: Visit, now: float, min_minutes: float) -> bool:
+    return _as_of(v, now) - v.start >= min_minutes * 60.0 - TIME_EPS
+
+
+def evaluate_hotspot(  # noqa: PLR0917 - called positionally by the evaluator
+    hotspot: Hotspot,
+    window: Window | None,
+    visits: Sequence[Visit],
+    present_units: Collection[str],
+    now: float,
+    feed_fresh: bool,
+    due_warning_minutes: float = 15.0,
+) -> HotspotCoverage:
+    """Return one hotspot's coverage at ``now`` from its visits and the units inside now."""
+    present = tuple(sorted(present_units))
+    seen = [v for v in visits if v.start <= now]
+    m = hotspot.min_visit_minutes
+    last_end = max((_as_of(v, now) for v in seen if _qualifies(v, now, m)), default=None)
+    if window is None:
+        return HotspotCoverage(hotspot.id, False, "inactive", None, None, 0.0, None, last_end,
+                               0, 0, 0.0, 0.0, present, None, now)
+    start, end = window.start.timestamp(), window.end.timestamp()
+    in_window = [v for v in seen if v.start < end and v.end >= start]
+    qualifying = sum(1 for v in in_window if _qualifies(v, now, m))
+    upto = min(end, now)
+    reference = start if last_end is None else max(start, last_end)
+    state: State
+    kind: GapKind | None = None
+    since: float | None = None
+    if not feed_fresh:
+        state = "no_data"
+    elif present:
+        state = "present"
+    else:
+        t = hotspot.max_gap_minutes * 60.0
+        opened: list[tuple[float, GapKind]] = []
+        if now - reference >= t - TIME_EPS:
+            opened.append((reference + t, "presence_gap"))
+        if qualifying == 0 and end - now < m * 60.0 - TIME_EPS:
+            opened.append((end - m * 60.0, "shortfall"))
+        if opened:
+            state = "gap"
+            since, kind = min(opened, key=lambda o: o[0])  # the first one, presence_gap on a tie
+        elif now - reference >= t - due_warning_minutes * 60.0 - TIME_EPS:
+            state = "due"
+        else:
+            state = "covered"
+    overdue = max(0.0, (now - since) / 60.0) if since is not None else 0.0
+    return HotspotCoverage(
+        hotspot.id, True, state, kind, since, overdue, window, last_end,
+        len(in_window), qualifying,
+        patrol_minutes(in_window, start, upto), officer_minutes(in_window, start, upto),
+        present, reference, now,
+    )
+
+
+def gaps(coverages: Iterable[HotspotCoverage], hotspots_by_id: Mapping[str, Hotspot]) -> list[Gap]:
+    """Return the hotspots in gap, most urgent first: priority 1 first, then most overdue."""
+    out = []
+    for c in coverages:
+        if c.state != "gap" or c.gap_kind is None or c.gap_since is None:
+            continue
+        h = hotspots_by_id[c.hotspot]
+        out.append(Gap(c.hotspot, h.name, c.gap_kind, c.gap_since, h.priority,
+                       c.overdue_minutes, h.centroid[0], h.centroid[1]))
+    out.sort(key=lambda g: (g.priority, -g.overdue_minutes, g.hotspot))
+    return out
+
+
+def coverage_event(
+    before: HotspotCoverage | None, after: HotspotCoverage, hotspot: Hotspot
+) -> dict[str, Any] | None:
+    """Return the event to publish when a hotspot enters or leaves ``gap``, else None.
+
+    A gap that is replaced by a different one (new ``since`` or kind, e.g. a late qualifying
+    visit moved the reference) is announced as a fresh ``gap_opened``. ``state`` says what the
+    hotspot became, so a gap closed by ``no_data`` or ``inactive`` can be told from one closed
+    by a visit.
+    """
+    was = before is not None and before.state == "gap"
+    if after.state == "gap":
+        if was and before is not None and (before.gap_kind, before.gap_since) == (
+                after.gap_kind, after.gap_since):
+            return None
+        kind, since, kind_of = after.gap_kind, after.gap_since, "gap_opened"
+    elif was and before is not None:
+        kind, since, kind_of = before.gap_kind, before.gap_since, "gap_closed"
+    else:
+        return None
+    return {
+        "type": kind_of, "hotspot": hotspot.id, "name": hotspot.name, "kind": kind,
+        "since": rfc3339(since), "ts": rfc3339(after.evaluated_at),
+        "priority": hotspot.priority, "state": after.state,
+    }
