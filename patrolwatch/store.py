@@ -480,7 +480,7 @@ class Store:
     def last_seen(self, unit: str) -> float | None:
         """Return the event time of a unit's newest accepted message, or None if never seen."""
         score = self.r.zscore(K_SEEN, unit)
-        return None if score is None else float(cast(float, score))
+        return None if score is None else float(score)
 
     def seen_units(self) -> list[str]:
         """Return every unit that has sent an accepted message."""

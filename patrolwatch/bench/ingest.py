@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.worker import IngestWorker
+from patrolwatch.bench.loadgen import RawPublisher
 from patrolwatch.core.messages import ParseContext
 from patrolwatch.mqtt import MqttClient
 from patrolwatch.roster import Roster
@@ -46,42 +47,38 @@ def shipped_mosquitto_conf() -> str:
     return "\n".join(keep)
 
 
-def _publisher(url: str, count: int, rate: float | None, base_ts: float, offset: int) -> None:
+def _publisher(port: int, count: int, rate: float | None, base_ts: float, offset: int) -> None:
     """Publish ``count`` positions over UNITS units at QoS 1 (child process)."""
-    client = MqttClient(url, f"bench-pub-{offset}", max_inflight=1000)
-    if not client.start(wait_s=10):
-        raise SystemExit("bench publisher could not connect")
-    started = time.perf_counter()
-    for i in range(count):
+
+    def make(i: int, now: float) -> tuple[str, bytes]:
         n = offset + i
-        unit = f"B{n % UNITS:04d}"
-        ts = time.time() if rate else base_ts + n * 0.001
-        body = json.dumps({"ts": ts, "lat": 51.5 + (n % 97) * 1e-4, "lon": -0.12, "acc": 5,
-                           "seq": n})
-        client.publish(f"patrol/{unit}/position", body)
-        if rate and i % 50 == 0:
-            ahead = started + i / rate - time.perf_counter()
-            if ahead > 0:
-                time.sleep(ahead)  # pacing a load generator, not waiting for a condition
-    client.publish_and_wait("patrol/bench/flush", b"{}", timeout_s=120)
-    client.stop()
+        ts = now if rate else base_ts + n * 0.001
+        body = (f'{{"ts":{ts!r},"lat":{51.5 + (n % 97) * 1e-4!r},"lon":-0.12,"acc":5,'
+                f'"seq":{n}}}')
+        return f"patrol/B{n % UNITS:04d}/position", body.encode()
+
+    pub = RawPublisher("127.0.0.1", port, f"bench-pub-{offset}")
+    try:
+        pub.publish(make, count, rate)
+    finally:
+        pub.close()
 
 
-def _spawn(url: str, count: int, rate: float | None, base_ts: float, offset: int
+def _spawn(port: int, count: int, rate: float | None, base_ts: float, offset: int
            ) -> mp.process.BaseProcess:
     proc = mp.get_context("spawn").Process(target=_publisher,
-                                           args=(url, count, rate, base_ts, offset))
+                                           args=(port, count, rate, base_ts, offset))
     proc.start()
     return proc
 
 
-def client_ceiling(url: str, count: int) -> float:
+def client_ceiling(url: str, port: int, count: int) -> float:
     """Return messages/s a do-nothing paho subscriber receives at QoS 1."""
     got: queue.SimpleQueue[float] = queue.SimpleQueue()
     sub = MqttClient(url, "bench-ceiling", subscriptions=[("patrol/+/position", 1)],
                      on_message=lambda m: got.put(m.received))
     sub.start(wait_s=10)
-    proc = _spawn(url, count, None, time.time() - 3600, 0)
+    proc = _spawn(port, count, None, time.time() - 3600, 0)
     first = got.get(timeout=60)
     last = first
     for _ in range(count - 1):
@@ -140,7 +137,7 @@ def run(settings: Settings) -> dict[str, Any]:
         broker = mosquitto_server(work, extra_conf=shipped_mosquitto_conf())
         url = f"mqtt://127.0.0.1:{broker.port}"
         try:
-            ceiling = client_ceiling(url, THROUGHPUT_MESSAGES)
+            ceiling = client_ceiling(url, broker.port, THROUGHPUT_MESSAGES)
             store = Store.from_url(redis_proc.url)
             bench_settings = settings.model_copy(update={"mqtt_url": url,
                                                          "redis_url": redis_proc.url})
@@ -155,7 +152,7 @@ def run(settings: Settings) -> dict[str, Any]:
             rss_before = rss_mb()
 
             # Sustained throughput: as fast as the publisher can go.
-            proc = _spawn(url, THROUGHPUT_MESSAGES, None, time.time() - 7200, 0)
+            proc = _spawn(broker.port, THROUGHPUT_MESSAGES, None, time.time() - 7200, 0)
             wait_until(lambda: recorder.stored >= THROUGHPUT_MESSAGES, 600,
                        interval=0.05, what="all benchmark positions stored")
             proc.join(60)
@@ -166,7 +163,7 @@ def run(settings: Settings) -> dict[str, Any]:
             recorder.record_latency = True
             n_latency = LATENCY_RATE * LATENCY_SECONDS
             target = recorder.stored + n_latency
-            proc = _spawn(url, n_latency, LATENCY_RATE, 0.0, THROUGHPUT_MESSAGES)
+            proc = _spawn(broker.port, n_latency, LATENCY_RATE, 0.0, THROUGHPUT_MESSAGES)
             wait_until(lambda: recorder.stored >= target, 300, interval=0.05,
                        what="latency run stored")
             proc.join(60)
