@@ -8,6 +8,7 @@ answer as the old one. Results go back through the store: the dashboard and API 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -22,12 +23,10 @@ from typing import Any
 import numpy as np
 import redis
 
-from patrolwatch.core.coverage import HotspotCoverage, coverage_event, evaluate_hotspot, gaps
-from patrolwatch.core.dosage import dosage_rows
-from patrolwatch.core.hotspots import Hotspot, HotspotSet, window_at
 from patrolwatch.core import taskings as tk
+from patrolwatch.core.coverage import HotspotCoverage, coverage_event, evaluate_hotspot, gaps
+from patrolwatch.core.hotspots import Hotspot, HotspotSet, window_at
 from patrolwatch.core.model import Ack, Status, StatusChange
-from patrolwatch.core.predictability import predictable_patterns
 from patrolwatch.core.suggest import suggest_units
 from patrolwatch.core.visits import Ping, Visit, VisitEngine, VisitParams
 from patrolwatch.live import unit_states
@@ -40,6 +39,7 @@ log = logging.getLogger(__name__)
 FEED_READ_MAX = 50_000  # entries per tick at most, so one tick never stalls the loop
 REBUILD_CHUNK = 200  # units per pipelined trail read during a rebuild
 SLOW_EVERY_S = 60.0  # dosage and predictability read a week of visits: not every tick
+Row = tuple[str, float, float, float, float | None]  # unit, ts, lat, lon, acc
 
 
 def visit_dict(v: Visit) -> dict[str, Any]:
@@ -69,7 +69,7 @@ class CoverageEvaluator:
         hotspots: HotspotSet,
         roster: Roster,
         *,
-        publish: Callable[[str, str], None] | None = None,
+        publish: Callable[[str, str], object] | None = None,
         horizon_s: float = 26 * 3600.0,
     ) -> None:
         self.settings = settings
@@ -114,10 +114,8 @@ class CoverageEvaluator:
                 self.holding = False
             stop.wait(interval)
         if self.holding:
-            try:
+            with contextlib.suppress(redis.RedisError):
                 self.store.release_evaluator_lock(self.owner)
-            except redis.RedisError:
-                pass
 
     # --- rebuild and incremental feed ------------------------------------------------------------
     def rebuild(self, now: float) -> None:
@@ -144,7 +142,7 @@ class CoverageEvaluator:
         self.store.replace_visits_since([h.id for h in self.hotspots], since, visits)
         log.info("rebuilt coverage from %d units' trails: %d visits", len(units), len(visits))
 
-    def _classify(self, rows: Iterable[tuple[str, float, float, float, float | None]]) -> list[Ping]:
+    def _classify(self, rows: Iterable[Row]) -> list[Ping]:
         """Tag each position with the hotspots it is geometrically inside (one vectorised query)."""
         items = list(rows)
         if not items:
@@ -152,7 +150,8 @@ class CoverageEvaluator:
         lats = np.fromiter((r[2] for r in items), dtype=float, count=len(items))
         lons = np.fromiter((r[3] for r in items), dtype=float, count=len(items))
         inside = self.hotspots.containing_many(lats, lons)
-        return [Ping(r[0], r[1], frozenset(ids), r[4]) for r, ids in zip(items, inside, strict=True)]
+        return [Ping(r[0], r[1], frozenset(ids), r[4])
+                for r, ids in zip(items, inside, strict=True)]
 
     def consume_feed(self) -> int:
         """Apply new change-feed entries to the engine and persist the visit delta."""
@@ -160,7 +159,7 @@ class CoverageEvaluator:
         if not entries:
             return 0
         self.cursor = entries[-1][0]
-        rows: list[tuple[str, float, float, float, float | None]] = []
+        rows: list[Row] = []
         statuses: list[StatusChange] = []
         for _, f in entries:
             if f.get("k") == "p":

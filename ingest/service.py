@@ -5,15 +5,15 @@ from __future__ import annotations
 import logging
 import threading
 
+from ingest.evaluator import CoverageEvaluator
+from ingest.metrics import WorkerMetrics
+from ingest.worker import IngestWorker
 from patrolwatch.core.hotspots import CoverageDefaults, load_hotspots
 from patrolwatch.core.messages import ParseContext
 from patrolwatch.mqtt import MqttClient
 from patrolwatch.roster import load_roster, load_status_codes
 from patrolwatch.settings import Settings
 from patrolwatch.store import Store
-
-from ingest.evaluator import CoverageEvaluator
-from ingest.worker import IngestWorker
 
 log = logging.getLogger(__name__)
 
@@ -25,20 +25,21 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
     codes = load_status_codes(settings.status_codes)
     hotspots = load_hotspots(settings.hotspots, CoverageDefaults.from_settings(settings),
                              settings.zone)
-    store = Store.from_url(settings.redis_url, trail_retention_s=settings.trail_retention_s,
-                           rejection_log_size=settings.rejection_log_size)
+    store = Store.from_settings(settings)
     if not store.ping():
         log.warning("Redis at %s is not answering yet; will keep retrying", settings.redis_url)
     ctx = ParseContext.from_settings(settings, roster, codes)
-    worker = IngestWorker(settings, store, ctx, client_id=client_id)
+    metrics = WorkerMetrics()
+    if settings.metrics_port:
+        metrics.serve(settings.metrics_port)
+    worker = IngestWorker(settings, store, ctx, client_id=client_id, metrics=metrics)
     threads: list[threading.Thread] = []
     events_client: MqttClient | None = None
     if evaluator:
         events_client = MqttClient(settings.mqtt_url, "")
         events_client.start()
         cov = CoverageEvaluator(settings, store, hotspots, roster,
-                                publish=lambda topic, body: events_client.publish(topic, body)
-                                if events_client else None)
+                                publish=events_client.publish)
         threads.append(threading.Thread(target=cov.run, args=(stop,), name="coverage",
                                         daemon=True))
     log.info("roster: %d units; hotspots: %d; stale after %.0f s", len(roster.units),

@@ -14,12 +14,12 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import redis
-from patrolwatch.core.messages import ParseContext, parse_message
-from patrolwatch.core.topics import subscriptions
 
+from ingest.metrics import WorkerMetrics
+from patrolwatch.core.messages import ParseContext, parse_message
 from patrolwatch.core.model import (
     Ack,
     LostContact,
@@ -28,9 +28,10 @@ from patrolwatch.core.model import (
     StatusChange,
     UnitEvent,
 )
+from patrolwatch.core.topics import subscriptions
 from patrolwatch.mqtt import Inbound, MqttClient
 from patrolwatch.settings import Settings
-from patrolwatch.store import Batch, Store
+from patrolwatch.store import Batch, Store, WriteResult
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,6 @@ class WorkerStats:
     store_failures: int = 0
     last_batch_ms: float = 0.0
     last_lag_s: float = 0.0
-    batch_ms: list[float] = field(default_factory=list)
 
 
 class IngestWorker:
@@ -82,6 +82,7 @@ class IngestWorker:
         *,
         client_id: str | None = None,
         on_stored: Callable[[Batch], None] | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -89,6 +90,7 @@ class IngestWorker:
         self.on_stored = on_stored
         self.inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
         self.stats = WorkerStats()
+        self.metrics = metrics or WorkerMetrics()
         self.client = MqttClient(
             settings.mqtt_url,
             client_id or settings.ingest_client_id,
@@ -121,36 +123,42 @@ class IngestWorker:
                 break
         return messages
 
-    def store_until_done(self, batch: Batch, stop: threading.Event) -> bool:
-        """Store a batch, retrying with backoff while Redis is away; False if stopped first."""
+    def store_until_done(self, batch: Batch, stop: threading.Event) -> WriteResult | None:
+        """Store a batch, retrying with backoff while Redis is away; None if stopped first."""
         delay = BACKOFF_MIN_S
         while True:
             try:
-                self.store.write_batch(batch)
+                result = self.store.write_batch(batch)
                 if delay > BACKOFF_MIN_S:
                     log.info("Redis is back; stored the held batch of %d messages", len(batch))
-                return True
+                return result
             except redis.RedisError as exc:
                 self.stats.store_failures += 1
+                self.metrics.store_failures.inc()
                 log.warning("cannot store a batch of %d messages in Redis (%s); holding it "
                             "unacknowledged and retrying in %.1f s", len(batch), exc, delay)
             if stop.wait(delay):
-                return False
+                return None
             delay = min(delay * 2, BACKOFF_MAX_S)
 
     def process(self, messages: list[Inbound], stop: threading.Event) -> bool:
         """Parse, store and acknowledge one batch; False if stopped before it was stored."""
         started = time.perf_counter()
         batch = build_batch(messages, self.ctx, time.time())
-        if not self.store_until_done(batch, stop):
+        result = self.store_until_done(batch, stop)
+        if result is None:
             return False
         for msg in messages:
             self.client.ack(msg)
-        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        elapsed = time.perf_counter() - started
         self.stats.batches += 1
         self.stats.messages += len(messages)
-        self.stats.last_batch_ms = elapsed_ms
+        self.stats.last_batch_ms = elapsed * 1000.0
         self.stats.last_lag_s = max(0.0, time.time() - messages[0].received)
+        self.metrics.observe_batch(batch, result, elapsed, self.stats.last_lag_s)
+        self.metrics.inbox.set(self.inbox.qsize())
+        self.metrics.reconnects.set(self.client.reconnects)
+        self.metrics.connected.set(1 if self.client.connected else 0)
         if self.on_stored is not None:
             self.on_stored(batch)
         return True

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     rejection_log_size: int = Field(500, ge=1)
     trail_retention_days: float = Field(31.0, gt=0)
     audit_retention_days: float = Field(31.0, gt=0)
+    metrics_port: int = Field(9108, ge=0, le=65535)  # the worker's /metrics; 0 turns it off
 
     # Coverage definitions (DOMAIN.md); per-hotspot `target` overrides M and T
     visit_gap_s: float = Field(120.0, gt=0)  # G

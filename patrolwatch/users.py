@@ -108,7 +108,7 @@ def save_users(path: Path, users: dict[str, User]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".users-")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write("# PatrolWatch dashboard users (bcrypt hashes). Edit with `patrolwatch user add`.\n")
+        fh.write("# PatrolWatch dashboard users (bcrypt hashes): `patrolwatch user add`.\n")
         yaml.safe_dump(data, fh, sort_keys=False)
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)

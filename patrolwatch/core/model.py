@@ -148,7 +148,9 @@ class UnitState:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-def is_stale(last_seen: float | None, lwt_ts: float | None, now: float, stale_after_s: float) -> bool:
+def is_stale(
+    last_seen: float | None, lwt_ts: float | None, now: float, stale_after_s: float
+) -> bool:
     """Tell whether a unit has lost contact: silent too long, or its last word was a last-will."""
     if last_seen is None:
         return True

@@ -1,4 +1,4 @@
-"""The tasking lifecycle (pure): SENT -> ACKNOWLEDGED / DECLINED -> ARRIVED -> COMPLETED, or EXPIRED.
+"""The tasking lifecycle (pure): SENT -> ACKNOWLEDGED/DECLINED -> ARRIVED -> COMPLETED/EXPIRED.
 
 Every change returns a new Tasking and an audit entry; nothing here does I/O.
 """
