@@ -109,7 +109,7 @@ def _qualifies(v: Visit, now: float, min_minutes: float) -> bool:
     return _as_of(v, now) - v.start >= min_minutes * 60.0 - TIME_EPS
 
 
-def evaluate_hotspot(  # noqa: PLR0917 - called positionally by the evaluator
+def evaluate_hotspot(
     hotspot: Hotspot,
     window: Window | None,
     visits: Sequence[Visit],

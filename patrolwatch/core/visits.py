@@ -404,7 +404,7 @@ class VisitEngine:
         for h in sorted(touched):
             self._relink_hotspot(unit, trail, h, a, b, delta)
 
-    def _relink_hotspot(  # noqa: PLR0917
+    def _relink_hotspot(
         self, unit: str, trail: _Trail, h: str, a: float, b: float, delta: _Delta
     ) -> None:
         """Rebuild one unit's visits at one hotspot after changes at event times [a, b]."""

@@ -77,7 +77,7 @@ STATE_CASES = [
     ("win", "t", "visits", "present", "now", "state", "kind", "since", "reference"),
     [c[1:] for c in STATE_CASES], ids=[c[0] for c in STATE_CASES],
 )
-def test_states(  # noqa: PLR0917
+def test_states(
     win: float, t: float, visits: list[Visit], present: tuple[str, ...], now: float,
     state: str, kind: str | None, since: float | None, reference: float,
 ) -> None:
