@@ -1,0 +1,195 @@
+"""The HTTP API (CONTRACT.md section 4): every route in one blueprint, JSON in and out.
+
+Roles arrive in a later issue: every ``/api`` route is registered here, so an
+authorisation check goes on this blueprint (``before_request``) or on each route in one
+place. Bad input is a 4xx with ``{"error": ...}``; an unreachable Redis is a 503; never a 500.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import redis
+from flask import Blueprint, Response, jsonify, request
+
+from dashboard import views
+from dashboard.handlers import Deps
+from dashboard.times import BadTimeError, parse_rfc3339, rfc3339
+from patrolwatch.core.hotspots import Hotspot
+from patrolwatch.core.model import UNIT_ID_RE, UnitState
+from patrolwatch.live import unit_states
+from patrolwatch.store import Stats
+
+DEFAULT_TRAIL_S = 3600.0
+MAX_TRAIL_S = 86_400.0  # one day of 1 Hz points is ~5 MB of JSON: ask in pieces beyond that
+DEFAULT_VISITS_S = 86_400.0
+MAX_VISITS_S = 31 * 86_400.0
+
+
+# --- serialisers (pure) ------------------------------------------------------------------
+def unit_json(unit: UnitState) -> dict[str, Any]:
+    """Return one unit as ``/api/units`` lists it."""
+    return {"id": unit.id, "callsign": unit.callsign, "team": unit.team,
+            "status": unit.status.value, "lat": unit.lat, "lon": unit.lon, "acc": unit.acc,
+            "ts": rfc3339(unit.ts), "stale": unit.stale, "source": unit.source}
+
+
+def units_json(units: Iterable[UnitState]) -> dict[str, Any]:
+    """Return ``/api/units``: every unit that has reported (roster units never heard are not)."""
+    return {"units": [unit_json(u) for u in views.reporting(units)]}
+
+
+def trail_json(points: Iterable[tuple[float, float, float, float | None]]) -> dict[str, Any]:
+    """Return ``/api/units/{id}/trail``: points oldest first."""
+    return {"points": [{"ts": rfc3339(ts), "lat": lat, "lon": lon} for ts, lat, lon, _ in points]}
+
+
+def time_window(args: Mapping[str, str], now: float, default_s: float,
+                max_s: float) -> tuple[float, float]:
+    """Return (since, until) from ``since``/``until`` query arguments; raise BadTimeError."""
+    until = parse_rfc3339(args["until"], "until") if "until" in args else now
+    since = parse_rfc3339(args["since"], "since") if "since" in args else until - default_s
+    if since > until:
+        raise BadTimeError("since is after until: swap them")
+    if until - since > max_s:
+        raise BadTimeError(f"the range is longer than {max_s / 3600:g} h: ask for shorter pieces")
+    return since, until
+
+
+def hotspot_feature(hotspot: Hotspot, entry: Mapping[str, Any] | None,
+                    state: str) -> dict[str, Any]:
+    """Return a hotspot's original feature with the live coverage properties added."""
+    feature = copy.deepcopy(hotspot.feature)
+    props = feature.setdefault("properties", {})
+    entry = entry or {}
+    active = entry.get("active")
+    props.update({
+        "active": bool(active) if isinstance(active, bool) else None,
+        "state": state,
+        "last_visit_end": rfc3339(entry.get("last_visit_end")),
+        "visits_in_window": entry.get("visits_in_window"),
+        "patrol_minutes_in_window": entry.get("patrol_minutes_in_window"),
+    })
+    return feature
+
+
+def hotspots_json(hotspots: Sequence[Hotspot], snapshot: Mapping[str, Any] | None,
+                  now: float, max_age_s: float) -> dict[str, Any]:
+    """Return ``/api/hotspots``; without a recent snapshot every state is ``no_data``."""
+    states = views.hotspot_states(snapshot, (h.id for h in hotspots), now, max_age_s)
+    usable = views.coverage_usable(snapshot, now, max_age_s)
+    entries: Mapping[str, Any] = (snapshot or {}).get("hotspots", {}) if usable else {}
+    return {"type": "FeatureCollection",
+            "features": [hotspot_feature(h, entries.get(h.id), states[h.id]) for h in hotspots]}
+
+
+def visits_json(visits: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Return ``/api/hotspots/{id}/visits``."""
+    return {"visits": [
+        {"unit": v["unit"], "start": rfc3339(v["start"]), "end": rfc3339(v["end"]),
+         "minutes": v["minutes"], "qualifying": bool(v["qualifying"])} for v in visits]}
+
+
+def gaps_json(snapshot: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``/api/gaps``: priority 1 first, then the most overdue."""
+    gaps = sorted(snapshot.get("gaps") or [], key=views.gap_urgency)
+    return {"gaps": [
+        {"hotspot": g["hotspot"], "name": g.get("name"), "kind": g["kind"],
+         "since": rfc3339(g.get("since")), "priority": g.get("priority"),
+         "suggested_units": [{"id": s["id"], "distance_m": s.get("distance_m"),
+                              "eta_s": s.get("eta_s")} for s in g.get("suggested_units") or []]}
+        for g in gaps]}
+
+
+def health_json(redis_ok: bool, stats: Stats | None, now: float,
+                stale_after_s: float) -> dict[str, Any]:
+    """Return ``/healthz``: degraded when Redis is down or no message came for stale_after_s."""
+    last = stats.last_message_ts if stats else None
+    age = round(max(0.0, now - last), 3) if last is not None else None
+    ok = redis_ok and age is not None and age <= stale_after_s
+    return {"status": "ok" if ok else "degraded", "redis": redis_ok, "last_message_age_s": age,
+            "accepted_total": stats.accepted_total if stats else 0,
+            "rejected_total": stats.rejected_total if stats else 0}
+
+
+# --- routes ------------------------------------------------------------------------------
+def _error(status: int, message: str) -> tuple[Response, int]:
+    return jsonify({"error": message}), status
+
+
+def blueprint(deps: Deps) -> Blueprint:
+    """Return the API routes bound to this app's store, roster and hotspots."""
+    bp = Blueprint("patrolwatch_api", __name__)
+    store, settings = deps.store, deps.settings
+
+    @bp.errorhandler(redis.RedisError)
+    def _redis_down(exc: redis.RedisError) -> tuple[Response, int]:
+        return _error(503, f"live store unreachable at {deps.redis_where()} "
+                           f"({type(exc).__name__}): try again shortly")
+
+    @bp.get("/healthz")
+    def healthz() -> Response:
+        stats: Stats | None
+        try:
+            stats = store.stats()
+            redis_ok = True
+        except redis.RedisError:
+            stats, redis_ok = None, False
+        return jsonify(health_json(redis_ok, stats, time.time(), settings.stale_after_s))
+
+    @bp.get("/api/units")
+    def units() -> Response:
+        rows = store.live_rows()
+        states = unit_states(rows.positions, rows.statuses, rows.seen, rows.lwt, deps.roster,
+                             time.time(), settings.stale_after_s)
+        return jsonify(units_json(states))
+
+    @bp.get("/api/units/<unit>/trail")
+    def trail(unit: str) -> Response | tuple[Response, int]:
+        if not UNIT_ID_RE.match(unit):
+            return _error(400, f"invalid unit id {unit!r}: use 1-32 of A-Z a-z 0-9 _ -")
+        try:
+            since, until = time_window(request.args, time.time(), DEFAULT_TRAIL_S, MAX_TRAIL_S)
+        except BadTimeError as exc:
+            return _error(400, str(exc))
+        if deps.roster.get(unit) is None and store.trail_count(unit) == 0:
+            return _error(404, f"unknown unit {unit!r}: not on the roster and never reported")
+        return jsonify(trail_json(store.trail(unit, since, until)))
+
+    @bp.get("/api/hotspots")
+    def hotspots() -> Response:
+        now = time.time()
+        return jsonify(hotspots_json(deps.hotspots.hotspots, store.coverage(), now,
+                                     deps.coverage_max_age_s))
+
+    @bp.get("/api/hotspots/<hotspot>/visits")
+    def visits(hotspot: str) -> Response | tuple[Response, int]:
+        found = deps.hotspots.by_id.get(hotspot)
+        if found is None:
+            return _error(404, f"unknown hotspot {hotspot!r}: see /api/hotspots for the ids")
+        try:
+            since, until = time_window(request.args, time.time(), DEFAULT_VISITS_S, MAX_VISITS_S)
+        except BadTimeError as exc:
+            return _error(400, str(exc))
+        return jsonify(visits_json(store.visits(hotspot, since, until,
+                                               min_minutes=found.min_visit_minutes)))
+
+    @bp.get("/api/gaps")
+    def gaps() -> Response | tuple[Response, int]:
+        now = time.time()
+        snapshot = store.coverage()
+        if snapshot is None or not views.coverage_usable(snapshot, now, deps.coverage_max_age_s):
+            age = views.coverage_age(snapshot, now)
+            when = "never" if age is None else f"{age:.0f} s ago"
+            return _error(503, f"coverage was last evaluated {when}: gaps cannot be trusted. "
+                               "Is the coverage evaluator running (patrolwatch ingest)?")
+        return jsonify(gaps_json(snapshot))
+
+    @bp.route("/api/<path:rest>")
+    def unknown(rest: str) -> tuple[Response, int]:
+        return _error(404, f"no such API route /api/{rest}: see docs/dashboard.md")
+
+    return bp
