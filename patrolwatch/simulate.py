@@ -1,0 +1,317 @@
+"""The simulated fleet on a real broker: roster and hotspots in, MQTT messages out.
+
+The behaviour lives in :mod:`patrolwatch.simfleet` (pure, seeded); this module only reads the
+configuration, turns the fleet's reports into native and OwnTracks messages, and feeds the
+taskings it receives back to the simulated crews. It is also the benchmarks' load generator,
+so the loop does no more than format and publish.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import queue
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import shapely
+from shapely.geometry import MultiPolygon, Point, Polygon, shape
+
+from patrolwatch.errors import ConfigError, problem
+from patrolwatch.mqtt import Inbound, MqttClient
+from patrolwatch.roster import Roster, load_roster
+from patrolwatch.settings import Settings
+from patrolwatch.simfleet import Fleet
+from patrolwatch.simtypes import (
+    M_PER_DEG,
+    AckReport,
+    PositionReport,
+    Report,
+    StatusReport,
+    Target,
+    Tasking,
+    TransitionReport,
+    UnitSpec,
+)
+
+log = logging.getLogger(__name__)
+
+# Left for a person: `patrolwatch device CW-401 ...` and the demo's crew login drive this unit.
+HUMAN_UNITS = frozenset({"CW-401"})
+EXTRA_KINDS = ("foot", "foot", "foot", "cycle", "vehicle")  # units beyond the roster
+CONNECT_TIMEOUT_S = 15.0
+STATS_EVERY_S = 60.0
+TASKING_FILTER = "patrol/+/tasking"
+
+
+# -- topics (CONTRACT.md section 3) ------------------------------------------------------------
+def _topic(unit: str, kind: str) -> str:
+    return f"patrol/{unit}/{kind}"
+
+
+# -- configuration -----------------------------------------------------------------------------
+def _inner_target(geometry: Polygon | MultiPolygon, fid: str, name: str, priority: int) -> Target:
+    """Return a polygon's pole of inaccessibility and its distance to the edge, in metres."""
+    if isinstance(geometry, MultiPolygon):
+        geometry = max(geometry.geoms, key=lambda g: g.area)
+    lon0, lat0 = geometry.centroid.x, geometry.centroid.y
+    scale = math.cos(math.radians(lat0)) * M_PER_DEG
+    local = shapely.transform(geometry, lambda xy: (xy - (lon0, lat0)) * (scale, M_PER_DEG))
+    # The centre of the largest circle inside: a concave area's centroid may lie outside it.
+    spoke = shapely.maximum_inscribed_circle(local, tolerance=1.0)
+    (x, y), _ = spoke.coords
+    return Target(fid, name, lat0 + y / M_PER_DEG, lon0 + x / scale, max(spoke.length, 1.0),
+                  priority)
+
+
+def targets_from_geojson(data: Any, path: Path | str = "hotspots") -> list[Target]:
+    """Turn a hotspot FeatureCollection into patrol targets; raise ConfigError if unusable."""
+    features = data.get("features") if isinstance(data, dict) else None
+    if not isinstance(features, list):
+        raise ConfigError([problem(path, "features", "expected a GeoJSON FeatureCollection")])
+    targets: list[Target] = []
+    problems: list[str] = []
+    for index, feature in enumerate(features):
+        props = (feature.get("properties") if isinstance(feature, dict) else None) or {}
+        fid = str(props.get("id", f"#{index}"))
+        priority = props.get("priority", 2)
+        priority = priority if isinstance(priority, int) else 2
+        try:
+            geometry = shape(feature["geometry"])
+        except Exception as exc:
+            problems.append(problem(path, fid, f"unreadable geometry: {exc}"))
+            continue
+        name = str(props.get("name", fid))
+        if isinstance(geometry, Point):
+            radius = props.get("radius_m")
+            if not isinstance(radius, int | float) or radius <= 0:
+                problems.append(problem(path, fid, "a Point hotspot needs radius_m > 0"))
+                continue
+            targets.append(Target(fid, name, geometry.y, geometry.x, float(radius), priority))
+        elif isinstance(geometry, Polygon | MultiPolygon) and not geometry.is_empty:
+            targets.append(_inner_target(geometry, fid, name, priority))
+        else:
+            problems.append(problem(path, fid, f"{geometry.geom_type} is not a hotspot area"))
+    if problems:
+        raise ConfigError(problems)
+    if not targets:
+        raise ConfigError([problem(path, "features", "no hotspots: the fleet has nowhere to go")])
+    return targets
+
+
+def load_targets(path: Path) -> list[Target]:
+    """Read the hotspot file and return the fleet's patrol targets."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([problem(path, "hotspots", "file not found (set PATROL_HOTSPOTS)")]
+                          ) from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError([problem(path, "hotspots", f"cannot read: {exc}")]) from None
+    return targets_from_geojson(data, path)
+
+
+def fleet_specs(roster: Roster, count: int) -> list[UnitSpec]:
+    """Pick ``count`` units spread across the roster's teams; invent unregistered ones beyond it."""
+    pool = [u for u in roster.units.values() if u.id not in HUMAN_UNITS]
+    n = min(count, len(pool))
+    picked = [pool[(i * len(pool)) // n] for i in range(n)]
+    specs = []
+    for u in picked:
+        user, _, device = (u.owntracks or "").partition("/")
+        specs.append(UnitSpec(u.id, u.kind, (user, device) if u.owntracks else None))
+    for n in range(count - len(specs)):
+        specs.append(UnitSpec(f"SIM-{n + 1:05d}", EXTRA_KINDS[n % len(EXTRA_KINDS)]))
+    return specs
+
+
+def _roster(settings: Settings) -> Roster:
+    if not settings.units.exists():
+        log.warning("no roster at %s (PATROL_UNITS): simulating unregistered units only",
+                    settings.units)
+        return Roster.empty()
+    return load_roster(settings.units)
+
+
+# -- message formats ---------------------------------------------------------------------------
+def _dump(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def native_message(report: Report) -> tuple[str, bytes] | None:
+    """Return the native (topic, payload) for a report, or None for OwnTracks-only events."""
+    body: dict[str, Any]
+    if isinstance(report, PositionReport):
+        body = {"ts": round(report.ts, 3), "lat": report.lat, "lon": report.lon,
+                "acc": report.acc, "speed": report.speed, "heading": report.heading,
+                "battery": report.battery, "seq": report.seq}
+        return _topic(report.unit, "position"), _dump(body)
+    if isinstance(report, StatusReport):
+        body = {"ts": round(report.ts, 3), "status": report.status}
+        if report.note:
+            body["note"] = report.note
+        return _topic(report.unit, "status"), _dump(body)
+    if isinstance(report, AckReport):
+        body = {"id": report.tasking_id, "ts": round(report.ts, 3), "accepted": report.accepted}
+        if report.reason:
+            body["reason"] = report.reason
+        return _topic(report.unit, "ack"), _dump(body)
+    return None
+
+
+def owntracks_message(report: PositionReport | TransitionReport, user: str, device: str
+                      ) -> tuple[str, bytes]:
+    """Return the OwnTracks (topic, payload) for a location or a region transition."""
+    tid = device[-2:].upper()
+    topic = f"owntracks/{user}/{device}"
+    if isinstance(report, TransitionReport):
+        body: dict[str, Any] = {
+            "_type": "transition", "tst": int(report.ts), "wtst": int(report.ts) - 86_400,
+            "lat": round(report.lat, 6), "lon": round(report.lon, 6), "acc": 10, "tid": tid,
+            "event": report.event, "desc": report.name, "t": "c",
+        }
+        return f"{topic}/event", _dump(body)
+    # Extra fields the app sends (tid, alt, conn, bs, m, t, created_at) must be ignored.
+    body = {
+        "_type": "location", "tid": tid, "tst": int(report.ts), "lat": report.lat,
+        "lon": report.lon, "acc": round(report.acc), "alt": 25, "vel": round(report.speed * 3.6),
+        "cog": round(report.heading) % 360, "batt": round(report.battery), "bs": 1, "conn": "m",
+        "m": 2, "t": "t", "created_at": int(report.ts),
+    }
+    return topic, _dump(body)
+
+
+def parse_tasking(message: Inbound) -> Tasking | None:
+    """Read a tasking addressed to a unit; None (and a warning) if it is not one."""
+    parts = message.topic.split("/")
+    try:
+        body = json.loads(message.payload)
+        tasking = Tasking(parts[1], str(body["id"]), float(body["lat"]), float(body["lon"]),
+                          str(body["hotspot"]) if body.get("hotspot") is not None else None)
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        log.warning("ignored a tasking on %s that cannot be read (%r): %.200r",
+                    message.topic, exc, message.payload)
+        return None
+    if not (math.isfinite(tasking.lat) and math.isfinite(tasking.lon)):
+        log.warning("ignored tasking %s on %s: lat/lon not finite", tasking.id, message.topic)
+        return None
+    return tasking
+
+
+# -- the publishing loop -----------------------------------------------------------------------
+class _Publisher:
+    """One connection for the native units, one per OwnTracks phone (each has its last-will)."""
+
+    def __init__(self, url: str, specs: Sequence[UnitSpec], start: float) -> None:
+        self.inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
+        self.native = MqttClient(url, f"patrolwatch-sim-{os.getpid()}",
+                                 subscriptions=[(TASKING_FILTER, 1)], on_message=self.inbox.put)
+        self.phones: dict[str, tuple[MqttClient, str, str]] = {}
+        lwt = _dump({"_type": "lwt", "tst": int(start)})
+        for spec in specs:
+            if spec.owntracks:
+                user, device = spec.owntracks
+                client = MqttClient(url, f"owntracks-{user}-{device}",
+                                    will=(f"owntracks/{user}/{device}", lwt, 1, False))
+                self.phones[spec.id] = (client, user, device)
+        self.counts: Counter[str] = Counter()
+
+    def connect(self) -> None:
+        """Connect every client; raise ConnectionError if the broker cannot be reached."""
+        for client, _, _ in self.phones.values():
+            client.start()
+        if not self.native.start(wait_s=CONNECT_TIMEOUT_S):
+            self.close()
+            raise ConnectionError(
+                f"cannot reach the MQTT broker at {self.native.address} within "
+                f"{CONNECT_TIMEOUT_S:.0f} s: start it, or point PATROL_MQTT_URL at it")
+
+    def send(self, report: Report) -> None:
+        """Publish one report in its unit's format."""
+        phone = self.phones.get(report.unit)
+        if phone is not None and isinstance(report, PositionReport | TransitionReport):
+            client, user, device = phone
+            topic, payload = owntracks_message(report, user, device)
+            # The OwnTracks app publishes locations retained; events are not.
+            client.publish(topic, payload, qos=1, retain=isinstance(report, PositionReport))
+            self.counts["owntracks"] += 1
+            return
+        message = native_message(report)
+        if message is not None:
+            self.native.publish(*message, qos=1)
+            self.counts[type(report).__name__] += 1
+
+    def close(self) -> None:
+        """Disconnect every client (cleanly, so no last-will fires)."""
+        for client in [self.native, *(c for c, _, _ in self.phones.values())]:
+            client.stop()
+
+
+def _stop_event(stop: threading.Event | None) -> tuple[threading.Event, Callable[[], None]]:
+    """Return the stop event, installing SIGINT/SIGTERM handlers if the caller gave none."""
+    if stop is not None:
+        return stop, lambda: None
+    event = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        return event, lambda: None
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda signum, frame: event.set())
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return event, restore
+
+
+def run_simulator(settings: Settings, units: int = 200, interval_s: float = 5.0, *,
+                  stop: threading.Event | None = None, seed: int | None = None) -> None:
+    """Run ``units`` simulated units against the broker until stopped."""
+    if units < 1:
+        raise ValueError(f"--units must be at least 1, not {units}")
+    if not interval_s > 0:
+        raise ValueError(f"--interval must be a positive number of seconds, not {interval_s}")
+    targets = load_targets(settings.hotspots)
+    specs = fleet_specs(_roster(settings), units)
+    start = time.time()
+    fleet = Fleet(specs, targets, start=start, interval_s=interval_s, seed=seed)
+    publisher = _Publisher(settings.mqtt_url, specs, start)
+    stop, restore = _stop_event(stop)
+    try:
+        publisher.connect()
+        log.info("simulating %d units (%d OwnTracks) over %d hotspots, a position every %.1f s, "
+                 "on %s", len(specs), len(publisher.phones), len(targets), interval_s,
+                 publisher.native.address)
+        _loop(fleet, publisher, stop)
+    finally:
+        publisher.close()
+        restore()
+    log.info("simulator stopped: %s", dict(publisher.counts))
+
+
+def _loop(fleet: Fleet, publisher: _Publisher, stop: threading.Event) -> None:
+    next_stats = time.monotonic() + STATS_EVERY_S
+    while not stop.is_set():
+        now = time.time()
+        while True:
+            try:
+                message = publisher.inbox.get_nowait()
+            except queue.Empty:
+                break
+            tasking = parse_tasking(message)
+            if tasking is not None and fleet.receive_tasking(tasking, now):
+                log.info("tasking %s for %s received", tasking.id, tasking.unit)
+        for report in fleet.advance(now):
+            publisher.send(report)
+        if time.monotonic() >= next_stats:
+            next_stats += STATS_EVERY_S
+            log.info("sent so far: %s", dict(publisher.counts))
+        stop.wait(min(max(fleet.next_due() - time.time(), 0.0), 0.25))
