@@ -6,6 +6,7 @@ received topic to :func:`classify`; unit ids in topics are validated in ``messag
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
@@ -21,8 +22,15 @@ SUBSCRIPTION_FILTERS: tuple[str, ...] = (
 )
 COVERAGE_EVENTS_TOPIC = "patrol/events/coverage"
 
-# MQTT 3.1.1 / 5.0 section 1.5.3 and 4.7: UTF-8 strings of at most 65535 bytes, no U+0000.
+# MQTT 5.0 sections 1.5.4 and 4.7: UTF-8 strings of at most 65535 bytes; U+0000 and
+# surrogates MUST NOT appear, control characters and non-characters SHOULD NOT, and
+# Mosquitto refuses all of them (the publisher is disconnected).
 MAX_TOPIC_BYTES = 65_535
+_FORBIDDEN_RE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef"
+    + "".join(f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}" for plane in range(17))
+    + "]"
+)
 _CACHED_TOPIC_CHARS = 128
 
 TopicKindName = Literal[
@@ -70,31 +78,22 @@ def _classify(topic: str) -> TopicKind | None:
     return None
 
 
-def _utf8_len(text: str) -> int | None:
-    """Return the UTF-8 length of text, or None if it is not encodable (lone surrogates)."""
-    try:
-        return len(text.encode("utf-8"))
-    except UnicodeEncodeError:
-        return None
-
-
 def is_valid_topic_name(topic: str) -> bool:
-    """Tell whether a topic may be published to: non-empty, no wildcards, no NUL, UTF-8."""
-    if not topic or "+" in topic or "#" in topic or "\x00" in topic:
+    """Tell whether a topic may be published to: 1-65535 bytes of UTF-8, no wildcards."""
+    if not topic or "+" in topic or "#" in topic or _FORBIDDEN_RE.search(topic):
         return False
-    size = _utf8_len(topic)
-    return size is not None and size <= MAX_TOPIC_BYTES
+    return len(topic.encode("utf-8")) <= MAX_TOPIC_BYTES
 
 
 def _filter_problem(pattern: str) -> str | None:
     """Say what is wrong with a subscription filter, or None if it is valid."""
     if not pattern:
         return "a topic filter must not be empty"
-    if "\x00" in pattern:
-        return "a topic filter must not contain U+0000"
-    size = _utf8_len(pattern)
-    if size is None:
-        return "a topic filter must be valid UTF-8 (it holds a lone surrogate)"
+    bad = _FORBIDDEN_RE.search(pattern)
+    if bad is not None:
+        return (f"a topic filter must not contain U+{ord(bad.group()):04X} (NUL, control "
+                "characters, surrogates and non-characters are refused)")
+    size = len(pattern.encode("utf-8"))
     if size > MAX_TOPIC_BYTES:
         return f"a topic filter is at most {MAX_TOPIC_BYTES} bytes, this one is {size}"
     levels = pattern.split("/")
