@@ -17,16 +17,20 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import redis
 
 from patrolwatch.core import taskings as tk
 from patrolwatch.core.coverage import HotspotCoverage, coverage_event, evaluate_hotspot, gaps
-from patrolwatch.core.hotspots import Hotspot, HotspotSet, window_at
+from patrolwatch.core.dosage import dosage_rows
+from patrolwatch.core.hotspots import Hotspot, HotspotSet, window_at, windows_between
 from patrolwatch.core.model import Ack, Status, StatusChange
+from patrolwatch.core.predictability import predictable_patterns
 from patrolwatch.core.suggest import suggest_units
 from patrolwatch.core.visits import Ping, Visit, VisitEngine, VisitParams
 from patrolwatch.live import unit_states
@@ -274,5 +278,57 @@ class CoverageEvaluator:
         return snapshot, events
 
     def _slow_figures(self, now: float) -> dict[str, Any]:
-        """Compute dosage (shift and operation) and predictability from stored visits."""
-        return {"dosage": [], "predictability": []}
+        """Compute dosage (this shift, this operation week) and predictability from visits."""
+        zone = self.settings.zone
+        shift_start = shift_start_before(now, self.settings.shift_start_times, zone)
+        week_start = operation_week_start(now, self.hotspots, zone)
+        lookback = self.settings.predictable_days + 1
+        since = min(week_start, now - lookback * 86_400.0)
+        ids = [h.id for h in self.hotspots]
+        stored = self.store.visits_many(ids, since, now)
+        visits = {hid: [Visit(v["unit"], hid, v["start"], v["end"], v["pings"]) for v in rows]
+                  for hid, rows in stored.items()}
+
+        def rows(start: float) -> list[dict[str, Any]]:
+            begin = datetime.fromtimestamp(start, UTC)
+            end = datetime.fromtimestamp(now, UTC)
+            windows = {h.id: windows_between(h, begin, end, zone) for h in self.hotspots}
+            return [asdict(r) for r in dosage_rows(self.hotspots, windows, visits, start, now)]
+
+        flags = predictable_patterns(
+            [v for vs in visits.values() for v in vs if v.start >= now - lookback * 86_400.0],
+            zone, days=self.settings.predictable_days,
+            tolerance_minutes=self.settings.predictable_tolerance_minutes,
+            min_minutes_by_hotspot={h.id: h.min_visit_minutes for h in self.hotspots},
+        )
+        return {
+            "dosage": rows(week_start),
+            "dosage_shift": rows(shift_start),
+            "dosage_periods": {"week": [week_start, now], "shift": [shift_start, now]},
+            "predictability": [
+                {"hotspot": f.hotspot, "name": self.hotspots.by_id[f.hotspot].name,
+                 "days": [d.isoformat() for d in f.days], "typical_time": f.typical_time}
+                for f in flags
+            ],
+        }
+
+
+def shift_start_before(now: float, starts: list[dt_time], zone: ZoneInfo) -> float:
+    """Return when the current shift began: the latest local shift change at or before now."""
+    local = datetime.fromtimestamp(now, zone)
+    candidates = [
+        datetime.combine(local.date() - timedelta(days=back), t, tzinfo=zone).timestamp()
+        for back in (0, 1) for t in starts
+    ]
+    return max(c for c in candidates if c <= now)
+
+
+def operation_week_start(now: float, hotspots: HotspotSet, zone: ZoneInfo) -> float:
+    """Return the start of the last 7 local days, not before the operation's first day."""
+    local = datetime.fromtimestamp(now, zone)
+    start = datetime.combine(local.date() - timedelta(days=6), dt_time(0), tzinfo=zone)
+    firsts = [h.valid_from for h in hotspots if h.valid_from is not None]
+    if firsts:
+        first = datetime.combine(min(firsts), dt_time(0), tzinfo=zone)
+        start = max(start, min(first, local))
+    return start.timestamp()

@@ -34,7 +34,7 @@ def create_tasking(
     now: float,
 ) -> Tasking:
     """Record a tasking and publish it at QoS 1 on ``patrol/{unit}/tasking``."""
-    if not isinstance(unit, str) or not UNIT_ID_RE.match(unit):
+    if not isinstance(unit, str) or not UNIT_ID_RE.fullmatch(unit):
         raise TaskingError("`unit` must be a unit id (letters, digits, _ or -, up to 32)")
     if not isinstance(hotspot, str) or not hotspot:
         raise TaskingError("`hotspot` must be a hotspot id")

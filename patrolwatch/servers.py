@@ -153,6 +153,22 @@ def mosquitto_binary() -> str | None:
     )
 
 
+SHIPPED_CONF = Path(__file__).resolve().parents[1] / "config" / "mosquitto" / "mosquitto.conf"
+# Lines of the shipped config that name the production host's ports, paths and users.
+_LOCAL_ONLY = ("listener", "persistence_location", "password_file", "acl_file", "log_dest",
+               "allow_anonymous", "user", "pid_file")
+
+
+def shipped_mosquitto_conf() -> str:
+    """Return the shipped Mosquitto config without its host-specific lines."""
+    if not SHIPPED_CONF.exists():
+        return ""
+    keep = [line for line in SHIPPED_CONF.read_text().splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+            and line.split()[0] not in _LOCAL_ONLY]
+    return "\n".join(keep)
+
+
 MOSQUITTO_HOWTO = "mosquitto is not installed (apt-get install mosquitto; brew install mosquitto)"
 
 

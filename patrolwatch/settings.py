@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -54,6 +55,7 @@ class Settings(BaseSettings):
     due_warning_minutes: float = Field(15.0, ge=0)
     max_presence_acc_m: float = Field(100.0, gt=0)
     evaluate_every_s: float = Field(2.0, gt=0)
+    shift_starts: str = "07:00,15:00,23:00"  # local shift changes, for shift dosage
     predictable_days: int = Field(3, ge=2)
     predictable_tolerance_minutes: float = Field(10.0, gt=0)
 
@@ -88,6 +90,23 @@ class Settings(BaseSettings):
         if urlsplit(value).scheme not in MQTT_SCHEMES:
             raise ValueError(f"PATROL_MQTT_URL must start with mqtt:// or mqtts://, not {value!r}")
         return value
+
+    @field_validator("shift_starts")
+    @classmethod
+    def _shift_times(cls, value: str) -> str:
+        try:
+            parsed = sorted(time.fromisoformat(p.strip()) for p in value.split(",") if p.strip())
+        except ValueError:
+            raise ValueError(f"PATROL_SHIFT_STARTS must be HH:MM times separated by commas, "
+                             f"not {value!r}") from None
+        if not parsed:
+            raise ValueError("PATROL_SHIFT_STARTS needs at least one HH:MM time")
+        return ",".join(t.strftime("%H:%M") for t in parsed)
+
+    @property
+    def shift_start_times(self) -> list[time]:
+        """Return the local times at which shifts change, earliest first."""
+        return [time.fromisoformat(p) for p in self.shift_starts.split(",")]
 
     @property
     def zone(self) -> ZoneInfo:

@@ -452,6 +452,18 @@ class Store:
             out.append(v)
         return out
 
+    def visits_many(self, hotspots: Sequence[str], since: float, until: float
+                    ) -> dict[str, list[dict[str, Any]]]:
+        """Return several hotspots' visits overlapping [since, until] in one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        for hotspot in hotspots:
+            pipe.zrangebyscore(k_visits(hotspot), since - VISIT_MAX_S, until)
+        out: dict[str, list[dict[str, Any]]] = {}
+        for hotspot, rows in zip(hotspots, pipe.execute(), strict=True):
+            visits = [json.loads(r) for r in rows]
+            out[hotspot] = [{**v, "hotspot": hotspot} for v in visits if v["end"] >= since]
+        return out
+
     def presence_timeline(self, hotspot: str, since: float, until: float) -> list[dict[str, Any]]:
         """Return the visits overlapping a period, for the presence timeline."""
         return self.visits(hotspot, since, until)

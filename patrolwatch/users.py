@@ -65,7 +65,7 @@ def _validate(raw: Any, index: int, path: Path, problems: list[str]) -> User | N
         problems.append(problem(path, name, "password_hash must be a bcrypt hash (use "
                                 "`patrolwatch user add`, never a plain password)"))
         return None
-    if role == "crew" and (not isinstance(unit, str) or not UNIT_ID_RE.match(unit)):
+    if role == "crew" and (not isinstance(unit, str) or not UNIT_ID_RE.fullmatch(unit)):
         problems.append(problem(path, name, "a crew user needs `unit:` with a valid unit id"))
         return None
     return User(name, role, hashed, unit if isinstance(unit, str) else None)
@@ -150,7 +150,7 @@ DEMO_ROLES: tuple[tuple[str, Role, str | None], ...] = (
 def write_demo_users(path: Path, crew_unit: str = "CW-401") -> list[tuple[str, str, str]]:
     """Write one user per role with fresh random passwords; return (name, password, role)."""
     users: dict[str, User] = {}
-    logins = []
+    logins: list[tuple[str, str, str]] = []
     for name, role, _ in DEMO_ROLES:
         password = secrets.token_urlsafe(9)
         unit = crew_unit if role == "crew" else None

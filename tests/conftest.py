@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from patrolwatch.servers import shipped_mosquitto_conf
 from tests.services import (
     MOSQUITTO_HOWTO,
     ServerProcess,
@@ -68,8 +69,8 @@ def mqtt_url(broker_proc: ServerProcess) -> str:
 
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[ServerProcess]:
-    """A private Mosquitto process this test may configure, kill and restart."""
+    """A private Mosquitto with the shipped config, which this test may kill and restart."""
     require_mosquitto()
-    server = mosquitto_server(tmp_path, persist=True)
+    server = mosquitto_server(tmp_path, extra_conf=shipped_mosquitto_conf(), persist=True)
     yield server
     server.terminate()

@@ -23,7 +23,13 @@ from patrolwatch.bench.loadgen import RawPublisher
 from patrolwatch.core.messages import ParseContext
 from patrolwatch.mqtt import MqttClient
 from patrolwatch.roster import Roster
-from patrolwatch.servers import mosquitto_server, redis_server, tempdir, wait_until
+from patrolwatch.servers import (
+    mosquitto_server,
+    redis_server,
+    shipped_mosquitto_conf,
+    tempdir,
+    wait_until,
+)
 from patrolwatch.settings import Settings
 from patrolwatch.store import Batch, Store
 
@@ -31,22 +37,6 @@ UNITS = 1000
 THROUGHPUT_MESSAGES = 100_000
 LATENCY_RATE = 5000  # msg/s
 LATENCY_SECONDS = 10
-SHIPPED_CONF = Path(__file__).resolve().parents[2] / "config" / "mosquitto" / "mosquitto.conf"
-# Lines of the shipped config that name the production host's ports, paths and users.
-_LOCAL_ONLY = ("listener", "persistence_location", "password_file", "acl_file", "log_dest",
-               "allow_anonymous", "user", "pid_file")
-
-
-def shipped_mosquitto_conf() -> str:
-    """Return the shipped Mosquitto config without its host-specific lines."""
-    if not SHIPPED_CONF.exists():
-        return ""
-    keep = [line for line in SHIPPED_CONF.read_text().splitlines()
-            if line.strip() and not line.lstrip().startswith("#")
-            and line.split()[0] not in _LOCAL_ONLY]
-    return "\n".join(keep)
-
-
 def _publisher(port: int, count: int, rate: float | None, base_ts: float, offset: int) -> None:
     """Publish ``count`` positions over UNITS units at QoS 1 (child process)."""
 

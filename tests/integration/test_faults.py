@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from patrolwatch.bench.ingest import shipped_mosquitto_conf
 from patrolwatch.mqtt import MqttClient
+from patrolwatch.servers import shipped_mosquitto_conf
 from patrolwatch.store import Store
 from tests.conftest import require_mosquitto
 from tests.services import ServerProcess, mosquitto_server, redis_server, wait_until
