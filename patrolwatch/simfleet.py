@@ -32,7 +32,7 @@ URGENT_FACTOR = 1.25  # blue-light or running to an incident
 LINGER_S = (5 * 60.0, 25 * 60.0)  # some visits qualify (>= 10 min), some do not
 STREET_LINGER_S = (60.0, 240.0)
 TASKED_DWELL_S = (12.5 * 60.0, 18 * 60.0)  # long enough for a qualifying visit: the gap closes
-ACK_DELAY_S = (5.0, 30.0)
+ACK_INTERVALS = (1.0, 6.0)  # a crew answers within 1-6 report intervals (5-30 s by default)
 STREET_SHARE = 0.2  # legs that go to a street point between hotspots instead of a hotspot
 POOR_FIX_SHARE = 0.03  # positions with a poor fix (acc 150 m, not a presence ping)
 BOUNDS_MARGIN_M = 1500.0
@@ -388,7 +388,8 @@ class Fleet:
         unit.seen_taskings.add(tasking.id)
         self._ack_counter += 1
         heapq.heappush(self._acks,
-                       (now + self.rng.uniform(*ACK_DELAY_S), self._ack_counter, tasking))
+                       (now + self.rng.uniform(*ACK_INTERVALS) * self.interval_s,
+                        self._ack_counter, tasking))
         return True
 
     def _answer(self, due: float, tasking: Tasking) -> None:

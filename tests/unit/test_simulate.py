@@ -12,6 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from patrolwatch.core.messages import ParseContext, parse_message
+from patrolwatch.core.model import Position, Rejection, StatusChange, UnitEvent
 from patrolwatch.errors import ConfigError
 from patrolwatch.mqtt import Inbound
 from patrolwatch.roster import Roster, RosterUnit, load_roster
@@ -405,6 +407,32 @@ def test_owntracks_messages_look_like_the_app() -> None:
     assert topic == "owntracks/vawg01/iphone/event"
     assert (body["_type"], body["event"], body["desc"]) == ("transition", "enter", "Soho")
     assert native_message(event) is None
+
+
+def test_every_message_of_a_shift_passes_the_contract_parser() -> None:
+    roster = load_roster(ROOT / "config" / "units.yaml")
+    picked = fleet_specs(roster, 200)
+    fleet = Fleet(picked, TARGETS, start=START, seed=9, emergency_every_s=300)
+    run(fleet, 60)
+    fleet.receive_tasking(Tasking(picked[0].id, "T-1", 51.5031, -0.1132, "waterloo"), START + 60)
+    ctx = ParseContext(roster=roster, status_codes={})
+    phones = {s.id: s.owntracks for s in picked if s.owntracks}
+    kinds: Counter[str] = Counter()
+    for report in run(fleet, 1800, start=START + 65):
+        phone = phones.get(report.unit)
+        if phone and isinstance(report, PositionReport | TransitionReport):
+            topic, payload = owntracks_message(report, *phone)
+        else:
+            message = native_message(report)
+            assert message is not None
+            topic, payload = message
+        parsed = parse_message(topic, payload, report.ts + 1, ctx)
+        assert not isinstance(parsed, Rejection), (topic, payload, parsed)
+        assert parsed.unit == report.unit  # OwnTracks phones map to their roster unit
+        if isinstance(parsed, Position):
+            assert parsed.source == ("owntracks" if phone else "native")
+        kinds[type(parsed).__name__] += 1
+    assert set(kinds) >= {Position.__name__, StatusChange.__name__, UnitEvent.__name__, "Ack"}
 
 
 def test_owntracks_units_report_transitions_at_hotspots(shift: tuple[Fleet, list[Report]]
