@@ -115,13 +115,13 @@ def refresh(deps: Deps, search: str | None, digests: dict[str, Any] | None,
     if _changed("gaps", gaps, digests, new):
         out["gaps"] = panels.render_gaps(gaps)
         out["gap_badge"] = str(len(gaps))
-    alarms = views.alarms(units, now, zone)
+    alarms = views.alarms(units, zone)
     if _changed("alarms", alarms, digests, new):
         out["alarms"], out["alarms_class"] = panels.render_alarms(alarms)
-    unit_list = views.unit_rows(units, search or "", now)
+    unit_list = views.unit_rows(units, search or "")
     if _changed("unit_list", unit_list, digests, new):
         out["unit_list"] = panels.render_units(*unit_list)
-    lost = views.lost_rows(units, now, zone)
+    lost = views.lost_rows(units, zone)
     if _changed("lost", lost, digests, new):
         out["lost"] = panels.render_lost(lost)
         out["lost_tab"] = f"Lost ({len(lost)})"

@@ -31,7 +31,8 @@ STATUS_LOOK: dict[Status, StatusLook] = {
     Status.REFRESHMENT: StatusLook("F", "Refreshment", "#db2777"),
     Status.OFF_DUTY: StatusLook("O", "Off duty", "#64748b"),
 }
-LOST_COLOUR = "#9ca3af"
+LOST_COLOUR = "#4b5563"  # on the light map
+LOST_ON_DARK = "#cbd5e1"  # the same meaning on the dark side panel
 LOST_LABEL = "Lost contact"
 
 # The order statuses appear in the counts and the legend: what needs action first.

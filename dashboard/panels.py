@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from dash import html
 
 from dashboard import ids
-from dashboard.palette import HOTSPOT_LOOK, LOST_COLOUR, LOST_LABEL, STATUS_LOOK
+from dashboard.palette import HOTSPOT_LOOK, LOST_LABEL, LOST_ON_DARK, STATUS_LOOK
 from dashboard.times import local_clock
 from dashboard.views import Alarm, Counts, GapRow, HotspotDetail, LostRow, UnitRow
 from patrolwatch.core.model import Status
@@ -26,13 +26,23 @@ def chip(label: str, colour: str, hollow: bool = False) -> html.Span:
     return html.Span(label, className="pw-chip", style=style)
 
 
+def ago_span(ts: float | None) -> html.Span:
+    """Return a span the browser keeps saying "2 min ago" in (assets/patrolwatch.js).
+
+    Relative times change every second; rendering them here would re-send every list
+    every second. The span carries the time and the browser writes the words.
+    """
+    data = {"data-ts": "" if ts is None else f"{ts:.3f}"}
+    return html.Span(className="pw-ago", **data)  # type: ignore[arg-type]  # data-* is allowed
+
+
 def render_counts(counts: Counts, gaps: int) -> Children:
     """Return the big numbers and one chip per status."""
     big = [
         ("Units", counts.total, "#e5e7eb", "pw-count-total"),
         ("Emergency", counts.emergencies, STATUS_LOOK[Status.EMERGENCY].colour,
          "pw-count-emergency"),
-        (LOST_LABEL, counts.lost, LOST_COLOUR, "pw-count-lost"),
+        (LOST_LABEL, counts.lost, LOST_ON_DARK, "pw-count-lost"),
         ("Gaps", gaps, HOTSPOT_LOOK["gap"].colour, "pw-count-gaps"),
     ]
     tiles = [
@@ -63,7 +73,8 @@ def render_alarms(alarms: Sequence[Alarm]) -> tuple[Children, str]:
     items: Children = [html.Span("EMERGENCY", className="pw-emergency-word")]
     for a in shown:
         items.append(html.Button(
-            [html.B(a.callsign), f" {a.id} · {a.team} · since {a.since}",
+            [html.B(a.callsign), f" {a.id} · {a.team} · since {a.since_clock} (",
+             ago_span(a.since), ")",
              " · LOST CONTACT" if a.lost else ""],
             id={"type": ids.UNIT_ITEM, "unit": a.id}, className="pw-alarm-unit", n_clicks=0,
             title="Show on the map",
@@ -110,7 +121,7 @@ def render_units(rows: Sequence[UnitRow], more: int) -> Children:
             [html.Span(r.callsign, className="pw-callsign"),
              html.Span(f"{r.id} · {r.team}", className="pw-unit-meta"),
              chip(r.status, r.colour, hollow=r.lost),
-             html.Span(r.last_seen, className="pw-ago")],
+             ago_span(r.last_seen)],
             id={"type": ids.UNIT_ITEM, "unit": r.id}, n_clicks=0, className="pw-unit-row",
         )
         for r in rows
@@ -128,7 +139,7 @@ def render_lost(rows: Sequence[LostRow]) -> Children:
         html.Button(
             [html.Span(r.callsign, className="pw-callsign"),
              html.Span(f"{r.id} · {r.team} · was {r.last_status}", className="pw-unit-meta"),
-             html.Span(f"{r.last_seen} ({r.at}) · {r.why}", className="pw-ago")],
+             html.Span([ago_span(r.last_seen), f" ({r.at}) · {r.why}"], className="pw-lost-when")],
             id={"type": ids.UNIT_ITEM, "unit": r.id}, n_clicks=0,
             className="pw-unit-row pw-lost-row",
         )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dashboard.palette import LOST_COLOUR, LOST_LABEL, STATUS_LOOK, STATUS_ORDER
+from dashboard.palette import LOST_LABEL, LOST_ON_DARK, STATUS_LOOK, STATUS_ORDER
 from dashboard.times import ago, duration_text, local_clock
 from patrolwatch.core.model import Status, UnitState
 
@@ -81,9 +81,7 @@ class UnitRow:
     status: str
     colour: str
     lost: bool
-    last_seen: str
-    lat: float | None
-    lon: float | None
+    last_seen: float | None  # shown as "2 min ago" by the browser, so rows change with data only
 
 
 def _urgency(unit: UnitState) -> tuple[int, str]:
@@ -92,7 +90,7 @@ def _urgency(unit: UnitState) -> tuple[int, str]:
     return (1 if is_lost(unit) else 2), unit.callsign
 
 
-def unit_rows(units: Sequence[UnitState], query: str, now: float,
+def unit_rows(units: Sequence[UnitState], query: str,
               limit: int = UNIT_LIST_LIMIT) -> tuple[list[UnitRow], int]:
     """Return the unit list for a search (emergencies, then lost, then by callsign) and the rest."""
     found = sorted((u for u in reporting(units) if matches(u, query)), key=_urgency)
@@ -100,9 +98,9 @@ def unit_rows(units: Sequence[UnitState], query: str, now: float,
         UnitRow(id=u.id, callsign=u.callsign, team=u.team,
                 status=LOST_LABEL if is_lost(u) and u.status is not Status.EMERGENCY
                 else STATUS_LOOK[u.status].label,
-                colour=LOST_COLOUR if is_lost(u) and u.status is not Status.EMERGENCY
+                colour=LOST_ON_DARK if is_lost(u) and u.status is not Status.EMERGENCY
                 else STATUS_LOOK[u.status].colour,
-                lost=is_lost(u), last_seen=ago(u.last_seen, now), lat=u.lat, lon=u.lon)
+                lost=is_lost(u), last_seen=u.last_seen)
         for u in found[:limit]
     ]
     return rows, max(0, len(found) - limit)
@@ -116,23 +114,20 @@ class LostRow:
     callsign: str
     team: str
     last_status: str
-    last_seen: str
+    last_seen: float | None
     at: str
     why: str
-    lat: float | None
-    lon: float | None
 
 
-def lost_rows(units: Iterable[UnitState], now: float, zone: ZoneInfo) -> list[LostRow]:
+def lost_rows(units: Iterable[UnitState], zone: ZoneInfo) -> list[LostRow]:
     """Return lost-contact units, the most recent loss first."""
     lost = sorted((u for u in units if is_lost(u)), key=lambda u: -(u.last_seen or 0.0))
     return [
         LostRow(id=u.id, callsign=u.callsign, team=u.team,
-                last_status=STATUS_LOOK[u.status].label, last_seen=ago(u.last_seen, now),
+                last_status=STATUS_LOOK[u.status].label, last_seen=u.last_seen,
                 at=local_clock(u.last_seen, zone),
                 why="device went offline (last will)" if u.lwt_ts is not None
-                and u.last_seen is not None and u.lwt_ts >= u.last_seen else "no message",
-                lat=u.lat, lon=u.lon)
+                and u.last_seen is not None and u.lwt_ts >= u.last_seen else "no message")
         for u in lost
     ]
 
@@ -144,18 +139,17 @@ class Alarm:
     id: str
     callsign: str
     team: str
-    since: str
+    since: float | None
+    since_clock: str
     lost: bool
-    lat: float | None
-    lon: float | None
 
 
-def alarms(units: Iterable[UnitState], now: float, zone: ZoneInfo) -> list[Alarm]:
+def alarms(units: Iterable[UnitState], zone: ZoneInfo) -> list[Alarm]:
     """Return the emergency banner's entries, the earliest alarm first."""
     return [
         Alarm(id=u.id, callsign=u.callsign, team=u.team,
-              since=f"{local_clock(u.status_ts, zone)} ({ago(u.status_ts, now)})",
-              lost=is_lost(u), lat=u.lat, lon=u.lon)
+              since=u.status_ts, since_clock=local_clock(u.status_ts, zone),
+              lost=is_lost(u))
         for u in emergencies(units)
     ]
 

@@ -43,8 +43,9 @@ window.patrolwatch = window.patrolwatch || {};
       var text = esc(callsign) + " · " + esc(look[0]);
       if (p.l) {
         var lost = context.hideout.lost;
-        options = {radius: 6, weight: 2, color: lost[1], dashArray: "2 3",
-                   fillColor: lost[1], fillOpacity: 0.12};
+        // Hollow and dashed: the last known place, not a live position.
+        options = {radius: 7, weight: 2.5, color: lost[1], dashArray: "3 3",
+                   fillColor: "#ffffff", fillOpacity: 0.7};
         text += " · " + esc(lost[0]);
       }
       var marker = L.circleMarker(latlng, options);
@@ -87,4 +88,55 @@ window.patrolwatch = window.patrolwatch || {};
     }
   };
 
+  // Relative times ("2 min ago") are written here, once a second, into empty spans that
+  // carry their epoch time in data-ts: the server then re-sends a list only when its data
+  // changes. Same wording as dashboard/times.py.
+  pw.duration = function (seconds) {
+    seconds = Math.max(0, seconds);
+    if (seconds < 60) { return Math.floor(seconds) + " s"; }
+    var minutes = Math.floor(seconds / 60);
+    if (minutes < 60) { return minutes + " min"; }
+    var hours = Math.floor(minutes / 60);
+    minutes = minutes % 60;
+    if (hours < 48) { return minutes ? hours + " h " + minutes + " min" : hours + " h"; }
+    var days = Math.floor(hours / 24);
+    hours = hours % 24;
+    return hours ? days + " d " + hours + " h" : days + " d";
+  };
+
+  pw.ago = function (ts, now) {
+    if (ts === "" || isNaN(ts)) { return "never"; }
+    var age = now - ts;
+    return age < 10 ? "just now" : pw.duration(age) + " ago";
+  };
+
+  function writeAges() {
+    var now = Date.now() / 1000;
+    var spans = document.querySelectorAll("span.pw-ago[data-ts]");
+    for (var i = 0; i < spans.length; i++) {
+      var raw = spans[i].getAttribute("data-ts");
+      var text = pw.ago(raw === "" ? "" : parseFloat(raw), now);
+      if (spans[i].textContent !== text) { spans[i].textContent = text; }
+    }
+  }
+
+  var pending = false;
+  function soon() {
+    if (!pending) {
+      pending = true;
+      window.requestAnimationFrame(function () { pending = false; writeAges(); });
+    }
+  }
+
+  function startAges() {
+    setInterval(writeAges, 1000);
+    // Fill new rows at once, not up to a second later.
+    new MutationObserver(soon).observe(document.body, {childList: true, subtree: true});
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", startAges);
+  } else {
+    startAges();
+  }
 })(window.patrolwatch);

@@ -122,8 +122,9 @@ def coverage_snapshot(hotspots: HotspotSet, now: float, gap_ids: list[str], *,
                 "hotspot": h.id, "name": h.name, "kind": "presence_gap", "since": last_end,
                 "priority": h.priority, "overdue_minutes": overdue, "lat": lat, "lon": lon,
                 "suggested_units": [
-                    {"id": u, "distance_m": 420.0 + 310 * k, "eta_s": 300.0 + 220 * k}
-                    for k, u in enumerate(suggestions or [])],
+                    {"id": u, "distance_m": 420.0 + 310 * k + 90 * len(gaps),
+                     "eta_s": 300.0 + 220 * k + 65 * len(gaps)}
+                    for k, u in enumerate((suggestions or [])[2 * len(gaps):2 * len(gaps) + 2])],
             })
         planned = 4 + i % 3
         qualifying = max(0, planned - i % 4)

@@ -6,6 +6,7 @@ import gzip
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,10 +14,11 @@ import pytest
 from flask.testing import FlaskClient
 
 from dashboard import api
-from dashboard.app import create_app
+from dashboard.app import create_app, create_app_from_settings
 from dashboard.times import BadTimeError, parse_rfc3339
 from patrolwatch.core.hotspots import CoverageDefaults, HotspotSet
 from patrolwatch.core.model import Position, Status, StatusChange, UnitState
+from patrolwatch.errors import ConfigError
 from patrolwatch.roster import Roster, RosterUnit
 from patrolwatch.settings import Settings
 from patrolwatch.store import Batch, Stats, Store
@@ -292,3 +294,29 @@ def test_large_json_is_gzipped_for_clients_that_ask(client: tuple[FlaskClient, S
     assert "Content-Encoding" not in plain.headers
     assert zipped.headers["Content-Encoding"] == "gzip"
     assert json.loads(gzip.decompress(zipped.data)) == plain.get_json()
+
+
+# --- start-up ----------------------------------------------------------------------------
+def test_app_refuses_to_start_on_an_invalid_hotspot_file(tmp_path: Path) -> None:
+    bad = tmp_path / "hotspots.geojson"
+    bad.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [-0.1, 51.5]},
+         "properties": {"id": "no-radius", "name": "X", "category": "other", "priority": 1}}]}))
+    settings = Settings(hotspots=bad, units=tmp_path / "none.yaml")
+    with pytest.raises(ConfigError) as info:
+        create_app_from_settings(settings)
+    assert all(p.startswith(f"{bad}:") for p in info.value.problems)
+    assert any("no-radius" in p for p in info.value.problems)
+    with pytest.raises(ConfigError, match="hotspots"):
+        create_app_from_settings(Settings(hotspots=tmp_path / "missing.geojson"))
+
+
+def test_app_starts_without_redis_and_serves_the_page(tmp_path: Path) -> None:
+    spots = tmp_path / "hotspots.geojson"
+    spots.write_text(json.dumps({"type": "FeatureCollection", "features": FEATURES}))
+    settings = Settings(hotspots=spots, units=tmp_path / "none.yaml",
+                        redis_url="redis://127.0.0.1:9/0")
+    http = create_app_from_settings(settings).server.test_client()
+    page = http.get("/")
+    assert page.status_code == 200 and b"PatrolWatch" in page.data
+    assert http.get("/healthz").get_json()["redis"] is False

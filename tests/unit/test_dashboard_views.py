@@ -15,6 +15,7 @@ import pytest
 from dash import no_update
 from hypothesis import given
 from hypothesis import strategies as st
+from plotly.io.json import to_json_plotly
 
 from dashboard import handlers, ids, mapdata, panels, views
 from dashboard.palette import HOTSPOT_LOOK, HOTSPOT_STATES, STATUS_LOOK, hotspot_styles
@@ -27,6 +28,11 @@ from patrolwatch.settings import Settings
 from patrolwatch.store import Store
 
 LONDON = ZoneInfo("Europe/London")
+
+
+def dumps(component: Any) -> str:
+    """Serialise Dash components the way Dash sends them to the browser."""
+    return str(to_json_plotly(component))
 NOW = 1_795_000_000.0  # 2026-11-18T11:06:40Z, a Wednesday (GMT)
 
 
@@ -190,10 +196,10 @@ def test_counts_from_live_rows_with_roster_and_last_will() -> None:
     assert (c.total, c.emergencies, c.lost, c.not_reporting) == (3, 1, 2, 1)
     x1 = next(u for u in units if u.id == "X-1")
     assert x1.team == "unregistered"
-    lost = views.lost_rows(units, NOW, LONDON)
+    lost = views.lost_rows(units, LONDON)
     assert [r.id for r in lost] == ["OT-1", "X-1"], "most recent loss first"
     assert lost[0].why.startswith("device went offline")
-    assert lost[1].last_seen == "16 min ago"
+    assert lost[1].last_seen == NOW - 1000 and lost[1].at == "10:50"
 
 
 @pytest.mark.parametrize(("query", "expected"), [
@@ -209,28 +215,30 @@ def test_counts_from_live_rows_with_roster_and_last_will() -> None:
 def test_unit_search(query: str, expected: list[str]) -> None:
     units = [unit("B2", Status.AVAILABLE), unit("A1"), unit("LOST", stale=True),
              unit("E1", Status.EMERGENCY)]
-    rows, more = views.unit_rows(units, query, NOW)
+    rows, more = views.unit_rows(units, query)
     assert [r.id for r in rows] == expected and more == 0
 
 
 def test_unit_list_is_capped_and_says_how_many_more() -> None:
     units = [unit(f"U{i:03d}") for i in range(130)]
-    rows, more = views.unit_rows(units, "", NOW, limit=100)
+    rows, more = views.unit_rows(units, "", limit=100)
     assert len(rows) == 100 and more == 30
     rendered = panels.render_units(rows, more)
-    assert "and 30 more" in json.dumps(rendered[-1].to_plotly_json(), default=str)
+    assert "and 30 more" in dumps(rendered[-1])
+    first = dumps(rendered[0])
+    assert f'"data-ts":"{NOW - 5:.3f}"' in first, "the browser writes '2 min ago' from data-ts"
 
 
 def test_alarms_name_the_unit_earliest_first() -> None:
     units = [unit("E2", Status.EMERGENCY, status_ts=NOW - 10, callsign="U12"),
              unit("E1", Status.EMERGENCY, status_ts=NOW - 300, callsign="U11", stale=True),
              unit("P")]
-    alarms = views.alarms(units, NOW, LONDON)
+    alarms = views.alarms(units, LONDON)
     assert [a.callsign for a in alarms] == ["U11", "U12"]
-    assert alarms[0].lost and "5 min ago" in alarms[0].since
+    assert alarms[0].lost and alarms[0].since == NOW - 300 and alarms[0].since_clock == "11:01"
     children, cls = panels.render_alarms(alarms)
     assert "pw-hidden" not in cls
-    text = json.dumps([c.to_plotly_json() for c in children], default=str)
+    text = dumps(children)
     assert "U11" in text and "LOST CONTACT" in text
     assert "pw-hidden" in panels.render_alarms([])[1]
 
@@ -291,7 +299,7 @@ def test_gap_list_buttons_carry_the_hotspot_id() -> None:
     rows = views.gap_rows(snapshot(gaps=[gap("soho", 1, 3)]), NOW, LONDON, {})
     button = panels.render_gaps(rows)[0]
     assert button.id == {"type": ids.GAP_ITEM, "hotspot": "soho"}
-    assert "No gaps" in json.dumps(panels.render_gaps([])[0].to_plotly_json(), default=str)
+    assert "No gaps" in dumps(panels.render_gaps([]))
 
 
 def test_hotspot_detail_lines() -> None:
@@ -359,8 +367,8 @@ def test_predictability_warning_only_when_flagged() -> None:
 
 
 def test_digest_is_stable_and_sensitive() -> None:
-    a = [views.UnitRow("A", "A", "T", "On patrol", "#000", False, "just now", 51.5, -0.1)]
-    b = [views.UnitRow("A", "A", "T", "On patrol", "#000", False, "2 min ago", 51.5, -0.1)]
+    a = [views.UnitRow("A", "A", "T", "On patrol", "#000", False, NOW)]
+    b = [views.UnitRow("A", "A", "T", "Available", "#000", False, NOW)]
     assert views.digest(a) == views.digest(list(a))
     assert views.digest(a) != views.digest(b)
 
@@ -402,7 +410,7 @@ def test_refresh_with_redis_down_keeps_the_map_and_says_so() -> None:
     out = handlers.refresh(deps, "", {"ok_at": NOW - 30, "units": "x"}, NOW)
     assert out["units"] is no_update and out["counts"] is no_update
     assert "pw-hidden" not in out["degraded_class"]
-    text = json.dumps([c.to_plotly_json() for c in out["degraded"]], default=str)
+    text = dumps(out["degraded"])
     assert "unreachable at 127.0.0.1:9" in text and "11:06:10" in text
     assert out["digests"]["units"] == "x", "the last data shown is remembered"
     assert set(out) == set(handlers.REFRESH_OUTPUTS)
