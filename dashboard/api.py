@@ -155,7 +155,7 @@ def blueprint(deps: Deps) -> Blueprint:
             since, until = time_window(request.args, time.time(), DEFAULT_TRAIL_S, MAX_TRAIL_S)
         except BadTimeError as exc:
             return _error(400, str(exc))
-        if deps.roster.get(unit) is None and store.trail_count(unit) == 0:
+        if deps.roster.get(unit) is None and store.last_seen(unit) is None:
             return _error(404, f"unknown unit {unit!r}: not on the roster and never reported")
         return jsonify(trail_json(store.trail(unit, since, until)))
 
