@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, Literal
 
 from patrolwatch.core.schedule import Window
@@ -75,38 +76,62 @@ class Gap:
     lon: float
 
 
-def _clipped(visits: Iterable[Visit], start: float, end: float) -> list[tuple[float, float]]:
-    out = []
-    for v in visits:
-        a, b = max(v.start, start), min(v.end, end)
-        if b > a:
-            out.append((a, b))
-    return out
+class WindowCache:
+    """Each hotspot's active window, from its schedule worked out hours ahead at a time.
+
+    ``Hotspot.window_at`` expands the schedule on every call; the evaluator asks it of every
+    hotspot every tick, so this keeps each hotspot's windows overlapping the next ``ahead_s``
+    and answers from them. The answer is the same: the first window, by start, holding now.
+    """
+
+    def __init__(self, tz: tzinfo, ahead_s: float = 6 * 3600.0) -> None:
+        self.tz = tz
+        self.ahead_s = ahead_s
+        self._spans: dict[str, tuple[Hotspot, float, float, list[tuple[float, float, Window]]]] = {}
+
+    def window_at(self, hotspot: Hotspot, now: float) -> Window | None:
+        """Return the hotspot's window containing ``now`` (epoch seconds), or None."""
+        entry = self._spans.get(hotspot.id)
+        if entry is None or entry[0] is not hotspot or not entry[1] <= now < entry[2]:
+            begin = datetime.fromtimestamp(now, UTC)
+            windows = hotspot.windows_between(begin, begin + timedelta(seconds=self.ahead_s),
+                                              self.tz)
+            entry = (hotspot, now, now + self.ahead_s,
+                     [(w.start.timestamp(), w.end.timestamp(), w) for w in windows])
+            self._spans[hotspot.id] = entry
+        for start, end, window in entry[3]:
+            if start <= now < end:
+                return window
+        return None
+
+
+def _minutes(visits: Sequence[Visit], start: float, end: float) -> tuple[float, float]:
+    """Return (patrol-minutes, officer-minutes) of visits clipped to [start, end)."""
+    union = summed = 0.0
+    cover_end = last = -float("inf")
+    for v in visits:  # one pass when sorted by start, as the engine gives them
+        a = v.start if v.start > start else start
+        b = v.end if v.end < end else end
+        if b <= a:
+            continue
+        if a < last:
+            return _minutes(sorted(visits, key=lambda v: v.start), start, end)
+        last = a
+        summed += b - a
+        if b > cover_end:
+            union += b - (a if a > cover_end else cover_end)
+            cover_end = b
+    return union / 60.0, summed / 60.0
 
 
 def patrol_minutes(visits: Iterable[Visit], start: float, end: float) -> float:
     """Return minutes in [start, end) with at least one unit on a visit (union of visits)."""
-    total = 0.0
-    cover_end = -float("inf")
-    for a, b in sorted(_clipped(visits, start, end)):
-        if b <= cover_end:
-            continue
-        total += b - max(a, cover_end)
-        cover_end = b
-    return total / 60.0
+    return _minutes(list(visits), start, end)[0]
 
 
 def officer_minutes(visits: Iterable[Visit], start: float, end: float) -> float:
     """Return the summed minutes of every visit inside [start, end)."""
-    return sum(b - a for a, b in _clipped(visits, start, end)) / 60.0
-
-
-def _as_of(v: Visit, now: float) -> float:
-    return v.end if v.end <= now else now
-
-
-def _qualifies(v: Visit, now: float, min_minutes: float) -> bool:
-    return _as_of(v, now) - v.start >= min_minutes * 60.0 - TIME_EPS
+    return _minutes(list(visits), start, end)[1]
 
 
 def evaluate_hotspot(
@@ -120,17 +145,27 @@ def evaluate_hotspot(
 ) -> HotspotCoverage:
     """Return one hotspot's coverage at ``now`` from its visits and the units inside now."""
     present = tuple(sorted(present_units))
-    seen = [v for v in visits if v.start <= now]
-    m = hotspot.min_visit_minutes
-    last_end = max((_as_of(v, now) for v in seen if _qualifies(v, now, m)), default=None)
+    need = hotspot.min_visit_minutes * 60.0 - TIME_EPS
+    start, end = (window.start.timestamp(), window.end.timestamp()) if window else (now, now)
+    last_end: float | None = None
+    in_window: list[Visit] = []
+    qualifying = 0
+    for v in visits:  # one pass: this runs for every hotspot on every tick
+        if v.start > now:
+            continue
+        finish = v.end if v.end <= now else now
+        good = finish - v.start >= need
+        if good and (last_end is None or finish > last_end):
+            last_end = finish
+        if window is not None and v.start < end and v.end >= start:
+            in_window.append(v)
+            qualifying += good
     if window is None:
         return HotspotCoverage(hotspot.id, False, "inactive", None, None, 0.0, None, last_end,
                                0, 0, 0.0, 0.0, present, None, now)
-    start, end = window.start.timestamp(), window.end.timestamp()
-    in_window = [v for v in seen if v.start < end and v.end >= start]
-    qualifying = sum(1 for v in in_window if _qualifies(v, now, m))
     upto = min(end, now)
     reference = start if last_end is None else max(start, last_end)
+    m = hotspot.min_visit_minutes
     state: State
     kind: GapKind | None = None
     since: float | None = None
@@ -153,11 +188,10 @@ def evaluate_hotspot(
         else:
             state = "covered"
     overdue = max(0.0, (now - since) / 60.0) if since is not None else 0.0
+    patrol, officer = _minutes(in_window, start, upto)
     return HotspotCoverage(
         hotspot.id, True, state, kind, since, overdue, window, last_end,
-        len(in_window), qualifying,
-        patrol_minutes(in_window, start, upto), officer_minutes(in_window, start, upto),
-        present, reference, now,
+        len(in_window), qualifying, patrol, officer, present, reference, now,
     )
 
 

@@ -37,6 +37,7 @@ from patrolwatch.core.model import ELIGIBLE_STATUSES, StatusChange
 
 TIME_EPS = 1e-6
 _NOWHERE: frozenset[str] = frozenset()
+_NO_TIMES: array[float] = array("d")  # read-only
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,10 @@ class VisitParams:
 
 @dataclass(frozen=True)
 class VisitDelta:
-    """What one ``VisitEngine.add`` changed: visits to drop and visits to store instead."""
+    """What one ``VisitEngine.add`` changed: visits to drop and visits to store instead.
+
+    Neither list holds a visit twice, and no visit is in both.
+    """
 
     removed: list[Visit]
     added: list[Visit]
@@ -156,6 +160,10 @@ def _chains(
     return out
 
 
+def _ts(item: Ping | StatusChange) -> float:
+    return item.ts
+
+
 def _start(v: Visit) -> float:
     return v.start
 
@@ -167,14 +175,14 @@ def _end(v: Visit) -> float:
 class _Trail:
     """One unit's pings, status history, presence and visits within the engine's horizon."""
 
-    __slots__ = ("inside", "latest", "ok", "present", "st", "times", "visits")
+    __slots__ = ("latest", "ok", "present", "st", "times", "visits", "where")
 
     def __init__(self) -> None:
         self.times: array[float] = array("d")  # every ping's event time, sorted, unique
-        self.inside: dict[float, frozenset[str]] = {}  # candidate hotspots, where there are any
+        self.where: array[int] = array("I")  # ... and each one's hotspot set (engine's index)
         self.st: list[float] = []  # status change times, sorted
         self.ok: list[bool] = []  # ... and whether each status is eligible
-        self.present: dict[str, list[float]] = {}  # hotspot -> presence ping times, sorted
+        self.present: dict[str, array[float]] = {}  # hotspot -> presence ping times, sorted
         self.visits: dict[str, list[Visit]] = {}  # hotspot -> visits, by start (disjoint)
         self.latest: frozenset[str] = _NOWHERE  # where the newest ping is a presence ping
 
@@ -191,9 +199,22 @@ class _Delta:
         self.removed: dict[Visit, None] = {}
         self.added: dict[Visit, None] = {}
 
+    def append(self, old: Visit | None, new: Visit) -> None:
+        """Record that ``old`` (None: nothing) became ``new``, which ends after every visit.
+
+        No visit that ends later than all others can have been removed before, so unlike
+        ``replace`` this need not look ``new`` up (it runs once per live presence ping).
+        """
+        if old is not None:
+            if old in self.added:
+                del self.added[old]
+            else:
+                self.removed[old] = None
+        self.added[new] = None
+
     def replace(self, old: list[Visit], new: list[Visit]) -> None:
         """Record that ``old`` visits became ``new`` ones."""
-        kept = set(old) & set(new)
+        kept = set(old) & set(new) if old and new and (len(old) > 1 or len(new) > 1) else ()
         for v in old:
             if v not in kept:
                 if v in self.added:
@@ -211,17 +232,20 @@ class _Delta:
 class VisitEngine:
     """Keep visits up to date in memory as pings and status changes arrive, in any order.
 
-    A link spans at most G, so a change at event times [a, b] can only alter links between
-    presence pings in [a - G, b + G]. ``add`` re-links just those, keeping the untouched head
-    and tail of a long visit as they are: one new ping at the end of a 1 Hz visit costs a few
-    bisections, not a pass over the visit. After every ``add`` the visits equal
-    ``visits_from_history`` over everything added, and the returned delta says exactly which
-    stored visits to replace.
+    A ping newer than all of its unit's others (the live feed) can only extend or start a
+    visit where it is a presence ping: a few dictionary look-ups. Anything else (a late or
+    re-delivered ping, a status change) changes event times [a, b]; a link spans at most G,
+    so only links between presence pings in [a - G, b + G] can change, and ``add`` re-links
+    just those, keeping the untouched head and tail of a long visit as they are. After every
+    ``add`` the visits equal ``visits_from_history`` over everything added, and the returned
+    delta says exactly which stored visits to replace.
 
-    Memory is bounded by ``prune``: it forgets pings, statuses and visits that can no longer
-    change, and later input older than the pruned point is ignored (counted in
-    ``VisitDelta.ignored``). ``add`` also prunes by itself to ``horizon_s`` behind the newest
-    event time it has seen. Each ping costs 8 bytes, plus its hotspot set when it is inside any.
+    Memory is bounded by ``prune(before)``: it forgets visits that ended more than G before
+    ``before`` and the pings and statuses no later input can need; input older than
+    ``before`` is then ignored (counted in ``VisitDelta.ignored``), and visits ending after it
+    stay exact. ``add`` also prunes by itself to ``horizon_s`` behind the newest event time it
+    has seen. A ping costs 12 bytes (its time and the index of its interned
+    hotspot set), and 8 more per hotspot where it is a presence ping.
     """
 
     def __init__(
@@ -238,6 +262,8 @@ class VisitEngine:
         self._cache: dict[str, list[Visit]] = {}  # hotspot -> its visits sorted, until changed
         self._here: dict[str, set[str]] = {}  # hotspot -> units whose newest ping is presence there
         self._floor = -math.inf  # input older than this is ignored
+        self._sets: list[frozenset[str]] = [_NOWHERE]  # interned hotspot sets; 0 = nowhere
+        self._set_ids: dict[frozenset[str], int] = {_NOWHERE: 0}
         self._newest = -math.inf
 
     @property
@@ -249,36 +275,54 @@ class VisitEngine:
         self, pings: Iterable[Ping] = (), statuses: Iterable[StatusChange] = ()
     ) -> VisitDelta:
         """Apply pings and status changes; return the visits they removed and added."""
-        by_unit: dict[str, tuple[list[Ping], list[StatusChange]]] = {}
-        ignored = 0
-        for p in pings:
-            if p.ts < self._floor:
-                ignored += 1
-            else:
-                by_unit.setdefault(p.unit, ([], []))[0].append(p)
-                self._newest = max(self._newest, p.ts)
+        floor, ignored, delta = self._floor, 0, _Delta()
+        status_lists: dict[str, list[StatusChange]] = {}
         for s in statuses:
-            if s.ts < self._floor:
+            if s.ts < floor:
                 ignored += 1
             else:
-                by_unit.setdefault(s.unit, ([], []))[1].append(s)
-        delta = _Delta()
-        for unit in sorted(by_unit):
-            unit_pings, unit_statuses = by_unit[unit]
-            trail = self._units.get(unit)
-            if trail is None:
-                trail = self._units[unit] = _Trail()
+                status_lists.setdefault(s.unit, []).append(s)
+        for unit, changes in status_lists.items():
+            trail = self._trail(unit)
+            changes.sort(key=_ts)
             dirty: list[float] = []
-            for s in sorted(unit_statuses, key=lambda c: c.ts):
-                dirty.extend(self._status(trail, s.ts, eligible_status(s)))
-            for p in sorted(unit_pings, key=lambda q: q.ts):
-                if self._ping(trail, p):
-                    dirty.append(p.ts)
+            for c in changes:
+                dirty.extend(self._status(trail, c.ts, eligible_status(c)))
             if dirty:
                 self._relink(unit, trail, sorted(set(dirty)), delta)
             self._update_latest(unit, trail)
-        result = VisitDelta(sorted(delta.removed, key=visit_order),
-                            sorted(delta.added, key=visit_order), ignored)
+        # A ping newer than all its unit's others takes the fast path; once a unit has an
+        # older one in this batch, the rest of its pings wait and are re-linked together.
+        waiting: dict[str, list[Ping]] = {}
+        newest, units, append = self._newest, self._units, self._append  # hot loop
+        for p in pings:
+            ts, unit = p.ts, p.unit
+            if ts < floor:
+                ignored += 1
+                continue
+            newest = ts if ts > newest else newest
+            if unit in waiting:
+                waiting[unit].append(p)
+                continue
+            known = units.get(unit)
+            if known is None:
+                known = units[unit] = _Trail()
+            times = known.times
+            if not times or ts > times[-1]:
+                append(unit, known, p, delta)
+            else:
+                waiting[unit] = [p]
+        self._newest = newest
+        for unit, later in waiting.items():
+            trail = self._units[unit]
+            later.sort(key=_ts)
+            dirty = [p.ts for p in later if self._ping(trail, p)]
+            if len(dirty) == 1:
+                self._relink_range(unit, trail, dirty[0], dirty[0], delta)
+            elif dirty:
+                self._relink(unit, trail, sorted(set(dirty)), delta)
+            self._update_latest(unit, trail)
+        result = VisitDelta(list(delta.removed), list(delta.added), ignored)
         self.prune(self._newest - self.horizon_s)
         return result
 
@@ -297,6 +341,8 @@ class VisitEngine:
                 cached = sorted((v for vs in by_unit.values() for v in vs), key=visit_order)
                 self._cache[hotspot] = cached
             every = cached
+        if since is None and until is None:
+            return list(every)
         return [v for v in every if (since is None or v.end >= since)
                 and (until is None or v.start <= until)]
 
@@ -310,8 +356,30 @@ class VisitEngine:
                 out.add(unit)
         return out
 
+    def present_by_hotspot(self, now: float) -> dict[str, set[str]]:
+        """Return ``present_units`` of every hotspot that has any, in one pass."""
+        limit = self.params.gap_s + TIME_EPS
+        fine: dict[str, bool] = {}
+        out: dict[str, set[str]] = {}
+        for h, units in self._here.items():
+            here = set()
+            for unit in units:
+                ok = fine.get(unit)
+                if ok is None:
+                    trail = self._units[unit]
+                    ok = fine[unit] = now - trail.times[-1] <= limit and trail.eligible_at(now)
+                if ok:
+                    here.add(unit)
+            if here:
+                out[h] = here
+        return out
+
     def prune(self, before: float) -> None:
-        """Forget what input at or after ``before`` can no longer change; ignore older input."""
+        """Forget what input at or after ``before`` cannot change; from now on ignore older input.
+
+        Amortised: nothing happens until ``before`` has moved ``prune_step_s`` past the last
+        prune, so calling it on every tick is cheap (and older input is still taken till then).
+        """
         if before < self._floor + self.prune_step_s:
             return
         self._floor = before
@@ -339,12 +407,13 @@ class VisitEngine:
         lo = bisect_left(times, t)
         hi = bisect_left(times, st[i + 1]) if i + 1 < len(st) else len(times)
         dirty: list[float] = []
-        for ts in times[lo:hi]:
-            hotspots = trail.inside.get(ts)
-            if hotspots:
-                for h in hotspots:
+        where = trail.where
+        for k in range(lo, hi):
+            if where[k]:
+                ts = times[k]
+                for h in self._sets[where[k]]:
                     if now_ok:
-                        insort(trail.present.setdefault(h, []), ts)
+                        insort(trail.present.setdefault(h, array("d")), ts)
                     else:
                         self._unpresent(trail, h, ts)
                 dirty.append(ts)
@@ -363,22 +432,89 @@ class VisitEngine:
         times = trail.times
         i = bisect_left(times, p.ts)
         if i < len(times) and times[i] == p.ts:
-            old = trail.inside.get(p.ts, _NOWHERE)
+            old = self._sets[trail.where[i]]
             if hotspots <= old:
                 return False
-            trail.inside[p.ts] = old | hotspots
+            trail.where[i] = self._set_id(old | hotspots)
             hotspots = hotspots - old
             changed = False
         else:
             times.insert(i, p.ts)
-            if hotspots:
-                trail.inside[p.ts] = hotspots
+            trail.where.insert(i, self._set_id(hotspots))
             changed = True  # even an outside ping can end a visit
         if hotspots and trail.eligible_at(p.ts):
             for h in hotspots:
-                insort(trail.present.setdefault(h, []), p.ts)
+                insort(trail.present.setdefault(h, array("d")), p.ts)
             changed = True
         return changed
+
+    def _set_id(self, hotspots: frozenset[str]) -> int:
+        """Return the index of an interned hotspot set (a handful exist, pings share them)."""
+        sid = self._set_ids.get(hotspots)
+        if sid is None:
+            sid = self._set_ids[hotspots] = len(self._sets)
+            self._sets.append(hotspots)
+        return sid
+
+    def _trail(self, unit: str) -> _Trail:
+        trail = self._units.get(unit)
+        if trail is None:
+            trail = self._units[unit] = _Trail()
+        return trail
+
+    def _append(self, unit: str, trail: _Trail, p: Ping, delta: _Delta) -> None:
+        """Add a ping newer than all the unit's others: the fast path of a live feed.
+
+        Nothing lies after it, so it can only extend (or start) visits where it is a
+        presence ping; everywhere else it changes no link.
+        """
+        ts = p.ts
+        times = trail.times
+        times.append(ts)
+        if not p.inside:
+            trail.where.append(0)
+            if trail.latest:
+                self._set_latest(unit, trail, _NOWHERE)
+            return
+        hotspots = candidate_hotspots(p, self.params)
+        trail.where.append(self._set_id(hotspots))
+        if hotspots and not trail.eligible_at(ts):
+            hotspots = _NOWHERE
+        for h in hotspots:
+            present = trail.present.get(h)
+            vs = trail.visits.get(h)
+            if present and vs and self._linked(times, present[-1], ts):
+                old = vs[-1]
+                new = Visit(unit, h, old.start, ts, old.pings + 1)
+                vs[-1] = new
+                delta.append(old, new)
+                self._cache_swap(h, old, new)
+            else:
+                new = Visit(unit, h, ts, ts, 1)
+                if vs is None:
+                    vs = trail.visits[h] = []
+                    self._by_hotspot.setdefault(h, {})[unit] = vs
+                vs.append(new)
+                delta.append(None, new)
+                self._cache_swap(h, None, new)
+            if present is None:
+                trail.present[h] = array("d", (ts,))
+            else:
+                present.append(ts)
+        if hotspots or trail.latest:
+            self._set_latest(unit, trail, hotspots)
+
+    def _cache_swap(self, h: str, old: Visit | None, new: Visit) -> None:
+        """Keep a hotspot's sorted visit cache current instead of rebuilding it."""
+        cached = self._cache.get(h)
+        if cached is None:
+            return
+        if old is None:
+            insort(cached, new, key=visit_order)
+            return
+        i = bisect_left(cached, visit_order(old), key=visit_order)
+        # Same start, unit and hotspot: the extended visit keeps its place in the order.
+        cached[i] = new
 
     def _relink(self, unit: str, trail: _Trail, dirty: list[float], delta: _Delta) -> None:
         """Re-link around changed event times, cluster by cluster (clusters > 2G apart)."""
@@ -394,14 +530,18 @@ class VisitEngine:
         lo, hi = a - self._reach, b + self._reach
         touched: set[str] = set()
         for h, vs in trail.visits.items():
+            if vs[-1].end < lo:
+                continue  # the usual case for hotspots the unit left long ago
             i = bisect_left(vs, lo, key=_end)
-            if i < len(vs) and vs[i].start <= hi:
+            if vs[i].start <= hi:
                 touched.add(h)
         for h, ts in trail.present.items():
+            if ts[-1] < a:
+                continue
             i = bisect_left(ts, a)
-            if i < len(ts) and ts[i] <= b:
+            if ts[i] <= b:
                 touched.add(h)
-        for h in sorted(touched):
+        for h in touched:
             self._relink_hotspot(unit, trail, h, a, b, delta)
 
     def _relink_hotspot(
@@ -409,7 +549,7 @@ class VisitEngine:
     ) -> None:
         """Rebuild one unit's visits at one hotspot after changes at event times [a, b]."""
         vs = trail.visits.get(h, [])
-        present = trail.present.get(h, [])
+        present = trail.present.get(h, _NO_TIMES)
         i0 = bisect_left(vs, a - self._reach, key=_end)
         i1 = bisect_right(vs, b + self._reach, key=_start)
         old = vs[i0:i1]
@@ -477,7 +617,10 @@ class VisitEngine:
         if trail.times:
             t = trail.times[-1]
             if trail.eligible_at(t):
-                new = trail.inside.get(t, _NOWHERE)
+                new = self._sets[trail.where[-1]]
+        self._set_latest(unit, trail, new)
+
+    def _set_latest(self, unit: str, trail: _Trail, new: frozenset[str]) -> None:
         if new == trail.latest:
             return
         for h in trail.latest - new:
@@ -511,9 +654,8 @@ class VisitEngine:
         times = trail.times
         k = bisect_left(times, keep)
         if k:
-            for t in times[:k]:
-                trail.inside.pop(t, None)
             del times[:k]
+            del trail.where[:k]
         # Keep the status in force at ``keep`` and everything after it.
         i = bisect_right(trail.st, keep) - 1
         if i > 0:

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from patrolwatch.core.coverage import (
     HotspotCoverage,
+    WindowCache,
     coverage_event,
     evaluate_hotspot,
     gaps,
     officer_minutes,
     patrol_minutes,
 )
-from patrolwatch.core.hotspots import Hotspot
+from patrolwatch.core.hotspots import CoverageDefaults, Hotspot, HotspotSet
 from patrolwatch.core.schedule import Window
 from patrolwatch.core.visits import Visit
 
@@ -137,6 +139,11 @@ def test_patrol_minutes_bounds(spans: list[tuple[int, int]], lo: int, length: in
     assert patrol <= officer_minutes(visits, start, end) + 1e-9
     assert patrol <= length + 1e-9
     assert all(patrol >= patrol_minutes([v], start, end) - 1e-9 for v in visits)
+    covered = sum(1 for k in range(lo, lo + length)
+                  if any(a <= k + 0.5 < a + d for a, d in spans))  # minute by minute
+    assert patrol == pytest.approx(covered)
+    assert officer_minutes(visits, start, end) == pytest.approx(
+        sum(max(0, min(a + d, lo + length) - max(a, lo)) for a, d in spans))
 
 
 def test_gaps_are_sorted_most_urgent_first() -> None:
@@ -179,3 +186,44 @@ def test_coverage_events_on_entering_and_leaving_gap() -> None:
     moved = replace(still, gap_since=still.gap_since + 600)  # type: ignore[operator]
     opened = coverage_event(still, moved, h)
     assert opened is not None and opened["type"] == "gap_opened"
+
+
+LONDON = ZoneInfo("Europe/London")
+SCHEDULED = HotspotSet.from_features([
+    {"type": "Feature", "geometry": {"type": "Point", "coordinates": [-0.13, 51.51]},
+     "properties": {"id": f"S{i}", "name": f"Scheduled {i}", "category": "night_time_economy",
+                    "priority": 1, "radius_m": 150, **props}}
+    for i, props in enumerate([
+        {"schedule": [{"days": ["thu", "fri", "sat"], "start": "20:00", "end": "04:00"}]},
+        {"schedule": [{"days": ["mon", "wed"], "start": "08:15", "end": "09:00"},
+                      {"days": ["sun"], "start": "01:30", "end": "02:30"}],
+         "valid_from": "2024-10-20", "valid_to": "2024-11-02"},
+        {},  # always active: daily windows, 23 or 25 hours long on clock-change days
+    ])
+], CoverageDefaults(), LONDON)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(-3 * 3600, 12 * 3600), min_size=1, max_size=60))
+def test_window_cache_agrees_with_the_schedule(steps: list[int]) -> None:
+    cache = WindowCache(LONDON, ahead_s=5 * 3600)
+    now = datetime(2024, 10, 24, tzinfo=UTC).timestamp()  # spans the end of BST
+    for step in steps:  # mostly forward, like a clock, sometimes back
+        now += step
+        for h in SCHEDULED:
+            assert cache.window_at(h, now) == h.window_at(datetime.fromtimestamp(now, UTC),
+                                                          LONDON)
+
+
+def test_window_cache_at_window_edges() -> None:
+    cache = WindowCache(LONDON)
+    h = SCHEDULED.by_id["S0"]
+    friday_20 = datetime(2024, 12, 6, 20, 0, tzinfo=LONDON).timestamp()  # GMT: 20:00 UTC
+    assert cache.window_at(h, friday_20 - 0.001) is None
+    window = cache.window_at(h, friday_20)
+    assert window is not None and window.start.timestamp() == friday_20
+    assert cache.window_at(h, friday_20 + 8 * 3600 - 0.001) == window
+    assert cache.window_at(h, friday_20 + 8 * 3600) is None
+    thursday = cache.window_at(h, friday_20 - 86_400 + 1)  # going back in time
+    assert thursday is not None and thursday.start.timestamp() == friday_20 - 86_400
+    assert cache.window_at(h, friday_20 - 2 * 86_400 + 1) is None  # no Wednesday window

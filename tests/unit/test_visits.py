@@ -301,6 +301,8 @@ def test_engine_equals_reference_in_any_order_and_batching(
         assert set(delta.removed) <= stored
         assert not set(delta.added) & (stored - set(delta.removed))
         stored = (stored - set(delta.removed)) | set(delta.added)
+        assert engine.visits("H") == sorted((v for v in stored if v.hotspot == "H"),
+                                            key=lambda v: (v.start, v.unit))  # cached
     assert engine.visits() == expected
     assert sorted(stored, key=lambda v: (v.start, v.unit, v.hotspot)) == expected
     for h in ("H", "K"):
