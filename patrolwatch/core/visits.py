@@ -380,7 +380,7 @@ class VisitEngine:
         Amortised: nothing happens until ``before`` has moved ``prune_step_s`` past the last
         prune, so calling it on every tick is cheap (and older input is still taken till then).
         """
-        if before < self._floor + self.prune_step_s:
+        if before < self._floor + self.prune_step_s or before == -math.inf:
             return
         self._floor = before
         keep = before - self._reach  # a link from a ping at ``before`` reaches back this far

@@ -202,6 +202,7 @@ def test_present_units(pings: list[Ping], statuses: list[StatusChange], now: flo
     engine = VisitEngine(PARAMS)
     engine.add(pings, statuses)
     assert engine.present_units("H", T0 + now) == expected
+    assert engine.present_by_hotspot(T0 + now).get("H", set()) == expected
 
 
 def test_parameters_are_parameters() -> None:
