@@ -26,9 +26,15 @@ import numpy as np
 import redis
 
 from patrolwatch.core import taskings as tk
-from patrolwatch.core.coverage import HotspotCoverage, coverage_event, evaluate_hotspot, gaps
+from patrolwatch.core.coverage import (
+    HotspotCoverage,
+    WindowCache,
+    coverage_event,
+    evaluate_hotspot,
+    gaps,
+)
 from patrolwatch.core.dosage import dosage_rows
-from patrolwatch.core.hotspots import Hotspot, HotspotSet, window_at, windows_between
+from patrolwatch.core.hotspots import Hotspot, HotspotSet, windows_between
 from patrolwatch.core.model import Ack, Status, StatusChange
 from patrolwatch.core.predictability import predictable_patterns
 from patrolwatch.core.suggest import suggest_units
@@ -89,6 +95,7 @@ class CoverageEvaluator:
             max_acc_m=settings.max_presence_acc_m,
         )
         self.engine = VisitEngine(self.params, horizon_s=horizon_s)
+        self.windows = WindowCache(settings.zone)
         self.cursor = "0-0"
         self.holding = False
         self.previous: dict[str, HotspotCoverage] = {}
@@ -236,14 +243,12 @@ class CoverageEvaluator:
         stats = self.store.stats()
         feed_fresh = (stats.last_message_ts is not None
                       and now - stats.last_message_ts <= self.settings.stale_after_s)
-        moment = datetime.fromtimestamp(now, UTC)
-        zone = self.settings.zone
+        present = self.engine.present_by_hotspot(now)
         coverages: dict[str, HotspotCoverage] = {}
         for h in self.hotspots:
-            window = window_at(h, moment, zone)
             coverages[h.id] = evaluate_hotspot(
-                h, window, self.engine.visits(h.id), self.engine.present_units(h.id, now), now,
-                feed_fresh, self.settings.due_warning_minutes,
+                h, self.windows.window_at(h, now), self.engine.visits(h.id),
+                present.get(h.id, set()), now, feed_fresh, self.settings.due_warning_minutes,
             )
         events = []
         for h in self.hotspots:

@@ -31,7 +31,11 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
     ctx = ParseContext.from_settings(settings, roster, codes)
     metrics = WorkerMetrics()
     if settings.metrics_port:
-        metrics.serve(settings.metrics_port)
+        try:
+            metrics.serve(settings.metrics_port)
+        except OSError as exc:  # ingest matters more than its metrics: keep going, loudly
+            log.error("cannot serve /metrics on port %d (%s); set PATROL_METRICS_PORT to a "
+                      "free port, or 0 to turn metrics off", settings.metrics_port, exc)
     worker = IngestWorker(settings, store, ctx, client_id=client_id, metrics=metrics)
     threads: list[threading.Thread] = []
     events_client: MqttClient | None = None

@@ -39,7 +39,8 @@ class WorkerProcess:
         env = {**os.environ, "PATROL_MQTT_URL": self.mqtt_url, "PATROL_REDIS_URL": self.redis_url,
                "PATROL_HOTSPOTS": str(ROOT / "config/hotspots.geojson"),
                "PATROL_UNITS": str(ROOT / "config/units.yaml"),
-               "PATROL_USERS": str(self.log_path.parent / "no-users.yaml")}
+               "PATROL_USERS": str(self.log_path.parent / "no-users.yaml"),
+               "PATROL_METRICS_PORT": "0"}
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "patrolwatch", "ingest", "--no-evaluator",
@@ -130,7 +131,7 @@ def test_worker_killed_mid_stream_loses_and_doubles_nothing(
     pub = _publisher(broker, "fault-pub-kill")
     worker.start()
     _wait_connected(worker, store, pub)
-    base = time.time() - 3000
+    base = time.time() - 10_000
     _send(pub, 0, 2000, base)
     wait_until(lambda: store.stats().accepted_total > 200, 30, what="worker busy")
     worker.kill()  # SIGKILL: whatever it received but had not acknowledged is re-sent
@@ -147,7 +148,7 @@ def test_redis_outage_holds_messages_then_stores_them(
     pub = _publisher(broker, "fault-pub-redis")
     worker.start()
     _wait_connected(worker, store, pub)
-    base = time.time() - 3000
+    base = time.time() - 10_000
     _send(pub, 0, 1000, base)
     _expect_all(store, 1000)
     redis_persistent.kill()
@@ -167,7 +168,7 @@ def test_mosquitto_restart_keeps_queued_messages_for_the_worker(
     worker.start()
     _wait_connected(worker, store, pub)
     worker.stop()  # its persistent session stays on the broker
-    base = time.time() - 3000
+    base = time.time() - 10_000
     _send(pub, 0, 1000, base)  # queued for the absent worker
     pub.stop()
     broker.restart()  # graceful: Mosquitto writes its persistence file
