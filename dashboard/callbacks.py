@@ -22,6 +22,7 @@ REFRESH_TARGETS: dict[str, Output] = {
     "counts": Output(ids.COUNTS, "children"),
     "gaps": Output(ids.GAPS, "children"),
     "gap_badge": Output(ids.GAP_BADGE, "children"),
+    "gap_badge_class": Output(ids.GAP_BADGE, "className"),
     "unit_list": Output(ids.UNIT_LIST, "children"),
     "lost": Output(ids.LOST_LIST, "children"),
     "lost_tab": Output(ids.LOST_TAB, "label"),

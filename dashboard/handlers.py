@@ -115,6 +115,7 @@ def refresh(deps: Deps, search: str | None, digests: dict[str, Any] | None,
     if _changed("gaps", gaps, digests, new):
         out["gaps"] = panels.render_gaps(gaps)
         out["gap_badge"] = str(len(gaps))
+        out["gap_badge_class"] = "pw-badge" if gaps else "pw-badge pw-badge-none"
     alarms = views.alarms(units, zone)
     if _changed("alarms", alarms, digests, new):
         out["alarms"], out["alarms_class"] = panels.render_alarms(alarms)
@@ -136,8 +137,8 @@ def refresh(deps: Deps, search: str | None, digests: dict[str, Any] | None,
 
 
 REFRESH_OUTPUTS = ("units", "hideout", "clock", "feed", "alarms", "alarms_class", "degraded",
-                   "degraded_class", "counts", "gaps", "gap_badge", "unit_list", "lost",
-                   "lost_tab", "digests")
+                   "degraded_class", "counts", "gaps", "gap_badge", "gap_badge_class",
+                   "unit_list", "lost", "lost_tab", "digests")
 
 
 def degraded_messages(deps: Deps, snapshot: dict[str, Any] | None,

@@ -111,7 +111,7 @@ def side_panel(deps: Deps) -> html.Div:
     return html.Div([
         html.Div(id=ids.COUNTS, className="pw-counts"),
         html.Div([html.Span("Gaps in presence", className="pw-h2"),
-                  html.Span("0", id=ids.GAP_BADGE, className="pw-badge")],
+                  html.Span("0", id=ids.GAP_BADGE, className="pw-badge pw-badge-none")],
                  className="pw-row"),
         html.Div(id=ids.GAPS, className="pw-gaps"),
         html.Div(id=ids.PREDICTABILITY, className="pw-predictable pw-hidden"),

@@ -217,21 +217,30 @@ def gap_urgency(gap: Mapping[str, Any]) -> tuple[int, float]:
 
 def gap_rows(snapshot: Mapping[str, Any] | None, now: float, zone: ZoneInfo,
              callsigns: Mapping[str, str]) -> list[GapRow]:
-    """Return the gaps, priority 1 first and then the most overdue."""
+    """Return the gaps, priority 1 first and then the most overdue.
+
+    A gap's ``since`` is when it opened (reference + T, or window end - M for a shortfall);
+    "no presence for" counts from the hotspot's reference (window start or the end of the
+    last qualifying visit), which the snapshot keeps per hotspot.
+    """
     if not snapshot:
         return []
-    gaps = sorted(snapshot.get("gaps") or [], key=gap_urgency)
+    entries: Mapping[str, Any] = snapshot.get("hotspots") or {}
     rows: list[GapRow] = []
-    for gap in gaps:
-        since = gap.get("since")
+    for gap in sorted(snapshot.get("gaps") or [], key=gap_urgency):
+        entry = entries.get(str(gap.get("hotspot"))) or {}
         overdue = float(gap.get("overdue_minutes") or 0.0)
+        late = f"{duration_text(overdue * 60)} overdue" if overdue > 0 else "due now"
         if gap.get("kind") == "shortfall":
             headline = "no qualifying visit this window"
-            detail = f"window open since {local_clock(since, zone)}"
+            ends = entry.get("window_end")
+            detail = f"window ends {local_clock(ends, zone)}" if ends else late
         else:
-            headline = f"no presence for {duration_text(now - since)}" if isinstance(
-                since, int | float) else "no presence"
-            detail = f"{duration_text(overdue * 60)} overdue" if overdue > 0 else "due now"
+            reference = entry.get("reference")
+            headline = (f"no presence for {duration_text(now - reference)}"
+                        if isinstance(reference, int | float)
+                        else f"gap since {local_clock(gap.get('since'), zone)}")
+            detail = late
         rows.append(GapRow(
             hotspot=str(gap.get("hotspot")), name=str(gap.get("name") or gap.get("hotspot")),
             kind=str(gap.get("kind")), priority=int(gap.get("priority") or 3),

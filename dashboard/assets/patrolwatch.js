@@ -66,9 +66,12 @@ window.patrolwatch = window.patrolwatch || {};
       var state = context.hideout.s[feature.properties.id] || "no_data";
       var style = context.hideout.styles[state];
       if (feature.properties.pin) {
-        // A thick hollow ring: never mistaken for a unit's filled dot.
-        return Object.assign({}, style, {radius: state === "gap" ? 14 : 11,
-                                         weight: state === "gap" ? 6 : 4, fillOpacity: 0.08});
+        // A solid hollow ring: never mistaken for a unit's filled dot, nor for the dashed
+        // ring of a lost-contact unit. Inactive hotspots stay quiet.
+        var quiet = state === "inactive";
+        return Object.assign({}, style, {radius: state === "gap" ? 14 : quiet ? 8 : 11,
+                                         weight: state === "gap" ? 6 : quiet ? 2 : 4,
+                                         dashArray: null, fillOpacity: 0.08});
       }
       return style;
     },

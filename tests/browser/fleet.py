@@ -102,11 +102,12 @@ def coverage_snapshot(hotspots: HotspotSet, now: float, gap_ids: list[str], *,
                  else "covered")
         last_end = {"gap": now - h.max_gap_minutes * 60 - 25 * 60,
                     "due": now - (h.max_gap_minutes - 10) * 60}.get(state, now - 20 * 60)
-        overdue = 25.0 if state == "gap" else 0.0
+        since = last_end + h.max_gap_minutes * 60  # a presence gap opens T after the reference
+        overdue = (now - since) / 60 if state == "gap" else 0.0
         entries[h.id] = {
             "id": h.id, "active": state != "inactive", "state": state,
             "gap_kind": "presence_gap" if state == "gap" else None,
-            "gap_since": last_end if state == "gap" else None, "overdue_minutes": overdue,
+            "gap_since": since if state == "gap" else None, "overdue_minutes": overdue,
             "window_start": None if state == "inactive" else window_start,
             "window_end": None if state == "inactive" else now + 3600,
             "last_visit_end": last_end, "reference": last_end,
@@ -119,7 +120,7 @@ def coverage_snapshot(hotspots: HotspotSet, now: float, gap_ids: list[str], *,
         if state == "gap":
             lat, lon = h.centroid
             gaps.append({
-                "hotspot": h.id, "name": h.name, "kind": "presence_gap", "since": last_end,
+                "hotspot": h.id, "name": h.name, "kind": "presence_gap", "since": since,
                 "priority": h.priority, "overdue_minutes": overdue, "lat": lat, "lon": lon,
                 "suggested_units": [
                     {"id": u, "distance_m": 420.0 + 310 * k + 90 * len(gaps),

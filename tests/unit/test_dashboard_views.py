@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from plotly.io.json import to_json_plotly
 
-from dashboard import handlers, ids, mapdata, panels, views
+from dashboard import callbacks, handlers, ids, mapdata, panels, views
 from dashboard.palette import HOTSPOT_LOOK, HOTSPOT_STATES, STATUS_LOOK, hotspot_styles
 from dashboard.times import BadTimeError, ago, duration_text, local_clock, parse_rfc3339, rfc3339
 from patrolwatch.core.hotspots import CoverageDefaults, HotspotSet
@@ -285,12 +285,16 @@ def gap(hotspot: str, priority: int, overdue: float, kind: str = "presence_gap",
 
 def test_gap_rows_most_urgent_first_with_readable_text() -> None:
     snap = snapshot(gaps=[gap("b", 2, 90), gap("a", 1, 5), gap("c", 1, 12),
-                          gap("s", 1, 0, kind="shortfall", since=NOW - 3600)])
+                          gap("s", 1, 0, kind="shortfall", since=NOW - 60)],
+                    hotspots={"c": {"state": "gap", "reference": NOW - 72 * 60},
+                              "s": {"state": "gap", "window_end": NOW + 540}})
     rows = views.gap_rows(snap, NOW, LONDON, {"CW-401": "CW401"})
     assert [r.hotspot for r in rows] == ["c", "a", "s", "b"]
-    assert rows[0].headline == "no presence for 1 h 12 min"
+    assert rows[0].headline == "no presence for 1 h 12 min", "counted from the reference"
     assert rows[0].detail == "12 min overdue"
+    assert rows[1].headline == "gap since 09:54", "no reference: say when the gap opened"
     assert rows[2].headline == "no qualifying visit this window"
+    assert rows[2].detail == "window ends 11:15"
     assert [(s.callsign, s.eta, s.distance) for s in rows[0].suggestions] == [
         ("CW401", "14 min", "1.2 km"), ("X", "57 s", "80 m")]
 
@@ -413,7 +417,7 @@ def test_refresh_with_redis_down_keeps_the_map_and_says_so() -> None:
     text = dumps(out["degraded"])
     assert "unreachable at 127.0.0.1:9" in text and "11:06:10" in text
     assert out["digests"]["units"] == "x", "the last data shown is remembered"
-    assert set(out) == set(handlers.REFRESH_OUTPUTS)
+    assert set(out) == set(handlers.REFRESH_OUTPUTS) == set(callbacks.REFRESH_TARGETS)
 
 
 @pytest.mark.integration
