@@ -18,7 +18,8 @@ import uuid
 from typing import Any, TextIO
 
 from patrolwatch.cli import CommandError
-from patrolwatch.core.model import UNIT_ID_RE, Status
+from patrolwatch.core.model import Status
+from patrolwatch.core.topics import ack_topic, position_topic, status_topic, tasking_topic
 from patrolwatch.errors import ConfigError
 from patrolwatch.mqtt import BrokerAddress, Inbound, MqttClient, publish_once
 from patrolwatch.roster import load_status_codes
@@ -55,10 +56,12 @@ def _check_reachable(settings: Settings) -> None:
 
 
 def _topic(unit: str, kind: str) -> str:
-    if not UNIT_ID_RE.fullmatch(unit):
-        raise DeviceError(
-            f"unit id {unit!r} is not valid: use 1-32 characters of A-Z, a-z, 0-9, '_' or '-'")
-    return f"patrol/{unit}/{kind}"
+    make = {"position": position_topic, "status": status_topic, "ack": ack_topic,
+            "tasking": tasking_topic}[kind]
+    try:
+        return make(unit)
+    except ValueError as exc:  # says what a valid unit id looks like
+        raise DeviceError(str(exc)) from None
 
 
 def _now() -> float:

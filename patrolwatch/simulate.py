@@ -24,6 +24,7 @@ from typing import Any
 import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon, shape
 
+from patrolwatch.core.topics import ack_topic, owntracks_topic, position_topic, status_topic
 from patrolwatch.errors import ConfigError, problem
 from patrolwatch.mqtt import Inbound, MqttClient
 from patrolwatch.roster import Roster, load_roster
@@ -49,11 +50,6 @@ EXTRA_KINDS = ("foot", "foot", "foot", "cycle", "vehicle")  # units beyond the r
 CONNECT_TIMEOUT_S = 15.0
 STATS_EVERY_S = 60.0
 TASKING_FILTER = "patrol/+/tasking"
-
-
-# -- topics (CONTRACT.md section 3) ------------------------------------------------------------
-def _topic(unit: str, kind: str) -> str:
-    return f"patrol/{unit}/{kind}"
 
 
 # -- configuration -----------------------------------------------------------------------------
@@ -152,17 +148,17 @@ def native_message(report: Report) -> tuple[str, bytes] | None:
         body = {"ts": round(report.ts, 3), "lat": report.lat, "lon": report.lon,
                 "acc": report.acc, "speed": report.speed, "heading": report.heading,
                 "battery": report.battery, "seq": report.seq}
-        return _topic(report.unit, "position"), _dump(body)
+        return position_topic(report.unit), _dump(body)
     if isinstance(report, StatusReport):
         body = {"ts": round(report.ts, 3), "status": report.status}
         if report.note:
             body["note"] = report.note
-        return _topic(report.unit, "status"), _dump(body)
+        return status_topic(report.unit), _dump(body)
     if isinstance(report, AckReport):
         body = {"id": report.tasking_id, "ts": round(report.ts, 3), "accepted": report.accepted}
         if report.reason:
             body["reason"] = report.reason
-        return _topic(report.unit, "ack"), _dump(body)
+        return ack_topic(report.unit), _dump(body)
     return None
 
 
@@ -170,7 +166,7 @@ def owntracks_message(report: PositionReport | TransitionReport, user: str, devi
                       ) -> tuple[str, bytes]:
     """Return the OwnTracks (topic, payload) for a location or a region transition."""
     tid = device[-2:].upper()
-    topic = f"owntracks/{user}/{device}"
+    topic = owntracks_topic(user, device)
     if isinstance(report, TransitionReport):
         body: dict[str, Any] = {
             "_type": "transition", "tst": int(report.ts), "wtst": int(report.ts) - 86_400,
@@ -219,7 +215,7 @@ class _Publisher:
             if spec.owntracks:
                 user, device = spec.owntracks
                 client = MqttClient(url, f"owntracks-{user}-{device}",
-                                    will=(f"owntracks/{user}/{device}", lwt, 1, False))
+                                    will=(owntracks_topic(user, device), lwt, 1, False))
                 self.phones[spec.id] = (client, user, device)
         self.counts: Counter[str] = Counter()
 

@@ -110,8 +110,10 @@ def test_the_demo_runs_everything_and_ctrl_c_stops_it_all(taken_port: int) -> No
             assert demo.printed(rf"{role}\s+user \S+\s+password \S+")
         assert healthz(url)["redis"] is True
         # The fleet's messages flow through the broker and the worker into Redis.
-        wait_until(lambda: int(healthz(url)["accepted_total"]) > 20, 30, interval=0.5,  # type: ignore[call-overload]
+        wait_until(lambda: demo.proc.poll() is not None
+                   or int(healthz(url)["accepted_total"]) > 20, 30, interval=0.5,  # type: ignore[call-overload]
                    what="simulated positions accepted")
+        assert demo.proc.poll() is None, "\n".join(demo.out + demo.err)
         pids = demo.pids()
         names = {m.group(1) for line in demo.out if (m := re.match(r"  (\w+)\s+pid", line))}
         assert names == {"valkey", "amqtt", "ingest", "dashboard", "simulator"}
