@@ -106,7 +106,10 @@ def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
     from patrolwatch.users import add_user
 
     password = sys.stdin.readline().rstrip("\n")
-    add_user(settings.users, args.name, password, args.role, unit=args.unit)
+    try:
+        add_user(settings.users, args.name, password, args.role, unit=args.unit)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
     print(f"user {args.name!r} ({args.role}) written to {settings.users}")
     return 0
 
@@ -135,6 +138,35 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
 
 
 # --- parser -------------------------------------------------------------------------------
+def positive_int(text: str) -> int:
+    """Parse a whole number of at least 1 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """Parse a number above 0 (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+    return value
+
+
+def port_number(text: str) -> int:
+    """Parse a TCP port (argparse type)."""
+    value = positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a TCP port (1-65535)")
+    return value
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (also used by tests to list subcommands)."""
     parser = argparse.ArgumentParser(
@@ -149,8 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = add("demo", cmd_demo, "the whole system on this machine with a simulated fleet")
-    p.add_argument("--units", type=int, default=200)
-    p.add_argument("--port", type=int, default=8050)
+    p.add_argument("--units", type=positive_int, default=200)
+    p.add_argument("--port", type=port_number, default=8050)
 
     p = add("ingest", cmd_ingest, "the MQTT -> Redis worker")
     p.add_argument("--no-evaluator", action="store_true",
@@ -160,11 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("dashboard", cmd_dashboard, "the Dash app and HTTP API (development server)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8050)
+    p.add_argument("--port", type=port_number, default=8050)
 
     p = add("simulate", cmd_simulate, "a simulated fleet publishing real MQTT messages")
-    p.add_argument("--units", type=int, default=200)
-    p.add_argument("--interval", type=float, default=5.0, help="seconds between positions")
+    p.add_argument("--units", type=positive_int, default=200)
+    p.add_argument("--interval", type=positive_float, default=5.0, help="seconds between positions")
     p.add_argument("--seed", type=int, default=None)
 
     p = add("device", cmd_device, "a handheld client publishing as one unit")
@@ -178,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("status")
     a.add_argument("--note", default=None)
     a = actions.add_parser("listen", help="print taskings as they arrive")
-    a.add_argument("--count", type=int, default=None, help="stop after this many")
+    a.add_argument("--count", type=positive_int, default=None, help="stop after this many")
     a = actions.add_parser("ack", help="acknowledge a tasking")
     a.add_argument("tasking_id")
     a.add_argument("--decline", action="store_true")

@@ -92,6 +92,8 @@ class MqttClient:
         self._on_connect_cb = on_connect
         self._manual_ack = manual_ack
         self._connected = threading.Event()
+        self._disconnected = threading.Event()
+        self._last_publish: paho.MQTTMessageInfo | None = None
         self._lock = threading.Lock()
         self.generation = 0
         self.reconnects = 0
@@ -124,10 +126,25 @@ class MqttClient:
             return self._connected.is_set()
         return self._connected.wait(wait_s)
 
-    def stop(self) -> None:
-        """Disconnect cleanly and stop the network thread."""
+    def stop(self, drain_s: float = 5.0) -> None:
+        """Let queued messages and acks go out, disconnect cleanly, stop the network thread.
+
+        Closing straight after disconnect() can reset the socket with the last packets
+        (PUBLISH, PUBACK, DISCONNECT) unsent: the broker would then re-send what we had
+        acknowledged, or fire a last-will for a clean stop. So wait for both, briefly.
+        """
+        deadline = time.monotonic() + drain_s
         try:
-            self._client.disconnect()
+            last = self._last_publish
+            if last is not None and self._connected.is_set():
+                last.wait_for_publish(timeout=max(0.0, deadline - time.monotonic()))
+            if self._connected.is_set():
+                self._client.disconnect()
+                self._disconnected.wait(max(0.0, deadline - time.monotonic()))
+            else:
+                self._client.disconnect()
+        except (RuntimeError, ValueError):
+            pass  # never connected, or already gone: nothing left to flush
         finally:
             self._client.loop_stop()
             self._connected.clear()
@@ -148,6 +165,7 @@ class MqttClient:
         while True:
             info = self._client.publish(topic, payload, qos=qos, retain=retain)
             if info.rc in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+                self._last_publish = info
                 return int(info.mid)
             # paho can hold at most 65,535 unacknowledged messages (one per message id):
             # slow the caller down until the broker has acknowledged some, never drop one.
@@ -184,6 +202,7 @@ class MqttClient:
             self.generation += 1
             if self.generation > 1:
                 self.reconnects += 1
+        self._disconnected.clear()
         session = getattr(flags, "session_present", False)
         log.info("connected to %s (session present: %s)", self.address, session)
         if self._subscriptions:
@@ -196,6 +215,7 @@ class MqttClient:
         self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
     ) -> None:
         self._connected.clear()
+        self._disconnected.set()
         if reason.is_failure:
             log.warning("lost broker %s (%s); reconnecting with backoff", self.address, reason)
 

@@ -68,6 +68,19 @@ def mqtt_url(broker_proc: ServerProcess) -> str:
 
 
 @pytest.fixture
+def fresh_mqtt_url(tmp_path: Path) -> Iterator[str]:
+    """A broker of this test's own, with no retained messages or sessions from others."""
+    if mosquitto_binary() is not None:
+        server = mosquitto_server(tmp_path, extra_conf=shipped_mosquitto_conf())
+    elif IN_CI:
+        pytest.fail(f"CI must run against Mosquitto: {MOSQUITTO_HOWTO}")
+    else:
+        server = amqtt_server(tmp_path)
+    yield f"mqtt://127.0.0.1:{server.port}"
+    server.terminate()
+
+
+@pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[ServerProcess]:
     """A private Mosquitto with the shipped config, which this test may kill and restart."""
     require_mosquitto()

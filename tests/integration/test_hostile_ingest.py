@@ -18,9 +18,11 @@ pytestmark = pytest.mark.integration
 
 
 def test_every_delivered_hostile_message_is_rejected_and_counted_exactly(
-    start_worker: Callable[..., RunningWorker], publisher: MqttClient
+    start_worker: Callable[..., RunningWorker], fresh_mqtt_url: str
 ) -> None:
-    rw = start_worker()
+    rw = start_worker(broker_url=fresh_mqtt_url)
+    publisher = MqttClient(fresh_mqtt_url, "hostile-publisher")
+    assert publisher.start(wait_s=10)
     cases = [c for c in load_corpus() if c.delivered]
     assert len(cases) >= 200
     for case in cases:
@@ -37,3 +39,4 @@ def test_every_delivered_hostile_message_is_rejected_and_counted_exactly(
     assert set(rows.seen) == {"SENTINEL"} and set(rows.positions) == {"SENTINEL"}
     assert rows.statuses == {} and rows.lwt == {}
     assert rw.alive
+    publisher.stop()
