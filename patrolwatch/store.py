@@ -312,11 +312,29 @@ class Store:
     def live_rows(self) -> LiveRows:
         """Read every unit's latest position, status, last-seen and last-will in one round trip."""
         pipe = self.r.pipeline(transaction=False)
+        self._queue_live(pipe)
+        return self._live(*pipe.execute())
+
+    def dashboard_state(self) -> tuple[LiveRows, dict[str, Any] | None, Stats]:
+        """Read live rows, the coverage snapshot and the counters in one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        self._queue_live(pipe)
+        pipe.get(K_COVERAGE)
+        pipe.hgetall(K_STATS)
+        pos, status, seen, lwt, coverage, stats = pipe.execute()
+        return (self._live(pos, status, seen, lwt),
+                json.loads(coverage) if coverage else None, self._stats(stats))
+
+    @staticmethod
+    def _queue_live(pipe: Any) -> None:
         pipe.hgetall(K_POS)
         pipe.hgetall(K_STATUS)
         pipe.zrange(K_SEEN, 0, -1, withscores=True)
         pipe.hgetall(K_LWT)
-        pos, status, seen, lwt = pipe.execute()
+
+    @staticmethod
+    def _live(pos: dict[bytes, bytes], status: dict[bytes, bytes], seen: list[Any],
+              lwt: dict[bytes, bytes]) -> LiveRows:
         return LiveRows(
             positions={_text(k): json.loads(v) for k, v in pos.items()},
             statuses={_text(k): json.loads(v) for k, v in status.items()},
@@ -353,7 +371,10 @@ class Store:
 
     def stats(self) -> Stats:
         """Return the ingest counters."""
-        rows = cast(dict[bytes, bytes], self.r.hgetall(K_STATS))
+        return self._stats(cast(dict[bytes, bytes], self.r.hgetall(K_STATS)))
+
+    @staticmethod
+    def _stats(rows: dict[bytes, bytes]) -> Stats:
         raw = {_text(k): _text(v) for k, v in rows.items()}
         by_reason = {
             k.split(":", 1)[1]: int(v) for k, v in raw.items() if k.startswith("rejected:")
@@ -463,10 +484,6 @@ class Store:
             visits = [json.loads(r) for r in rows]
             out[hotspot] = [{**v, "hotspot": hotspot} for v in visits if v["end"] >= since]
         return out
-
-    def presence_timeline(self, hotspot: str, since: float, until: float) -> list[dict[str, Any]]:
-        """Return the visits overlapping a period, for the presence timeline."""
-        return self.visits(hotspot, since, until)
 
     def write_coverage(self, snapshot: dict[str, Any],
                        events: Sequence[dict[str, Any]] = ()) -> None:
