@@ -33,7 +33,6 @@ LINGER_S = (5 * 60.0, 25 * 60.0)  # some visits qualify (>= 10 min), some do not
 STREET_LINGER_S = (60.0, 240.0)
 TASKED_DWELL_S = (12.5 * 60.0, 18 * 60.0)  # long enough for a qualifying visit: the gap closes
 ACK_INTERVALS = (1.0, 6.0)  # a crew answers within 1-6 report intervals (5-30 s by default)
-STREET_SHARE = 0.2  # legs that go to a street point between hotspots instead of a hotspot
 POOR_FIX_SHARE = 0.03  # positions with a poor fix (acc 150 m, not a presence ping)
 BOUNDS_MARGIN_M = 1500.0
 MIN_INTERVAL_S = 0.05  # guards the report schedule against a zero or negative interval
@@ -325,7 +324,7 @@ class Fleet:
     def _patrol_on(self, unit: SimUnit) -> None:
         """Head for a nearby hotspot (weighted by priority) or a street point between them."""
         rng = self.rng
-        if rng.random() < STREET_SHARE:
+        if rng.random() < unit.spec.street_share:
             angle, r = rng.uniform(0, 2 * math.pi), rng.uniform(150, 600)
             dest = self._clamp(*offset(unit.lat, unit.lon, r * math.sin(angle),
                                        r * math.cos(angle)))

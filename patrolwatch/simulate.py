@@ -53,6 +53,18 @@ TASKING_FILTER = "patrol/+/tasking"
 
 
 # -- configuration -----------------------------------------------------------------------------
+
+HOTSPOT_TEAM_STREET_SHARE = 0.2  # taskforce and VAWG units: mostly hotspot patrols
+RESPONSE_STREET_SHARE = 0.75  # borough response and dog units: mostly calls and beats
+
+
+def street_share(team: str) -> float:
+    """Return how much of a unit's patrol happens away from hotspots, by its team."""
+    hotspot_teams = ("taskforce", "tsg", "vawg")
+    if any(t in team.lower() for t in hotspot_teams):
+        return HOTSPOT_TEAM_STREET_SHARE
+    return RESPONSE_STREET_SHARE
+
 def _inner_target(geometry: Polygon | MultiPolygon, fid: str, name: str, priority: int) -> Target:
     """Return a polygon's pole of inaccessibility and its distance to the edge, in metres."""
     if isinstance(geometry, MultiPolygon):
@@ -122,7 +134,8 @@ def fleet_specs(roster: Roster, count: int) -> list[UnitSpec]:
     specs = []
     for u in picked:
         user, _, device = (u.owntracks or "").partition("/")
-        specs.append(UnitSpec(u.id, u.kind, (user, device) if u.owntracks else None))
+        specs.append(UnitSpec(u.id, u.kind, (user, device) if u.owntracks else None,
+                              street_share=street_share(u.team)))
     for n in range(count - len(specs)):
         specs.append(UnitSpec(f"SIM-{n + 1:05d}", EXTRA_KINDS[n % len(EXTRA_KINDS)]))
     return specs

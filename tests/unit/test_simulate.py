@@ -35,6 +35,7 @@ from patrolwatch.simulate import (
     native_message,
     owntracks_message,
     parse_tasking,
+    street_share,
     targets_from_geojson,
 )
 
@@ -323,11 +324,19 @@ def test_fleet_specs_spread_over_the_roster(count: int) -> None:
         assert 0.10 <= share <= 0.20, share
 
 
+@pytest.mark.parametrize(("team", "share"), [
+    ("Met Taskforce TSG", 0.2), ("VAWG Specialist Team", 0.2), ("Met Taskforce Cycle Team", 0.2),
+    ("Central West BCU", 0.75), ("Dog Support Unit", 0.75),
+])
+def test_hotspot_patrols_are_the_taskforces_job(team: str, share: float) -> None:
+    assert street_share(team) == share
+
+
 def test_fleet_specs_beyond_the_roster_are_unregistered_native_units() -> None:
     roster = Roster({"A-1": RosterUnit(id="A-1", callsign="A1", team="T", kind="cycle",
                                        owntracks="a/phone")}, {"a/phone": "A-1"})
     picked = fleet_specs(roster, 6)
-    assert picked[0] == UnitSpec("A-1", "cycle", ("a", "phone"))
+    assert picked[0] == UnitSpec("A-1", "cycle", ("a", "phone"), street_share=0.75)
     assert [s.id for s in picked[1:]] == [f"SIM-{i:05d}" for i in range(1, 6)]
     assert all(s.owntracks is None for s in picked[1:])
 
