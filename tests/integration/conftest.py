@@ -65,6 +65,13 @@ def make_settings(mqtt_url: str, redis_url: str, **extra: object) -> Settings:
 
 
 @pytest.fixture
+def mqtt_url(fresh_mqtt_url: str) -> str:
+    """A broker of each integration test's own: retained messages and sessions left by other
+    tests (simulated OwnTracks phones publish retained) would otherwise reach its worker."""
+    return fresh_mqtt_url
+
+
+@pytest.fixture
 def start_worker(mqtt_url: str, redis_url: str) -> Iterator[Callable[..., RunningWorker]]:
     """Start ingest workers (same broker and Redis); all are stopped at the end."""
     running: list[RunningWorker] = []
