@@ -192,7 +192,7 @@ def _require_aware(moment: datetime, name: str) -> None:
         raise ValueError(f"{name} must be a timezone-aware datetime, got naive {moment!r}")
 
 
-def windows_between(  # noqa: PLR0917 - the signature the coverage code calls positionally
+def windows_between(
     rules: Iterable[ScheduleRule],
     valid_from: date | None,
     valid_to: date | None,

@@ -19,7 +19,7 @@ CONTRACT_COMMANDS = {"demo", "ingest", "dashboard", "simulate", "device", "check
 def test_every_contract_subcommand_exists() -> None:
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    assert CONTRACT_COMMANDS <= set(sub.choices)  # type: ignore[arg-type]
+    assert set(sub.choices) >= CONTRACT_COMMANDS  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("argv", [
