@@ -91,7 +91,9 @@ def test_states_and_gaps_of_a_hand_written_scenario(
         publisher.publish(topic, body)
     wait_until(lambda: rw.store.stats().accepted_total == len(msgs), 20, what="all stored")
 
-    evaluator = CoverageEvaluator(settings, rw.store, hotspots, Roster.empty())
+    published: list[tuple[str, str]] = []
+    evaluator = CoverageEvaluator(settings, rw.store, hotspots, Roster.empty(),
+                                  publish=lambda topic, body: published.append((topic, body)))
     evaluator.rebuild(time.time())
     snap = evaluator.tick(time.time())
     states = {hid: h["state"] for hid, h in snap["hotspots"].items()}
@@ -106,5 +108,9 @@ def test_states_and_gaps_of_a_hand_written_scenario(
     covered = snap["hotspots"]["covered"]
     assert covered["qualifying_visits_in_window"] == 1
     assert covered["patrol_minutes_in_window"] == pytest.approx(12.0, abs=0.01)
+    events = [json.loads(body) for topic, body in published if topic == "patrol/events/coverage"]
+    assert sorted((e["type"], e["hotspot"], e["kind"]) for e in events) == [
+        ("gap_opened", "gap", "presence_gap"), ("gap_opened", "short", "shortfall")]
+    assert evaluator.tick(time.time())["gaps"] and len(published) == 2  # no repeats
     visits = rw.store.visits("covered", now - 3600, now)
     assert [(v["unit"], round(v["minutes"], 1)) for v in visits] == [("B", 12.0)]
