@@ -38,7 +38,8 @@ from patrolwatch.core.hotspots import Hotspot, HotspotSet, windows_between
 from patrolwatch.core.model import Ack, Status, StatusChange
 from patrolwatch.core.predictability import predictable_patterns
 from patrolwatch.core.suggest import suggest_units
-from patrolwatch.core.visits import Ping, Visit, VisitEngine, VisitParams
+from patrolwatch.core.visit_engine import VisitEngine
+from patrolwatch.core.visits import Ping, Visit, VisitParams
 from patrolwatch.live import unit_states
 from patrolwatch.roster import Roster
 from patrolwatch.settings import Settings

@@ -30,7 +30,8 @@ import numpy as np
 from patrolwatch.core.coverage import HotspotCoverage, WindowCache, evaluate_hotspot, gaps
 from patrolwatch.core.hotspots import CoverageDefaults, HotspotSet
 from patrolwatch.core.model import Status, StatusChange
-from patrolwatch.core.visits import Ping, VisitEngine, VisitParams
+from patrolwatch.core.visit_engine import VisitEngine
+from patrolwatch.core.visits import Ping, VisitParams
 from patrolwatch.settings import Settings
 
 UNITS = 10_000

@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from patrolwatch.core.model import Status, StatusChange
+from patrolwatch.core.visit_engine import VisitEngine
 from patrolwatch.core.visits import (
     Ping,
     Visit,
-    VisitEngine,
     VisitParams,
     visits_from_history,
 )
