@@ -124,69 +124,63 @@ def _wait_connected(worker: WorkerProcess, store: Store, pub: MqttClient) -> Non
     raise TimeoutError("worker never stored a probe message")
 
 
-def test_worker_killed_mid_stream_loses_and_doubles_nothing(
-    worker: WorkerProcess, broker: ServerProcess, redis_persistent: ServerProcess
-) -> None:
+@dataclass
+class Rig:
+    """A running worker, its broker and Redis, a store view and a connected publisher."""
+
+    worker: WorkerProcess
+    broker: ServerProcess
+    redis: ServerProcess
+    store: Store
+    pub: MqttClient
+
+
+@pytest.fixture
+def rig(worker: WorkerProcess, broker: ServerProcess, redis_persistent: ServerProcess
+        ) -> Iterator[Rig]:
+    """Start the worker and wait until it stores a probe: connected and subscribed."""
     store = Store.from_url(redis_persistent.url)
-    pub = _publisher(broker, "fault-pub-kill")
+    pub = _publisher(broker, f"fault-pub-{time.time_ns()}")
     worker.start()
     _wait_connected(worker, store, pub)
+    yield Rig(worker, broker, redis_persistent, store, pub)
+    pub.stop()
+
+
+def test_worker_killed_mid_stream_loses_and_doubles_nothing(rig: Rig) -> None:
     base = time.time() - 10_000
-    _send(pub, 0, 2000, base)
-    wait_until(lambda: store.stats().accepted_total > 200, 30, what="worker busy")
-    worker.kill()  # SIGKILL: whatever it received but had not acknowledged is re-sent
-    _send(pub, 2000, 4000, base)
-    worker.start()
-    _expect_all(store, 4000)
-    pub.stop()
+    _send(rig.pub, 0, 2000, base)
+    wait_until(lambda: rig.store.stats().accepted_total > 200, 30, what="worker busy")
+    rig.worker.kill()  # SIGKILL: whatever it received but had not acknowledged is re-sent
+    _send(rig.pub, 2000, 4000, base)
+    rig.worker.start()
+    _expect_all(rig.store, 4000)
 
 
-def test_redis_outage_holds_messages_then_stores_them(
-    worker: WorkerProcess, broker: ServerProcess, redis_persistent: ServerProcess
-) -> None:
-    store = Store.from_url(redis_persistent.url)
-    pub = _publisher(broker, "fault-pub-redis")
-    worker.start()
-    _wait_connected(worker, store, pub)
+def test_redis_outage_holds_messages_then_stores_them(rig: Rig) -> None:
     base = time.time() - 10_000
-    _send(pub, 0, 1000, base)
-    _expect_all(store, 1000)
-    redis_persistent.kill()
-    _send(pub, 1000, 2000, base)  # sent while Redis is down
-    assert worker.alive, "the worker must ride out a Redis outage"
-    redis_persistent.start()
-    _expect_all(store, 2000)
-    assert worker.alive
-    pub.stop()
+    _send(rig.pub, 0, 1000, base)
+    _expect_all(rig.store, 1000)
+    rig.redis.kill()
+    _send(rig.pub, 1000, 2000, base)  # sent while Redis is down
+    assert rig.worker.alive, "the worker must ride out a Redis outage"
+    rig.redis.start()
+    _expect_all(rig.store, 2000)
+    assert rig.worker.alive
 
 
-def test_mosquitto_restart_keeps_queued_messages_for_the_worker(
-    worker: WorkerProcess, broker: ServerProcess, redis_persistent: ServerProcess
-) -> None:
-    store = Store.from_url(redis_persistent.url)
-    pub = _publisher(broker, "fault-pub-mosq")
-    worker.start()
-    _wait_connected(worker, store, pub)
-    worker.stop()  # its persistent session stays on the broker
-    base = time.time() - 10_000
-    _send(pub, 0, 1000, base)  # queued for the absent worker
-    pub.stop()
-    broker.restart()  # graceful: Mosquitto writes its persistence file
-    worker.start()
-    _expect_all(store, 1000)
+def test_mosquitto_restart_keeps_queued_messages_for_the_worker(rig: Rig) -> None:
+    rig.worker.stop()  # its persistent session stays on the broker
+    _send(rig.pub, 0, 1000, time.time() - 10_000)  # queued for the absent worker
+    rig.pub.stop()
+    rig.broker.restart()  # graceful: Mosquitto writes its persistence file
+    rig.worker.start()
+    _expect_all(rig.store, 1000)
 
 
-def test_a_burst_of_50000_to_an_absent_worker_is_queued_not_dropped(
-    worker: WorkerProcess, broker: ServerProcess, redis_persistent: ServerProcess
-) -> None:
-    store = Store.from_url(redis_persistent.url)
-    pub = _publisher(broker, "fault-pub-burst")
-    worker.start()
-    _wait_connected(worker, store, pub)
-    worker.stop()
-    base = time.time() - 86_000
-    _send(pub, 0, 50_000, base)
-    worker.start()
-    _expect_all(store, 50_000, timeout=180)
-    assert store.stats().rejected_total == 0
-    pub.stop()
+def test_a_burst_of_50000_to_an_absent_worker_is_queued_not_dropped(rig: Rig) -> None:
+    rig.worker.stop()
+    _send(rig.pub, 0, 50_000, time.time() - 86_000)
+    rig.worker.start()
+    _expect_all(rig.store, 50_000, timeout=180)
+    assert rig.store.stats().rejected_total == 0
