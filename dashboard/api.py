@@ -1,13 +1,15 @@
 """The HTTP API (CONTRACT.md section 4): every route in one blueprint, JSON in and out.
 
-Roles arrive in a later issue: every ``/api`` route is registered here, so an
-authorisation check goes on this blueprint (``before_request``) or on each route in one
-place. Bad input is a 4xx with ``{"error": ...}``; an unreachable Redis is a 503; never a 500.
+Every ``/api`` route is registered here and this blueprint's ``before_request`` checks the
+role on the server: reading needs viewer, supervisor or admin (crew users get 403);
+``POST /api/taskings`` needs supervisor or admin. Bad input is a 4xx with
+``{"error": ...}``; an unreachable Redis or broker is a 503; never a 500.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -16,10 +18,14 @@ import redis
 from flask import Blueprint, Response, jsonify, request
 
 from dashboard import views
+from dashboard.auth import CONTROL_ROOM_ROLES, actor, check_role
 from dashboard.handlers import Deps
+from dashboard.publisher import BrokerUnavailableError
+from dashboard.supervise import DuplicateTaskingError, send_tasking
 from dashboard.times import BadTimeError, parse_rfc3339, rfc3339
 from patrolwatch.core.hotspots import Hotspot
 from patrolwatch.core.model import UNIT_ID_RE, UnitState
+from patrolwatch.dispatch import TaskingError, api_taskings
 from patrolwatch.live import unit_states
 from patrolwatch.store import Stats
 
@@ -27,6 +33,47 @@ DEFAULT_TRAIL_S = 3600.0
 MAX_TRAIL_S = 86_400.0  # one day of 1 Hz points is ~5 MB of JSON: ask in pieces beyond that
 DEFAULT_VISITS_S = 86_400.0
 MAX_VISITS_S = 31 * 86_400.0
+TASKING_BODY_MAX = 4096  # a tasking is ~100 bytes; anything near this is not one
+TASKING_FIELDS = frozenset({"unit", "hotspot", "note"})
+
+
+class BadRequestError(ValueError):
+    """A request body the API cannot use; carries the HTTP status and what to send instead."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def read_json_object(content_type: str | None, length: int | None, read: Any,
+                     max_bytes: int) -> dict[str, Any]:
+    """Return a request body as a JSON object; raise BadRequestError (413, 415 or 400).
+
+    ``read(n)`` returns at most ``n`` bytes of the body, so an oversize body without a
+    Content-Length is never read whole.
+    """
+    mimetype = (content_type or "").split(";")[0].strip().lower()
+    if mimetype != "application/json":
+        raise BadRequestError(415, "send the body as JSON with Content-Type: application/json")
+    if length is not None and length > max_bytes:
+        raise BadRequestError(413, f"the body is {length} bytes; at most {max_bytes} are read")
+    data = read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise BadRequestError(413, f"the body is over {max_bytes} bytes; a tasking is "
+                                   "{\"unit\", \"hotspot\", \"note\"?}")
+    try:
+        body = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequestError(400, f"the body is not valid JSON ({exc}): send "
+                                   '{"unit": "CW-401", "hotspot": "nte-soho"}') from None
+    if not isinstance(body, dict):
+        raise BadRequestError(400, "the body must be a JSON object with unit, hotspot and "
+                                   "optionally note")
+    unknown = sorted(set(body) - TASKING_FIELDS)
+    if unknown:
+        raise BadRequestError(400, f"unknown field(s) {', '.join(map(repr, unknown))}: a "
+                                   "tasking takes unit, hotspot and optionally note")
+    return body
 
 
 # --- serialisers (pure) ------------------------------------------------------------------
@@ -130,6 +177,12 @@ def blueprint(deps: Deps) -> Blueprint:
         return _error(503, f"live store unreachable at {deps.redis_where()} "
                            f"({type(exc).__name__}): try again shortly")
 
+    @bp.before_request
+    def _roles() -> None:
+        # Every /api route needs a control-room role; crew users only have /crew.
+        if request.path.startswith("/api/"):
+            check_role(*CONTROL_ROOM_ROLES)
+
     @bp.get("/healthz")
     def healthz() -> Response:
         stats: Stats | None
@@ -187,6 +240,28 @@ def blueprint(deps: Deps) -> Blueprint:
             return _error(503, f"coverage was last evaluated {when}: gaps cannot be trusted. "
                                "Is the coverage evaluator running (patrolwatch ingest)?")
         return jsonify(gaps_json(snapshot))
+
+    @bp.get("/api/taskings")
+    def taskings() -> Response:
+        return jsonify({"taskings": api_taskings(store.taskings())})
+
+    @bp.post("/api/taskings")
+    def create() -> tuple[Response, int]:
+        check_role("supervisor")
+        try:
+            body = read_json_object(request.content_type, request.content_length,
+                                    request.stream.read, TASKING_BODY_MAX)
+            tasking = send_tasking(deps, unit=body.get("unit"), hotspot=body.get("hotspot"),
+                                   note=body.get("note"), by=actor(), now=time.time())
+        except BadRequestError as exc:
+            return _error(exc.status, str(exc))
+        except DuplicateTaskingError as exc:
+            return _error(409, str(exc))
+        except TaskingError as exc:
+            return _error(400, str(exc))
+        except BrokerUnavailableError as exc:
+            return _error(503, str(exc))
+        return jsonify(tasking.api()), 201
 
     @bp.route("/api/<path:rest>")
     def unknown(rest: str) -> tuple[Response, int]:

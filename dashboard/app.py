@@ -1,4 +1,4 @@
-"""The Dash app factory: the control-room page and the HTTP API in one process."""
+"""The Dash app factory: the control room, the crew page and the HTTP API in one process."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import logging
 from pathlib import Path
 
 import dash
-from flask import Response, request
+from flask import Response, jsonify, request
+from werkzeug.exceptions import MethodNotAllowed
 
-from dashboard import api, callbacks, layout
+from dashboard import api, auth, callbacks, login, pages
 from dashboard.handlers import Deps
+from dashboard.publisher import Publisher
 from patrolwatch.core.hotspots import CoverageDefaults, HotspotSet, load_hotspots
 from patrolwatch.roster import Roster, load_roster
 from patrolwatch.settings import Settings
@@ -19,6 +21,7 @@ from patrolwatch.store import Store
 log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent / "assets"
 GZIP_MIN_BYTES = 1024
+DEFAULT_SECRET = Settings.model_fields["secret_key"].default
 
 
 def gzip_json(response: Response) -> Response:
@@ -36,19 +39,47 @@ def gzip_json(response: Response) -> Response:
     return response
 
 
-def create_app(settings: Settings, store: Store, roster: Roster,
-               hotspots: HotspotSet) -> dash.Dash:
-    """Build the Dash app and its API routes around one Store (no module-level state)."""
-    deps = Deps(settings=settings, store=store, roster=roster, hotspots=hotspots)
+def method_not_allowed(exc: MethodNotAllowed) -> Response:
+    """Answer a wrong method on /api with JSON like every other API error."""
+    if request.path.startswith("/api/"):
+        allowed = ", ".join(sorted(exc.valid_methods or []))
+        response = jsonify({"error": f"{request.method} is not allowed on {request.path}"
+                                     + (f": use {allowed}" if allowed else "")})
+        response.status_code = 405
+        return response
+    return exc.get_response()  # type: ignore[return-value]
+
+
+def create_app(settings: Settings, store: Store, roster: Roster, hotspots: HotspotSet,
+               publisher: Publisher | None = None) -> dash.Dash:
+    """Build the Dash app and its API routes around one Store (no module-level state).
+
+    ``app.server.extensions["patrolwatch"]`` holds the app's ``Deps`` (tests close its
+    MQTT publisher with it).
+    """
+    deps = Deps(settings=settings, store=store, roster=roster, hotspots=hotspots,
+                publisher=publisher or Publisher(settings.mqtt_url))
     app = dash.Dash(
-        __name__, title="PatrolWatch · control room", assets_folder=str(ASSETS),
+        __name__, title="PatrolWatch", assets_folder=str(ASSETS),
         update_title="", serve_locally=True,
+        # Pages are chosen per user in a callback; their components are not in the layout.
+        suppress_callback_exceptions=True,
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
-    app.server.config["SECRET_KEY"] = settings.secret_key
-    app.layout = layout.page(deps)
+    server = app.server
+    server.config["SECRET_KEY"] = settings.secret_key
+    server.extensions["patrolwatch"] = deps
+    directory = auth.UserDirectory(settings.users)
+    auth.install(server, directory)
+    login.register(server, directory)
+    if directory.users() and settings.secret_key == DEFAULT_SECRET:
+        log.warning("PATROL_SECRET_KEY is the default: anyone can forge a session cookie. "
+                    "Set it to a long random value (the same for every dashboard worker).")
+    app.layout = pages.root()
     callbacks.register(app, deps)
-    app.server.register_blueprint(api.blueprint(deps))
-    app.server.after_request(gzip_json)
+    server.register_blueprint(api.blueprint(deps))
+    server.register_error_handler(MethodNotAllowed, method_not_allowed)
+    server.after_request(gzip_json)
     return app
 
 

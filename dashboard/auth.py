@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import logging
 import threading
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar, cast
+from urllib.parse import quote
 
 from flask import Flask, Response, g, jsonify, redirect, request, session
 from werkzeug.exceptions import Forbidden, Unauthorized
@@ -73,6 +75,38 @@ def current_user() -> User | None:
     return cast(User | None, g.get("user"))
 
 
+def session_key(user: User) -> str:
+    """Return what a session must carry besides the name: a new password ends old sessions."""
+    return hashlib.blake2b(user.password_hash.encode(), digest_size=12).hexdigest()
+
+
+def sign_in(user: User) -> None:
+    """Start a fresh browser session for the user (nothing from before it is kept)."""
+    session.clear()
+    session["user"] = user.name
+    session["key"] = session_key(user)
+    session.permanent = True
+
+
+def sign_out() -> None:
+    """End the browser session."""
+    session.clear()
+
+
+def actor() -> str:
+    """Return the name audits record for this request (``anonymous`` while sign-in is off)."""
+    user = current_user()
+    return user.name if user is not None else "anonymous"
+
+
+def allowed(*roles: Role) -> bool:
+    """Tell whether this request may act in one of the roles (always, while sign-in is off)."""
+    if not auth_enabled():
+        return True
+    user = current_user()
+    return user is not None and user.can(*roles)
+
+
 def auth_enabled() -> bool:
     """Tell whether this request is subject to authentication (users exist)."""
     return bool(g.get("auth_enabled", False))
@@ -126,14 +160,16 @@ def install(server: Flask, directory: UserDirectory) -> None:
                 return _json_error(401, "wrong user name or password")
         else:
             name = session.get("user")
-            g.user = users.get(name) if isinstance(name, str) else None
+            user = users.get(name) if isinstance(name, str) else None
+            # A removed user, or one whose password changed, is signed out everywhere.
+            g.user = user if user is not None and session.get("key") == session_key(user) else None
         path = request.path
         if g.user is not None or path.startswith(PUBLIC_PREFIXES):
             return None
         if path.startswith("/api/") or path.startswith("/_dash-"):
             return _json_error(401, "sign in first (HTTP Basic with a dashboard user, "
                                     "or the browser session)")
-        return cast(Response, redirect(f"/login?next={path}"))
+        return cast(Response, redirect(f"/login?next={quote(path, safe='/')}"))
 
     @server.errorhandler(Forbidden)
     def forbidden(exc: Forbidden) -> Response:

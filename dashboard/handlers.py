@@ -14,12 +14,15 @@ from urllib.parse import urlsplit
 
 import plotly.graph_objects as go
 import redis
-from dash import no_update
+from dash import html, no_update
 
-from dashboard import ids, mapdata, panels, views
+from dashboard import ids, mapdata, panels, taskpanels, taskviews, views
 from dashboard.palette import HOTSPOT_LOOK, hotspot_styles
+from dashboard.publisher import Publisher
 from dashboard.times import ago, duration_text, local_clock, zone_abbreviation
 from patrolwatch.core.hotspots import HotspotSet
+from patrolwatch.core.model import Status
+from patrolwatch.core.suggest import Suggestion, suggest_units
 from patrolwatch.live import unit_states
 from patrolwatch.roster import Roster
 from patrolwatch.settings import Settings
@@ -30,17 +33,30 @@ DAY_S = 86_400.0
 
 @dataclass(frozen=True)
 class Deps:
-    """Everything callbacks read: fixed at start-up, no mutable data (Redis is the state)."""
+    """Everything callbacks read: fixed at start-up, no mutable data (Redis is the state).
+
+    ``publisher`` is this app's MQTT connection (made on first use), not shared data.
+    """
 
     settings: Settings
     store: Store
     roster: Roster
     hotspots: HotspotSet
+    publisher: Publisher = field(default=None, compare=False)  # type: ignore[assignment]
     callsigns: dict[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "callsigns",
                            {uid: u.callsign for uid, u in self.roster.units.items()})
+        if self.publisher is None:
+            object.__setattr__(self, "publisher", Publisher(self.settings.mqtt_url))
+
+    @property
+    def speeds(self) -> dict[str, float]:
+        """Return the speed (m/s) of each unit kind, for ETAs."""
+        s = self.settings
+        return {"foot": s.speed_foot_mps, "cycle": s.speed_cycle_mps,
+                "vehicle": s.speed_vehicle_mps}
 
     @property
     def coverage_max_age_s(self) -> float:
@@ -71,8 +87,11 @@ def _changed(key: str, model: Any, digests: dict[str, Any], new: dict[str, Any])
 
 
 def refresh(deps: Deps, search: str | None, digests: dict[str, Any] | None,
-            now: float) -> dict[str, Any]:
-    """Return every live output for one tick; unchanged parts are ``no_update``."""
+            now: float, can_act: bool = False) -> dict[str, Any]:
+    """Return every live output for one tick; unchanged parts are ``no_update``.
+
+    ``can_act`` (supervisors, admins) adds the Task and Acknowledge buttons.
+    """
     digests = digests or {}
     zone = deps.settings.zone
     out: dict[str, Any] = {k: no_update for k in REFRESH_OUTPUTS}
@@ -80,9 +99,16 @@ def refresh(deps: Deps, search: str | None, digests: dict[str, Any] | None,
                     f"{zone_abbreviation(now, zone)}")
     new: dict[str, Any] = {k: v for k, v in digests.items() if k != "ok_at"}
     try:
-        rows = deps.store.live_rows()
-        snapshot = deps.store.coverage()
-        stats = deps.store.stats()
+        rows, snapshot, stats = deps.store.dashboard_state()
+        units = unit_states(rows.positions, rows.statuses, rows.seen, rows.lwt, deps.roster,
+                            now, deps.settings.stale_after_s)
+        # Two more small reads, only when there is something for them to qualify.
+        in_emergency = any(u.status is Status.EMERGENCY for u in units)
+        acks = deps.store.emergency_acks() if in_emergency else {}
+        gaps = (views.gap_rows(snapshot, now, zone, deps.callsigns)
+                if views.coverage_usable(snapshot, now, deps.coverage_max_age_s) else [])
+        tasked = (taskviews.tasked_by_hotspot(deps.store.open_taskings(), deps.callsigns)
+                  if gaps else {})
     except redis.RedisError as exc:
         last_ok = digests.get("ok_at")
         since = (f"the map shows data from {local_clock(last_ok, zone, seconds=True)}"
@@ -97,9 +123,8 @@ def refresh(deps: Deps, search: str | None, digests: dict[str, Any] | None,
         return out
     new["ok_at"] = now
 
-    units = unit_states(rows.positions, rows.statuses, rows.seen, rows.lwt, deps.roster, now,
-                        deps.settings.stale_after_s)
-    geo = mapdata.units_geojson(units)
+    alarms = views.alarms(units, zone, acks)
+    geo = mapdata.units_geojson(units, {a.id for a in alarms if a.acked_by is not None})
     if _changed("units", geo, digests, new):
         out["units"] = geo
     states = views.hotspot_states(snapshot, (h.id for h in deps.hotspots.hotspots), now,
@@ -107,18 +132,15 @@ def refresh(deps: Deps, search: str | None, digests: dict[str, Any] | None,
     if _changed("hideout", states, digests, new):
         out["hideout"] = hotspots_hideout(states)
 
-    gaps = (views.gap_rows(snapshot, now, zone, deps.callsigns)
-            if views.coverage_usable(snapshot, now, deps.coverage_max_age_s) else [])
     counts = views.count_units(units)
     if _changed("counts", [counts, len(gaps)], digests, new):
         out["counts"] = panels.render_counts(counts, len(gaps))
-    if _changed("gaps", gaps, digests, new):
-        out["gaps"] = panels.render_gaps(gaps)
+    if _changed("gaps", [gaps, tasked, can_act], digests, new):
+        out["gaps"] = panels.render_gaps(gaps, can_act, tasked)
         out["gap_badge"] = str(len(gaps))
         out["gap_badge_class"] = "pw-badge" if gaps else "pw-badge pw-badge-none"
-    alarms = views.alarms(units, zone)
-    if _changed("alarms", alarms, digests, new):
-        out["alarms"], out["alarms_class"] = panels.render_alarms(alarms)
+    if _changed("alarms", [alarms, can_act], digests, new):
+        out["alarms"], out["alarms_class"] = panels.render_alarms(alarms, can_act)
     unit_list = views.unit_rows(units, search or "")
     if _changed("unit_list", unit_list, digests, new):
         out["unit_list"] = panels.render_units(*unit_list)
@@ -185,8 +207,9 @@ def dosage_download(deps: Deps, now: float) -> Any:
             "filename": f"dosage-{stamp}.csv", "type": "text/csv"}
 
 
-def hotspot_panel(deps: Deps, hotspot_id: str | None, now: float) -> tuple[Any, Any]:
-    """Return the chosen hotspot's panel and its 24 h presence timeline."""
+def hotspot_panel(deps: Deps, hotspot_id: str | None, now: float,
+                  can_task: bool = False) -> tuple[Any, Any]:
+    """Return the chosen hotspot's panel (with units to send) and its 24 h presence timeline."""
     hotspot = deps.hotspots.by_id.get(hotspot_id or "")
     zone = deps.settings.zone
     if hotspot is None:
@@ -195,6 +218,8 @@ def hotspot_panel(deps: Deps, hotspot_id: str | None, now: float) -> tuple[Any, 
         snapshot = deps.store.coverage()
         visits = deps.store.visits(hotspot.id, now - DAY_S, now,
                                    min_minutes=hotspot.min_visit_minutes)
+        choices = taskviews.unit_choices(suggestions_for(deps, hotspot.centroid, now),
+                                         deps.callsigns)
     except redis.RedisError as exc:
         return [f"Live store unreachable ({type(exc).__name__}): try again shortly."], no_update
     state = views.hotspot_states(snapshot, [hotspot.id], now, deps.coverage_max_age_s)[hotspot.id]
@@ -203,7 +228,19 @@ def hotspot_panel(deps: Deps, hotspot_id: str | None, now: float) -> tuple[Any, 
     detail = views.hotspot_detail(hotspot, entry, state, now=now, zone=zone,
                                   callsigns=deps.callsigns)
     figure = panels.timeline_figure(visits, now - DAY_S, now, zone, deps.callsigns)
-    return panels.render_hotspot(detail), figure
+    send = taskpanels.hotspot_units(hotspot.id, choices, can_task)
+    return [*panels.render_hotspot(detail), html.Div(send, className="pw-send")], figure
+
+
+def suggestions_for(deps: Deps, where: tuple[float, float], now: float,
+                    limit: int = 3) -> list[Suggestion]:
+    """Return the units that could go to a place now, soonest first (reads Redis)."""
+    rows = deps.store.live_rows()
+    units = unit_states(rows.positions, rows.statuses, rows.seen, rows.lwt, deps.roster, now,
+                        deps.settings.stale_after_s)
+    busy = {str(t.get("unit")) for t in deps.store.open_taskings()}
+    return suggest_units(where[0], where[1], units, deps.speeds, busy, now,
+                         deps.settings.stale_after_s, limit=limit)
 
 
 def _empty_figure() -> go.Figure:

@@ -43,3 +43,64 @@ DOSAGE_DOWNLOAD = "dosage-download"
 # ``{"type": UNIT_ITEM, "unit": id}``
 GAP_ITEM = "gap-item"
 UNIT_ITEM = "unit-item"
+
+# Page routing and who is signed in
+URL = "url"
+PAGE = "page"
+WHO = "who"
+
+# Supervisor actions (rendered for supervisors and admins only)
+GAP_HEAD = "gap-head"
+TOAST = "action-toast"
+OPTIMISE = "optimise-gaps"
+TASK_DIALOG = "task-dialog"
+TASK_SUMMARY = "task-summary"
+TASK_NOTE = "task-note"
+TASK_ERROR = "task-error"
+TASK_CONFIRM = "task-confirm"
+TASK_CANCEL = "task-cancel"
+TASK_PENDING = "task-pending"
+PLAN_DIALOG = "plan-dialog"
+PLAN_TABLE = "plan-table"
+PLAN_CONFIRM = "plan-confirm"
+PLAN_CANCEL = "plan-cancel"
+PLAN = "plan"
+
+# Taskings and audit tabs (everyone in the control room)
+TASK_TICK = "task-tick"
+TAB_TASKINGS = "tab-taskings"
+TAB_AUDIT = "tab-audit"
+TASKINGS_TAB = "taskings-tab"
+TASKINGS = "taskings-list"
+AUDIT = "audit-list"
+TASK_DIGESTS = "task-digests"
+HOTSPOT_UNITS = "hotspot-units"
+SOUND_HINT = "sound-hint"
+
+# Crew page
+CREW_TICK = "crew-tick"
+CREW_UNIT = "crew-unit"
+CREW_STATUS = "crew-status"
+CREW_MSG = "crew-message"
+CREW_TASK = "crew-tasking"
+CREW_TASK_TEXT = "crew-tasking-text"
+CREW_TASK_ID = "crew-tasking-id"
+CREW_ACCEPT = "crew-accept"
+CREW_DECLINE = "crew-decline"
+CREW_REASON = "crew-reason"
+CREW_SHARE = "crew-share"
+CREW_SHARE_ON = "crew-share-on"
+CREW_SHARE_TEXT = "crew-share-text"
+CREW_GEO_BOX = "crew-geo-box"
+CREW_GEO = "crew-geo"
+CREW_GEO_TICK = "crew-geo-tick"
+CREW_EMERGENCY = "crew-emergency"
+CREW_ARMED = "crew-armed"
+CREW_DISARM = "crew-disarm"
+
+# More pattern-matching id types: ``{"type": TASK_ITEM, "hotspot", "unit", "at"}`` (``at`` is
+# "gap" or "panel": the same suggestion can show in both), ``{"type": ACK_ITEM, "unit"}``,
+# ``{"type": CREW_STATUS_BUTTON, "status"}``.
+TASK_ITEM = "task-item"
+ACK_ITEM = "emergency-ack"
+CREW_STATUS_BUTTON = "crew-status-button"

@@ -8,13 +8,14 @@ import dash_leaflet as dl
 from dash import dcc, html
 from dash.dash_table.DataTable import DataTable
 
-from dashboard import ids, mapdata
+from dashboard import ids, mapdata, taskpanels
 from dashboard.handlers import Deps, hotspots_hideout
 from dashboard.palette import HOTSPOT_LOOK, LOST_COLOUR, LOST_LABEL, STATUS_LOOK
 from dashboard.views import DOSAGE_COLUMNS
 from patrolwatch.core.model import Status
 
 SLOW_TICK_MS = 10_000
+TASK_TICK_MS = 3_000  # taskings and the audit log: a crew's answer shows within seconds
 EMPTY = {"type": "FeatureCollection", "features": []}
 
 
@@ -70,7 +71,7 @@ def map_panel(deps: Deps) -> html.Div:
     ], className="pw-map")
 
 
-def side_panel(deps: Deps) -> html.Div:
+def side_panel(deps: Deps, can_act: bool = False) -> html.Div:
     """Return the side panel: big counts, gap list, warnings and the tabs."""
     hotspot_options = [{"label": f"{h.name} (P{h.priority})", "value": h.id}
                        for h in sorted(deps.hotspots.hotspots, key=lambda h: (h.priority, h.name))]
@@ -107,12 +108,23 @@ def side_panel(deps: Deps) -> html.Div:
             ),
             dcc.Download(id=ids.DOSAGE_DOWNLOAD),
         ]),
+        dcc.Tab(id=ids.TASKINGS_TAB, label="Taskings", value=ids.TAB_TASKINGS, children=[
+            html.Div(id=ids.TASKINGS, className="pw-list"),
+        ]),
+        dcc.Tab(label="Audit", value=ids.TAB_AUDIT, children=[
+            html.Div(id=ids.AUDIT, className="pw-list"),
+        ]),
     ])
+    optimise = ([html.Button("Optimise all gaps", id=ids.OPTIMISE, n_clicks=0,
+                             className="pw-button", title="Plan one unit per gap, then confirm")]
+                if can_act else [])
     return html.Div([
         html.Div(id=ids.COUNTS, className="pw-counts"),
-        html.Div([html.Span("Gaps in presence", className="pw-h2"),
-                  html.Span("0", id=ids.GAP_BADGE, className="pw-badge pw-badge-none")],
-                 className="pw-row"),
+        html.Div([html.Span([html.Span("Gaps in presence", className="pw-h2"),
+                             html.Span("0", id=ids.GAP_BADGE, className="pw-badge pw-badge-none")],
+                            className="pw-row-left"),
+                  *optimise],
+                 className="pw-row", id=ids.GAP_HEAD),
         html.Div(id=ids.GAPS, className="pw-gaps"),
         html.Div(id=ids.PREDICTABILITY, className="pw-predictable pw-hidden"),
         tabs,
@@ -130,20 +142,33 @@ def _compliance_colours() -> list[dict[str, Any]]:
     ]
 
 
-def page(deps: Deps) -> html.Div:
-    """Return the whole control-room page."""
+def supervisor_parts() -> list[Any]:
+    """Return the dialogs and memory only supervisors' pages hold (never a viewer's)."""
+    return [taskpanels.task_dialog(), taskpanels.plan_dialog(),
+            dcc.Store(id=ids.TASK_PENDING), dcc.Store(id=ids.PLAN)]
+
+
+def page(deps: Deps, can_act: bool = False, who: Any = None) -> html.Div:
+    """Return the whole control-room page; ``can_act`` adds the supervisor's controls."""
     return html.Div([
         html.Header([
             html.Span("PatrolWatch", className="pw-title"),
             html.Span("control room", className="pw-subtitle"),
             html.Span(id=ids.FEED, className="pw-feed"),
+            html.Span("Click anywhere to turn on the emergency alarm sound", id=ids.SOUND_HINT,
+                      className="pw-sound-hint"),
+            html.Span(who, id=ids.WHO, className="pw-who"),
             html.Span(id=ids.CLOCK, className="pw-clock"),
         ], className="pw-header"),
         html.Div(id=ids.EMERGENCY, className="pw-banner pw-emergency pw-hidden",
                  role="alert"),
         html.Div(id=ids.DEGRADED, className="pw-banner pw-degraded pw-hidden", role="status"),
-        html.Main([map_panel(deps), side_panel(deps)], className="pw-body"),
+        *([html.Div(id=ids.TOAST, className="pw-toasts")] if can_act else []),
+        html.Main([map_panel(deps), side_panel(deps, can_act)], className="pw-body"),
         dcc.Interval(id=ids.TICK, interval=deps.settings.refresh_ms),
         dcc.Interval(id=ids.SLOW_TICK, interval=SLOW_TICK_MS),
+        dcc.Interval(id=ids.TASK_TICK, interval=TASK_TICK_MS),
         dcc.Store(id=ids.DIGESTS, data={}),
+        dcc.Store(id=ids.TASK_DIGESTS, data={}),
+        *(supervisor_parts() if can_act else []),
     ], className="pw-page")

@@ -8,7 +8,7 @@ roster units go once in the layer's ``hideout``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from dashboard.palette import STATUS_LOOK, status_hideout
@@ -26,14 +26,17 @@ def on_map(unit: UnitState) -> bool:
     return unit.lat is not None and unit.lon is not None and unit.status is not Status.OFF_DUTY
 
 
-def unit_feature(unit: UnitState) -> dict[str, Any]:
+def unit_feature(unit: UnitState, acked: bool = False) -> dict[str, Any]:
     """Return a unit's lean GeoJSON point: id, status code ``s``, lost flag ``l``.
 
+    ``k`` marks an EMERGENCY a supervisor has acknowledged (drawn without the pulse).
     Callsigns travel once, in the layer's ``hideout`` (``units_hideout``), not every tick.
     """
     props: dict[str, Any] = {"id": unit.id, "s": STATUS_LOOK[unit.status].code}
     if unit.stale:
         props["l"] = 1
+    if acked:
+        props["k"] = 1
     return {
         "type": "Feature",
         "geometry": {"type": "Point", "coordinates": [round(unit.lon or 0.0, COORD_DECIMALS),
@@ -42,10 +45,13 @@ def unit_feature(unit: UnitState) -> dict[str, Any]:
     }
 
 
-def units_geojson(units: Iterable[UnitState]) -> dict[str, Any]:
+def units_geojson(units: Iterable[UnitState],
+                  acked: Collection[str] = frozenset()) -> dict[str, Any]:
     """Return the units layer data: emergencies last, so they are drawn on top."""
     drawn = sorted((u for u in units if on_map(u)), key=lambda u: u.status is Status.EMERGENCY)
-    return {"type": "FeatureCollection", "features": [unit_feature(u) for u in drawn]}
+    return {"type": "FeatureCollection",
+            "features": [unit_feature(u, u.status is Status.EMERGENCY and u.id in acked)
+                         for u in drawn]}
 
 
 def units_hideout(roster: Roster) -> dict[str, Any]:

@@ -78,3 +78,14 @@ def status_hideout() -> dict[str, Any]:
         "st": {look.code: [look.label, look.colour] for look in STATUS_LOOK.values()},
         "lost": [LOST_LABEL, LOST_COLOUR],
     }
+
+
+# Tasking lifecycle states: open ones in strong colours, closed ones quieter.
+TASK_STATE_LOOK: dict[str, StateLook] = {
+    "SENT": StateLook("Sent", "#2563eb", "waiting for the crew to answer"),
+    "ACKNOWLEDGED": StateLook("Acknowledged", "#0891b2", "the crew accepted and is on the way"),
+    "DECLINED": StateLook("Declined", "#ea580c", "the crew declined: send someone else"),
+    "ARRIVED": StateLook("Arrived", "#16a34a", "the unit is at the hotspot"),
+    "COMPLETED": StateLook("Completed", "#4b5563", "a qualifying visit was delivered"),
+    "EXPIRED": StateLook("Expired", "#b91c1c", "no answer or no arrival in time"),
+}

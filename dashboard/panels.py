@@ -12,6 +12,7 @@ from dash import html
 
 from dashboard import ids
 from dashboard.palette import HOTSPOT_LOOK, LOST_LABEL, LOST_ON_DARK, STATUS_LOOK
+from dashboard.taskviews import UnitChoice
 from dashboard.times import local_clock
 from dashboard.views import Alarm, Counts, GapRow, HotspotDetail, LostRow, UnitRow
 from patrolwatch.core.model import Status
@@ -65,11 +66,16 @@ def render_counts(counts: Counts, gaps: int) -> Children:
             *extra]
 
 
-def render_alarms(alarms: Sequence[Alarm]) -> tuple[Children, str]:
-    """Return the emergency banner's content and class (hidden when there is none)."""
+def render_alarms(alarms: Sequence[Alarm], can_ack: bool = False) -> tuple[Children, str]:
+    """Return the emergency banner's content and class (hidden when there is none).
+
+    Loud (flashing, with the alarm tone) while any EMERGENCY is unacknowledged; quieter once
+    a supervisor has acknowledged every one, until the units' statuses change.
+    """
     if not alarms:
         return [], "pw-banner pw-emergency pw-hidden"
-    shown = alarms[:4]
+    loud = [a for a in alarms if a.acked_by is None]
+    shown = (loud + [a for a in alarms if a.acked_by is not None])[:4]
     items: Children = [html.Span("EMERGENCY", className="pw-emergency-word")]
     for a in shown:
         items.append(html.Button(
@@ -79,9 +85,17 @@ def render_alarms(alarms: Sequence[Alarm]) -> tuple[Children, str]:
             id={"type": ids.UNIT_ITEM, "unit": a.id}, className="pw-alarm-unit", n_clicks=0,
             title="Show on the map",
         ))
+        if a.acked_by is not None:
+            items.append(html.Span(f"acknowledged by {a.acked_by} at {a.acked_clock}",
+                                   className="pw-acked"))
+        elif can_ack:
+            items.append(html.Button("Acknowledge", id={"type": ids.ACK_ITEM, "unit": a.id},
+                                     n_clicks=0, className="pw-ack",
+                                     title=f"Acknowledge the EMERGENCY of {a.callsign}"))
     if len(alarms) > len(shown):
         items.append(html.Span(f"and {len(alarms) - len(shown)} more"))
-    return items, "pw-banner pw-emergency"
+    cls = "pw-banner pw-emergency pw-emergency-loud" if loud else "pw-banner pw-emergency-acked"
+    return items, cls
 
 
 def render_degraded(messages: Sequence[str]) -> tuple[Children, str]:
@@ -91,25 +105,64 @@ def render_degraded(messages: Sequence[str]) -> tuple[Children, str]:
     return [html.Div(m) for m in messages], "pw-banner pw-degraded"
 
 
-def render_gaps(rows: Sequence[GapRow]) -> Children:
-    """Return the gap list, each entry a button that shows the hotspot."""
+def render_gaps(rows: Sequence[GapRow], can_task: bool = False,
+                tasked: Mapping[str, Sequence[str]] | None = None) -> Children:
+    """Return the gap list: per gap a button that shows the hotspot, then its units.
+
+    Under each gap: units already tasked there, then the suggested units with distance
+    and ETA, and a Task button each when ``can_task`` (supervisors and admins).
+    """
     if not rows:
         return [html.Div("No gaps: every active hotspot has recent presence.",
                          className="pw-empty")]
+    tasked = tasked or {}
     out: Children = []
     for row in rows:
-        nearest = (" · nearest: " + ", ".join(f"{s.callsign} {s.eta}" for s in row.suggestions)
-                   if row.suggestions else "")
         out.append(html.Button(
             [html.Span(f"P{row.priority}", className=f"pw-prio pw-prio-{row.priority}"),
              html.Div([html.Div(row.name, className="pw-gap-name"),
                        html.Div(f"{row.headline} · {row.detail}", className="pw-gap-text"),
-                       html.Div(("presence gap" if row.kind == "presence_gap" else "shortfall")
-                                + nearest, className="pw-gap-sub")])],
+                       html.Div("presence gap" if row.kind == "presence_gap" else "shortfall",
+                                className="pw-gap-sub")])],
             id={"type": ids.GAP_ITEM, "hotspot": row.hotspot}, n_clicks=0,
             className="pw-gap", title="Centre the map on this hotspot",
         ))
+        choices = [UnitChoice(s.id, s.callsign, s.distance, s.eta) for s in row.suggestions]
+        out.append(gap_units(row.hotspot, choices, tasked.get(row.hotspot, []), can_task))
     return out
+
+
+def task_button(hotspot: str, unit: str, at: str, callsign: str) -> html.Button:
+    """Return the "Task" button for one suggested unit (``at``: gap list or hotspot panel)."""
+    return html.Button("Task", id={"type": ids.TASK_ITEM, "hotspot": hotspot, "unit": unit,
+                                   "at": at},
+                       n_clicks=0, className="pw-task", title=f"Send {callsign} here")
+
+
+def choice_rows(choices: Sequence[UnitChoice], hotspot: str, at: str,
+                can_task: bool) -> Children:
+    """Return one line per suggested unit: callsign, distance, ETA, and Task for supervisors."""
+    return [
+        html.Div([html.Span(c.callsign, className="pw-callsign"),
+                  html.Span(f"{c.distance} · ETA {c.eta}", className="pw-choice-eta"),
+                  *([task_button(hotspot, c.unit, at, c.callsign)] if can_task else [])],
+                 className="pw-choice")
+        for c in choices
+    ]
+
+
+def gap_units(hotspot: str, choices: Sequence[UnitChoice], tasked: Sequence[str],
+              can_task: bool) -> html.Div:
+    """Return what goes under a gap: units already tasked there, then suggested units."""
+    lines: Children = []
+    if tasked:
+        lines.append(html.Div("Tasked: " + ", ".join(tasked), className="pw-tasked"))
+    if choices:
+        lines += choice_rows(choices, hotspot, "gap", can_task)
+    elif not tasked:
+        lines.append(html.Div("No available unit to suggest", className="pw-muted"))
+    return html.Div(lines, className="pw-gap-units")
+
 
 
 def render_units(rows: Sequence[UnitRow], more: int) -> Children:

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dashboard.palette import LOST_LABEL, LOST_ON_DARK, STATUS_LOOK, STATUS_ORDER
+from dashboard.taskviews import acknowledged
 from dashboard.times import ago, duration_text, local_clock
 from patrolwatch.core.model import Status, UnitState
 
@@ -142,16 +143,29 @@ class Alarm:
     since: float | None
     since_clock: str
     lost: bool
+    acked_by: str | None = None  # set while a supervisor's acknowledgement covers it
+    acked_clock: str | None = None
 
 
-def alarms(units: Iterable[UnitState], zone: ZoneInfo) -> list[Alarm]:
-    """Return the emergency banner's entries, the earliest alarm first."""
-    return [
-        Alarm(id=u.id, callsign=u.callsign, team=u.team,
-              since=u.status_ts, since_clock=local_clock(u.status_ts, zone),
-              lost=is_lost(u))
-        for u in emergencies(units)
-    ]
+def alarms(units: Iterable[UnitState], zone: ZoneInfo,
+           acks: Mapping[str, Mapping[str, Any]] | None = None) -> list[Alarm]:
+    """Return the emergency banner's entries, the earliest alarm first.
+
+    An acknowledgement counts only for the EMERGENCY it was given for: a later one
+    (newer status time) is unacknowledged again.
+    """
+    acks = acks or {}
+    out = []
+    for u in emergencies(units):
+        ack = acks.get(u.id)
+        covered = acknowledged(ack, u.status_ts)
+        out.append(Alarm(id=u.id, callsign=u.callsign, team=u.team,
+                         since=u.status_ts, since_clock=local_clock(u.status_ts, zone),
+                         lost=is_lost(u),
+                         acked_by=str(ack.get("by")) if ack and covered else None,
+                         acked_clock=local_clock(ack.get("ts"), zone) if ack and covered
+                         else None))
+    return out
 
 
 # --- coverage snapshot -------------------------------------------------------------------

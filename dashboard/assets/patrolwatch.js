@@ -26,15 +26,18 @@ window.patrolwatch = window.patrolwatch || {};
       var look = context.hideout.st[p.s] || ["?", "#000000"];
       var callsign = context.hideout.cs[p.id] || p.id;
       if (p.s === "E") {
+        // Pulsing until a supervisor acknowledges it (p.k), then a steady marker.
+        var ring = p.k ? "" : '<span class="pw-alarm-ring"></span>';
         var icon = L.divIcon({
-          className: "pw-alarm-icon",
-          html: '<span class="pw-alarm-ring"></span><span class="pw-alarm-dot"></span>',
+          className: "pw-alarm-icon" + (p.k ? " pw-alarm-icon-acked" : ""),
+          html: ring + '<span class="pw-alarm-dot"></span>',
           iconSize: [40, 40],
           iconAnchor: [20, 20]
         });
         var alarm = L.marker(latlng, {icon: icon, zIndexOffset: 10000, keyboard: false});
-        alarm.bindTooltip("EMERGENCY " + esc(callsign), {
-          permanent: true, direction: "right", offset: [16, 0], className: "pw-alarm-label"
+        alarm.bindTooltip("EMERGENCY " + esc(callsign) + (p.k ? " (acknowledged)" : ""), {
+          permanent: true, direction: "right", offset: [16, 0],
+          className: "pw-alarm-label" + (p.k ? " pw-alarm-acked" : "")
         });
         return alarm;
       }
@@ -137,9 +140,65 @@ window.patrolwatch = window.patrolwatch || {};
     new MutationObserver(soon).observe(document.body, {childList: true, subtree: true});
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", startAges);
-  } else {
+  // The EMERGENCY alarm tone. Browsers allow sound only after the person has interacted
+  // with the page, so the header shows a hint until the first click or key press. The tone
+  // repeats while any EMERGENCY is unacknowledged (the banner has class pw-emergency-loud).
+  pw.alarm = {enabled: false, sounding: false, beeps: 0, context: null};
+  var ALARM_EVERY_MS = 1500;
+
+  function enableSound() {
+    if (pw.alarm.enabled) { return; }
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) { return; }
+    try {
+      pw.alarm.context = pw.alarm.context || new Ctx();
+      if (pw.alarm.context.state === "suspended") { pw.alarm.context.resume(); }
+      pw.alarm.enabled = true;
+      document.body.classList.add("pw-sound-on");
+    } catch (err) {
+      pw.alarm.enabled = false;
+    }
+  }
+
+  function tone(ctx, at, frequency) {
+    var osc = ctx.createOscillator();
+    var gain = ctx.createGain();
+    osc.type = "square";
+    osc.frequency.value = frequency;
+    gain.gain.setValueAtTime(0.0001, at);
+    gain.gain.exponentialRampToValueAtTime(0.2, at + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.22);
+    osc.connect(gain);
+    gain.connect(ctx.destination);
+    osc.start(at);
+    osc.stop(at + 0.24);
+  }
+
+  function alarmTick() {
+    var loud = document.querySelector(".pw-emergency-loud") !== null;
+    pw.alarm.sounding = loud && pw.alarm.enabled;
+    if (!pw.alarm.sounding) { return; }
+    var ctx = pw.alarm.context;
+    var now = ctx.currentTime;
+    tone(ctx, now, 880);
+    tone(ctx, now + 0.28, 660);
+    pw.alarm.beeps += 1;
+  }
+
+  function startAlarm() {
+    document.addEventListener("pointerdown", enableSound, true);
+    document.addEventListener("keydown", enableSound, true);
+    setInterval(alarmTick, ALARM_EVERY_MS);
+  }
+
+  function start() {
     startAges();
+    startAlarm();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
   }
 })(window.patrolwatch);

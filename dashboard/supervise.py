@@ -1,0 +1,200 @@
+"""What the supervisor's controls do: task a unit, plan all gaps, acknowledge an emergency.
+
+Plain functions of ``Deps`` and plain values; callbacks.py checks the role and hands the
+signed-in name in as ``by``. The API's ``POST /api/taskings`` goes through ``send_tasking``
+too, so the screen and machine clients obey the same rules.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+from dash import no_update
+
+from dashboard import ids, taskpanels, taskviews, views
+from dashboard.handlers import Deps
+from dashboard.palette import STATUS_LOOK
+from dashboard.publisher import BrokerUnavailableError
+from patrolwatch.core.model import Status
+from patrolwatch.core.suggest import assign
+from patrolwatch.core.taskings import Tasking
+from patrolwatch.dispatch import TaskingError, create_tasking
+from patrolwatch.live import unit_states
+
+log = logging.getLogger(__name__)
+
+SHOW = "pw-overlay"
+HIDE = "pw-overlay pw-hidden"
+PLAN_MAX = 50  # one confirm sends at most this many taskings
+
+
+class DuplicateTaskingError(TaskingError):
+    """The unit already holds an open tasking to the same hotspot."""
+
+
+def send_tasking(deps: Deps, *, unit: object, hotspot: object, note: object, by: str,
+                 now: float) -> Tasking:
+    """Check, record and publish one tasking; raise TaskingError or BrokerUnavailableError.
+
+    The broker is reached first: a tasking is recorded only when it can be sent at once.
+    A second open tasking of the same unit to the same hotspot is refused (a double click).
+    """
+    deps.publisher.ensure_connected()
+    if isinstance(unit, str) and isinstance(hotspot, str):
+        same = taskviews.duplicate_of(deps.store.open_taskings(), unit, hotspot)
+        if same is not None:
+            raise DuplicateTaskingError(
+                f"{unit} already holds open tasking {same['id']} to {hotspot} "
+                f"({same['state']}): nothing new was sent")
+    if isinstance(note, str):
+        note = note.strip() or None
+    tasking = create_tasking(deps.store, deps.publisher.publish, deps.roster, deps.hotspots,
+                             unit=unit, hotspot=hotspot, note=note, by=by, now=now)
+    log.info("tasking %s: %s to %s by %s", tasking.id, tasking.unit, tasking.hotspot, by)
+    return tasking
+
+
+def _failure(exc: Exception) -> str:
+    if isinstance(exc, redis.RedisError):
+        return f"Live store unreachable ({type(exc).__name__}): try again shortly."
+    return str(exc)
+
+
+# --- one tasking -------------------------------------------------------------------------
+def open_task_dialog(deps: Deps, trigger: Any, clicked: Any, now: float) -> tuple[Any, ...]:
+    """Return (dialog class, summary, pending choice, note, error) after a Task or Cancel click."""
+    if trigger == ids.TASK_CANCEL:
+        return HIDE, no_update, None, "", ""
+    if not isinstance(trigger, dict) or trigger.get("type") != ids.TASK_ITEM or not clicked:
+        return (no_update,) * 5
+    unit, hotspot_id = str(trigger.get("unit")), str(trigger.get("hotspot"))
+    hotspot = deps.hotspots.by_id.get(hotspot_id)
+    if hotspot is None:
+        return (no_update,) * 5
+    callsign = deps.callsigns.get(unit, unit)
+    try:
+        rows = deps.store.live_rows()
+        units = {u.id: u for u in unit_states(
+            rows.positions, rows.statuses, rows.seen, rows.lwt, deps.roster, now,
+            deps.settings.stale_after_s)}
+    except redis.RedisError as exc:
+        return SHOW, f"Send {callsign} to {hotspot.name}?", None, "", _failure(exc)
+    found = units.get(unit)
+    where = ""
+    if found is not None:
+        eta = taskviews.eta_to(found.lat, found.lon, hotspot.centroid,
+                               deps.speeds.get(found.kind) or min(deps.speeds.values()))
+        where = f" It is {eta[0]} away, ETA {eta[1]}." if eta else ""
+        where += f" Status now: {STATUS_LOOK[found.status].label}."
+    summary = (f"Send {callsign} ({unit}) to {hotspot.name} (priority {hotspot.priority})?"
+               f"{where}")
+    return SHOW, summary, {"unit": unit, "hotspot": hotspot_id}, "", ""
+
+
+def confirm_task(deps: Deps, pending: Any, note: str | None, by: str,
+                 now: float) -> tuple[Any, Any, Any]:
+    """Return (dialog class, dialog error, toast) after the supervisor confirms a tasking."""
+    if not isinstance(pending, dict):
+        return HIDE, "", no_update
+    try:
+        t = send_tasking(deps, unit=pending.get("unit"), hotspot=pending.get("hotspot"),
+                         note=note, by=by, now=now)
+    except (TaskingError, BrokerUnavailableError, redis.RedisError) as exc:
+        return SHOW, f"Not sent: {_failure(exc)}", no_update
+    callsign = deps.callsigns.get(t.unit, t.unit)
+    return HIDE, "", taskpanels.toast(f"Tasking {t.id} sent: {callsign} to {t.name}.")
+
+
+# --- optimise all gaps -------------------------------------------------------------------
+def plan_dialog(deps: Deps, trigger: Any, now: float) -> tuple[Any, Any, Any]:
+    """Return (dialog class, plan table, plan) for the Optimise or Cancel button."""
+    if trigger == ids.PLAN_CANCEL:
+        return HIDE, [], None
+    if trigger != ids.OPTIMISE:
+        return no_update, no_update, no_update
+    try:
+        rows, snapshot, _ = deps.store.dashboard_state()
+        open_taskings = deps.store.open_taskings()
+    except redis.RedisError as exc:
+        return SHOW, taskpanels.render_plan(None, _failure(exc)), None
+    if not views.coverage_usable(snapshot, now, deps.coverage_max_age_s):
+        return SHOW, taskpanels.render_plan(
+            None, "Coverage has not been evaluated recently: gaps cannot be trusted, so no "
+                  "plan is made. Is the coverage evaluator running?"), None
+    units = unit_states(rows.positions, rows.statuses, rows.seen, rows.lwt, deps.roster, now,
+                        deps.settings.stale_after_s)
+    already = taskviews.tasked_by_hotspot(open_taskings, deps.callsigns)
+    gaps = [g for g in taskviews.gaps_from_snapshot(snapshot) if g.hotspot not in already]
+    busy = {str(t.get("unit")) for t in open_taskings}
+    pairs = assign(gaps, units, deps.speeds, busy, now, deps.settings.stale_after_s)
+    plan = taskviews.plan(gaps, pairs[:PLAN_MAX], deps.callsigns, already)
+    return SHOW, taskpanels.render_plan(plan), plan.pairs() or None
+
+
+def confirm_plan(deps: Deps, plan: Any, by: str, now: float) -> tuple[Any, Any, Any]:
+    """Return (dialog class, plan table, toast) after "Send all": one tasking per line."""
+    if not isinstance(plan, list) or not plan:
+        return HIDE, [], taskpanels.toast("Nothing to send.", ok=False)
+    sent, failed = [], []
+    for line in plan[:PLAN_MAX]:
+        if not isinstance(line, dict):
+            continue
+        try:
+            t = send_tasking(deps, unit=line.get("unit"), hotspot=line.get("hotspot"),
+                             note=None, by=by, now=now)
+            sent.append(deps.callsigns.get(t.unit, t.unit))
+        except BrokerUnavailableError as exc:
+            failed.append(_failure(exc))
+            break  # the rest would fail the same way
+        except (TaskingError, redis.RedisError) as exc:
+            failed.append(_failure(exc))
+    text = f"Sent {len(sent)} tasking{'s' if len(sent) != 1 else ''}"
+    text += f" ({', '.join(sent)})." if sent else "."
+    if failed:
+        text += " Not sent: " + "; ".join(failed)
+    return HIDE, [], taskpanels.toast(text, ok=not failed)
+
+
+# --- taskings and audit panels -----------------------------------------------------------
+def task_panels(deps: Deps, digests: dict[str, Any] | None, now: float) -> tuple[Any, ...]:
+    """Return (taskings list, taskings tab label, audit list, digests); unchanged: no_update."""
+    digests = digests or {}
+    try:
+        taskings = deps.store.taskings()
+        audit = deps.store.audit_log(taskviews.AUDIT_SHOWN)
+    except redis.RedisError:
+        return no_update, no_update, no_update, no_update
+    rows = taskviews.tasking_rows(taskings, deps.callsigns, now)
+    entries = taskviews.audit_rows(audit, deps.settings.zone)
+    new = {"taskings": views.digest(rows), "audit": views.digest(entries)}
+    open_count = sum(1 for r in rows if r.open)
+    return (taskpanels.render_taskings(rows) if new["taskings"] != digests.get("taskings")
+            else no_update,
+            f"Taskings ({open_count})",
+            taskpanels.render_audit(entries) if new["audit"] != digests.get("audit")
+            else no_update,
+            new)
+
+
+# --- emergencies -------------------------------------------------------------------------
+def acknowledge(deps: Deps, trigger: Any, clicked: Any, by: str, now: float) -> Any:
+    """Acknowledge a unit's current EMERGENCY (audited); return the toast."""
+    if not isinstance(trigger, dict) or trigger.get("type") != ids.ACK_ITEM or not clicked:
+        return no_update
+    unit = str(trigger.get("unit"))
+    callsign = deps.callsigns.get(unit, unit)
+    try:
+        status = deps.store.live_rows().statuses.get(unit) or {}
+        # The status time comes from Redis, never from the page: an EMERGENCY raised after
+        # the banner was drawn is not acknowledged by a click on the older one.
+        if status.get("status") != Status.EMERGENCY.value or status.get("ts") is None:
+            return taskpanels.toast(f"{callsign} is no longer in EMERGENCY: nothing to "
+                                    "acknowledge.", ok=False)
+        deps.store.acknowledge_emergency(unit, by, float(status["ts"]), now)
+    except redis.RedisError as exc:
+        return taskpanels.toast(f"Not acknowledged: {_failure(exc)}", ok=False)
+    log.warning("EMERGENCY of %s acknowledged by %s", unit, by)
+    return taskpanels.toast(f"EMERGENCY of {callsign} acknowledged by {by}.")
+
