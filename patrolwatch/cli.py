@@ -115,12 +115,27 @@ def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_mqtt_credentials(settings: Settings, args: argparse.Namespace) -> int:
-    """Write a Mosquitto password file and ACL from the roster."""
-    from patrolwatch.mqtt_credentials import write_credentials
+    """Write a Mosquitto password file and ACL from the roster, keeping known passwords."""
+    from patrolwatch.mqtt_credentials import read_passwords, write_credentials
 
-    written = write_credentials(settings, args.out, password_stdin=args.password_stdin)
-    for path in written:
-        print(f"wrote {path}")
+    try:
+        given = read_passwords(sys.stdin) if args.password_stdin else {}
+    except ValueError as exc:
+        raise CommandError(f"stdin: {exc}") from None
+    try:
+        done = write_credentials(settings, args.out, given=given, broker_uid=args.broker_uid,
+                                 secrets_uid=args.secrets_uid)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    total = len(done.kept) + len(done.generated) + len(done.given)
+    print(f"{total} broker users: {len(done.kept)} passwords kept, "
+          f"{len(done.generated)} new, {len(done.given)} from stdin")
+    if done.generated and len(done.generated) < total:  # on a first run every user is new
+        print("new: " + " ".join(done.generated))
+    if done.dropped:
+        print("dropped (no longer in the roster): " + " ".join(done.dropped))
+    for note in done.notes:
+        print(note)
     return 0
 
 
@@ -166,6 +181,20 @@ def port_number(text: str) -> int:
     if value > 65535:
         raise argparse.ArgumentTypeError(f"{value} is not a TCP port (1-65535)")
     return value
+
+
+def _mqtt_credentials_options(p: argparse.ArgumentParser) -> None:
+    """Add the options of `patrolwatch mqtt-credentials`."""
+    p.add_argument("--out", default="config/mosquitto",
+                   help="folder for passwd, acl and credentials.txt (passwords already in "
+                        "its credentials.txt are kept)")
+    p.add_argument("--password-stdin", action="store_true",
+                   help="read 'name password' lines from stdin; they override kept passwords")
+    p.add_argument("--broker-uid", type=int, default=None, metavar="UID",
+                   help="as root, give passwd and acl to this uid (1883 in the Mosquitto image)")
+    p.add_argument("--secrets-uid", type=int, default=None, metavar="UID",
+                   help="as root, give credentials.txt to this uid (10001 in PatrolWatch's image)")
+
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (also used by tests to list subcommands)."""
@@ -227,9 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("mqtt-credentials", cmd_mqtt_credentials,
             "write a Mosquitto password file and ACL from the roster")
-    p.add_argument("--out", default="config/mosquitto", help="folder for passwd and acl")
-    p.add_argument("--password-stdin", action="store_true",
-                   help="read 'name password' lines from stdin instead of generating passwords")
+    _mqtt_credentials_options(p)
 
     p = add("bench", cmd_bench, "benchmarks that start what they need themselves")
     p.add_argument("what", choices=["ingest", "coverage", "dashboard"])

@@ -3,6 +3,9 @@
 Each unit may publish only its own ``patrol/<unit>/position|status|ack`` and read only its own
 ``patrol/<unit>/tasking``; an OwnTracks phone only its own ``owntracks/<user>/<device>``
 topics. The services get their own users with just the rights they need.
+
+Running it again keeps every password already in ``credentials.txt``: a roster change adds
+and drops users without invalidating the devices already provisioned.
 """
 
 from __future__ import annotations
@@ -11,17 +14,18 @@ import base64
 import hashlib
 import os
 import secrets
-import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from patrolwatch.roster import Roster, load_roster
 from patrolwatch.settings import Settings
 
 PBKDF2_ITERATIONS = 101  # Mosquitto 2's own default for $7$ hashes
 SALT_BYTES = 12
+PASSWD, ACL, CREDENTIALS = "passwd", "acl", "credentials.txt"
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,18 @@ SERVICE_ACCOUNTS = (
     Account("patrolwatch-simulator", write=("patrol/#", "owntracks/#"),
             read=("patrol/+/tasking",), comment="simulated fleet (demo profile only)"),
 )
+
+
+@dataclass(frozen=True)
+class Written:
+    """What `write_credentials` wrote, whose passwords it kept, and who owns the files."""
+
+    paths: tuple[Path, Path, Path]  # passwd, acl, credentials.txt
+    kept: tuple[str, ...]  # passwords carried over from the existing credentials.txt
+    generated: tuple[str, ...]  # new users, given a fresh random password
+    given: tuple[str, ...]  # passwords read from stdin
+    dropped: tuple[str, ...]  # users in the old credentials.txt no longer in the roster
+    notes: tuple[str, ...]  # one line per file: owner and mode, or why not changed
 
 
 def mosquitto_hash(password: str, salt: bytes | None = None) -> str:
@@ -90,41 +106,146 @@ def acl_text(accounts: Iterable[Account]) -> str:
     return "\n".join(lines)
 
 
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-
-
 def read_passwords(lines: Iterable[str]) -> dict[str, str]:
     """Parse ``name password`` lines (blank lines and # comments skipped)."""
-    out = {}
+    out: dict[str, str] = {}
+    first: dict[str, int] = {}
     for number, line in enumerate(lines, 1):
         text = line.strip()
         if not text or text.startswith("#"):
             continue
         name, _, password = text.partition(" ")
         if not password.strip():
-            raise ValueError(f"line {number}: expected 'name password'")
-        out[name] = password.strip()
+            raise ValueError(f"line {number}: expected 'name password', got only {name!r}")
+        if name in out:
+            # Two passwords for one user: which one a device holds cannot be guessed.
+            raise ValueError(f"line {number}: {name!r} already has a password on line "
+                             f"{first[name]}; keep one line per user")
+        out[name], first[name] = password.strip(), number
     return out
 
 
-def write_credentials(settings: Settings, out: str | Path, *, password_stdin: bool = False,
-                      roster: Roster | None = None) -> list[Path]:
-    """Write ``passwd``, ``acl`` and ``credentials.txt`` (plain, owner-only) in ``out``."""
+def read_password_file(path: Path) -> dict[str, str]:
+    """Read a ``credentials.txt``; errors name the file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except PermissionError:
+        raise ValueError(f"{path}: permission denied; run as root or as the file's "
+                         f"owner (uid {path.stat().st_uid})") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        return read_passwords(text.splitlines())
+    except ValueError as exc:
+        raise ValueError(f"{path}:{exc}") from None
+
+
+def url_with_password(url: str, password_file: Path) -> str:
+    """Put the password of the URL's user, read from ``password_file``, into the URL.
+
+    A URL without a user name, or with a password already, is returned unchanged.
+    """
+    parts = urlsplit(url)
+    if not parts.username or parts.password:
+        return url
+    user = unquote(parts.username)
+    if not password_file.exists():
+        raise ValueError(
+            f"PATROL_MQTT_PASSWORD_FILE {password_file} does not exist, so there is no "
+            f"password for MQTT user {user!r} of PATROL_MQTT_URL; write it with "
+            "`patrolwatch mqtt-credentials` or correct the path")
+    passwords = read_password_file(password_file)
+    if user not in passwords:
+        raise ValueError(
+            f"PATROL_MQTT_PASSWORD_FILE {password_file} has no line for MQTT user {user!r} "
+            "(the user of PATROL_MQTT_URL); rerun `patrolwatch mqtt-credentials` or correct "
+            "the user name")
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{quote(user, safe='')}:{quote(passwords[user], safe='')}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _owner(path: Path, uid: int | None, option: str) -> tuple[int, int] | str | None:
+    """Decide who should own a rewritten file: (uid, gid), None to leave it, or why not."""
+    if os.geteuid() != 0:
+        if uid is not None and uid != os.geteuid():
+            return (f"{option} {uid} not applied: only root can give files away; "
+                    f"run as root, or `sudo chown {uid}:{uid} {path}`")
+        return None
+    if uid is not None:
+        # The group too: Mosquitto warns when its files' group is not its own (1883).
+        return uid, uid
+    if path.exists():  # a rerun by hand keeps the owner the first run gave the file
+        st = path.stat()
+        return st.st_uid, st.st_gid
+    return None
+
+
+def _write_private(path: Path, text: str, uid: int | None, option: str) -> str:
+    """Replace ``path`` atomically with an owner-only file; return what was done."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    owner = _owner(path, uid, option)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o600)
+        if isinstance(owner, tuple):  # before the rename: the file never appears unreadable
+            os.chown(tmp, *owner)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    st = path.stat()
+    note = f"wrote {path} (owner {st.st_uid}:{st.st_gid}, mode 0600)"
+    return f"{note}; {owner}" if isinstance(owner, str) else note
+
+
+def write_credentials(settings: Settings, out: str | Path, *,
+                      given: Mapping[str, str] | None = None, roster: Roster | None = None,
+                      broker_uid: int | None = None, secrets_uid: int | None = None) -> Written:
+    """Write ``passwd``, ``acl`` and ``credentials.txt`` (plain, owner-only) in ``out``.
+
+    Passwords come from ``given`` first, then from the ``credentials.txt`` already in ``out``;
+    only users found in neither get a new random one. As root, ``passwd`` and ``acl`` are
+    given to ``broker_uid`` and ``credentials.txt`` to ``secrets_uid``.
+    """
+    for option, uid in (("--broker-uid", broker_uid), ("--secrets-uid", secrets_uid)):
+        if uid is not None and uid < 0:
+            raise ValueError(f"{option} must be a user id (0 or more), not {uid}")
     folder = Path(out)
     accounts = [*SERVICE_ACCOUNTS, *unit_accounts(roster or load_roster(settings.units))]
-    given = read_passwords(sys.stdin) if password_stdin else {}
-    passwords = {a.name: given.get(a.name) or secrets.token_urlsafe(18) for a in accounts}
-    passwd = "".join(f"{name}:{mosquitto_hash(pw)}\n" for name, pw in passwords.items())
-    plain = ("# name password — hand each device its own line; keep this file secret.\n"
+    names = [a.name for a in accounts]
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise ValueError(f"passwords given for {', '.join(map(repr, unknown))}, which are "
+                         "neither PatrolWatch services nor roster units or OwnTracks users")
+    old_path = folder / CREDENTIALS
+    # Never generate over a file that exists but cannot be read: that would lock out
+    # every device already provisioned.
+    old = read_password_file(old_path) if old_path.exists() else {}
+    passwords: dict[str, str] = {}
+    kept, generated = [], []
+    for name in names:
+        if name in given:
+            passwords[name] = given[name]
+        elif name in old:
+            passwords[name] = old[name]
+            kept.append(name)
+        else:
+            passwords[name] = secrets.token_urlsafe(18)
+            generated.append(name)
+    plain = ("# name password: hand each device its own line; keep this file secret.\n"
+             "# Rerunning `patrolwatch mqtt-credentials` keeps these passwords; to change one,\n"
+             "# edit its line here and rerun.\n"
              + "".join(f"{name} {pw}\n" for name, pw in passwords.items()))
-    paths = [folder / "passwd", folder / "acl", folder / "credentials.txt"]
-    _write_private(paths[0], passwd)
-    _write_private(paths[1], acl_text(accounts))
-    _write_private(paths[2], plain)
-    return paths
+    passwd = "".join(f"{name}:{mosquitto_hash(pw)}\n" for name, pw in passwords.items())
+    paths = (folder / PASSWD, folder / ACL, folder / CREDENTIALS)
+    # credentials.txt first: if this is interrupted, a rerun rebuilds passwd from it.
+    notes = [_write_private(paths[2], plain, secrets_uid, "--secrets-uid"),
+             _write_private(paths[0], passwd, broker_uid, "--broker-uid"),
+             _write_private(paths[1], acl_text(accounts), broker_uid, "--broker-uid")]
+    return Written(paths=paths, kept=tuple(kept), generated=tuple(generated),
+                   given=tuple(n for n in names if n in given),
+                   dropped=tuple(n for n in old if n not in passwords), notes=tuple(notes))

@@ -7,7 +7,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MQTT_SCHEMES = ("mqtt", "mqtts", "tcp", "ssl")
@@ -22,6 +22,9 @@ class Settings(BaseSettings):
 
     # Connections
     mqtt_url: str = "mqtt://127.0.0.1:1883"
+    # credentials.txt of `patrolwatch mqtt-credentials`: when PATROL_MQTT_URL names a user but
+    # no password, the password is read from here, so it is never written in an env file.
+    mqtt_password_file: Path | None = None
     redis_url: str = "redis://127.0.0.1:6379/0"
 
     # Configuration files
@@ -90,6 +93,14 @@ class Settings(BaseSettings):
         if urlsplit(value).scheme not in MQTT_SCHEMES:
             raise ValueError(f"PATROL_MQTT_URL must start with mqtt:// or mqtts://, not {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _mqtt_password_from_file(self) -> Settings:
+        if self.mqtt_password_file is not None:
+            from patrolwatch.mqtt_credentials import url_with_password  # it imports Settings
+
+            self.mqtt_url = url_with_password(self.mqtt_url, self.mqtt_password_file)
+        return self
 
     @field_validator("shift_starts")
     @classmethod

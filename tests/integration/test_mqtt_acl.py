@@ -28,7 +28,7 @@ def _roster() -> Roster:
 
 def _secured_broker(tmp_path: Path) -> tuple[int, dict[str, str]]:
     require_mosquitto()
-    paths = write_credentials(Settings(), tmp_path / "creds", roster=_roster())
+    paths = write_credentials(Settings(), tmp_path / "creds", roster=_roster()).paths
     passwords = dict(line.split(" ", 1) for line in paths[2].read_text().splitlines()
                      if line and not line.startswith("#"))
     extra = f"password_file {paths[0]}\nacl_file {paths[1]}\n"
