@@ -1,6 +1,6 @@
 """The deployment files agree with the code and with each other (no Docker needed).
 
-The one test that starts a process runs the real Mosquitto on the production config.
+The tests that start a process run the real Mosquitto on the production config.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ import pytest
 import yaml
 
 from patrolwatch.cli import build_parser
-from patrolwatch.mqtt import MqttClient
+from patrolwatch.core import topics
+from patrolwatch.mqtt import BrokerAddress, MqttClient
+from patrolwatch.mqtt_credentials import SERVICE_ACCOUNTS, Account
+from patrolwatch.simulate import TASKING_FILTER
 from tests.services import ServerProcess, free_port, mosquitto_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +27,9 @@ COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
 MOSQUITTO_CONF = ROOT / "config" / "mosquitto" / "mosquitto.conf"
 # Generated on the operator's machine, never committed; docs/deployment.md says how.
-GENERATED = {"config/users.yaml", "config/mosquitto/passwd", "config/mosquitto/acl"}
+GENERATED = {"config/users.yaml", "config/mosquitto/passwd", "config/mosquitto/acl",
+             "config/mosquitto/credentials.txt"}
+BROKER_UID = 1883  # the mosquitto user of the eclipse-mosquitto image
 
 
 def command(service: str) -> list[str]:
@@ -39,12 +44,13 @@ def subcommands() -> set[str]:
 
 
 def test_the_expected_services_exist() -> None:
-    assert set(SERVICES) == {"mosquitto", "redis", "ingest", "dashboard", "simulator"}
+    assert set(SERVICES) == {"mqtt-credentials", "mosquitto", "redis", "ingest", "dashboard",
+                             "simulator"}
     assert SERVICES["mosquitto"]["image"] == "eclipse-mosquitto:2"
     assert SERVICES["redis"]["image"] == "redis:7"
     assert command("redis") == ["redis-server", "--appendonly", "yes"]
     assert SERVICES["simulator"]["profiles"] == ["demo"]  # production never runs it
-    for name in ("mosquitto", "redis", "ingest", "dashboard"):
+    for name in ("mqtt-credentials", "mosquitto", "redis", "ingest", "dashboard"):
         assert "profiles" not in SERVICES[name]
 
 
@@ -94,7 +100,7 @@ def test_named_volumes_are_declared() -> None:
     assert named == set(COMPOSE["volumes"]) == {"mosquitto-data", "redis-data"}
 
 
-@pytest.mark.parametrize("name", ["ingest", "simulator"])
+@pytest.mark.parametrize("name", ["mqtt-credentials", "ingest", "simulator"])
 def test_patrolwatch_commands_are_real_subcommands(name: str) -> None:
     argv = command(name)
     assert argv[0] == "patrolwatch"
@@ -123,9 +129,147 @@ def test_services_reach_each_other_by_service_name() -> None:
     for name in ("ingest", "dashboard", "simulator"):
         env = SERVICES[name]["environment"]
         assert env["PATROL_REDIS_URL"] == "redis://redis:6379/0"
-        assert env["PATROL_MQTT_URL"].endswith("mqtt://mosquitto:1883}")
+        address = BrokerAddress.from_url(env["PATROL_MQTT_URL"])
+        assert (address.host, address.port, address.tls) == ("mosquitto", 1883, False)
         assert "./config:/app/config:ro" in SERVICES[name]["volumes"]
     assert SERVICES["mosquitto"]["ports"] == ["1883:1883"]
+
+
+# -- broker credentials --------------------------------------------------------------------------
+def credentials_args() -> argparse.Namespace:
+    return build_parser().parse_args(command("mqtt-credentials")[1:])
+
+
+def container_to_host(path: str, service: str) -> Path | None:
+    """Return the repository path a container path of ``service`` is mounted from."""
+    for volume in SERVICES[service].get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith(".") and (path == target or path.startswith(target + "/")):
+            return Path(os.path.normpath(source + path[len(target):]))
+    return None
+
+
+def test_credentials_are_written_before_the_broker_starts() -> None:
+    assert SERVICES["mosquitto"]["depends_on"] == {
+        "mqtt-credentials": {"condition": "service_completed_successfully"}}
+    service = SERVICES["mqtt-credentials"]
+    assert service["restart"] == "no"  # a one-shot: "unless-stopped" would loop it
+    assert "depends_on" not in service and "ports" not in service
+    assert service["image"] == SERVICES["ingest"]["image"]  # PatrolWatch's own image
+    # Root, only to give the files to the users that read them.
+    assert service["user"] == "0"
+    args = credentials_args()
+    assert args.broker_uid == BROKER_UID
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert f"--uid {args.secrets_uid} " in dockerfile  # the services' user reads the secrets
+    assert not args.password_stdin  # nobody types into a compose service
+
+
+def test_credentials_land_where_the_broker_and_the_services_read_them() -> None:
+    out = credentials_args().out
+    folder = container_to_host(out, "mqtt-credentials")
+    assert folder == container_to_host("/mosquitto/config", "mosquitto") == Path(
+        "config/mosquitto")
+    conf = conf_options()
+    for option, name in (("password_file", "passwd"), ("acl_file", "acl")):
+        assert conf[option] == [f"/mosquitto/config/{name}"]
+        assert container_to_host(conf[option][0], "mosquitto") == folder / name
+    for name in ("ingest", "dashboard", "simulator"):
+        secrets = SERVICES[name]["environment"]["PATROL_MQTT_PASSWORD_FILE"]
+        assert secrets == f"{out}/credentials.txt"
+        assert container_to_host(secrets, name) == folder / "credentials.txt"
+
+
+def test_only_the_credentials_service_may_write_the_configuration() -> None:
+    for name, service in SERVICES.items():
+        for volume in service.get("volumes", []):
+            if volume.startswith("."):
+                read_only = volume.endswith(":ro")
+                assert read_only == (name != "mqtt-credentials"), volume
+
+
+def account(name: str) -> Account:
+    user = BrokerAddress.from_url(SERVICES[name]["environment"]["PATROL_MQTT_URL"]).username
+    found = [a for a in SERVICE_ACCOUNTS if a.name == user]
+    assert found, f"{name} signs in as {user!r}, which mqtt-credentials does not create"
+    return found[0]
+
+
+def covers(pattern: str, wanted: str) -> bool:
+    """Tell whether an ACL pattern grants a topic or a whole subscription filter."""
+    theirs, ours = pattern.split("/"), wanted.split("/")
+    for index, level in enumerate(theirs):
+        if level == "#":
+            return True
+        if index >= len(ours) or level not in ("+", ours[index]):
+            return False
+    return len(ours) == len(theirs)
+
+
+def unshared(subscription: str) -> str:
+    return subscription.split("/", 2)[2] if subscription.startswith("$share/") else subscription
+
+
+UNIT, OWNTRACKS = "CW-402", ("cw402", "phone")
+# What each service does on the broker, taken from the code that does it.
+DOES: dict[str, dict[str, list[str]]] = {
+    "ingest": {
+        "read": [unshared(t) for share in (None, "ingest")
+                 for t, _ in topics.subscriptions(share)],
+        "write": [topics.COVERAGE_EVENTS_TOPIC],
+    },
+    "dashboard": {  # taskings; the crew page reports as its signed-in unit
+        "read": [],
+        "write": [topics.tasking_topic(UNIT), topics.position_topic(UNIT),
+                  topics.status_topic(UNIT), topics.ack_topic(UNIT)],
+    },
+    "simulator": {
+        "read": [TASKING_FILTER],
+        "write": [topics.position_topic(UNIT), topics.status_topic(UNIT),
+                  topics.ack_topic(UNIT), topics.owntracks_topic(*OWNTRACKS),
+                  topics.owntracks_topic(*OWNTRACKS) + "/event"],
+    },
+}
+# What each service must not do: a leaked service password is not a licence for everything.
+MUST_NOT: dict[str, dict[str, list[str]]] = {
+    "ingest": {"write": [topics.position_topic(UNIT), topics.tasking_topic(UNIT)],
+               "read": [topics.tasking_topic(UNIT), "#"]},
+    "dashboard": {"write": [topics.owntracks_topic(*OWNTRACKS), "$SYS/x"],
+                  "read": [topics.position_topic(UNIT), "#"]},
+    "simulator": {"write": [topics.COVERAGE_EVENTS_TOPIC, topics.tasking_topic(UNIT)],
+                  "read": [topics.position_topic(UNIT), "#"]},
+}
+
+
+@pytest.mark.parametrize("name", sorted(DOES))
+def test_each_service_signs_in_as_its_own_user_with_the_rights_it_needs(name: str) -> None:
+    acc = account(name)
+    url = SERVICES[name]["environment"]["PATROL_MQTT_URL"]
+    assert BrokerAddress.from_url(url).password is None  # it comes from credentials.txt
+    for way in ("read", "write"):
+        granted = acc.read if way == "read" else acc.write
+        for topic in DOES[name][way]:
+            assert any(covers(p, topic) for p in granted), f"{acc.name} cannot {way} {topic}"
+        for topic in MUST_NOT[name][way]:
+            assert not any(covers(p, topic) for p in granted), f"{acc.name} may {way} {topic}"
+
+
+def test_every_service_has_a_user_of_its_own() -> None:
+    users = [account(name).name for name in DOES]
+    assert len(set(users)) == len(users)
+
+
+@pytest.mark.parametrize(("pattern", "wanted", "expected"), [
+    ("patrol/+/position", "patrol/CW-402/position", True),
+    ("patrol/+/position", "patrol/+/position", True),
+    ("patrol/CW-402/position", "patrol/+/position", False),  # one unit is not all of them
+    ("patrol/#", "patrol/a/b/c", True),
+    ("patrol/#", "owntracks/a/b", False),
+    ("owntracks/+/+", "owntracks/a/b/event", False),
+    ("patrol/+/tasking", "patrol/#", False),
+])
+def test_acl_coverage_table(pattern: str, wanted: str, expected: bool) -> None:
+    assert covers(pattern, wanted) is expected
 
 
 def test_the_dockerfile_copies_what_exists_and_drops_root() -> None:
@@ -160,7 +304,8 @@ def test_the_readme_docker_section_agrees_with_the_compose_file() -> None:
     readme = (ROOT / "README.md").read_text()
     if "docker compose" not in readme:
         pytest.skip("README does not mention docker compose")
-    section = readme[readme.index("docker compose"):][:1500]
+    start = readme.index("docker compose up")  # the deployment section, not the doc index
+    section = readme[start:readme.find("\n## ", start)]
     for port in re.findall(r"\b(\d{4})\b", section):
         assert port in compose_ports(), port
     for profile in re.findall(r"--profile (\w+)", section):
@@ -192,22 +337,27 @@ def test_the_broker_is_sized_for_a_fleet() -> None:
     assert "stdout" in options["log_dest"]
 
 
-def test_authentication_lines_are_ready_to_enable() -> None:
-    text = MOSQUITTO_CONF.read_text()
-    assert "#password_file /mosquitto/config/passwd" in text
-    assert "#acl_file /mosquitto/config/acl" in text
+def test_the_broker_refuses_anonymous_clients_and_applies_the_acl() -> None:
+    options = conf_options()
+    assert options["allow_anonymous"] == ["false"]
+    assert options["password_file"] == ["/mosquitto/config/passwd"]
+    assert options["acl_file"] == ["/mosquitto/config/acl"]
 
 
-def runnable_copy(tmp_path: Path, port: int, enable_auth: bool = False) -> Path:
+AUTH_LINES = ("password_file /mosquitto/config/passwd\n", "acl_file /mosquitto/config/acl\n")
+
+
+def runnable_copy(tmp_path: Path, port: int, enable_auth: bool) -> Path:
     """Return the production config with its port and paths moved into a temp folder."""
     text = MOSQUITTO_CONF.read_text()
     text = text.replace("listener 1883\n", f"listener {port} 127.0.0.1\n")
     text = text.replace("/mosquitto/data/", f"{tmp_path}/")
-    if enable_auth:
-        text = text.replace("#password_file /mosquitto/config/passwd",
-                            f"password_file {tmp_path}/passwd")
-        text = text.replace("#acl_file /mosquitto/config/acl", f"acl_file {tmp_path}/acl")
-        text = text.replace("allow_anonymous true", "allow_anonymous false")
+    for line in AUTH_LINES:
+        assert line in text
+        text = text.replace(line, line.replace("/mosquitto/config/", f"{tmp_path}/")
+                            if enable_auth else "")
+    if not enable_auth:
+        text = text.replace("allow_anonymous false", "allow_anonymous true")
     if os.geteuid() == 0:  # as root Mosquitto would switch to a user that cannot read tmp_path
         text += "user root\n"
     path = tmp_path / "mosquitto.conf"
@@ -225,27 +375,35 @@ def connects(url: str, wait_s: float) -> bool:
 
 @pytest.mark.integration
 @pytest.mark.mosquitto
-@pytest.mark.parametrize("enable_auth", [False, True])
+@pytest.mark.parametrize("enable_auth", [True, False])
 def test_mosquitto_starts_on_the_production_config(tmp_path: Path, enable_auth: bool) -> None:
+    """As shipped (with the files mqtt-credentials writes), and anonymous as tests run it."""
     from tests.conftest import require_mosquitto
 
     require_mosquitto()
+    port = free_port()
     if enable_auth:
         from patrolwatch.mqtt_credentials import write_credentials
         from patrolwatch.settings import Settings
 
-        write_credentials(Settings(units=ROOT / "config" / "units.yaml"), tmp_path)
-    port = free_port()
+        me = os.geteuid()
+        write_credentials(Settings(units=ROOT / "config" / "units.yaml"), tmp_path,
+                          broker_uid=me, secrets_uid=me)
     conf = runnable_copy(tmp_path, port, enable_auth)
     server = ServerProcess([str(mosquitto_binary()), "-c", str(conf)], port, tmp_path)
     try:
         server.start()  # raises with the broker's own complaint if a line is wrong
         anonymous = f"mqtt://127.0.0.1:{port}"
         if enable_auth:
-            lines = (tmp_path / "credentials.txt").read_text().splitlines()
-            password = next(line.split(" ", 1)[1] for line in lines
-                            if line.startswith("CW-402 "))
-            assert connects(f"mqtt://CW-402:{password}@127.0.0.1:{port}", 10)
+            from patrolwatch.settings import Settings
+
+            # A service as compose configures it: user in the URL, password from the file.
+            ingest = Settings(mqtt_url=f"mqtt://patrolwatch-ingest@127.0.0.1:{port}",
+                              mqtt_password_file=tmp_path / "credentials.txt")
+            assert connects(ingest.mqtt_url, 10)
+            unit = Settings(mqtt_url=f"mqtt://CW-402@127.0.0.1:{port}",
+                            mqtt_password_file=tmp_path / "credentials.txt")
+            assert connects(unit.mqtt_url, 10)
             assert not connects(anonymous, 2)
         else:
             assert connects(anonymous, 10)
@@ -253,4 +411,7 @@ def test_mosquitto_starts_on_the_production_config(tmp_path: Path, enable_auth: 
         server.terminate()
     log = server.log_path.read_text()
     assert "mosquitto version" in log and "running" in log, log
-    assert "Error" not in log, log
+    # Mosquitto warns about file permissions and owners; only our test's "user root" may warn.
+    trouble = [line for line in log.splitlines() if ("Error" in line or "Warning" in line)
+               and "should not be run as root" not in line]
+    assert not trouble, log
