@@ -47,7 +47,11 @@ SERVICE_ACCOUNTS = (
             write=("patrol/+/tasking", "patrol/+/position", "patrol/+/status", "patrol/+/ack"),
             read=("patrol/events/coverage",),
             comment="dashboard: sends taskings; the crew page publishes as the signed-in unit"),
-    Account("patrolwatch-simulator", write=("patrol/#", "owntracks/#"),
+    # Any unit's reports, as the simulated fleet is any roster; never taskings or coverage
+    # events, which the control room acts on.
+    Account("patrolwatch-simulator",
+            write=("patrol/+/position", "patrol/+/status", "patrol/+/ack", "owntracks/+/+",
+                   "owntracks/+/+/event"),
             read=("patrol/+/tasking",), comment="simulated fleet (demo profile only)"),
 )
 
