@@ -276,8 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(settings, args))
     except ValidationError as exc:
         for err in exc.errors():
-            name = "PATROL_" + "_".join(str(p) for p in err["loc"]).upper()
-            print(f"settings: {name}: {err['msg']}", file=sys.stderr)
+            where = "_".join(str(p) for p in err["loc"]).upper()
+            name = f"PATROL_{where}: " if where else ""
+            print(f"settings: {name}{err['msg']}", file=sys.stderr)
         return 2
     except ConfigError as exc:
         for line in exc.problems:

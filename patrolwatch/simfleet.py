@@ -36,6 +36,7 @@ ACK_INTERVALS = (1.0, 6.0)  # a crew answers within 1-6 report intervals (5-30 s
 POOR_FIX_SHARE = 0.03  # positions with a poor fix (acc 150 m, not a presence ping)
 BOUNDS_MARGIN_M = 1500.0
 MIN_INTERVAL_S = 0.05  # guards the report schedule against a zero or negative interval
+RESPONSE_EPISODE_FACTOR = 0.3  # borough response units: an episode every ~27 min, not 90
 # Random status episodes while patrolling: (kind, weight). OFF_DUTY is rare.
 EPISODES = (("AVAILABLE", 0.35), ("INCIDENT", 0.35), ("REFRESHMENT", 0.26), ("OFF_DUTY", 0.04))
 DECLINE_REASONS = (
@@ -134,22 +135,29 @@ class Fleet:
     def _new_unit(self, spec: UnitSpec, start: float) -> SimUnit:
         rng = self.rng
         home = self._weighted(self.targets)
-        lat, lon = self._clamp(*offset(home.lat, home.lon, rng.uniform(-400, 400),
-                                       rng.uniform(-400, 400)))
+        # Response units start the shift out on calls and beats, up to ~2 km from a hotspot.
+        response = spec.street_share > 0.5
+        spread = 5.0 if response else 1.0
+        lat, lon = self._clamp(*offset(home.lat, home.lon, spread * rng.uniform(-400, 400),
+                                       spread * rng.uniform(-400, 400)))
         powered = spec.kind == "vehicle"  # a carrier's tracker runs off the vehicle
         unit = SimUnit(
             spec=spec, lat=lat, lon=lon, t=start,
             base_speed=SPEED_MPS.get(spec.kind, SPEED_MPS["foot"]) * rng.uniform(0.85, 1.15),
             battery=100.0 if powered else rng.uniform(55.0, 100.0),
             drain_per_s=0.0 if powered else rng.uniform(3.0, 8.0) / 3600.0,
-            next_episode=start + self._exp(self.episode_every_s),
+            next_episode=start + self._exp(self._episode_mean(spec)),
         )
-        if rng.random() < 0.4:  # already at its first hotspot when the shift is simulated
+        if rng.random() < (0.05 if response else 0.4):  # already at a hotspot at the start
             unit.lat, unit.lon = home.lat, home.lon
             self._linger(unit, home, rng.uniform(0, LINGER_S[1]))
         else:
             self._go(unit, home, (home.lat, home.lon), "travel")
         return unit
+
+    def _episode_mean(self, spec: UnitSpec) -> float:
+        """Return the mean time between status episodes: response units take more calls."""
+        return self.episode_every_s * (RESPONSE_EPISODE_FACTOR if spec.street_share > 0.5 else 1.0)
 
     def _weighted(self, targets: Sequence[Target]) -> Target:
         weights = [4 - min(max(t.priority, 1), 3) for t in targets]  # priority 1 weighs 3
@@ -205,7 +213,7 @@ class Fleet:
             unit.status_until = math.inf
             self._set_status(unit, t, "ON_PATROL", None)
         if t >= unit.next_episode:
-            unit.next_episode = t + self._exp(self.episode_every_s)
+            unit.next_episode = t + self._exp(self._episode_mean(unit.spec))
             if self._free(unit):
                 self._episode(unit, t)
         unit.battery = max(3.0, unit.battery - unit.drain_per_s * (t - (unit.last_report_t or t)))
