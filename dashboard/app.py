@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import secrets
 from pathlib import Path
 
 import dash
@@ -68,13 +69,17 @@ def create_app(settings: Settings, store: Store, roster: Roster, hotspots: Hotsp
     )
     server = app.server
     server.config["SECRET_KEY"] = settings.secret_key
+    if settings.secret_key == DEFAULT_SECRET:
+        # The published default would let anyone forge a session cookie: use a key of this
+        # process's own instead (sign-ins then last until restart, on this worker only).
+        server.config["SECRET_KEY"] = secrets.token_hex(32)
+        log.warning("PATROL_SECRET_KEY is not set: using a random key for this process. Set it "
+                    "to a long random value, the same for every dashboard worker, so sign-ins "
+                    "survive restarts and work across gunicorn workers.")
     server.extensions["patrolwatch"] = deps
     directory = auth.UserDirectory(settings.users)
     auth.install(server, directory)
     login.register(server, directory)
-    if directory.users() and settings.secret_key == DEFAULT_SECRET:
-        log.warning("PATROL_SECRET_KEY is the default: anyone can forge a session cookie. "
-                    "Set it to a long random value (the same for every dashboard worker).")
     app.layout = pages.root()
     callbacks.register(app, deps)
     server.register_blueprint(api.blueprint(deps))
