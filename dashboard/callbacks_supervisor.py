@@ -42,12 +42,12 @@ def register(app: Dash, deps: Deps) -> None:
         return supervise.confirm_task(deps, pending, note, actor(), time.time())
 
     @app.callback(Output(ids.PLAN_DIALOG, "className"), Output(ids.PLAN_TABLE, "children"),
-                  Output(ids.PLAN, "data"),
+                  Output(ids.PLAN, "data"), Output(ids.PLAN_CONFIRM, "className"),
                   Input(ids.OPTIMISE, "n_clicks"), Input(ids.PLAN_CANCEL, "n_clicks"),
                   prevent_initial_call=True,
                   running=[(Output(ids.OPTIMISE, "disabled"), True, False)])
     @supervisor
-    def plan(optimise: int, cancel: int) -> tuple[Any, Any, Any]:
+    def plan(optimise: int, cancel: int) -> tuple[Any, ...]:
         return supervise.plan_dialog(deps, fired(), time.time())
 
     @app.callback(Output(ids.PLAN_DIALOG, "className", allow_duplicate=True),

@@ -21,12 +21,12 @@ from dashboard.palette import HOTSPOT_LOOK, hotspot_styles
 from dashboard.publisher import Publisher
 from dashboard.times import ago, duration_text, local_clock, zone_abbreviation
 from patrolwatch.core.hotspots import HotspotSet
-from patrolwatch.core.model import Status
+from patrolwatch.core.model import Status, UnitState
 from patrolwatch.core.suggest import Suggestion, suggest_units
 from patrolwatch.live import unit_states
 from patrolwatch.roster import Roster
 from patrolwatch.settings import Settings
-from patrolwatch.store import Store
+from patrolwatch.store import Stats, Store
 
 DAY_S = 86_400.0
 
@@ -86,6 +86,54 @@ def _changed(key: str, model: Any, digests: dict[str, Any], new: dict[str, Any])
     return bool(digests.get(key) != new[key])
 
 
+@dataclass(frozen=True)
+class Live:
+    """What one refresh reads from Redis."""
+
+    units: list[UnitState]
+    snapshot: dict[str, Any] | None
+    stats: Stats
+    acks: dict[str, dict[str, Any]]
+    gaps: list[views.GapRow]
+    tasked: dict[str, list[str]]
+
+
+def read_live(deps: Deps, now: float) -> Live:
+    """Read live state, coverage and counters, plus acks and taskings when needed (RedisError)."""
+    zone = deps.settings.zone
+    rows, snapshot, stats = deps.store.dashboard_state()
+    units = unit_states(rows.positions, rows.statuses, rows.seen, rows.lwt, deps.roster,
+                        now, deps.settings.stale_after_s)
+    # Two more small reads, only when there is something for them to qualify.
+    in_emergency = any(u.status is Status.EMERGENCY for u in units)
+    acks = deps.store.emergency_acks() if in_emergency else {}
+    gaps = (views.gap_rows(snapshot, now, zone, deps.callsigns)
+            if views.coverage_usable(snapshot, now, deps.coverage_max_age_s) else [])
+    open_taskings = deps.store.open_taskings() if gaps else []
+    # The evaluator drops tasked units from its suggestions on its next pass; until then
+    # the list must not offer a unit that was just sent somewhere.
+    gaps = views.without_units(gaps, {str(t.get("unit")) for t in open_taskings})
+    return Live(units, snapshot, stats, acks, gaps,
+                taskviews.tasked_by_hotspot(open_taskings, deps.callsigns))
+
+
+def _redis_down(deps: Deps, exc: redis.RedisError, digests: dict[str, Any],
+                out: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Keep the last data on screen and say the live store is unreachable."""
+    zone = deps.settings.zone
+    last_ok = digests.get("ok_at")
+    since = (f"the map shows data from {local_clock(last_ok, zone, seconds=True)}"
+             if isinstance(last_ok, int | float) else "no live data yet")
+    out["degraded"], out["degraded_class"] = panels.render_degraded([
+        f"Live store unreachable at {deps.redis_where()} ({type(exc).__name__}): "
+        f"{since}. Retrying every {deps.settings.refresh_ms / 1000:g} s."])
+    out["feed"] = "Live store unreachable"
+    new["degraded"] = "redis-down"
+    new["ok_at"] = last_ok
+    out["digests"] = new
+    return out
+
+
 def refresh(deps: Deps, search: str | None, digests: dict[str, Any] | None,
             now: float, can_act: bool = False) -> dict[str, Any]:
     """Return every live output for one tick; unchanged parts are ``no_update``.
@@ -99,31 +147,13 @@ def refresh(deps: Deps, search: str | None, digests: dict[str, Any] | None,
                     f"{zone_abbreviation(now, zone)}")
     new: dict[str, Any] = {k: v for k, v in digests.items() if k != "ok_at"}
     try:
-        rows, snapshot, stats = deps.store.dashboard_state()
-        units = unit_states(rows.positions, rows.statuses, rows.seen, rows.lwt, deps.roster,
-                            now, deps.settings.stale_after_s)
-        # Two more small reads, only when there is something for them to qualify.
-        in_emergency = any(u.status is Status.EMERGENCY for u in units)
-        acks = deps.store.emergency_acks() if in_emergency else {}
-        gaps = (views.gap_rows(snapshot, now, zone, deps.callsigns)
-                if views.coverage_usable(snapshot, now, deps.coverage_max_age_s) else [])
-        tasked = (taskviews.tasked_by_hotspot(deps.store.open_taskings(), deps.callsigns)
-                  if gaps else {})
+        live = read_live(deps, now)
     except redis.RedisError as exc:
-        last_ok = digests.get("ok_at")
-        since = (f"the map shows data from {local_clock(last_ok, zone, seconds=True)}"
-                 if isinstance(last_ok, int | float) else "no live data yet")
-        out["degraded"], out["degraded_class"] = panels.render_degraded([
-            f"Live store unreachable at {deps.redis_where()} ({type(exc).__name__}): "
-            f"{since}. Retrying every {deps.settings.refresh_ms / 1000:g} s."])
-        out["feed"] = "Live store unreachable"
-        new["degraded"] = "redis-down"
-        new["ok_at"] = last_ok
-        out["digests"] = new
-        return out
+        return _redis_down(deps, exc, digests, out, new)
+    units, snapshot, stats, gaps = live.units, live.snapshot, live.stats, live.gaps
     new["ok_at"] = now
 
-    alarms = views.alarms(units, zone, acks)
+    alarms = views.alarms(units, zone, live.acks)
     geo = mapdata.units_geojson(units, {a.id for a in alarms if a.acked_by is not None})
     if _changed("units", geo, digests, new):
         out["units"] = geo
@@ -135,8 +165,8 @@ def refresh(deps: Deps, search: str | None, digests: dict[str, Any] | None,
     counts = views.count_units(units)
     if _changed("counts", [counts, len(gaps)], digests, new):
         out["counts"] = panels.render_counts(counts, len(gaps))
-    if _changed("gaps", [gaps, tasked, can_act], digests, new):
-        out["gaps"] = panels.render_gaps(gaps, can_act, tasked)
+    if _changed("gaps", [gaps, live.tasked, can_act], digests, new):
+        out["gaps"] = panels.render_gaps(gaps, can_act, live.tasked)
         out["gap_badge"] = str(len(gaps))
         out["gap_badge_class"] = "pw-badge" if gaps else "pw-badge pw-badge-none"
     if _changed("alarms", [alarms, can_act], digests, new):

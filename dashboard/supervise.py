@@ -108,8 +108,15 @@ def confirm_task(deps: Deps, pending: Any, note: str | None, by: str,
 
 
 # --- optimise all gaps -------------------------------------------------------------------
-def plan_dialog(deps: Deps, trigger: Any, now: float) -> tuple[Any, Any, Any]:
-    """Return (dialog class, plan table, plan) for the Optimise or Cancel button."""
+def plan_dialog(deps: Deps, trigger: Any, now: float) -> tuple[Any, Any, Any, Any]:
+    """Return (dialog class, plan table, plan, send button class) for Optimise or Cancel."""
+    shown, table, plan = _plan(deps, trigger, now)
+    send = no_update if shown is no_update else "pw-button pw-button-go" + (
+        "" if plan else " pw-hidden")
+    return shown, table, plan, send
+
+
+def _plan(deps: Deps, trigger: Any, now: float) -> tuple[Any, Any, Any]:
     if trigger == ids.PLAN_CANCEL:
         return HIDE, [], None
     if trigger != ids.OPTIMISE:
@@ -126,9 +133,10 @@ def plan_dialog(deps: Deps, trigger: Any, now: float) -> tuple[Any, Any, Any]:
     units = unit_states(rows.positions, rows.statuses, rows.seen, rows.lwt, deps.roster, now,
                         deps.settings.stale_after_s)
     already = taskviews.tasked_by_hotspot(open_taskings, deps.callsigns)
-    gaps = [g for g in taskviews.gaps_from_snapshot(snapshot) if g.hotspot not in already]
+    gaps = taskviews.gaps_from_snapshot(snapshot)
+    untasked = [g for g in gaps if g.hotspot not in already]  # a unit is on its way to the rest
     busy = {str(t.get("unit")) for t in open_taskings}
-    pairs = assign(gaps, units, deps.speeds, busy, now, deps.settings.stale_after_s)
+    pairs = assign(untasked, units, deps.speeds, busy, now, deps.settings.stale_after_s)
     plan = taskviews.plan(gaps, pairs[:PLAN_MAX], deps.callsigns, already)
     return SHOW, taskpanels.render_plan(plan), plan.pairs() or None
 

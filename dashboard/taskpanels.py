@@ -92,7 +92,7 @@ def render_taskings(rows: Sequence[TaskingRow]) -> Children:
     for r in rows:
         extra = []
         if r.note:
-            extra.append(html.Div(f"Note: {r.note}", className="pw-unit-meta"))
+            extra.append(html.Div(f"Note: {r.note}", className="pw-task-meta"))
         if r.reason:
             extra.append(html.Div(f"Reason: {r.reason}", className="pw-task-reason"))
         out.append(html.Div([
@@ -100,7 +100,7 @@ def render_taskings(rows: Sequence[TaskingRow]) -> Children:
                       html.Span(f"→ {r.name}", className="pw-task-where"),
                       chip(r.label, r.colour)], className="pw-task-head"),
             html.Div([f"{r.id} · by {r.by} · sent ", ago_span(r.created),
-                      " · changed ", ago_span(r.updated)], className="pw-unit-meta"),
+                      " · changed ", ago_span(r.updated)], className="pw-task-meta"),
             *extra,
         ], className="pw-task-row" + ("" if r.open else " pw-task-closed"),
             **{"data-state": r.state}))  # type: ignore[arg-type]  # data-* is allowed

@@ -205,7 +205,11 @@ class Plan:
 
 def plan(gaps: Sequence[Gap], pairs: Sequence[tuple[str, Suggestion]],
          callsigns: Mapping[str, str], already: Mapping[str, list[str]]) -> Plan:
-    """Return the assignment as rows in gap-urgency order, with notes on what is left out."""
+    """Return the assignment as rows in gap-urgency order, with notes on what is left out.
+
+    ``gaps`` are all the gaps (for their names); ``already`` names the units holding an open
+    tasking per hotspot, whose gaps were not planned for.
+    """
     by_id = {g.hotspot: g for g in gaps}
     order = {g.hotspot: i for i, g in enumerate(
         sorted(gaps, key=lambda g: (g.priority, -g.overdue_minutes, g.hotspot)))}

@@ -8,8 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -267,6 +267,13 @@ def gap_rows(snapshot: Mapping[str, Any] | None, now: float, zone: ZoneInfo,
             ],
         ))
     return rows
+
+
+def without_units(rows: Sequence[GapRow], busy: Collection[str]) -> list[GapRow]:
+    """Return the gap rows with these units left out of the suggestions."""
+    if not busy:
+        return list(rows)
+    return [replace(r, suggestions=[s for s in r.suggestions if s.id not in busy]) for r in rows]
 
 
 @dataclass(frozen=True)

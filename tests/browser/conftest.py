@@ -8,11 +8,22 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dash.testing.composite import DashComposite
 from selenium import webdriver
+
+from dashboard import ids
+from ingest.worker import IngestWorker
+from patrolwatch.core.messages import ParseContext
+from patrolwatch.settings import Settings
+from patrolwatch.store import Store
+from tests.browser import fleet as seed
+from tests.services import wait_until
 
 CHROMIUM = os.environ.get("PATROL_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("PATROL_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -50,3 +61,36 @@ def _chromium(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     if shutil.which("chromedriver") != CHROMEDRIVER:
         monkeypatch.setenv("PATH", driver_dir + os.pathsep + os.environ.get("PATH", ""))
     yield
+
+
+@pytest.fixture
+def ingest_worker(fresh_mqtt_url: str, redis_url: str) -> Iterator[Settings]:
+    """Run the real ingest worker (MQTT -> Redis) on a thread; yield its settings."""
+    settings = Settings(mqtt_url=fresh_mqtt_url, redis_url=redis_url,  # type: ignore[arg-type]
+                        units=seed.UNITS, hotspots=seed.HOTSPOTS, metrics_port=0)
+    ctx = ParseContext.from_settings(settings, seed.roster(), {})
+    worker = IngestWorker(settings, Store.from_url(redis_url), ctx,
+                          client_id=f"browser-ingest-{uuid.uuid4().hex[:8]}")
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    wait_until(lambda: worker.client.connected, 15, what="ingest worker connected")
+    yield settings
+    stop.set()
+    thread.join(15)
+
+
+def sign_in(dash_duo: DashComposite, base_url: str, name: str,
+            password: str = seed.PASSWORD) -> None:
+    """Sign in through the real login page, as a person would."""
+    dash_duo.driver.get(f"{base_url}/login")
+    dash_duo.wait_for_element("#name", timeout=10).send_keys(name)
+    dash_duo.find_element("#password").send_keys(password)
+    dash_duo.find_element("#sign-in").click()
+    dash_duo.wait_for_element(f"#{ids.PAGE} > *", timeout=15)
+
+
+def sign_out(dash_duo: DashComposite, base_url: str) -> None:
+    """Sign out and wait for the login page."""
+    dash_duo.driver.get(f"{base_url}/logout")
+    dash_duo.wait_for_element("#sign-in", timeout=10)

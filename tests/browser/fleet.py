@@ -17,11 +17,13 @@ from patrolwatch.core.hotspots import CoverageDefaults, HotspotSet, load_hotspot
 from patrolwatch.core.model import Position, Status, StatusChange
 from patrolwatch.roster import Roster, load_roster
 from patrolwatch.store import Batch
+from patrolwatch.users import Role, User, hash_password, save_users
 
 ROOT = Path(__file__).resolve().parents[2]
 HOTSPOTS = ROOT / "config/hotspots.geojson"
 UNITS = ROOT / "config/units.yaml"
 ZONE = ZoneInfo("Europe/London")
+PASSWORD = "browser-test-password"
 
 # What a busy evening looks like: most units patrolling, a few committed to incidents.
 STATUS_MIX = (
@@ -137,3 +139,10 @@ def coverage_snapshot(hotspots: HotspotSet, now: float, gap_ids: list[str], *,
         })
     return {"evaluated_at": now, "feed_fresh": True, "hotspots": entries, "gaps": gaps,
             "dosage": dosage, "predictability": []}
+
+
+def write_users(path: Path, *users: tuple[str, Role, str | None]) -> Path:
+    """Write a users file (name, role, unit) sharing one password; cheap hashes for tests."""
+    save_users(path, {name: User(name, role, hash_password(PASSWORD, rounds=4), unit)
+                      for name, role, unit in users})
+    return path

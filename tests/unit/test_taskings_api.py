@@ -272,8 +272,8 @@ def test_optimise_all_gaps_plans_one_unit_per_gap_and_sends_on_confirm(
     now = time.time()
     seed_units(deps.store, now)
     deps.store.write_coverage(snapshot_with_gaps(deps, now, SOHO, "nte-leicester-square"))
-    shown, table, plan = supervise.plan_dialog(deps, ids.OPTIMISE, now)
-    assert shown == supervise.SHOW
+    shown, table, plan, send = supervise.plan_dialog(deps, ids.OPTIMISE, now)
+    assert shown == supervise.SHOW and "pw-hidden" not in send
     text = dumps(table)
     assert "CW401" in text and "CW402" in text and "CW403" not in text, "EMERGENCY never goes"
     assert sorted(p["unit"] for p in plan) == ["CW-401", "CW-402"]
@@ -285,16 +285,24 @@ def test_optimise_all_gaps_plans_one_unit_per_gap_and_sends_on_confirm(
                + len(listener.on("patrol/CW-402/tasking")) == 2, 10, what="both taskings")
     assert {t["by"] for t in deps.store.taskings()} == {"sgt.jones"}
 
+    # Until the evaluator's next pass, the gap list names who is tasked and offers them no more.
+    snapshot = snapshot_with_gaps(deps, time.time(), SOHO)
+    snapshot["gaps"][0]["suggested_units"] = [{"id": "CW-401", "distance_m": 30, "eta_s": 20}]
+    deps.store.write_coverage(snapshot)
+    gaps = dumps(supervise_refresh(deps, time.time())["gaps"])
+    assert "Tasked: CW40" in gaps and '"unit": "CW-401"' not in gaps
+
     # A second plan leaves the tasked gaps alone and says so.
-    _, again, pairs = supervise.plan_dialog(deps, ids.OPTIMISE, time.time())
-    assert pairs is None and "already has" in dumps(again)
+    _, again, pairs, send = supervise.plan_dialog(deps, ids.OPTIMISE, time.time())
+    assert pairs is None and "pw-hidden" in send, "nothing to send: no Send all button"
+    assert "Old Compton Street, Soho: already has CW401 sent" in dumps(again)
 
 
 @pytest.mark.integration
 def test_no_plan_from_an_old_coverage_snapshot(deps: Deps) -> None:
     now = time.time()
     deps.store.write_coverage({**snapshot_with_gaps(deps, now, SOHO), "evaluated_at": now - 3600})
-    _, table, plan = supervise.plan_dialog(deps, ids.OPTIMISE, now)
+    _, table, plan, _ = supervise.plan_dialog(deps, ids.OPTIMISE, now)
     assert plan is None and "not been evaluated recently" in dumps(table)
 
 
