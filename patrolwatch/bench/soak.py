@@ -1,0 +1,232 @@
+"""Memory soak: the real `patrolwatch ingest` process under a steady load for ten minutes.
+
+Starts Mosquitto (the shipped config) and Redis on free ports, runs ``patrolwatch ingest``
+(worker and coverage evaluator, shipped hotspots and roster) as a child process, and
+publishes a paced QoS 1 load (default 2,000 msg/s: 10,000 units reporting every 5 s) with
+the raw-socket load generator. Every 10 s it samples the worker's resident memory, Redis
+memory and the worker's inbox and lag gauges. At the end it checks every trail: nothing
+lost, nothing stored twice. "Flat" means no growth trend after the warm-up minute: the
+slope of RSS against time (least squares) is reported in MiB per hour.
+
+Run it with ``python -m patrolwatch.bench.soak [--minutes 10] [--rate 2000] [--json]``;
+it is a benchmark, never part of ``make test``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import os
+import random
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from patrolwatch.bench.loadgen import RawPublisher
+from patrolwatch.servers import (
+    free_port,
+    mosquitto_server,
+    redis_server,
+    shipped_mosquitto_conf,
+    tempdir,
+    wait_until,
+)
+from patrolwatch.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_EVERY_S = 10.0
+WARMUP_S = 60.0
+LONDON = (51.5074, -0.1278)
+
+
+def position(i: int, units: int, now: float) -> tuple[str, bytes]:
+    """Return message ``i``: unit ``i % units`` walking a slow 300 m circle near London."""
+    unit = i % units
+    rng = random.Random(unit)  # each unit's beat centre is fixed
+    lat0 = LONDON[0] + rng.gauss(0, 0.06)
+    lon0 = LONDON[1] + rng.gauss(0, 0.09)
+    angle = (i // units) * 0.05
+    lat = round(lat0 + 0.0027 * math.sin(angle), 6)
+    lon = round(lon0 + 0.0043 * math.cos(angle), 6)
+    body = f'{{"ts":{now!r},"lat":{lat!r},"lon":{lon!r},"acc":6,"seq":{i}}}'
+    return f"patrol/S{unit:05d}/position", body.encode()
+
+
+def _publish(port: int, total: int, rate: float, units: int) -> None:
+    """Publish ``total`` positions at ``rate`` msg/s (child process)."""
+    pub = RawPublisher("127.0.0.1", port, "soak-load", window=5_000)
+    try:
+        pub.publish(lambda i, now: position(i, units, now), total, rate)
+    finally:
+        pub.close()
+
+
+def rss_mib(pid: int) -> float:
+    """Return a process's resident memory in MiB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def gauge(text: str, name: str) -> float | None:
+    """Return a Prometheus gauge's value from /metrics text, or None."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def slope_per_hour(times: list[float], values: list[float]) -> float:
+    """Return the least-squares slope of values against times (seconds), per hour."""
+    n = len(times)
+    if n < 2:
+        return 0.0
+    mt, mv = sum(times) / n, sum(values) / n
+    var = sum((t - mt) ** 2 for t in times)
+    cov = sum((t - mt) * (v - mv) for t, v in zip(times, values, strict=True))
+    return cov / var * 3600.0 if var else 0.0
+
+
+@dataclass
+class Samples:
+    """What the soak saw every ten seconds."""
+
+    t: list[float] = field(default_factory=list)
+    rss: list[float] = field(default_factory=list)
+    redis_mb: list[float] = field(default_factory=list)
+    inbox: list[float] = field(default_factory=list)
+    lag: list[float] = field(default_factory=list)
+
+    def add(self, t: float, pid: int, store: Store, metrics_port: int) -> None:
+        """Take one sample."""
+        self.t.append(t)
+        self.rss.append(rss_mib(pid))
+        self.redis_mb.append(int(store.r.info("memory")["used_memory"]) / 2**20)
+        try:
+            url = f"http://127.0.0.1:{metrics_port}/metrics"
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                text = resp.read().decode()
+            self.inbox.append(gauge(text, "patrolwatch_ingest_inbox_messages") or 0.0)
+            self.lag.append(gauge(text, "patrolwatch_ingest_lag_seconds") or 0.0)
+        except OSError:
+            pass  # metrics are a nicety; RSS is what the soak is for
+
+
+def summarise(samples: Samples, sent: int, stored: int, lost: int, extra: int,
+              seconds: float) -> dict[str, Any]:
+    """Return the soak's figures from its samples."""
+    warm = [i for i, t in enumerate(samples.t) if t >= WARMUP_S] or list(range(len(samples.t)))
+    rss_warm = [samples.rss[i] for i in warm]
+    return {
+        "messages_sent": sent, "messages_stored": stored, "lost": lost, "duplicates": extra,
+        "achieved_msgs_per_s": round(sent / seconds, 1),
+        "rss_mb_first": round(samples.rss[0], 1),
+        "rss_mb_after_warmup": round(rss_warm[0], 1),
+        "rss_mb_end": round(samples.rss[-1], 1),
+        "rss_mb_max": round(max(samples.rss), 1),
+        "rss_mb_min_after_warmup": round(min(rss_warm), 1),
+        "rss_slope_mb_per_hour_after_warmup": round(
+            slope_per_hour([samples.t[i] for i in warm], rss_warm), 2),
+        "redis_mb_start": round(samples.redis_mb[0], 1),
+        "redis_mb_end": round(samples.redis_mb[-1], 1),
+        "redis_bytes_per_stored_message": round(
+            (samples.redis_mb[-1] - samples.redis_mb[0]) * 2**20 / max(stored, 1), 1),
+        "inbox_max": max(samples.inbox, default=None),
+        "lag_s_max": round(max(samples.lag), 3) if samples.lag else None,
+        "samples": len(samples.t),
+        "rss_series_mb": [round(v, 1) for v in samples.rss],
+    }
+
+
+def run_soak(minutes: float, rate: float, units: int) -> dict[str, Any]:
+    """Run the soak; return its figures."""
+    total = int(minutes * 60 * rate)
+    load_start = os.getloadavg()[0]
+    with tempdir("pw-soak-") as work:
+        redis_proc = redis_server(work)
+        broker = mosquitto_server(work, extra_conf=shipped_mosquitto_conf())
+        metrics_port = free_port()
+        env = dict(os.environ, PATROL_REDIS_URL=redis_proc.url,
+                   PATROL_MQTT_URL=f"mqtt://127.0.0.1:{broker.port}",
+                   PATROL_METRICS_PORT=str(metrics_port),
+                   PATROL_HOTSPOTS=str(ROOT / "config/hotspots.geojson"),
+                   PATROL_UNITS=str(ROOT / "config/units.yaml"),
+                   PATROL_USERS=str(work / "no-users.yaml"))
+        log_path = work / "ingest.log"
+        with log_path.open("wb") as log:
+            worker = subprocess.Popen([sys.executable, "-m", "patrolwatch", "ingest"], env=env,
+                                      cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        store = Store.from_url(redis_proc.url)
+        samples = Samples()
+        try:
+            warm = ("patrol/SOAK-WARM/position",
+                    f'{{"ts":{time.time()!r},"lat":51.5,"lon":-0.12}}'.encode())
+            wait_until(lambda: _warm(broker.port, warm) and store.stats().accepted_total, 60,
+                       interval=0.5, what="the ingest worker storing a first message")
+            baseline = store.stats().accepted_total
+            proc = mp.get_context("spawn").Process(target=_publish,
+                                                   args=(broker.port, total, rate, units))
+            began = time.monotonic()
+            proc.start()
+            while proc.is_alive() or not samples.t:
+                samples.add(time.monotonic() - began, worker.pid, store, metrics_port)
+                proc.join(SAMPLE_EVERY_S)
+            seconds = time.monotonic() - began
+            wait_until(lambda: store.stats().accepted_total - baseline >= total, 120,
+                       interval=0.5, what=f"all {total} soak messages stored")
+            samples.add(time.monotonic() - began, worker.pid, store, metrics_port)
+            expected = {f"S{u:05d}": total // units + (1 if u < total % units else 0)
+                        for u in range(units)}
+            counts = store.units_in_trails(expected)
+            lost = sum(max(0, n - counts[u]) for u, n in expected.items())
+            extra = sum(max(0, counts[u] - n) for u, n in expected.items())
+            stored = store.stats().accepted_total - baseline
+        except Exception:
+            sys.stderr.write(log_path.read_text(errors="replace")[-3000:])
+            raise
+        finally:
+            worker.terminate()
+            worker.wait(30)
+            broker.terminate()
+            redis_proc.terminate()
+    out = summarise(samples, total, stored, lost, extra, seconds)
+    return {"minutes": minutes, "rate_msgs_per_s": rate, "units": units, **out,
+            "loadavg_1m_start": round(load_start, 2),
+            "loadavg_1m_end": round(os.getloadavg()[0], 2)}
+
+
+def _warm(port: int, message: tuple[str, bytes]) -> bool:
+    pub = RawPublisher("127.0.0.1", port, "soak-warm")
+    try:
+        pub.publish(lambda i, now: message, 1)
+    finally:
+        pub.close()
+    return True
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the soak from the command line."""
+    parser = argparse.ArgumentParser(prog="python -m patrolwatch.bench.soak",
+                                     description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--rate", type=float, default=2000.0, help="messages per second")
+    parser.add_argument("--units", type=int, default=10_000)
+    parser.add_argument("--json", action="store_true", help="print one JSON object last")
+    args = parser.parse_args(argv)
+    figures = run_soak(args.minutes, args.rate, args.units)
+    for key, value in figures.items():
+        if key != "rss_series_mb":
+            print(f"{key:>36}: {value}")
+    if args.json:
+        print(json.dumps(figures, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
