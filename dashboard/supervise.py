@@ -17,7 +17,7 @@ from dashboard import ids, taskpanels, taskviews, views
 from dashboard.handlers import Deps
 from dashboard.palette import STATUS_LOOK
 from dashboard.publisher import BrokerUnavailableError
-from patrolwatch.core.model import Status
+from patrolwatch.core.model import ELIGIBLE_STATUSES, Status
 from patrolwatch.core.suggest import assign
 from patrolwatch.core.taskings import Tasking
 from patrolwatch.dispatch import TaskingError, create_tasking
@@ -88,6 +88,10 @@ def open_task_dialog(deps: Deps, trigger: Any, clicked: Any, now: float) -> tupl
                                deps.speeds.get(found.kind) or min(deps.speeds.values()))
         where = f" It is {eta[0]} away, ETA {eta[1]}." if eta else ""
         where += f" Status now: {STATUS_LOOK[found.status].label}."
+        if found.stale:
+            where += " Warning: lost contact, it may not receive this."
+        elif found.status not in ELIGIBLE_STATUSES:
+            where += " Warning: it is not available or on patrol."
     summary = (f"Send {callsign} ({unit}) to {hotspot.name} (priority {hotspot.priority})?"
                f"{where}")
     return SHOW, summary, {"unit": unit, "hotspot": hotspot_id}, "", ""

@@ -317,6 +317,8 @@ def test_task_dialog_names_the_unit_and_eta_then_sends_with_the_note(
     assert summary.startswith("Send CW402 (CW-402) to Old Compton Street, Soho (priority 1)?")
     assert "ETA" in summary and "On patrol" in summary and (note, error) == ("", "")
     assert supervise.open_task_dialog(deps, button, 0, now) == (supervise.no_update,) * 5
+    busy = supervise.open_task_dialog(deps, {**button, "unit": "CW-403"}, 1, now)[1]
+    assert "Status now: Emergency. Warning: it is not available" in busy
 
     hidden, err, toast = supervise.confirm_task(deps, pending, "  see the door staff ",
                                                 "sgt.jones", time.time())
