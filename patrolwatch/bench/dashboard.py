@@ -1,0 +1,478 @@
+"""`patrolwatch bench dashboard`: /api/units and the live map's refresh with 2,000 and 10,000 units.
+
+Starts its own Redis, writes the fleet's live state through ``Store.write_batch`` exactly as
+the ingest worker does (positions around London, a busy evening's status mix, 3% silent long
+enough to show as lost contact, one EMERGENCY), builds the real app with ``create_app`` and:
+
+- times ``GET /api/units`` through the Flask test client (server time, bytes raw and gzip);
+- times the map refresh as the browser asks for it: a POST to ``/_dash-update-component``
+  for the 1 s Interval callback, both the first load (every output) and a steady tick after
+  a fifth of the fleet moved (what one second at 2,000 msg/s looks like); bytes per update;
+- in headless Chromium (Debian's chromium + chromedriver), loads the page, moves one unit
+  through Redis and times until its marker has moved on the Leaflet map; the browser also
+  samples frame gaps (requestAnimationFrame) and the JS heap.
+
+Needs the dev extras (selenium) and Chromium for the browser part; without them that part is
+skipped and the figures say why.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import math
+import os
+import random
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from patrolwatch.core.hotspots import CoverageDefaults, HotspotSet, load_hotspots
+from patrolwatch.core.model import Position, Status, StatusChange
+from patrolwatch.roster import Roster, RosterUnit
+from patrolwatch.servers import free_port, redis_server, tempdir, wait_until
+from patrolwatch.settings import Settings
+from patrolwatch.store import K_GEO, K_POS, K_POS_TS, K_SEEN, K_STATUS, K_STATUS_TS, Batch, Store
+
+SIZES = (2_000, 10_000)
+API_REQUESTS = 30
+REFRESH_REQUESTS = 20
+BROWSER_MOVES = 12
+SLOW_REFRESH_MS = 3000
+TARGET_SERVER_MS = 100.0
+STALE_SHARE = 0.03
+MOVE_SHARE = 0.2  # one second of a 10,000-unit fleet reporting every 5 s
+LONDON = (51.5074, -0.1278)
+SPREAD_M = 9_000.0  # standard deviation of unit positions around central London
+M_PER_DEG_LAT = 111_320.0
+STATUS_MIX = ((Status.ON_PATROL, 52), (Status.AVAILABLE, 18), (Status.EN_ROUTE, 8),
+              (Status.AT_SCENE, 8), (Status.COMMITTED, 7), (Status.REFRESHMENT, 5),
+              (Status.OFF_DUTY, 2))
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+LIVE_KEYS = (K_POS, K_POS_TS, K_GEO, K_STATUS, K_STATUS_TS, K_SEEN)
+
+
+def unit_ids(n: int) -> list[str]:
+    """Return ``n`` unit ids like the roster's."""
+    return [f"U{i:05d}" for i in range(n)]
+
+
+def synthetic_roster(ids: list[str]) -> Roster:
+    """Return a roster for the fleet: callsigns and teams travel in the map's hideout."""
+    kinds = ("foot", "foot", "foot", "cycle", "vehicle")
+    units = {uid: RosterUnit(id=uid, callsign=f"{chr(65 + i % 26)}{i // 26 % 100:02d}-{i}",
+                             team=f"Team {i % 40}", kind=kinds[i % len(kinds)])
+             for i, uid in enumerate(ids)}
+    return Roster(units, {})
+
+
+def jitter(rng: random.Random, lat: float, lon: float, sd_m: float) -> tuple[float, float]:
+    """Return a point near (lat, lon), normally spread by ``sd_m`` metres."""
+    m_per_deg_lon = M_PER_DEG_LAT * math.cos(math.radians(lat))
+    return (round(lat + rng.gauss(0, sd_m) / M_PER_DEG_LAT, 6),
+            round(lon + rng.gauss(0, sd_m) / m_per_deg_lon, 6))
+
+
+def fleet_batch(ids: list[str], now: float, stale_after_s: float, seed: int = 5) -> Batch:
+    """Return every unit's latest position and status: one EMERGENCY, 3% silent (lost)."""
+    rng = random.Random(seed)
+    statuses = [s for s, weight in STATUS_MIX for _ in range(weight)]
+    batch = Batch()
+    stale_every = round(1 / STALE_SHARE)
+    for i, uid in enumerate(ids):
+        lat, lon = jitter(rng, *LONDON, SPREAD_M)
+        silent = i % stale_every == 1
+        ts = now - (stale_after_s + 120 if silent else rng.uniform(0, 5))
+        status = Status.EMERGENCY if i == 0 else rng.choice(statuses)
+        batch.positions.append(Position(uid, ts, lat, lon, acc=rng.choice((5.0, 8.0, 12.0)),
+                                        speed=round(rng.uniform(0, 2), 1), battery=80.0))
+        batch.statuses.append(StatusChange(uid, ts - rng.uniform(60, 3600), status))
+    return batch
+
+
+def moved_batch(ids: list[str], store: Store, share: float, now: float, seed: int) -> Batch:
+    """Return fresh positions a few metres on for a share of the fleet."""
+    rng = random.Random(seed)
+    rows = store.live_rows().positions
+    batch = Batch()
+    for uid in rng.sample(ids, max(1, int(len(ids) * share))):
+        here = rows[uid]
+        lat, lon = jitter(rng, here["lat"], here["lon"], 15.0)
+        batch.positions.append(Position(uid, max(now, here["ts"] + 0.001), lat, lon, acc=5.0))
+    return batch
+
+
+def coverage_snapshot(hotspots: HotspotSet, now: float, gap_every: int = 9) -> dict[str, Any]:
+    """Return an evaluator-shaped snapshot: every ninth hotspot in a presence gap."""
+    entries: dict[str, Any] = {}
+    gaps: list[dict[str, Any]] = []
+    for i, h in enumerate(hotspots.hotspots):
+        gap = i % gap_every == 0
+        last_end = now - (h.max_gap_minutes + 20 if gap else 15) * 60
+        since = last_end + h.max_gap_minutes * 60
+        entries[h.id] = {
+            "id": h.id, "active": True, "state": "gap" if gap else "covered",
+            "gap_kind": "presence_gap" if gap else None, "gap_since": since if gap else None,
+            "overdue_minutes": (now - since) / 60 if gap else 0.0,
+            "window_start": now - 3 * 3600, "window_end": now + 3600,
+            "last_visit_end": last_end, "reference": last_end, "visits_in_window": 2,
+            "qualifying_visits_in_window": 1, "patrol_minutes_in_window": 25.0,
+            "officer_minutes_in_window": 40.0, "present_units": [],
+            "target_minutes": h.min_visit_minutes, "max_gap_minutes": h.max_gap_minutes,
+        }
+        if gap:
+            lat, lon = h.centroid
+            gaps.append({"hotspot": h.id, "name": h.name, "kind": "presence_gap",
+                         "since": since, "priority": h.priority,
+                         "overdue_minutes": (now - since) / 60, "lat": lat, "lon": lon,
+                         "suggested_units": []})
+    return {"evaluated_at": now, "feed_fresh": True, "hotspots": entries, "gaps": gaps,
+            "dosage": [], "predictability": []}
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    """Return median, p95 and max of millisecond samples, rounded."""
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+    return {"median": round(statistics.median(ordered), 1), "p95": round(p95, 1),
+            "max": round(ordered[-1], 1)}
+
+
+def timed(call: Callable[[], Any]) -> tuple[float, Any]:
+    """Return (milliseconds, result) of one call."""
+    began = time.perf_counter()
+    result = call()
+    return (time.perf_counter() - began) * 1000.0, result
+
+
+def refresh_request(app: Any, digests: dict[str, Any] | None) -> dict[str, Any]:
+    """Return the body the browser POSTs to /_dash-update-component for the live refresh."""
+    from dashboard import ids
+
+    tick = f"{ids.TICK}.n_intervals"
+    key = next(k for k in app.callback_map if f"{ids.UNITS}.data" in k.strip(".").split("..."))
+    spec = app.callback_map[key]
+    outputs = [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1]}
+               for o in key.strip(".").split("...")]
+    values = {tick: 7, f"{ids.DIGESTS}.data": digests or {}}
+    inputs = [{**i, "value": values.get(f"{i['id']}.{i['property']}")} for i in spec["inputs"]]
+    state = [{**s, "value": values.get(f"{s['id']}.{s['property']}")} for s in spec["state"]]
+    return {"output": key, "outputs": outputs, "inputs": inputs, "state": state,
+            "changedPropIds": [tick]}
+
+
+class Dashboard:
+    """The real app over a seeded Redis, driven through the Flask test client."""
+
+    def __init__(self, settings: Settings, store: Store, roster: Roster,
+                 hotspots: HotspotSet) -> None:
+        from dashboard.app import create_app
+
+        self.settings, self.store, self.roster = settings, store, roster
+        self.app = create_app(settings, store, roster, hotspots)
+        self.client = self.app.server.test_client()
+
+    def get(self, path: str, gzipped: bool) -> tuple[float, bytes]:
+        """Return (server ms, body bytes as sent) for a GET."""
+        headers = {"Accept-Encoding": "gzip"} if gzipped else {}
+        ms, resp = timed(lambda: self.client.get(path, headers=headers))
+        if resp.status_code != 200:
+            raise RuntimeError(f"GET {path} answered {resp.status_code}: {resp.data[:200]!r}")
+        return ms, bytes(resp.data)
+
+    def refresh(self, digests: dict[str, Any] | None, gzipped: bool = True
+                ) -> tuple[float, bytes, dict[str, Any]]:
+        """Return (server ms, bytes as sent, new digests) for one live-map refresh."""
+        from dashboard import ids
+
+        body = refresh_request(self.app, digests)
+        headers = {"Accept-Encoding": "gzip"} if gzipped else {}
+        ms, resp = timed(lambda: self.client.post("/_dash-update-component", json=body,
+                                                  headers=headers))
+        if resp.status_code != 200:
+            raise RuntimeError(f"refresh answered {resp.status_code}: {resp.data[:300]!r}")
+        raw = bytes(resp.data)
+        text = gzip.decompress(raw) if resp.headers.get("Content-Encoding") == "gzip" else raw
+        answer = json.loads(text)["response"]
+        return ms, raw, answer.get(ids.DIGESTS, {}).get("data") or digests or {}
+
+
+def api_figures(dash: Dashboard, n: int) -> dict[str, float]:
+    """Time GET /api/units ``n`` times (gzip, as browsers and most clients ask)."""
+    dash.get("/api/units", gzipped=True)  # warm caches, as a running server has them
+    times, body = [], b""
+    for _ in range(n):
+        ms, body = dash.get("/api/units", gzipped=True)
+        times.append(ms)
+    _, raw = dash.get("/api/units", gzipped=False)
+    s = summary(times)
+    return {"api_units_ms_median": s["median"], "api_units_ms_p95": s["p95"],
+            "api_units_bytes": float(len(raw)), "api_units_bytes_gzip": float(len(body))}
+
+
+def refresh_figures(dash: Dashboard, store: Store, ids: list[str], n: int,
+                    now: float) -> dict[str, float]:
+    """Time the live refresh: first load, a tick after a fifth of the fleet moved, idle ticks."""
+    first_ms, first_body, digests = dash.refresh(None)
+    _, first_raw, _ = dash.refresh(None, gzipped=False)
+    moving, idle, tick_bytes, tick_raw, idle_bytes = [], [], 0, 0, 0
+    for i in range(n):
+        store.write_batch(moved_batch(ids, store, MOVE_SHARE, now + i + 1, seed=i))
+        ms, body, new_digests = dash.refresh(digests)
+        tick_bytes = len(body)
+        moving.append(ms)
+        if i == 0:  # the same tick uncompressed, for the raw size
+            tick_raw = len(dash.refresh(digests, gzipped=False)[1])
+        digests = new_digests
+        ms, body, digests = dash.refresh(digests)
+        idle.append(ms)
+        idle_bytes = len(body)
+    tick, quiet = summary(moving), summary(idle)
+    return {"refresh_first_ms": round(first_ms, 1), "refresh_first_bytes": float(len(first_raw)),
+            "refresh_first_bytes_gzip": float(len(first_body)),
+            "refresh_ms_median": tick["median"], "refresh_ms_p95": tick["p95"],
+            "refresh_bytes": float(tick_raw), "refresh_bytes_gzip": float(tick_bytes),
+            "refresh_idle_ms_median": quiet["median"], "refresh_idle_bytes": float(idle_bytes)}
+
+
+def live_bytes_per_unit(store: Store, units: int) -> float:
+    """Return Redis memory of the live-state indexes (hashes, GEO, ZSET) per unit."""
+    pipe = store.r.pipeline(transaction=False)
+    for key in LIVE_KEYS:
+        pipe.memory_usage(key, samples=0)
+    return sum(int(b or 0) for b in pipe.execute()) / units
+
+
+# Arm a watcher for one unit's marker: every animation frame, note the gap since the last
+# one and whether the marker is at its new place yet (Leaflet layers of the units layer).
+ARM = """
+const [uid, lat, lon] = arguments;
+performance.clearResourceTimings();
+const w = window.__pwBench = {uid: uid, lat: lat, lon: lon, gaps: [], movedAt: null,
+                               movedPerf: null, last: performance.now()};
+function at() {
+  const layers = window.patrolwatch.map._layers;
+  for (const k in layers) {
+    const f = layers[k].feature;
+    if (f && f.properties && f.properties.id === uid && f.properties.s) {
+      const ll = layers[k].getLatLng();
+      return Math.abs(ll.lat - lat) < 1e-7 && Math.abs(ll.lng - lon) < 1e-7;
+    }
+  }
+  return false;
+}
+function frame(t) {
+  w.gaps.push(t - w.last);
+  w.last = t;
+  if (w.movedAt === null && at()) { w.movedAt = Date.now(); w.movedPerf = performance.now(); }
+  if (w.movedAt === null || performance.now() - w.movedPerf < 300) {
+    requestAnimationFrame(frame);
+  } else { w.done = true; }
+}
+requestAnimationFrame(frame);
+return true;
+"""
+
+# Wait for the watcher; report when the marker moved, the frame gaps and the refresh request.
+WAIT = """
+const done = arguments[arguments.length - 1];
+const deadline = performance.now() + 15000;
+(function poll() {
+  const w = window.__pwBench;
+  if (!w.done && performance.now() < deadline) { setTimeout(poll, 20); return; }
+  let best = null;
+  for (const e of performance.getEntriesByType("resource")) {
+    if (e.name.indexOf("_dash-update-component") < 0 || w.movedPerf === null) { continue; }
+    if (e.responseEnd <= w.movedPerf && e.responseEnd > w.movedPerf - 3000
+        && (best === null || e.encodedBodySize > best.encodedBodySize)) { best = e; }
+  }
+  done({movedAt: w.movedAt, gaps: w.gaps,
+        applyMs: best ? w.movedPerf - best.responseEnd : null,
+        requestMs: best ? best.duration : null,
+        heap: performance.memory ? performance.memory.usedJSHeapSize : null});
+})();
+"""
+
+COUNT_UNITS = """
+let n = 0;
+const layers = window.patrolwatch && window.patrolwatch.map && window.patrolwatch.map._layers;
+for (const k in layers || {}) {
+  const f = layers[k].feature;
+  if (f && f.properties && f.properties.s) { n += 1; }
+}
+return n;
+"""
+
+
+class BrowserUnavailableError(RuntimeError):
+    """Chromium, chromedriver or selenium is missing: the browser figures are skipped."""
+
+
+def chromium_driver() -> Any:
+    """Start headless Debian Chromium through chromedriver (as tests/browser/conftest.py)."""
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError as exc:
+        raise BrowserUnavailableError("selenium is missing: pip install -e '.[dev]'") from exc
+    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
+        raise BrowserUnavailableError("apt-get install chromium chromium-driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1600,1000", "--disable-background-networking",
+                "--disable-component-update", "--no-first-run"):
+        options.add_argument(arg)  # type: ignore[no-untyped-call]
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    driver.set_script_timeout(30)
+    return driver
+
+
+def measure_map_updates(url: str, store: Store, ids: list[str], moves: int) -> dict[str, Any]:
+    """Load the page, move units through Redis, time until each marker moved on the map.
+
+    A move not seen within 15 s counts as missed (dash-renderer drops a callback answer
+    when the next Interval tick fires before it arrives: plotly/dash#1613).
+    """
+    rows = store.live_rows()
+    drawn = [u for u in ids if rows.statuses[u]["status"] != Status.OFF_DUTY.value]
+    movers = [u for u in drawn[2::97] if rows.statuses[u]["status"] != Status.EMERGENCY.value]
+    out: dict[str, Any] = {"browser_units_drawn": len(drawn), "browser_moves": moves}
+    driver = chromium_driver()
+    try:
+        began = time.perf_counter()
+        driver.get(url)
+        try:
+            wait_until(lambda: driver.execute_script(COUNT_UNITS) == len(drawn), 60,
+                       interval=0.1, what=f"{len(drawn)} unit markers on the map")
+        except TimeoutError:
+            out["browser_first_draw_ms"] = None
+            out["browser_markers_after_60s"] = driver.execute_script(COUNT_UNITS)
+            return out
+        out["browser_first_draw_ms"] = round((time.perf_counter() - began) * 1000.0)
+        latency, apply, request, worst_frame, long_frames, heap = [], [], [], [], 0, 0.0
+        for k in range(moves):
+            uid = movers[k % len(movers)]
+            here = store.live_rows().positions[uid]
+            lat, lon = round(here["lat"] + 0.0007, 5), round(here["lon"] - 0.0009, 5)
+            driver.execute_script(ARM, uid, lat, lon)
+            sent = time.time()
+            store.write_batch(Batch(positions=[Position(uid, sent, lat, lon, acc=5.0)]))
+            seen = driver.execute_async_script(WAIT)
+            gaps = seen["gaps"][1:]
+            worst_frame.append(max(gaps, default=0.0))
+            long_frames += sum(1 for g in gaps if g > 50)
+            heap = float(seen["heap"] or 0) / 2**20
+            if seen["movedAt"] is None:
+                continue
+            latency.append(seen["movedAt"] - sent * 1000.0)
+            if seen["applyMs"] is not None:
+                apply.append(seen["applyMs"])
+                request.append(seen["requestMs"])
+    finally:
+        driver.quit()
+    out |= {"browser_moves_missed": moves - len(latency),
+            "browser_move_ms_median": summary(latency)["median"] if latency else None,
+            "browser_move_ms_p95": summary(latency)["p95"] if latency else None,
+            "browser_apply_ms_median": summary(apply)["median"] if apply else None,
+            "browser_request_ms_median": summary(request)["median"] if request else None,
+            "browser_worst_frame_ms_median": summary(worst_frame)["median"],
+            "browser_long_frames_per_update": round(long_frames / moves, 2),
+            "browser_js_heap_mb": round(heap, 1)}
+    return out
+
+
+@contextmanager
+def http_server(app: Any) -> Iterator[int]:
+    """Serve the app on a free port in a thread (threaded, like the dev server)."""
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    port = free_port()
+    server = make_server("127.0.0.1", port, app.server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield port
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+
+def one_size(settings: Settings, store: Store, hotspots: HotspotSet, n: int,
+             browser: bool) -> dict[str, Any]:
+    """Seed ``n`` units and return this size's figures (keys prefixed ``u{n}_``)."""
+    store.r.flushall()
+    ids = unit_ids(n)
+    now = time.time()
+    store.write_batch(fleet_batch(ids, now, settings.stale_after_s), now=now)
+    store.write_coverage(coverage_snapshot(hotspots, now))
+    roster = synthetic_roster(ids)
+    dash = Dashboard(settings, store, roster, hotspots)
+    out: dict[str, Any] = {"live_bytes_per_unit": round(live_bytes_per_unit(store, n), 1)}
+    out |= api_figures(dash, API_REQUESTS)
+    out |= refresh_figures(dash, store, ids, REFRESH_REQUESTS, now)
+    if browser:
+        out |= browser_figures(dash)
+        if out.get("browser_moves_missed") or out.get("browser_first_draw_ms", 0) is None:
+            # The default interval starves the map at this size: try a slower one.
+            slower = settings.model_copy(update={"refresh_ms": SLOW_REFRESH_MS})
+            again = browser_figures(Dashboard(slower, store, roster, hotspots))
+            out |= {f"{k}_at_{SLOW_REFRESH_MS}ms": v for k, v in again.items()}
+    out["server_ok"] = bool(out["api_units_ms_median"] <= TARGET_SERVER_MS
+                            and out["refresh_ms_median"] <= TARGET_SERVER_MS)
+    return {f"u{n}_{k}": v for k, v in out.items()}
+
+
+def browser_figures(dash: Dashboard) -> dict[str, Any]:
+    """Serve the app over HTTP and measure the live map in headless Chromium."""
+    with http_server(dash.app) as port:
+        try:
+            return {"browser_refresh_ms": dash.settings.refresh_ms,
+                    **measure_map_updates(f"http://127.0.0.1:{port}/", dash.store,
+                                          sorted(dash.roster.units), BROWSER_MOVES)}
+        except BrowserUnavailableError as exc:
+            return {"browser_skipped": str(exc)}
+
+
+def bench_settings(settings: Settings, redis_url: str, work: Path) -> Settings:
+    """Return the settings the benchmark's app runs with: no users (open), no tiles."""
+    return settings.model_copy(update={
+        "redis_url": redis_url, "users": work / "no-users.yaml",
+        "tile_url": "http://127.0.0.1:9/{z}/{x}/{y}.png",  # refused at once: no network here
+        "mqtt_url": f"mqtt://127.0.0.1:{free_port()}",  # nothing is published in this bench
+    })
+
+
+def run(settings: Settings, sizes: tuple[int, ...] = SIZES, browser: bool = True
+        ) -> dict[str, Any]:
+    """Run the dashboard benchmark at each size; return its figures."""
+    load_start = os.getloadavg()[0]
+    out: dict[str, Any] = {}
+    with tempdir("pw-bench-dash-") as work:
+        redis_proc = redis_server(work)
+        try:
+            store = Store.from_url(redis_proc.url)
+            wait_until(store.ping, 10, what="bench Redis answering")
+            local = bench_settings(settings, redis_proc.url, work)
+            hotspots = load_hotspots(local.hotspots, CoverageDefaults.from_settings(local),
+                                     local.zone)
+            out["hotspots"] = len(hotspots)
+            for n in sizes:
+                out |= one_size(local, store, hotspots, n, browser)
+        finally:
+            redis_proc.terminate()
+    out["target_server_ms"] = TARGET_SERVER_MS
+    out["loadavg_1m_start"] = round(load_start, 2)
+    out["loadavg_1m_end"] = round(os.getloadavg()[0], 2)
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(Settings()), indent=2))
