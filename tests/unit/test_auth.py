@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from flask.testing import FlaskClient
 
 from dashboard import ids, login
 from dashboard.app import create_app
+from dashboard.publisher import Publisher
 from patrolwatch.core.hotspots import CoverageDefaults, HotspotSet, load_hotspots
 from patrolwatch.core.model import Position, Status, StatusChange
 from patrolwatch.roster import load_roster
@@ -48,8 +50,9 @@ def make_app(redis_url: str, users: Path, mqtt_url: str = "mqtt://127.0.0.1:9") 
     settings = Settings(redis_url=redis_url, users=users, mqtt_url=mqtt_url,  # type: ignore[arg-type]
                         hotspots=ROOT / "config/hotspots.geojson",
                         units=ROOT / "config/units.yaml")
+    # No broker listens on the discard port: a supervisor's action fails fast and says so.
     return create_app(settings, Store.from_url(redis_url), load_roster(settings.units),
-                      hotspot_set())
+                      hotspot_set(), Publisher(mqtt_url, connect_timeout_s=0.5))
 
 
 @pytest.fixture
@@ -224,7 +227,6 @@ def test_sign_out_and_password_change_end_the_session(app: Any, tmp_path: Path) 
     users = tmp_path / "users.yaml"
     write_users(users)  # every password hash is new: old sessions no longer match
     stat = users.stat()
-    import os
     os.utime(users, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     assert http.get("/api/units").status_code == 401
 
