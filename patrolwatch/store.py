@@ -97,6 +97,16 @@ return moved
 """
 
 
+def _set_if_newer(pipe: Any, keys: list[str], args: list[Any]) -> None:
+    """Queue the set-if-newer script as EVAL.
+
+    Not EVALSHA through redis-py's Script: in a pipeline that costs a SCRIPT EXISTS round trip
+    per execute, and cluster pipelines refuse EVALSHA; EVAL is routed by its keys (all one
+    hash tag) and the server caches the compiled script.
+    """
+    pipe.execute_command("EVAL", _SET_IF_NEWER, len(keys), *keys, *args)
+
+
 def pack_point(p: Position) -> str:
     """Pack a trail point; identical messages pack identically, so re-deliveries store once."""
     acc = "" if p.acc is None else repr(p.acc)
@@ -182,7 +192,6 @@ class Store:
         self.trail_retention_s = trail_retention_s
         self.audit_retention_s = audit_retention_s
         self.rejection_log_size = rejection_log_size
-        self._set_if_newer = client.register_script(_SET_IF_NEWER)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -228,7 +237,7 @@ class Store:
             args: list[Any] = [5]
             for p in batch.positions:
                 args += [p.unit, repr(p.ts), _position_json(p), p.lon, p.lat]
-            self._set_if_newer(keys=[K_POS, K_POS_TS, K_GEO], args=args, client=pipe)
+            _set_if_newer(pipe, [K_POS, K_POS_TS, K_GEO], args)
         if batch.statuses:
             args = [3]
             for s in batch.statuses:
@@ -236,7 +245,7 @@ class Store:
                 args += [s.unit, repr(s.ts), value]
                 pipe.zadd(k_status_log(s.unit), {f"{s.ts!r}|{s.status.value}": s.ts})
                 pipe.zremrangebyscore(k_status_log(s.unit), "-inf", cutoff)
-            self._set_if_newer(keys=[K_STATUS, K_STATUS_TS], args=args, client=pipe)
+            _set_if_newer(pipe, [K_STATUS, K_STATUS_TS], args)
         seen: dict[str, float] = {}
         stamped: list[Position | StatusChange | Ack | UnitEvent] = [
             *batch.positions, *batch.statuses, *batch.acks, *batch.events]
@@ -449,8 +458,12 @@ class Store:
 
     def replace_visits_since(self, hotspot_ids: Iterable[str], since: float,
                              visits: Iterable[dict[str, Any]]) -> None:
-        """Drop stored visits starting at or after ``since`` and store these instead (rebuild)."""
-        pipe = self.r.pipeline(transaction=True)
+        """Drop stored visits starting at or after ``since`` and store these instead (rebuild).
+
+        Not one transaction: each hotspot's visits are a key (and a cluster slot) of their own.
+        Commands on one key run in order, and only the evaluator holding the lock writes here.
+        """
+        pipe = self.r.pipeline(transaction=False)
         for hotspot in hotspot_ids:
             pipe.zremrangebyscore(k_visits(hotspot), since, "+inf")
         for visit in visits:
@@ -505,6 +518,11 @@ class Store:
         """Return recent gap opened/closed events, newest first."""
         rows = cast(list[bytes], self.r.lrange(K_COV_EVENTS, 0, limit - 1))
         return [json.loads(r) for r in rows]
+
+    def unit_status(self, unit: str) -> dict[str, Any] | None:
+        """Return a unit's latest status (``{status, ts, note}``), or None if it sent none."""
+        raw = self.r.hget(K_STATUS, unit)
+        return json.loads(cast(bytes, raw)) if raw else None
 
     def last_seen(self, unit: str) -> float | None:
         """Return the event time of a unit's newest accepted message, or None if never seen."""

@@ -1,14 +1,8 @@
-"""The Store against a real three-node Redis Cluster: which calls work on a cluster today.
+"""The Store against a real three-node Redis Cluster: the same code, sharded.
 
-Keys read or written together share a hash tag (store.py), so every multi-key read works
-across shards. Two writes do not yet, and are marked ``xfail(strict=True)`` so the day
-store.py is fixed these tests fail until the mark is removed:
-
-- ``write_batch``: redis-py refuses EVALSHA inside a cluster pipeline (it is in
-  ``PIPELINE_BLOCKED_COMMANDS``), and ``Script.__call__`` with a pipeline sends EVALSHA.
-  Sending the script as EVAL through ``pipe.execute_command`` routes by its keys and works;
-  ``ClusterStore`` below does exactly that, so the reads can be tested on real data.
-- ``replace_visits_since`` over several hotspots: one MULTI over keys in several slots.
+Keys read or written together share a hash tag (store.py), so every multi-key command stays
+in one slot; the set-if-newer script goes as EVAL (cluster pipelines refuse EVALSHA) and the
+visit rebuild is a plain pipeline (one MULTI cannot span the hotspots' slots).
 """
 
 from __future__ import annotations
@@ -17,7 +11,6 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from redis.cluster import RedisCluster
@@ -70,26 +63,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
             node.terminate()
 
 
-class _EvalScript:
-    """The set-if-newer script sent as EVAL, which a cluster pipeline routes by its keys."""
-
-    def __call__(self, keys: list[str], args: list[Any], client: Any) -> Any:
-        return client.execute_command("EVAL", store_module._SET_IF_NEWER, len(keys), *keys,
-                                      *args)
-
-
-class ClusterStore(Store):
-    """Store with the one change write_batch needs on a cluster (the fix the lead has)."""
-
-    def __init__(self, client: Any) -> None:
-        super().__init__(client)
-        self._set_if_newer = _EvalScript()  # type: ignore[assignment]
-
-
 @pytest.fixture
-def store(cluster: RedisCluster) -> ClusterStore:
+def store(cluster: RedisCluster) -> Store:
     cluster.flushall()
-    return ClusterStore(cluster)
+    return Store(cluster)  # type: ignore[arg-type]
 
 
 def fleet_batch(now: float, units: int = 30) -> Batch:
@@ -110,14 +87,12 @@ def test_units_spread_over_every_shard(cluster: RedisCluster) -> None:
     assert len(slots) > 1 and len(owners) == NODES
 
 
-@pytest.mark.xfail(strict=True, reason="EVALSHA is blocked in redis-py cluster pipelines: "
-                   "store.py must send the script as EVAL (see module docstring)")
 def test_plain_store_write_batch(cluster: RedisCluster) -> None:
     cluster.flushall()
     Store(cluster).write_batch(fleet_batch(time.time()))  # type: ignore[arg-type]
 
 
-def test_write_and_read_live_state_trails_and_feed(store: ClusterStore) -> None:
+def test_write_and_read_live_state_trails_and_feed(store: Store) -> None:
     now = time.time()
     batch = fleet_batch(now)
     result = store.write_batch(batch, now=now)
@@ -143,7 +118,7 @@ def test_write_and_read_live_state_trails_and_feed(store: ClusterStore) -> None:
     assert store.last_seen("U029") == pytest.approx(now - 31)
 
 
-def test_coverage_visits_lock_and_snapshot(store: ClusterStore) -> None:
+def test_coverage_visits_lock_and_snapshot(store: Store) -> None:
     now = time.time()
     visits = [{"unit": "U1", "hotspot": h, "start": now - 900, "end": now - 60, "pings": 9}
               for h in ("nte-soho", "transport-kings-cross", "school-homerton")]
@@ -161,16 +136,14 @@ def test_coverage_visits_lock_and_snapshot(store: ClusterStore) -> None:
     assert store.coverage_events()[0]["event"] == "gap"
 
 
-@pytest.mark.xfail(strict=True, reason="one MULTI over several hotspots' visit keys spans "
-                   "slots: replace_visits_since needs one transaction per hotspot")
-def test_replace_visits_since_several_hotspots(store: ClusterStore) -> None:
+def test_replace_visits_since_several_hotspots(store: Store) -> None:
     now = time.time()
     visits = [{"unit": "U1", "hotspot": h, "start": now - 900, "end": now - 60, "pings": 9}
               for h in ("nte-soho", "transport-kings-cross")]
     store.replace_visits_since(["nte-soho", "transport-kings-cross"], now - 1000, visits)
 
 
-def test_taskings_audit_and_emergency_acks(store: ClusterStore) -> None:
+def test_taskings_audit_and_emergency_acks(store: Store) -> None:
     now = time.time()
     tasking = {"id": "t1", "unit": "U1", "hotspot": "nte-soho", "created": now}
     store.save_tasking(tasking, True, {"ts": now, "kind": "tasking", "id": "t1"})
