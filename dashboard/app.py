@@ -79,7 +79,7 @@ def create_app(settings: Settings, store: Store, roster: Roster, hotspots: Hotsp
     server.extensions["patrolwatch"] = deps
     directory = auth.UserDirectory(settings.users)
     auth.install(server, directory)
-    login.register(server, directory)
+    login.register(server, directory, secure_cookies=settings.secure_cookies)
     app.layout = pages.root()
     callbacks.register(app, deps)
     server.register_blueprint(api.blueprint(deps))

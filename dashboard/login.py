@@ -116,10 +116,11 @@ def _token() -> str:
     return token
 
 
-def register(server: Flask, directory: UserDirectory) -> None:
+def register(server: Flask, directory: UserDirectory, secure_cookies: bool = False) -> None:
     """Add /login and /logout, session cookie settings, and the crew's landing rule."""
     server.config.update(
         SESSION_COOKIE_NAME="patrolwatch_session", SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=secure_cookies,
         SESSION_COOKIE_SAMESITE="Lax", PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
     )
 

@@ -198,7 +198,7 @@ def acknowledge(deps: Deps, trigger: Any, clicked: Any, by: str, now: float) -> 
     unit = str(trigger.get("unit"))
     callsign = deps.callsigns.get(unit, unit)
     try:
-        status = deps.store.live_rows().statuses.get(unit) or {}
+        status = deps.store.unit_status(unit) or {}
         # The status time comes from Redis, never from the page: an EMERGENCY raised after
         # the banner was drawn is not acknowledged by a click on the older one.
         if status.get("status") != Status.EMERGENCY.value or status.get("ts") is None:

@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     map_zoom: int = 12
     refresh_ms: int = Field(1000, ge=250)
     secret_key: str = "change-me-in-production"
+    secure_cookies: bool = False  # set true behind HTTPS: the session cookie is then Secure
 
     @field_validator("tz")
     @classmethod
