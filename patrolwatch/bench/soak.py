@@ -145,8 +145,9 @@ def summarise(samples: Samples, sent: int, stored: int, lost: int, extra: int,
     }
 
 
-def run_soak(minutes: float, rate: float, units: int) -> dict[str, Any]:
-    """Run the soak; return its figures."""
+def run_soak(minutes: float, rate: float, units: int, evaluator: bool = True
+             ) -> dict[str, Any]:
+    """Run the soak; return its figures (``evaluator=False``: the worker alone)."""
     total = int(minutes * 60 * rate)
     load_start = os.getloadavg()[0]
     with tempdir("pw-soak-") as work:
@@ -161,7 +162,9 @@ def run_soak(minutes: float, rate: float, units: int) -> dict[str, Any]:
                    PATROL_USERS=str(work / "no-users.yaml"))
         log_path = work / "ingest.log"
         with log_path.open("wb") as log:
-            worker = subprocess.Popen([sys.executable, "-m", "patrolwatch", "ingest"], env=env,
+            argv = [sys.executable, "-m", "patrolwatch", "ingest",
+                    *([] if evaluator else ["--no-evaluator"])]
+            worker = subprocess.Popen(argv, env=env,
                                       cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         store = Store.from_url(redis_proc.url)
         samples = Samples()
@@ -197,7 +200,8 @@ def run_soak(minutes: float, rate: float, units: int) -> dict[str, Any]:
             broker.terminate()
             redis_proc.terminate()
     out = summarise(samples, total, stored, lost, extra, seconds)
-    return {"minutes": minutes, "rate_msgs_per_s": rate, "units": units, **out,
+    return {"minutes": minutes, "rate_msgs_per_s": rate, "units": units,
+            "evaluator": evaluator, **out,
             "loadavg_1m_start": round(load_start, 2),
             "loadavg_1m_end": round(os.getloadavg()[0], 2)}
 
@@ -218,9 +222,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=2000.0, help="messages per second")
     parser.add_argument("--units", type=int, default=10_000)
+    parser.add_argument("--no-evaluator", action="store_true",
+                        help="run the worker without the coverage evaluator thread")
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
     args = parser.parse_args(argv)
-    figures = run_soak(args.minutes, args.rate, args.units)
+    figures = run_soak(args.minutes, args.rate, args.units, evaluator=not args.no_evaluator)
     for key, value in figures.items():
         if key != "rss_series_mb":
             print(f"{key:>36}: {value}")
