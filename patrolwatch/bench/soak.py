@@ -1,4 +1,4 @@
-"""Memory soak: the real `patrolwatch ingest` process under a steady load for ten minutes.
+"""Real `patrolwatch ingest` processes under load: a ten-minute memory soak, and scale-out.
 
 Starts Mosquitto (the shipped config) and Redis on free ports, runs ``patrolwatch ingest``
 (worker and coverage evaluator, shipped hotspots and roster) as a child process, and
@@ -9,7 +9,9 @@ lost, nothing stored twice. "Flat" means no growth trend after the warm-up minut
 slope of RSS against time (least squares) is reported in MiB per hour.
 
 Run it with ``python -m patrolwatch.bench.soak [--minutes 10] [--rate 2000] [--json]``;
-it is a benchmark, never part of ``make test``.
+it is a benchmark, never part of ``make test``. ``--scale-out N`` instead publishes
+``--messages`` as fast as possible to N worker processes sharing one MQTT shared
+subscription and reports the stored msg/s (nothing lost, nothing stored twice).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,60 +149,97 @@ def summarise(samples: Samples, sent: int, stored: int, lost: int, extra: int,
     }
 
 
+@dataclass
+class Rig:
+    """Broker, Redis and the ingest processes of one run."""
+
+    broker_port: int
+    store: Store
+    workers: list[subprocess.Popen[bytes]]
+    metrics_ports: list[int]
+
+
+@contextmanager
+def rig(workers: int = 1, evaluator: bool = True) -> Iterator[Rig]:
+    """Start Mosquitto, Redis and ``workers`` real ``patrolwatch ingest`` processes.
+
+    Several workers share one MQTT shared subscription (``$share/ingest/...``); only the
+    first runs the coverage evaluator.
+    """
+    with tempdir("pw-soak-") as work:
+        redis_proc = redis_server(work)
+        broker = mosquitto_server(work, extra_conf=shipped_mosquitto_conf())
+        ports = [free_port() for _ in range(workers)]
+        procs: list[subprocess.Popen[bytes]] = []
+        logs = [work / f"ingest-{n}.log" for n in range(workers)]
+        try:
+            for n in range(workers):
+                env = dict(os.environ, PATROL_REDIS_URL=redis_proc.url,
+                           PATROL_MQTT_URL=f"mqtt://127.0.0.1:{broker.port}",
+                           PATROL_METRICS_PORT=str(ports[n]),
+                           PATROL_INGEST_CLIENT_ID=f"soak-ingest-{n}",
+                           PATROL_INGEST_SHARE_GROUP="ingest" if workers > 1 else "",
+                           PATROL_HOTSPOTS=str(ROOT / "config/hotspots.geojson"),
+                           PATROL_UNITS=str(ROOT / "config/units.yaml"),
+                           PATROL_USERS=str(work / "no-users.yaml"))
+                argv = [sys.executable, "-m", "patrolwatch", "ingest",
+                        *([] if evaluator and n == 0 else ["--no-evaluator"])]
+                with logs[n].open("wb") as log:
+                    procs.append(subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log,
+                                                  stderr=subprocess.STDOUT))
+            store = Store.from_url(redis_proc.url)
+            for n in range(workers):  # every worker must have subscribed before the load
+                wait_until(lambda k=n: _warm(broker.port, k)  # type: ignore[misc]
+                           and _batches(ports[k]) > 0, 60, interval=0.3,
+                           what=f"ingest worker {n} storing a first message")
+            yield Rig(broker.port, store, procs, ports)
+        except Exception:
+            for path in logs:
+                sys.stderr.write(path.read_text(errors="replace")[-3000:])
+            raise
+        finally:
+            for proc in procs:
+                proc.terminate()
+                proc.wait(30)
+            broker.terminate()
+            redis_proc.terminate()
+
+
+def check_trails(store: Store, total: int, units: int) -> tuple[int, int]:
+    """Return (lost, stored twice) over every unit's trail."""
+    expected = {f"S{u:05d}": total // units + (1 if u < total % units else 0)
+                for u in range(units)}
+    counts = store.units_in_trails(expected)
+    return (sum(max(0, n - counts[u]) for u, n in expected.items()),
+            sum(max(0, counts[u] - n) for u, n in expected.items()))
+
+
+def _load(port: int, total: int, rate: float | None, units: int) -> mp.process.BaseProcess:
+    proc = mp.get_context("spawn").Process(target=_publish, args=(port, total, rate, units))
+    proc.start()
+    return proc
+
+
 def run_soak(minutes: float, rate: float, units: int, evaluator: bool = True
              ) -> dict[str, Any]:
     """Run the soak; return its figures (``evaluator=False``: the worker alone)."""
     total = int(minutes * 60 * rate)
     load_start = os.getloadavg()[0]
-    with tempdir("pw-soak-") as work:
-        redis_proc = redis_server(work)
-        broker = mosquitto_server(work, extra_conf=shipped_mosquitto_conf())
-        metrics_port = free_port()
-        env = dict(os.environ, PATROL_REDIS_URL=redis_proc.url,
-                   PATROL_MQTT_URL=f"mqtt://127.0.0.1:{broker.port}",
-                   PATROL_METRICS_PORT=str(metrics_port),
-                   PATROL_HOTSPOTS=str(ROOT / "config/hotspots.geojson"),
-                   PATROL_UNITS=str(ROOT / "config/units.yaml"),
-                   PATROL_USERS=str(work / "no-users.yaml"))
-        log_path = work / "ingest.log"
-        with log_path.open("wb") as log:
-            argv = [sys.executable, "-m", "patrolwatch", "ingest",
-                    *([] if evaluator else ["--no-evaluator"])]
-            worker = subprocess.Popen(argv, env=env,
-                                      cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        store = Store.from_url(redis_proc.url)
+    with rig(1, evaluator) as r:
+        baseline = r.store.stats().accepted_total
         samples = Samples()
-        try:
-            warm = ("patrol/SOAK-WARM/position",
-                    f'{{"ts":{time.time()!r},"lat":51.5,"lon":-0.12}}'.encode())
-            wait_until(lambda: _warm(broker.port, warm) and store.stats().accepted_total, 60,
-                       interval=0.5, what="the ingest worker storing a first message")
-            baseline = store.stats().accepted_total
-            proc = mp.get_context("spawn").Process(target=_publish,
-                                                   args=(broker.port, total, rate, units))
-            began = time.monotonic()
-            proc.start()
-            while proc.is_alive() or not samples.t:
-                samples.add(time.monotonic() - began, worker.pid, store, metrics_port)
-                proc.join(SAMPLE_EVERY_S)
-            seconds = time.monotonic() - began
-            wait_until(lambda: store.stats().accepted_total - baseline >= total, 120,
-                       interval=0.5, what=f"all {total} soak messages stored")
-            samples.add(time.monotonic() - began, worker.pid, store, metrics_port)
-            expected = {f"S{u:05d}": total // units + (1 if u < total % units else 0)
-                        for u in range(units)}
-            counts = store.units_in_trails(expected)
-            lost = sum(max(0, n - counts[u]) for u, n in expected.items())
-            extra = sum(max(0, counts[u] - n) for u, n in expected.items())
-            stored = store.stats().accepted_total - baseline
-        except Exception:
-            sys.stderr.write(log_path.read_text(errors="replace")[-3000:])
-            raise
-        finally:
-            worker.terminate()
-            worker.wait(30)
-            broker.terminate()
-            redis_proc.terminate()
+        pid = r.workers[0].pid
+        began = time.monotonic()
+        proc = _load(r.broker_port, total, rate, units)
+        while proc.is_alive() or not samples.t:
+            samples.add(time.monotonic() - began, pid, r.store, r.metrics_ports[0])
+            proc.join(SAMPLE_EVERY_S)
+        seconds = time.monotonic() - began
+        wait_until(lambda: r.store.stats().accepted_total - baseline >= total, 120,
+                   interval=0.5, what=f"all {total} soak messages stored")
+        samples.add(time.monotonic() - began, pid, r.store, r.metrics_ports[0])
+        lost, extra = check_trails(r.store, total, units)
+        stored = r.store.stats().accepted_total - baseline
     out = summarise(samples, total, stored, lost, extra, seconds)
     return {"minutes": minutes, "rate_msgs_per_s": rate, "units": units,
             "evaluator": evaluator, **out,
@@ -206,13 +247,50 @@ def run_soak(minutes: float, rate: float, units: int, evaluator: bool = True
             "loadavg_1m_end": round(os.getloadavg()[0], 2)}
 
 
-def _warm(port: int, message: tuple[str, bytes]) -> bool:
-    pub = RawPublisher("127.0.0.1", port, "soak-warm")
+def run_scale_out(workers: int, messages: int, units: int) -> dict[str, Any]:
+    """Return stored msg/s of ``workers`` ingest processes sharing one subscription."""
+    load_start = os.getloadavg()[0]
+    with rig(workers, evaluator=False) as r:
+        baseline = r.store.stats().accepted_total
+        proc = _load(r.broker_port, messages, None, units)
+        ticks: list[tuple[float, int]] = []
+
+        def done() -> bool:
+            ticks.append((time.monotonic(), r.store.stats().accepted_total - baseline))
+            return ticks[-1][1] >= messages
+
+        wait_until(done, 600, interval=0.1, what=f"all {messages} messages stored")
+        proc.join(60)
+        first = next(t for t, n in ticks if n > 0)
+        lost, extra = check_trails(r.store, messages, units)
+        rss = [rss_mib(w.pid) for w in r.workers]
+    return {"workers": workers, "messages": messages, "lost": lost, "duplicates": extra,
+            "stored_msgs_per_s": round(messages / max(ticks[-1][0] - first, 1e-9)),
+            "rss_mb_per_worker": [round(v, 1) for v in rss],
+            "loadavg_1m_start": round(load_start, 2),
+            "loadavg_1m_end": round(os.getloadavg()[0], 2)}
+
+
+def _warm(port: int, worker: int) -> bool:
+    """Publish one warm-up position (shared subscriptions hand it to any worker)."""
+    body = f'{{"ts":{time.time()!r},"lat":51.5,"lon":-0.12}}'.encode()
+    pub = RawPublisher("127.0.0.1", port, f"soak-warm-{worker}")
     try:
-        pub.publish(lambda i, now: message, 1)
+        pub.publish(lambda i, now: (f"patrol/SOAK-WARM-{worker}/position", body), 1)
     finally:
         pub.close()
     return True
+
+
+def _batches(metrics_port: int) -> float:
+    """Return how many batches a worker has stored, from its /metrics (0 if unreadable)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
+                                    timeout=2) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return 0.0
+    return gauge(text, "patrolwatch_ingest_batch_messages_count") or 0.0
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -224,9 +302,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--units", type=int, default=10_000)
     parser.add_argument("--no-evaluator", action="store_true",
                         help="run the worker without the coverage evaluator thread")
+    parser.add_argument("--scale-out", type=int, metavar="WORKERS",
+                        help="instead: stored msg/s of this many workers sharing the load")
+    parser.add_argument("--messages", type=int, default=200_000,
+                        help="messages published as fast as possible for --scale-out")
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
     args = parser.parse_args(argv)
-    figures = run_soak(args.minutes, args.rate, args.units, evaluator=not args.no_evaluator)
+    if args.scale_out:
+        figures = run_scale_out(args.scale_out, args.messages, args.units)
+    else:
+        figures = run_soak(args.minutes, args.rate, args.units,
+                           evaluator=not args.no_evaluator)
     for key, value in figures.items():
         if key != "rss_series_mb":
             print(f"{key:>36}: {value}")
