@@ -87,11 +87,6 @@ def test_units_spread_over_every_shard(cluster: RedisCluster) -> None:
     assert len(slots) > 1 and len(owners) == NODES
 
 
-def test_plain_store_write_batch(cluster: RedisCluster) -> None:
-    cluster.flushall()
-    Store(cluster).write_batch(fleet_batch(time.time()))  # type: ignore[arg-type]
-
-
 def test_write_and_read_live_state_trails_and_feed(store: Store) -> None:
     now = time.time()
     batch = fleet_batch(now)
@@ -136,11 +131,22 @@ def test_coverage_visits_lock_and_snapshot(store: Store) -> None:
     assert store.coverage_events()[0]["event"] == "gap"
 
 
-def test_replace_visits_since_several_hotspots(store: Store) -> None:
+def test_replace_visits_since_several_hotspots(cluster: RedisCluster, store: Store) -> None:
+    """A rebuild over hotspots in different slots drops what started since and keeps the rest."""
     now = time.time()
-    visits = [{"unit": "U1", "hotspot": h, "start": now - 900, "end": now - 60, "pings": 9}
-              for h in ("nte-soho", "transport-kings-cross")]
-    store.replace_visits_since(["nte-soho", "transport-kings-cross"], now - 1000, visits)
+    spots = ("nte-soho", "transport-kings-cross")
+    slots = {cluster.keyslot(store_module.k_visits(h)) for h in spots}  # type: ignore[no-untyped-call]
+    assert len(slots) == 2
+    old = [{"unit": "U9", "hotspot": h, "start": now - 7200, "end": now - 6600, "pings": 4}
+           for h in spots]
+    stale = [{"unit": "U2", "hotspot": h, "start": now - 800, "end": now - 100, "pings": 5}
+             for h in spots]
+    store.apply_visit_delta([], old + stale)
+    fresh = [{"unit": "U1", "hotspot": h, "start": now - 900, "end": now - 60, "pings": 9}
+             for h in spots]
+    store.replace_visits_since(list(spots), now - 1000, fresh)
+    for hotspot, visits in store.visits_many(list(spots), now - 86_400, now).items():
+        assert sorted(v["unit"] for v in visits) == ["U1", "U9"], hotspot
 
 
 def test_taskings_audit_and_emergency_acks(store: Store) -> None:
