@@ -6,7 +6,7 @@ import json
 import queue
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -34,15 +34,18 @@ def _passwords(folder: Path) -> dict[str, str]:
     return read_passwords((folder / "credentials.txt").read_text().splitlines())
 
 
-def _broker(tmp_path: Path) -> ServerProcess:
+@pytest.fixture
+def secured(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A Mosquitto under the password file and ACL that mqtt-credentials writes."""
     require_mosquitto()
     paths = write_credentials(Settings(), tmp_path / "creds", roster=_roster()).paths
     extra = f"password_file {paths[0]}\nacl_file {paths[1]}\n"
-    return mosquitto_server(tmp_path, extra_conf=extra, anonymous=False)
+    server = mosquitto_server(tmp_path, extra_conf=extra, anonymous=False)
+    yield server
+    server.terminate()
 
 
-def _secured_broker(tmp_path: Path) -> tuple[int, dict[str, str]]:
-    server = _broker(tmp_path)
+def _login(server: ServerProcess, tmp_path: Path) -> tuple[int, dict[str, str]]:
     return server.port, _passwords(tmp_path / "creds")
 
 
@@ -84,8 +87,8 @@ def _drain_until(inbox: queue.SimpleQueue[Inbound], topic: str, timeout: float =
     raise TimeoutError(f"sentinel {topic} never arrived; saw {seen}")
 
 
-def test_a_unit_cannot_publish_as_another(tmp_path: Path) -> None:
-    port, pw = _secured_broker(tmp_path)
+def test_a_unit_cannot_publish_as_another(secured: ServerProcess, tmp_path: Path) -> None:
+    port, pw = _login(secured, tmp_path)
     ingest, inbox = _client(port, "patrolwatch-ingest", pw["patrolwatch-ingest"],
                             [("patrol/+/position", 1), ("owntracks/+/+", 1)])
     ua, _ = _client(port, "UA", pw["UA"])
@@ -101,8 +104,8 @@ def test_a_unit_cannot_publish_as_another(tmp_path: Path) -> None:
         ingest.stop()
 
 
-def test_a_unit_reads_only_its_own_taskings(tmp_path: Path) -> None:
-    port, pw = _secured_broker(tmp_path)
+def test_a_unit_reads_only_its_own_taskings(secured: ServerProcess, tmp_path: Path) -> None:
+    port, pw = _login(secured, tmp_path)
     ua, inbox = _client(port, "UA", pw["UA"], [("patrol/UB/tasking", 1), ("patrol/UA/tasking", 1)])
     dash, _ = _client(port, "patrolwatch-dashboard", pw["patrolwatch-dashboard"])
     try:
@@ -114,8 +117,8 @@ def test_a_unit_reads_only_its_own_taskings(tmp_path: Path) -> None:
         dash.stop()
 
 
-def test_anonymous_and_wrong_passwords_are_refused(tmp_path: Path) -> None:
-    port, _ = _secured_broker(tmp_path)
+def test_anonymous_and_wrong_passwords_are_refused(secured: ServerProcess, tmp_path: Path) -> None:
+    port, _ = _login(secured, tmp_path)
     anon = MqttClient(f"mqtt://127.0.0.1:{port}", "anon")
     wrong = MqttClient(f"mqtt://UA:not-the-password@127.0.0.1:{port}", "wrong")
     try:
@@ -126,8 +129,10 @@ def test_anonymous_and_wrong_passwords_are_refused(tmp_path: Path) -> None:
         wrong.stop()
 
 
-def test_each_service_does_its_job_under_its_own_user(tmp_path: Path) -> None:
-    port, pw = _secured_broker(tmp_path)
+def test_each_service_does_its_job_under_its_own_user(
+    secured: ServerProcess, tmp_path: Path
+) -> None:
+    port, pw = _login(secured, tmp_path)
     # The worker as several replicas run it: shared subscriptions to every device topic.
     ingest, to_ingest = _client(port, "patrolwatch-ingest", pw["patrolwatch-ingest"],
                                 topics.subscriptions("ingest"))
@@ -156,8 +161,10 @@ def test_each_service_does_its_job_under_its_own_user(tmp_path: Path) -> None:
             client.stop()
 
 
-def test_the_simulator_cannot_send_taskings_or_coverage_events(tmp_path: Path) -> None:
-    port, pw = _secured_broker(tmp_path)
+def test_the_simulator_cannot_send_taskings_or_coverage_events(
+    secured: ServerProcess, tmp_path: Path
+) -> None:
+    port, pw = _login(secured, tmp_path)
     ua, inbox = _client(port, "UA", pw["UA"], [(topics.tasking_topic("UA"), 1)])
     dash, to_dash = _client(port, "patrolwatch-dashboard", pw["patrolwatch-dashboard"],
                             [(topics.COVERAGE_EVENTS_TOPIC, 1)])
@@ -179,9 +186,9 @@ def test_the_simulator_cannot_send_taskings_or_coverage_events(tmp_path: Path) -
 
 
 def test_a_roster_change_keeps_provisioned_devices_and_a_reload_applies_it(
-        tmp_path: Path) -> None:
+        secured: ServerProcess, tmp_path: Path) -> None:
     """The documented procedure: rerun mqtt-credentials, then SIGHUP the broker."""
-    server = _broker(tmp_path)
+    server = secured
     creds = tmp_path / "creds"
     before = _passwords(creds)
     ua, _ = _client(server.port, "UA", before["UA"])
