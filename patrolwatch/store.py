@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import orjson
 import redis
 
 from patrolwatch.core.model import (
@@ -74,6 +76,7 @@ COVERAGE_EVENTS_KEPT = 500
 VISIT_MAX_S = 86_400.0  # visits are looked up by start time; none is assumed longer than this
 VISITS_RETENTION_S = 400 * 86_400.0  # aggregated dosage outlives raw positions (DOMAIN.md)
 FEED_MAXLEN = 2_000_000  # about 3 h of a 10,000-unit fleet at one position every 5 s
+TRAIL_TRIM_EVERY_S = 3600.0  # trim a unit's trail and re-arm its TTL at most this often
 
 # Set a hash field only if the new event time is later; GEOADD with it for positions.
 # KEYS: value hash, ts hash, [geo]; ARGV: stride, then (field, ts, value[, lon, lat]) tuples.
@@ -192,6 +195,8 @@ class Store:
         self.trail_retention_s = trail_retention_s
         self.audit_retention_s = audit_retention_s
         self.rejection_log_size = rejection_log_size
+        # unit -> when this process last trimmed its trail: housekeeping, not shared state
+        self._trimmed: dict[str, float] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -224,15 +229,18 @@ class Store:
         now = time.time() if now is None else now
         pipe = self.r.pipeline(transaction=False)
         cutoff = now - self.trail_retention_s
-        touched: set[str] = set()
         for p in batch.positions:
-            key = k_trail(p.unit)
-            pipe.zadd(key, {pack_point(p): p.ts})
-            touched.add(p.unit)
-        for unit in touched:
-            key = k_trail(unit)
-            pipe.zremrangebyscore(key, "-inf", cutoff)
-            pipe.expire(key, int(self.trail_retention_s) + 3600)
+            pipe.zadd(k_trail(p.unit), {pack_point(p): p.ts})
+        # Trimming every touched trail in every batch added two commands per position; a
+        # trail needs trimming about hourly, and its TTL outlasts retention by twice that.
+        trimmed = 0
+        for unit in {p.unit for p in batch.positions}:
+            if now - self._trimmed.get(unit, -math.inf) < TRAIL_TRIM_EVERY_S:
+                continue
+            self._trimmed[unit] = now
+            pipe.zremrangebyscore(k_trail(unit), "-inf", cutoff)
+            pipe.expire(k_trail(unit), int(self.trail_retention_s + 2 * TRAIL_TRIM_EVERY_S))
+            trimmed += 1
         if batch.positions:
             args: list[Any] = [5]
             for p in batch.positions:
@@ -267,7 +275,7 @@ class Store:
         dup = len(batch.positions) - new
         moved = 0
         if batch.positions:
-            idx = len(batch.positions) + 2 * len(touched)
+            idx = len(batch.positions) + 2 * trimmed
             moved = int(results[idx])
         self._count(batch, dup, now)
         return WriteResult(new_points=new, duplicate_points=dup, moved_units=moved)
@@ -345,8 +353,9 @@ class Store:
     def _live(pos: dict[bytes, bytes], status: dict[bytes, bytes], seen: list[Any],
               lwt: dict[bytes, bytes]) -> LiveRows:
         return LiveRows(
-            positions={_text(k): json.loads(v) for k, v in pos.items()},
-            statuses={_text(k): json.loads(v) for k, v in status.items()},
+            # orjson: parsing every unit's JSON is most of a dashboard refresh at 10,000 units
+            positions={_text(k): orjson.loads(v) for k, v in pos.items()},
+            statuses={_text(k): orjson.loads(v) for k, v in status.items()},
             seen={_text(k): float(v) for k, v in seen},
             lwt={_text(k): float(v) for k, v in lwt.items()},
         )
