@@ -11,7 +11,7 @@ import dash
 from flask import Response, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed
 
-from dashboard import api, auth, callbacks, login, pages
+from dashboard import api, auth, callbacks, login, metrics, pages
 from dashboard.handlers import Deps
 from dashboard.publisher import Publisher
 from patrolwatch.core.hotspots import CoverageDefaults, HotspotSet, load_hotspots
@@ -83,6 +83,7 @@ def create_app(settings: Settings, store: Store, roster: Roster, hotspots: Hotsp
     app.layout = pages.root()
     callbacks.register(app, deps)
     server.register_blueprint(api.blueprint(deps))
+    metrics.register(server, deps)
     server.register_error_handler(MethodNotAllowed, method_not_allowed)
     server.after_request(gzip_json)
     return app
