@@ -59,13 +59,13 @@ def tick(deps: Deps, unit: str, now: float) -> tuple[Any, Any, Any, Any]:
     """Return (what the control room sees, tasking text, answer box class, tasking id)."""
     zone = deps.settings.zone
     try:
-        history = deps.store.status_history(unit, now - 86_400.0, now + 600.0)
+        latest = deps.store.unit_status(unit)
         mine = open_for_unit(deps.store.open_taskings(), unit)
     except redis.RedisError as exc:
         return (f"Control room unreachable ({type(exc).__name__}): retrying.", no_update,
                 no_update, no_update)
-    if history:
-        ts, code = history[-1]
+    if latest and latest.get("ts") is not None:
+        ts, code = float(latest["ts"]), str(latest.get("status"))
         label = STATUS_LOOK[Status(code)].label if code in Status.__members__ else code
         seen = f"Control room sees you as {label} since {local_clock(ts, zone)}"
     else:
