@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from urllib.parse import urlsplit
 
 from ingest.evaluator import CoverageEvaluator
 from ingest.metrics import WorkerMetrics
@@ -27,7 +28,9 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
                              settings.zone)
     store = Store.from_settings(settings)
     if not store.ping():
-        log.warning("Redis at %s is not answering yet; will keep retrying", settings.redis_url)
+        where = urlsplit(settings.redis_url)  # host and port only: the URL may hold a password
+        log.warning("Redis at %s:%s is not answering yet; will keep retrying",
+                    where.hostname, where.port or 6379)
     ctx = ParseContext.from_settings(settings, roster, codes)
     metrics = WorkerMetrics()
     if settings.metrics_port:
