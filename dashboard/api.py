@@ -196,8 +196,7 @@ def blueprint(deps: Deps) -> Blueprint:
     @bp.get("/api/units")
     def units() -> Response:
         rows = store.live_rows()
-        states = unit_states(rows.positions, rows.statuses, rows.seen, rows.lwt, deps.roster,
-                             time.time(), settings.stale_after_s)
+        states = unit_states(rows, deps.roster, time.time(), settings.stale_after_s)
         return jsonify(units_json(states))
 
     @bp.get("/api/units/<unit>/trail")

@@ -102,8 +102,7 @@ def read_live(deps: Deps, now: float) -> Live:
     """Read live state, coverage and counters, plus acks and taskings when needed (RedisError)."""
     zone = deps.settings.zone
     rows, snapshot, stats = deps.store.dashboard_state()
-    units = unit_states(rows.positions, rows.statuses, rows.seen, rows.lwt, deps.roster,
-                        now, deps.settings.stale_after_s)
+    units = unit_states(rows, deps.roster, now, deps.settings.stale_after_s)
     # Two more small reads, only when there is something for them to qualify.
     in_emergency = any(u.status is Status.EMERGENCY for u in units)
     acks = deps.store.emergency_acks() if in_emergency else {}
@@ -266,8 +265,7 @@ def suggestions_for(deps: Deps, where: tuple[float, float], now: float,
                     limit: int = 3) -> list[Suggestion]:
     """Return the units that could go to a place now, soonest first (reads Redis)."""
     rows = deps.store.live_rows()
-    units = unit_states(rows.positions, rows.statuses, rows.seen, rows.lwt, deps.roster, now,
-                        deps.settings.stale_after_s)
+    units = unit_states(rows, deps.roster, now, deps.settings.stale_after_s)
     busy = {str(t.get("unit")) for t in deps.store.open_taskings()}
     return suggest_units(where[0], where[1], units, deps.speeds, busy, now,
                          deps.settings.stale_after_s, limit=limit)

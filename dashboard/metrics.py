@@ -59,8 +59,7 @@ class StoreCollector(Collector):
         yield from self._coverage(snapshot, now)
 
     def _units(self, rows: Any, now: float) -> Iterator[Metric]:
-        units = unit_states(rows.positions, rows.statuses, rows.seen, rows.lwt,
-                            self.deps.roster, now, self.deps.settings.stale_after_s)
+        units = unit_states(rows, self.deps.roster, now, self.deps.settings.stale_after_s)
         by_status = GaugeMetricFamily("patrolwatch_units", "Units by status and contact",
                                       labels=["status", "lost_contact"])
         counts = Counter((u.status.value, str(u.stale).lower()) for u in units

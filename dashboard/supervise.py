@@ -76,9 +76,7 @@ def open_task_dialog(deps: Deps, trigger: Any, clicked: Any, now: float) -> tupl
     callsign = deps.callsigns.get(unit, unit)
     try:
         rows = deps.store.live_rows()
-        units = {u.id: u for u in unit_states(
-            rows.positions, rows.statuses, rows.seen, rows.lwt, deps.roster, now,
-            deps.settings.stale_after_s)}
+        units = {u.id: u for u in unit_states(rows, deps.roster, now, deps.settings.stale_after_s)}
     except redis.RedisError as exc:
         return SHOW, f"Send {callsign} to {hotspot.name}?", None, "", _failure(exc)
     found = units.get(unit)
@@ -134,8 +132,7 @@ def _plan(deps: Deps, trigger: Any, now: float) -> tuple[Any, Any, Any]:
         return SHOW, taskpanels.render_plan(
             None, "Coverage has not been evaluated recently: gaps cannot be trusted, so no "
                   "plan is made. Is the coverage evaluator running?"), None
-    units = unit_states(rows.positions, rows.statuses, rows.seen, rows.lwt, deps.roster, now,
-                        deps.settings.stale_after_s)
+    units = unit_states(rows, deps.roster, now, deps.settings.stale_after_s)
     already = taskviews.tasked_by_hotspot(open_taskings, deps.callsigns)
     gaps = taskviews.gaps_from_snapshot(snapshot)
     untasked = [g for g in gaps if g.hotspot not in already]  # a unit is on its way to the rest

@@ -258,8 +258,7 @@ class CoverageEvaluator:
                 events.append(event)
         self.previous = coverages
         rows = self.store.live_rows()
-        units = unit_states(rows.positions, rows.statuses, rows.seen, rows.lwt, self.roster, now,
-                            self.settings.stale_after_s)
+        units = unit_states(rows, self.roster, now, self.settings.stale_after_s)
         speeds = {"foot": self.settings.speed_foot_mps, "cycle": self.settings.speed_cycle_mps,
                   "vehicle": self.settings.speed_vehicle_mps}
         gap_rows = []

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from patrolwatch.core.model import DEFAULT_STATUS, Status, UnitState, is_stale
 from patrolwatch.roster import Roster
 
 
-def unit_states(
-    positions: Mapping[str, Mapping[str, Any]],
-    statuses: Mapping[str, Mapping[str, Any]],
-    seen: Mapping[str, float],
-    lwt: Mapping[str, float],
-    roster: Roster,
-    now: float,
-    stale_after_s: float,
-) -> list[UnitState]:
+class LiveState(Protocol):
+    """The raw live rows (``store.LiveRows``): latest position, status, last seen, last-will."""
+
+    @property
+    def positions(self) -> Mapping[str, Mapping[str, Any]]: ...
+    @property
+    def statuses(self) -> Mapping[str, Mapping[str, Any]]: ...
+    @property
+    def seen(self) -> Mapping[str, float]: ...
+    @property
+    def lwt(self) -> Mapping[str, float]: ...
+
+
+def unit_states(rows: LiveState, roster: Roster, now: float, stale_after_s: float
+                ) -> list[UnitState]:
     """Return every roster unit and every unit that has reported, sorted by id."""
+    positions, statuses, seen, lwt = rows.positions, rows.statuses, rows.seen, rows.lwt
     ids = set(roster.units) | set(positions) | set(statuses) | set(seen)
     out: list[UnitState] = []
     for unit in sorted(ids):

@@ -25,7 +25,7 @@ from patrolwatch.core.model import Status, UnitState
 from patrolwatch.live import unit_states
 from patrolwatch.roster import Roster, RosterUnit
 from patrolwatch.settings import Settings
-from patrolwatch.store import Store
+from patrolwatch.store import LiveRows, Store
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -185,13 +185,13 @@ def test_counts() -> None:
 def test_counts_from_live_rows_with_roster_and_last_will() -> None:
     roster = Roster({"CW-401": RosterUnit(id="CW-401", callsign="CW401", team="Camden"),
                      "CW-402": RosterUnit(id="CW-402", callsign="CW402", team="Camden")}, {})
-    units = unit_states(
+    units = unit_states(LiveRows(
         positions={"CW-401": {"ts": NOW - 5, "lat": 51.5, "lon": -0.1},
                    "X-1": {"ts": NOW - 1000, "lat": 51.4, "lon": -0.2},
                    "OT-1": {"ts": NOW - 5, "lat": 51.4, "lon": -0.2, "source": "owntracks"}},
         statuses={"CW-401": {"status": "EMERGENCY", "ts": NOW - 30}},
         seen={"CW-401": NOW - 5, "X-1": NOW - 1000, "OT-1": NOW - 5},
-        lwt={"OT-1": NOW - 2}, roster=roster, now=NOW, stale_after_s=180)
+        lwt={"OT-1": NOW - 2}), roster=roster, now=NOW, stale_after_s=180)
     c = views.count_units(units)
     assert (c.total, c.emergencies, c.lost, c.not_reporting) == (3, 1, 2, 1)
     x1 = next(u for u in units if u.id == "X-1")
