@@ -1,0 +1,61 @@
+"""History held in Redis: trails, status logs and unit events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
+
+from patrolwatch.store.base import StoreBase
+from patrolwatch.store.codec import as_text, unpack_point
+from patrolwatch.store.keys import k_status_log, k_trail, k_unit_events
+
+
+class HistoryStore(StoreBase):
+    """Reads of the trails and logs the ingest worker keeps."""
+
+    def trail(self, unit: str, since: float, until: float,
+              limit: int | None = None) -> list[tuple[float, float, float, float | None]]:
+        """Return a unit's trail points in [since, until], oldest first."""
+        kwargs: dict[str, Any] = {}
+        if limit is not None:
+            kwargs = {"start": 0, "num": limit}
+        members = self.r.zrangebyscore(k_trail(unit), since, until, **kwargs)
+        return [unpack_point(m) for m in cast(list[bytes], members)]
+
+    def trail_count(self, unit: str) -> int:
+        """Return how many points a unit's trail holds."""
+        return int(self.r.zcard(k_trail(unit)))
+
+    def status_history(self, unit: str, since: float, until: float) -> list[tuple[float, str]]:
+        """Return a unit's status changes in [since, until], oldest first."""
+        rows = cast(list[bytes], self.r.zrangebyscore(k_status_log(unit), since, until))
+        out = []
+        for row in rows:
+            ts, status = as_text(row).split("|", 1)
+            out.append((float(ts), status))
+        return out
+
+    def unit_events(self, unit: str, limit: int = 50) -> list[dict[str, Any]]:
+        """Return a unit's recent events, newest first."""
+        rows = cast(list[bytes], self.r.lrange(k_unit_events(unit), 0, limit - 1))
+        return [json.loads(r) for r in rows]
+
+    def units_in_trails(self, units: Iterable[str]) -> dict[str, int]:
+        """Return trail sizes for the given units in one round trip."""
+        names = list(units)
+        pipe = self.r.pipeline(transaction=False)
+        for unit in names:
+            pipe.zcard(k_trail(unit))
+        return dict(zip(names, (int(n) for n in pipe.execute()), strict=True))
+
+
+def points_for(units: Sequence[str], store: StoreBase, since: float, until: float
+               ) -> dict[str, list[tuple[float, float, float, float | None]]]:
+    """Read several units' trails in one pipelined round trip."""
+    pipe = store.r.pipeline(transaction=False)
+    for unit in units:
+        pipe.zrangebyscore(k_trail(unit), since, until)
+    return {unit: [unpack_point(m) for m in rows]
+            for unit, rows in zip(units, pipe.execute(), strict=True)}
+

@@ -1,0 +1,57 @@
+"""Every Redis key, TTL and size limit PatrolWatch uses, in one place.
+
+Keys that are read or written together share a hash tag (``{live}``, ``{stats}``,
+``{cov}``, ``{task}``) so the same code runs on Redis/Valkey Cluster; per-unit trails carry
+the unit id as their tag.
+"""
+
+from __future__ import annotations
+
+K_POS = "pw:{live}:pos"  # HASH unit -> JSON latest position (by event time)
+K_POS_TS = "pw:{live}:pos_ts"  # HASH unit -> event time of that position
+K_GEO = "pw:{live}:geo"  # GEO unit -> latest position
+K_STATUS = "pw:{live}:status"  # HASH unit -> JSON latest status
+K_STATUS_TS = "pw:{live}:status_ts"  # HASH unit -> event time of that status
+K_SEEN = "pw:{live}:seen"  # ZSET unit -> event time of the newest accepted message
+K_LWT = "pw:{live}:lwt"  # HASH unit -> time of the last OwnTracks last-will
+K_STATS = "pw:{stats}"  # HASH counters, last_message_ts
+K_REJECTIONS = "pw:{stats}:rejections"  # LIST recent rejections, newest first
+K_FEED = "pw:{cov}:feed"  # STREAM of accepted positions/statuses for the coverage evaluator
+K_EVAL_LOCK = "pw:{cov}:lock"  # one coverage evaluator at a time
+K_COVERAGE = "pw:{cov}:snapshot"  # STRING JSON of the latest coverage evaluation
+K_COV_EVENTS = "pw:{cov}:events"  # LIST recent gap opened/closed events, newest first
+K_TASKINGS = "pw:{task}:all"  # HASH tasking id -> JSON tasking
+K_TASKINGS_OPEN = "pw:{task}:open"  # SET ids of open taskings
+K_AUDIT = "pw:{task}:audit"  # ZSET score=time, member=JSON audit entry (taskings, emergencies)
+K_EMERGENCY_ACK = "pw:{task}:emergency_ack"  # HASH unit -> JSON {by, ts, status_ts}
+
+
+def k_trail(unit: str) -> str:
+    """Return the key of a unit's trail (ZSET score=event time, member=packed point)."""
+    return f"pw:trail:{{{unit}}}"
+
+
+def k_status_log(unit: str) -> str:
+    """Return the key of a unit's status history (ZSET score=event time)."""
+    return f"pw:statuslog:{{{unit}}}"
+
+
+def k_visits(hotspot: str) -> str:
+    """Return the key of a hotspot's visits (ZSET score=start, member=JSON visit)."""
+    return f"pw:visits:{{{hotspot}}}"
+
+
+def k_unit_events(unit: str) -> str:
+    """Return the key of a unit's recent events (OwnTracks transitions, last-wills)."""
+    return f"pw:events:{{{unit}}}"
+
+
+UNIT_EVENTS_KEPT = 200
+COVERAGE_EVENTS_KEPT = 500
+VISIT_MAX_S = 86_400.0  # visits are looked up by start time; none is assumed longer than this
+VISITS_RETENTION_S = 400 * 86_400.0  # aggregated dosage outlives raw positions (DOMAIN.md)
+FEED_MAXLEN = 2_000_000  # about 3 h of a 10,000-unit fleet at one position every 5 s
+TRAIL_TRIM_EVERY_S = 3600.0  # trim a unit's trail and re-arm its TTL at most this often
+
+# Set a hash field only if the new event time is later; GEOADD with it for positions.
+# KEYS: value hash, ts hash, [geo]; ARGV: stride, then (field, ts, value[, lon, lat]) tuples.

@@ -1,0 +1,84 @@
+"""Taskings, the audit log and emergency acknowledgements."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any, cast
+
+from patrolwatch.store.base import StoreBase
+from patrolwatch.store.codec import as_text
+from patrolwatch.store.keys import K_AUDIT, K_EMERGENCY_ACK, K_TASKINGS, K_TASKINGS_OPEN
+
+
+class TaskingStore(StoreBase):
+    """Taskings with their open set, and every audited action."""
+
+    # --- taskings and audit ---------------------------------------------------------------------
+    def save_tasking(self, tasking: dict[str, Any], is_open: bool,
+                     audit: dict[str, Any] | None = None) -> None:
+        """Store a tasking, keep the open set in step, and audit the change, in one transaction."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(K_TASKINGS, tasking["id"], json.dumps(tasking))
+        if is_open:
+            pipe.sadd(K_TASKINGS_OPEN, tasking["id"])
+        else:
+            pipe.srem(K_TASKINGS_OPEN, tasking["id"])
+        if audit is not None:
+            self._audit(pipe, audit)
+        pipe.execute()
+
+    def _audit(self, pipe: Any, entry: dict[str, Any]) -> None:
+        pipe.zadd(K_AUDIT, {json.dumps(entry, sort_keys=True): entry["ts"]})
+        pipe.zremrangebyscore(K_AUDIT, "-inf", entry["ts"] - self.audit_retention_s)
+
+    def audit(self, entry: dict[str, Any]) -> None:
+        """Append one entry to the audit log."""
+        pipe = self.r.pipeline(transaction=False)
+        self._audit(pipe, entry)
+        pipe.execute()
+
+    def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Return the newest audit entries first."""
+        rows = cast(list[bytes], self.r.zrevrange(K_AUDIT, 0, limit - 1))
+        return [json.loads(r) for r in rows]
+
+    def tasking(self, tasking_id: str) -> dict[str, Any] | None:
+        """Return one tasking, or None."""
+        raw = self.r.hget(K_TASKINGS, tasking_id)
+        return json.loads(cast(bytes, raw)) if raw else None
+
+    def taskings(self) -> list[dict[str, Any]]:
+        """Return every kept tasking, newest first."""
+        rows = cast(dict[bytes, bytes], self.r.hgetall(K_TASKINGS))
+        out = [json.loads(v) for v in rows.values()]
+        return sorted(out, key=lambda t: t["created"], reverse=True)
+
+    def open_taskings(self) -> list[dict[str, Any]]:
+        """Return the open taskings in one round trip."""
+        ids = cast(set[bytes], self.r.smembers(K_TASKINGS_OPEN))
+        if not ids:
+            return []
+        rows = cast(list[bytes | None], self.r.hmget(K_TASKINGS, list(ids)))
+        return [json.loads(r) for r in rows if r]
+
+    def forget_taskings(self, ids: Iterable[str]) -> None:
+        """Drop closed taskings past retention (their audit entries expire on their own)."""
+        names = list(ids)
+        if names:
+            self.r.hdel(K_TASKINGS, *names)
+
+    def acknowledge_emergency(self, unit: str, by: str, status_ts: float, now: float) -> None:
+        """Record that a supervisor acknowledged a unit's current emergency, and audit it."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(K_EMERGENCY_ACK, unit, json.dumps({"by": by, "ts": now,
+                                                     "status_ts": status_ts}))
+        self._audit(pipe, {"ts": now, "kind": "emergency_ack", "unit": unit, "actor": by,
+                           "detail": f"emergency of {unit} acknowledged by {by}"})
+        pipe.execute()
+
+    def emergency_acks(self) -> dict[str, dict[str, Any]]:
+        """Return the latest emergency acknowledgement per unit."""
+        rows = cast(dict[bytes, bytes], self.r.hgetall(K_EMERGENCY_ACK))
+        return {as_text(k): json.loads(v) for k, v in rows.items()}
+
