@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from patrolwatch.store.access import AccessStore
 from patrolwatch.store.codec import pack_point, unpack_point, visit_member
 from patrolwatch.store.coverage import CoverageStore
 from patrolwatch.store.history import HistoryStore, points_for
@@ -15,7 +16,7 @@ from patrolwatch.store.taskings import TaskingStore
 from patrolwatch.store.types import Batch, LiveRows, Stats, WriteResult
 
 
-class Store(LiveStore, HistoryStore, CoverageStore, TaskingStore):
+class Store(LiveStore, HistoryStore, CoverageStore, TaskingStore, AccessStore):
     """Live state in Redis: writes for the ingest worker, reads for the dashboard and API."""
 
 

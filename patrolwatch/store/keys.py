@@ -55,3 +55,5 @@ TRAIL_TRIM_EVERY_S = 3600.0  # trim a unit's trail and re-arm its TTL at most th
 
 # Set a hash field only if the new event time is later; GEOADD with it for positions.
 # KEYS: value hash, ts hash, [geo]; ARGV: stride, then (field, ts, value[, lon, lat]) tuples.
+K_ACCESS = "pw:{access}:log"  # ZSET score=time, member=JSON history read (who, what, when)
+ACCESS_RETENTION_S = 400 * 86_400.0  # the access log outlives the history it records
