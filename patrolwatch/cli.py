@@ -13,14 +13,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from patrolwatch.errors import ConfigError
+from patrolwatch.errors import CommandError, ConfigError
 from patrolwatch.settings import Settings, load_settings
 
 log = logging.getLogger("patrolwatch")
-
-
-class CommandError(Exception):
-    """A failure to report to the operator in one line, with exit status 1."""
 
 
 def _stop_on_signals() -> threading.Event:
