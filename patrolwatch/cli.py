@@ -53,7 +53,7 @@ def cmd_dashboard(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     """Run the simulated fleet."""
-    from patrolwatch.simulate import run_simulator
+    from patrolwatch.sim.publisher import run_simulator
 
     run_simulator(settings, units=args.units, interval_s=args.interval, stop=_stop_on_signals(),
                   seed=args.seed)

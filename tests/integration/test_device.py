@@ -23,7 +23,7 @@ from patrolwatch.device import (
 from patrolwatch.errors import CommandError
 from patrolwatch.mqtt import Inbound, MqttClient, publish_once
 from patrolwatch.settings import Settings
-from patrolwatch.simulate import run_simulator
+from patrolwatch.sim.publisher import run_simulator
 from tests.services import ServerProcess, free_port, wait_until
 
 pytestmark = pytest.mark.integration
