@@ -116,7 +116,8 @@ def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_mqtt_credentials(settings: Settings, args: argparse.Namespace) -> int:
     """Write a Mosquitto password file and ACL from the roster, keeping known passwords."""
-    from patrolwatch.mqtt_credentials import read_passwords, write_credentials
+    from patrolwatch.mqtt import read_passwords
+    from patrolwatch.mqtt_credentials import write_credentials
 
     try:
         given = read_passwords(sys.stdin) if args.password_stdin else {}

@@ -10,10 +10,11 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -51,6 +52,66 @@ class BrokerAddress:
         scheme = "mqtts" if self.tls else "mqtt"
         who = f"{self.username}@" if self.username else ""
         return f"{scheme}://{who}{self.host}:{self.port}"
+
+
+# -- credentials.txt of `patrolwatch mqtt-credentials`: one 'name password' line per login --
+def read_passwords(lines: Iterable[str]) -> dict[str, str]:
+    """Parse ``name password`` lines (blank lines and # comments skipped)."""
+    out: dict[str, str] = {}
+    first: dict[str, int] = {}
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        name, _, password = text.partition(" ")
+        if not password.strip():
+            raise ValueError(f"line {number}: expected 'name password', got only {name!r}")
+        if name in out:
+            # Two passwords for one user: which one a device holds cannot be guessed.
+            raise ValueError(f"line {number}: {name!r} already has a password on line "
+                             f"{first[name]}; keep one line per user")
+        out[name], first[name] = password.strip(), number
+    return out
+
+
+def read_password_file(path: Path) -> dict[str, str]:
+    """Read a ``credentials.txt``; errors name the file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except PermissionError:
+        raise ValueError(f"{path}: permission denied; run as root or as the file's "
+                         f"owner (uid {path.stat().st_uid})") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        return read_passwords(text.splitlines())
+    except ValueError as exc:
+        raise ValueError(f"{path}:{exc}") from None
+
+
+def url_with_password(url: str, password_file: Path) -> str:
+    """Put the password of the URL's user, read from ``password_file``, into the URL.
+
+    A URL without a user name, or with a password already, is returned unchanged.
+    """
+    parts = urlsplit(url)
+    if not parts.username or parts.password:
+        return url
+    user = unquote(parts.username)
+    if not password_file.exists():
+        raise ValueError(
+            f"PATROL_MQTT_PASSWORD_FILE {password_file} does not exist, so there is no "
+            f"password for MQTT user {user!r} of PATROL_MQTT_URL; write it with "
+            "`patrolwatch mqtt-credentials` or correct the path")
+    passwords = read_password_file(password_file)
+    if user not in passwords:
+        raise ValueError(
+            f"PATROL_MQTT_PASSWORD_FILE {password_file} has no line for MQTT user {user!r} "
+            "(the user of PATROL_MQTT_URL); rerun `patrolwatch mqtt-credentials` or correct "
+            "the user name")
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{quote(user, safe='')}:{quote(passwords[user], safe='')}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @dataclass(frozen=True, slots=True)

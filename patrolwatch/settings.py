@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from patrolwatch.mqtt import url_with_password
+
 MQTT_SCHEMES = ("mqtt", "mqtts", "tcp", "ssl")
 
 
@@ -98,8 +100,6 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _mqtt_password_from_file(self) -> Settings:
         if self.mqtt_password_file is not None:
-            from patrolwatch.mqtt_credentials import url_with_password  # it imports Settings
-
             self.mqtt_url = url_with_password(self.mqtt_url, self.mqtt_password_file)
         return self
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from patrolwatch.core import topics
-from patrolwatch.mqtt import Inbound, MqttClient
-from patrolwatch.mqtt_credentials import read_passwords, write_credentials
+from patrolwatch.mqtt import Inbound, MqttClient, read_passwords
+from patrolwatch.mqtt_credentials import write_credentials
 from patrolwatch.roster import Roster, RosterUnit
 from patrolwatch.settings import Settings
 from patrolwatch.simulate import TASKING_FILTER

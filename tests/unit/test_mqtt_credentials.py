@@ -18,13 +18,11 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from patrolwatch.cli import main
-from patrolwatch.mqtt import BrokerAddress
+from patrolwatch.mqtt import BrokerAddress, read_passwords, url_with_password
 from patrolwatch.mqtt_credentials import (
     PBKDF2_ITERATIONS,
     SERVICE_ACCOUNTS,
     mosquitto_hash,
-    read_passwords,
-    url_with_password,
     write_credentials,
 )
 from patrolwatch.roster import Roster, RosterUnit
