@@ -11,7 +11,6 @@ from ingest.metrics import WorkerMetrics
 from ingest.worker import IngestWorker
 from patrolwatch.core.hotspots import CoverageDefaults, load_hotspots
 from patrolwatch.core.messages import ParseContext
-from patrolwatch.mqtt import MqttClient
 from patrolwatch.roster import load_roster, load_status_codes
 from patrolwatch.settings import Settings
 from patrolwatch.store import Store
@@ -41,12 +40,11 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
                       "free port, or 0 to turn metrics off", settings.metrics_port, exc)
     worker = IngestWorker(settings, store, ctx, client_id=client_id, metrics=metrics)
     threads: list[threading.Thread] = []
-    events_client: MqttClient | None = None
     if evaluator:
-        events_client = MqttClient(settings.mqtt_url, "")
-        events_client.start()
+        # Coverage events go out on the worker's own connection: a login holds one client id,
+        # so a second connection would knock the worker off its persistent session.
         cov = CoverageEvaluator(settings, store, hotspots, roster,
-                                publish=events_client.publish)
+                                publish=worker.client.publish)
         threads.append(threading.Thread(target=cov.run, args=(stop,), name="coverage",
                                         daemon=True))
     log.info("roster: %d units; hotspots: %d; stale after %.0f s", len(roster.units),
@@ -59,6 +57,4 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
         stop.set()
         for t in threads:
             t.join(timeout=10)
-        if events_client is not None:
-            events_client.stop()
     return 0

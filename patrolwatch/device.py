@@ -1,7 +1,8 @@
 """A handheld client for one unit: send position, status and acks; listen for taskings.
 
 Operators and tests use it to act as a crew (``patrolwatch device UNIT ...``). ``listen``
-keeps a persistent MQTT session (client id ``device-<unit>``), so taskings sent while the
+keeps a persistent MQTT session (client id ``device-<unit>``, or the unit's broker login
+when signed in), so taskings sent while the
 handheld was off are delivered when it comes back (on Mosquitto; see docs/deployment.md).
 """
 
@@ -73,9 +74,11 @@ def _send(settings: Settings, unit: str, kind: str, body: dict[str, Any]) -> Non
     payload = json.dumps(body, separators=(",", ":"))
     _check_reachable(settings)
     try:
-        # A fresh client id per command: two commands for one unit never knock each other off.
+        # Signed in, the client id is the login's own, shared with `listen`: resume its session
+        # rather than wipe the taskings queued there. On an open broker: a fresh id per command.
+        login = BrokerAddress.from_url(settings.mqtt_url).username is not None
         publish_once(settings.mqtt_url, [(topic, payload)], timeout_s=CONNECT_TIMEOUT_S,
-                     client_id=f"device-{unit}-{uuid.uuid4().hex[:8]}")
+                     client_id=f"device-{unit}-{uuid.uuid4().hex[:8]}", keep_session=login)
     except ConnectionError:
         raise _unreachable(settings) from None
     except TimeoutError as exc:

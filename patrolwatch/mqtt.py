@@ -114,6 +114,27 @@ def url_with_password(url: str, password_file: Path) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def with_login(url: str, login: str) -> str:
+    """Return ``url`` signed in as ``login``, without a password (one is read from a file)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{quote(login, safe='')}@{host}"))
+
+
+def url_for_login(url: str, login: str, password_file: Path | None) -> str:
+    """Return ``url`` signed in as ``login`` with its password from ``password_file``.
+
+    A URL without a user (an open broker, as in the demo) is returned unchanged.
+    """
+    if not urlsplit(url).username:
+        return url
+    if password_file is None:
+        raise ValueError(
+            f"signing in to the broker as {login!r} needs its password: set "
+            "PATROL_MQTT_PASSWORD_FILE to the credentials.txt of `patrolwatch mqtt-credentials`")
+    return url_with_password(with_login(url, login), password_file)
+
+
 @dataclass(frozen=True, slots=True)
 class Inbound:
     """A message received from the broker.
@@ -148,6 +169,11 @@ class MqttClient:
         will: tuple[str, bytes, int, bool] | None = None,
     ) -> None:
         self.address = BrokerAddress.from_url(url)
+        if self.address.username:
+            # A login holds one client id, its own name: the shipped broker enforces it
+            # (use_username_as_clientid), so no login can take over another's session.
+            client_id = self.address.username
+        self.client_id = client_id
         self._subscriptions = list(subscriptions)
         self._on_message = on_message
         self._on_connect_cb = on_connect
@@ -297,9 +323,13 @@ class MqttClient:
 
 
 def publish_once(url: str, messages: Sequence[tuple[str, bytes | str]], timeout_s: float = 10.0,
-                 client_id: str = "") -> None:
-    """Connect, publish each message at QoS 1 and wait for the broker to take it, disconnect."""
-    client = MqttClient(url, client_id)
+                 client_id: str = "", *, keep_session: bool = False) -> None:
+    """Connect, publish each message at QoS 1 and wait for the broker to take it, disconnect.
+
+    ``keep_session`` resumes the client id's persistent session instead of wiping it, and
+    acknowledges nothing it is sent: the broker keeps those messages for the session's owner.
+    """
+    client = MqttClient(url, client_id, clean_session=not keep_session, manual_ack=keep_session)
     if not client.start(wait_s=timeout_s):
         client.stop()
         raise ConnectionError(f"cannot reach MQTT broker at {client.address}")

@@ -2,7 +2,8 @@
 
 Each unit may publish only its own ``patrol/<unit>/position|status|ack`` and read only its own
 ``patrol/<unit>/tasking``; an OwnTracks phone only its own ``owntracks/<user>/<device>``
-topics. The services get their own users with just the rights they need.
+topics. The services get their own users with just the rights they need. Each login is also
+the one client id it may hold (``patrolwatch.mqtt_logins``): one per connection.
 
 Running it again keeps every password already in ``credentials.txt``: a roster change adds
 and drops users without invalidating the devices already provisioned.
@@ -20,6 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from patrolwatch.mqtt import read_password_file
+from patrolwatch.mqtt_logins import (
+    SIMULATOR,
+    dashboard_logins,
+    ingest_logins,
+    login_problems,
+)
 from patrolwatch.roster import Roster, load_roster
 from patrolwatch.settings import Settings
 
@@ -38,22 +45,27 @@ class Account:
     comment: str
 
 
-SERVICE_ACCOUNTS = (
-    Account("patrolwatch-ingest", write=("patrol/events/coverage",),
-            read=("patrol/+/position", "patrol/+/status", "patrol/+/ack", "owntracks/+/+",
-                  "owntracks/+/+/event"),
-            comment="ingest worker and coverage evaluator"),
-    Account("patrolwatch-dashboard",
-            write=("patrol/+/tasking", "patrol/+/position", "patrol/+/status", "patrol/+/ack"),
-            read=("patrol/events/coverage",),
-            comment="dashboard: sends taskings; the crew page publishes as the signed-in unit"),
-    # Any unit's reports, as the simulated fleet is any roster; never taskings or coverage
-    # events, which the control room acts on.
-    Account("patrolwatch-simulator",
-            write=("patrol/+/position", "patrol/+/status", "patrol/+/ack", "owntracks/+/+",
-                   "owntracks/+/+/event"),
-            read=("patrol/+/tasking",), comment="simulated fleet (demo profile only)"),
-)
+# (write, read) of each service.
+INGEST_RIGHTS = (("patrol/events/coverage",),
+                 ("patrol/+/position", "patrol/+/status", "patrol/+/ack", "owntracks/+/+",
+                  "owntracks/+/+/event"))
+DASHBOARD_RIGHTS = (("patrol/+/tasking", "patrol/+/position", "patrol/+/status", "patrol/+/ack"),
+                    ("patrol/events/coverage",))
+# Any unit's reports, as the simulated fleet is any roster; never taskings or coverage events,
+# which the control room acts on. Its OwnTracks phones sign in as their own users.
+SIMULATOR_RIGHTS = (("patrol/+/position", "patrol/+/status", "patrol/+/ack"),
+                    ("patrol/+/tasking",))
+
+
+def service_accounts(settings: Settings) -> list[Account]:
+    """Return one account per service process: each holds its own client id and session."""
+    ingest = [Account(name, *INGEST_RIGHTS, comment=f"ingest worker {n} and its coverage "
+                      "evaluator") for n, name in enumerate(ingest_logins(settings), 1)]
+    dashboard = [Account(name, *DASHBOARD_RIGHTS, comment=f"dashboard process {n}: sends "
+                         "taskings; the crew page publishes as the signed-in unit")
+                 for n, name in enumerate(dashboard_logins(settings), 1)]
+    simulator = Account(SIMULATOR, *SIMULATOR_RIGHTS, comment="simulated fleet (demo profile)")
+    return [*ingest, *dashboard, simulator]
 
 
 @dataclass(frozen=True)
@@ -159,7 +171,14 @@ def write_credentials(settings: Settings, out: str | Path, *,
         if uid is not None and uid < 0:
             raise ValueError(f"{option} must be a user id (0 or more), not {uid}")
     folder = Path(out)
-    accounts = [*SERVICE_ACCOUNTS, *unit_accounts(roster or load_roster(settings.units))]
+    roster = roster or load_roster(settings.units)
+    clashes = login_problems(roster, settings.units)
+    if clashes:
+        # Merging them would hand one holder the other's password and client id.
+        raise ValueError(
+            f"nothing written: {len(clashes)} broker login(s) of the roster would belong to "
+            "more than one device or service:\n" + "\n".join(clashes))
+    accounts = [*service_accounts(settings), *unit_accounts(roster)]
     names = [a.name for a in accounts]
     given = dict(given or {})
     unknown = sorted(set(given) - set(names))
