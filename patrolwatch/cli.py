@@ -218,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-evaluator", action="store_true",
                    help="do not take part in coverage evaluation")
     p.add_argument("--client-id", default=None,
-                   help="MQTT client id (default PATROL_INGEST_CLIENT_ID)")
+                   help="MQTT client id on a broker without logins (default "
+                        "PATROL_INGEST_CLIENT_ID); signed in, the client id is the login")
 
     p = add("dashboard", cmd_dashboard, "the Dash app and HTTP API (development server)")
     p.add_argument("--host", default="127.0.0.1")
