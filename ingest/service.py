@@ -7,7 +7,7 @@ import threading
 from urllib.parse import urlsplit
 
 from ingest.evaluator import CoverageEvaluator
-from ingest.metrics import WorkerMetrics
+from ingest.metrics import WorkerMetrics, bind_address
 from ingest.worker import IngestWorker
 from patrolwatch.core.hotspots import CoverageDefaults, load_hotspots
 from patrolwatch.core.messages import ParseContext
@@ -33,8 +33,9 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
     ctx = ParseContext.from_settings(settings, roster, codes)
     metrics = WorkerMetrics()
     if settings.metrics_port:
+        host, token = bind_address(settings)
         try:
-            metrics.serve(settings.metrics_port)
+            metrics.serve(settings.metrics_port, host, token)
         except OSError as exc:  # ingest matters more than its metrics: keep going, loudly
             log.error("cannot serve /metrics on port %d (%s); set PATROL_METRICS_PORT to a "
                       "free port, or 0 to turn metrics off", settings.metrics_port, exc)

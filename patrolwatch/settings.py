@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from patrolwatch.mqtt import url_with_password
 
 MQTT_SCHEMES = ("mqtt", "mqtts", "tcp", "ssl")
+MIN_TOKEN_CHARS = 16
 
 
 class Settings(BaseSettings):
@@ -110,6 +111,18 @@ class Settings(BaseSettings):
         if self.mqtt_password_file is not None:
             self.mqtt_url = url_with_password(self.mqtt_url, self.mqtt_password_file)
         return self
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _metrics_token_long_enough(cls, value: object) -> object:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text is None or text == "":
+            return None  # compose passes an unset ${PATROL_METRICS_TOKEN:-} as ""
+        if isinstance(text, str) and len(text.strip()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"PATROL_METRICS_TOKEN must be at least {MIN_TOKEN_CHARS} "
+                             "characters (e.g. `python3 -c 'import secrets; "
+                             "print(secrets.token_urlsafe(32))'`)")
+        return value
 
     @model_validator(mode="after")
     def _metrics_open_only_with_a_token(self) -> Settings:
