@@ -28,12 +28,14 @@ from patrolwatch.mqtt import Inbound, MqttClient, read_passwords
 from patrolwatch.mqtt_credentials import write_credentials
 from patrolwatch.roster import Roster, RosterUnit
 from patrolwatch.settings import Settings
+from patrolwatch.simulate import run_simulator
 from tests.conftest import require_mosquitto
 from tests.integration.shipped_broker import shipped_broker
 from tests.services import ServerProcess, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.mosquitto]
 
+ROOT = Path(__file__).resolve().parents[2]
 QUEUED = 100  # QoS 1 messages waiting in the victim's session during the takeover attempts
 INGEST_1, INGEST_2 = "patrolwatch-ingest-1", "patrolwatch-ingest-2"
 DASHBOARD_1, DASHBOARD_2 = "patrolwatch-dashboard-1", "patrolwatch-dashboard-2"
@@ -263,3 +265,34 @@ def test_the_units_own_commands_keep_its_queued_taskings(broker: Broker) -> None
         assert [i for i in ids if i] == ["T-1", "T-2"]  # a late {"seq": 0} has no id
     finally:
         dashboard.stop()
+
+
+def test_the_simulators_phones_sign_in_as_their_own_owntracks_users(
+        broker: Broker, tmp_path: Path) -> None:
+    """One simulator login cannot carry its phones too: they would share its one client id."""
+    roster = tmp_path / "units.yaml"
+    roster.write_text("units:\n  - {id: UA, callsign: UA, team: T, kind: foot}\n"
+                      "  - {id: OT1, callsign: OT1, team: T, kind: foot, owntracks: olga/phone}\n")
+    settings = broker.settings(SIMULATOR).model_copy(
+        update={"units": roster, "hotspots": ROOT / "config" / "hotspots.geojson"})
+    inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
+    ingest = MqttClient(broker.url(INGEST_1), "", on_message=inbox.put,
+                        subscriptions=[("owntracks/+/+", 1), ("patrol/+/position", 1)])
+    assert ingest.start(wait_s=10)
+    stop = threading.Event()
+    fleet = threading.Thread(target=run_simulator, args=(settings,),
+                             kwargs={"units": 2, "interval_s": 0.2, "stop": stop, "seed": 1})
+    seen: set[str] = set()
+
+    def both() -> bool:
+        while not inbox.empty():
+            seen.add(inbox.get_nowait().topic)
+        return {"owntracks/olga/phone", "patrol/UA/position"} <= seen
+
+    try:
+        fleet.start()
+        wait_until(both, 30, what=f"the phone's and the unit's positions (saw {sorted(seen)})")
+    finally:
+        stop.set()
+        fleet.join(15)
+        ingest.stop()
