@@ -23,11 +23,18 @@ def shipped_conf(workdir: Path, creds: Path, port: int) -> Path:
     for production, here in PRODUCTION_PATHS.items():
         assert production in text, f"{SHIPPED_CONF} no longer has {production!r}"
         text = text.replace(production, here.format(port=port, creds=creds, data=data))
+    # Mosquitto buffers its stdout into a file; its own log file is written line by line.
+    text += f"log_dest file {broker_log(workdir)}\n"
     if os.geteuid() == 0:  # as root Mosquitto would drop to a user that cannot read workdir
         text += "user root\n"
     path = workdir / "mosquitto-shipped.conf"
     path.write_text(text)
     return path
+
+
+def broker_log(workdir: Path) -> Path:
+    """Return where the shipped broker started in ``workdir`` logs (connections included)."""
+    return workdir / "mosquitto-shipped.log"
 
 
 def shipped_broker(workdir: Path, creds: Path) -> ServerProcess:

@@ -10,9 +10,13 @@ control: a broker that refused everyone would fail these tests, not pass them.
 from __future__ import annotations
 
 import json
+import os
 import queue
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +34,9 @@ from patrolwatch.roster import Roster, RosterUnit
 from patrolwatch.settings import Settings
 from patrolwatch.simulate import run_simulator
 from tests.conftest import require_mosquitto
+from tests.integration.shipped_broker import broker_log as shipped_log
 from tests.integration.shipped_broker import shipped_broker
-from tests.services import ServerProcess, wait_until
+from tests.services import ServerProcess, free_port, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.mosquitto]
 
@@ -296,3 +301,39 @@ def test_the_simulators_phones_sign_in_as_their_own_owntracks_users(
         stop.set()
         fleet.join(15)
         ingest.stop()
+
+
+def test_the_ingest_process_holds_one_connection_with_its_evaluator(
+        broker: Broker, tmp_path: Path, redis_url: str) -> None:
+    """`patrolwatch ingest` publishes coverage events on the worker's own connection."""
+    metrics = free_port()
+    env = {**os.environ, "PATROL_MQTT_URL": f"mqtt://{INGEST_1}@127.0.0.1:{broker.server.port}",
+           "PATROL_MQTT_PASSWORD_FILE": str(broker.creds / "credentials.txt"),
+           "PATROL_REDIS_URL": redis_url, "PATROL_METRICS_PORT": str(metrics),
+           "PATROL_HOTSPOTS": str(ROOT / "config/hotspots.geojson"),
+           "PATROL_UNITS": str(ROOT / "config/units.yaml"),
+           "PATROL_USERS": str(tmp_path / "no-users.yaml")}
+    env.pop("PATROL_METRICS_TOKEN", None)
+    log = tmp_path / "ingest.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "patrolwatch", "ingest"], env=env,
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    unit = MqttClient(broker.url("UA"), "")
+    try:
+        assert unit.start(wait_s=10)
+
+        def stored() -> bool:
+            unit.publish_and_wait(topics.position_topic("UA"),
+                                  json.dumps({"ts": time.time(), "lat": 51.5, "lon": -0.13}))
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=5) as r:
+                return b'result="accepted"} ' in r.read()
+
+        wait_until(stored, 30, interval=0.5, what=f"the worker to store a position: "
+                   f"{log.read_text(errors='replace')[-1500:]}")
+    finally:
+        unit.stop()
+        proc.terminate()
+        proc.wait(15)
+    broker_log = shipped_log(broker.server.workdir).read_text(errors="replace")
+    assert broker_log.count(f" as {INGEST_1} ") == 1, broker_log[-3000:]
+    assert "already connected" not in broker_log, broker_log[-3000:]
