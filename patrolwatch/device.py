@@ -2,8 +2,8 @@
 
 Operators and tests use it to act as a crew (``patrolwatch device UNIT ...``). ``listen``
 keeps a persistent MQTT session (client id ``device-<unit>``, or the unit's broker login
-when signed in), so taskings sent while the
-handheld was off are delivered when it comes back (on Mosquitto; see docs/deployment.md).
+when signed in), so taskings sent while the handheld was off are delivered when it comes
+back (on Mosquitto; see docs/deployment.md).
 """
 
 from __future__ import annotations
