@@ -104,3 +104,16 @@ def test_check_config_reports_a_shared_login(tmp_path: Path) -> None:
     problems = check_config(Settings(units=units, users=tmp_path / "none.yaml"))
     assert any(p.startswith(f"{units}:cw402: OwnTracks user 'cw402' has 2 phones")
                for p in problems), problems
+
+
+@pytest.mark.parametrize("action", ["position", "listen"])
+def test_a_device_command_refuses_to_act_as_another_unit(action: str) -> None:
+    """Signed in as CW-401, acting as CW-402 would be dropped by the ACL without a word."""
+    from patrolwatch.device import DeviceError, listen, send_position
+
+    settings = Settings(mqtt_url="mqtt://CW-401:pw@127.0.0.1:1")  # never reached
+    with pytest.raises(DeviceError, match="signs in as 'CW-401', which may act only as unit"):
+        if action == "position":
+            send_position(settings, "CW-402", 51.5, -0.1)
+        else:
+            listen(settings, "CW-402", count=1)
