@@ -49,6 +49,7 @@ def gunicorn(tmp_path: Path, broker: ServerProcess, redis_url: str, workers: int
     try:
         return subprocess.Popen(
             [str(GUNICORN), "-c", "python:dashboard.gunicorn_conf", "-w", str(workers),
+             "--graceful-timeout", "5",
              "-b", f"127.0.0.1:{free_port()}", "dashboard.wsgi:server"],
             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     finally:
@@ -61,9 +62,14 @@ def signed_in(tmp_path: Path) -> list[tuple[int, str]]:
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop gunicorn and its workers; a worker still booting under load may need SIGKILL."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
 
 
 def test_each_worker_signs_in_as_its_own_login_and_a_replacement_takes_the_freed_one(
