@@ -7,11 +7,10 @@ import threading
 from urllib.parse import urlsplit
 
 from ingest.evaluator import CoverageEvaluator
-from ingest.metrics import WorkerMetrics
+from ingest.metrics import WorkerMetrics, bind_address
 from ingest.worker import IngestWorker
 from patrolwatch.core.hotspots import CoverageDefaults, load_hotspots
 from patrolwatch.core.messages import ParseContext
-from patrolwatch.mqtt import MqttClient
 from patrolwatch.roster import load_roster, load_status_codes
 from patrolwatch.settings import Settings
 from patrolwatch.store import Store
@@ -34,19 +33,19 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
     ctx = ParseContext.from_settings(settings, roster, codes)
     metrics = WorkerMetrics()
     if settings.metrics_port:
+        host, token = bind_address(settings)
         try:
-            metrics.serve(settings.metrics_port)
+            metrics.serve(settings.metrics_port, host, token)
         except OSError as exc:  # ingest matters more than its metrics: keep going, loudly
             log.error("cannot serve /metrics on port %d (%s); set PATROL_METRICS_PORT to a "
                       "free port, or 0 to turn metrics off", settings.metrics_port, exc)
     worker = IngestWorker(settings, store, ctx, client_id=client_id, metrics=metrics)
     threads: list[threading.Thread] = []
-    events_client: MqttClient | None = None
     if evaluator:
-        events_client = MqttClient(settings.mqtt_url, "")
-        events_client.start()
+        # Coverage events go out on the worker's own connection: a login holds one client id,
+        # so a second connection would knock the worker off its persistent session.
         cov = CoverageEvaluator(settings, store, hotspots, roster,
-                                publish=events_client.publish)
+                                publish=worker.client.publish)
         threads.append(threading.Thread(target=cov.run, args=(stop,), name="coverage",
                                         daemon=True))
     log.info("roster: %d units; hotspots: %d; stale after %.0f s", len(roster.units),
@@ -59,6 +58,4 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
         stop.set()
         for t in threads:
             t.join(timeout=10)
-        if events_client is not None:
-            events_client.stop()
     return 0

@@ -112,7 +112,8 @@ def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_mqtt_credentials(settings: Settings, args: argparse.Namespace) -> int:
     """Write a Mosquitto password file and ACL from the roster, keeping known passwords."""
-    from patrolwatch.mqtt_credentials import read_passwords, write_credentials
+    from patrolwatch.mqtt import read_passwords
+    from patrolwatch.mqtt_credentials import write_credentials
 
     try:
         given = read_passwords(sys.stdin) if args.password_stdin else {}
@@ -213,7 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-evaluator", action="store_true",
                    help="do not take part in coverage evaluation")
     p.add_argument("--client-id", default=None,
-                   help="MQTT client id (default PATROL_INGEST_CLIENT_ID)")
+                   help="MQTT client id on a broker without logins (default "
+                        "PATROL_INGEST_CLIENT_ID); signed in, the client id is the login")
 
     p = add("dashboard", cmd_dashboard, "the Dash app and HTTP API (development server)")
     p.add_argument("--host", default="127.0.0.1")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from patrolwatch.core.hotspots import CoverageDefaults, validate_hotspots
 from patrolwatch.errors import ConfigError
+from patrolwatch.mqtt_logins import login_problems
 from patrolwatch.roster import load_roster, load_status_codes
 from patrolwatch.settings import Settings
 from patrolwatch.users import load_users
@@ -15,9 +16,12 @@ def check_config(settings: Settings) -> list[str]:
                                       settings.zone))
     roster_units: set[str] = set()
     try:
-        roster_units = set(load_roster(settings.units).units)
+        roster = load_roster(settings.units)
     except ConfigError as exc:
         problems += exc.problems
+    else:
+        roster_units = set(roster.units)
+        problems += login_problems(roster, settings.units)  # `mqtt-credentials` refuses them
     try:
         load_status_codes(settings.status_codes)
     except ConfigError as exc:

@@ -1,8 +1,9 @@
 """A handheld client for one unit: send position, status and acks; listen for taskings.
 
 Operators and tests use it to act as a crew (``patrolwatch device UNIT ...``). ``listen``
-keeps a persistent MQTT session (client id ``device-<unit>``), so taskings sent while the
-handheld was off are delivered when it comes back (on Mosquitto; see docs/deployment.md).
+keeps a persistent MQTT session (client id ``device-<unit>``, or the unit's broker login
+when signed in), so taskings sent while the handheld was off are delivered when it comes
+back (on Mosquitto; see docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from patrolwatch.core.model import Status
 from patrolwatch.core.topics import ack_topic, position_topic, status_topic, tasking_topic
 from patrolwatch.errors import CommandError, ConfigError
 from patrolwatch.mqtt import BrokerAddress, Inbound, MqttClient, publish_once
+from patrolwatch.mqtt_logins import SERVICE_PREFIX
 from patrolwatch.roster import load_status_codes
 from patrolwatch.settings import Settings
 
@@ -54,6 +56,16 @@ def _check_reachable(settings: Settings) -> None:
         raise _unreachable(settings, exc.strerror or str(exc)) from None
 
 
+def _check_login(settings: Settings, unit: str) -> None:
+    """Refuse to act as a unit other than the one PATROL_MQTT_URL signs in as."""
+    login = BrokerAddress.from_url(settings.mqtt_url).username
+    if login is not None and login != unit and not login.startswith(SERVICE_PREFIX):
+        # The ACL would drop every message silently, and `listen` would wait for ever.
+        raise DeviceError(
+            f"PATROL_MQTT_URL signs in as {login!r}, which may act only as unit {login!r}, not "
+            f"{unit!r}: sign in with {unit!r}'s own line of credentials.txt")
+
+
 def _topic(unit: str, kind: str) -> str:
     make = {"position": position_topic, "status": status_topic, "ack": ack_topic,
             "tasking": tasking_topic}[kind]
@@ -70,11 +82,14 @@ def _now() -> float:
 def _send(settings: Settings, unit: str, kind: str, body: dict[str, Any]) -> None:
     topic = _topic(unit, kind)
     payload = json.dumps(body, separators=(",", ":"))
+    _check_login(settings, unit)
     _check_reachable(settings)
     try:
-        # A fresh client id per command: two commands for one unit never knock each other off.
+        # Signed in, the client id is the login's own, shared with `listen`: resume its session
+        # rather than wipe the taskings queued there. On an open broker: a fresh id per command.
+        login = BrokerAddress.from_url(settings.mqtt_url).username is not None
         publish_once(settings.mqtt_url, [(topic, payload)], timeout_s=CONNECT_TIMEOUT_S,
-                     client_id=f"device-{unit}-{uuid.uuid4().hex[:8]}")
+                     client_id=f"device-{unit}-{uuid.uuid4().hex[:8]}", keep_session=login)
     except ConnectionError:
         raise _unreachable(settings) from None
     except TimeoutError as exc:
@@ -149,6 +164,7 @@ def listen(settings: Settings, unit: str, *, out: TextIO = sys.stdout,
            stop: threading.Event | None = None, count: int | None = None) -> int:
     """Print each tasking the unit receives (text, then its JSON); return how many."""
     topic = _topic(unit, "tasking")
+    _check_login(settings, unit)
     _check_reachable(settings)
     inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
     # Acknowledge a tasking only once it is printed: one that arrives as we stop is kept by

@@ -10,10 +10,11 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -53,6 +54,87 @@ class BrokerAddress:
         return f"{scheme}://{who}{self.host}:{self.port}"
 
 
+# -- credentials.txt of `patrolwatch mqtt-credentials`: one 'name password' line per login --
+def read_passwords(lines: Iterable[str]) -> dict[str, str]:
+    """Parse ``name password`` lines (blank lines and # comments skipped)."""
+    out: dict[str, str] = {}
+    first: dict[str, int] = {}
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        name, _, password = text.partition(" ")
+        if not password.strip():
+            raise ValueError(f"line {number}: expected 'name password', got only {name!r}")
+        if name in out:
+            # Two passwords for one user: which one a device holds cannot be guessed.
+            raise ValueError(f"line {number}: {name!r} already has a password on line "
+                             f"{first[name]}; keep one line per user")
+        out[name], first[name] = password.strip(), number
+    return out
+
+
+def read_password_file(path: Path) -> dict[str, str]:
+    """Read a ``credentials.txt``; errors name the file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except PermissionError:
+        raise ValueError(f"{path}: permission denied; run as root or as the file's "
+                         f"owner (uid {path.stat().st_uid})") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        return read_passwords(text.splitlines())
+    except ValueError as exc:
+        raise ValueError(f"{path}:{exc}") from None
+
+
+def url_with_password(url: str, password_file: Path) -> str:
+    """Put the password of the URL's user, read from ``password_file``, into the URL.
+
+    A URL without a user name, or with a password already, is returned unchanged.
+    """
+    parts = urlsplit(url)
+    if not parts.username or parts.password:
+        return url
+    user = unquote(parts.username)
+    if not password_file.exists():
+        raise ValueError(
+            f"PATROL_MQTT_PASSWORD_FILE {password_file} does not exist, so there is no "
+            f"password for MQTT user {user!r} of PATROL_MQTT_URL; write it with "
+            "`patrolwatch mqtt-credentials` or correct the path")
+    passwords = read_password_file(password_file)
+    if user not in passwords:
+        raise ValueError(
+            f"PATROL_MQTT_PASSWORD_FILE {password_file} has no line for MQTT user {user!r} "
+            "(the user of PATROL_MQTT_URL); rerun `patrolwatch mqtt-credentials` or correct "
+            "the user name")
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{quote(user, safe='')}:{quote(passwords[user], safe='')}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def with_login(url: str, login: str) -> str:
+    """Return ``url`` signed in as ``login``, without a password (one is read from a file)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{quote(login, safe='')}@{host}"))
+
+
+def url_for_login(url: str, login: str, password_file: Path | None) -> str:
+    """Return ``url`` signed in as ``login`` with its password from ``password_file``.
+
+    A URL without a user (an open broker, as in the demo) is returned unchanged.
+    """
+    if not urlsplit(url).username:
+        return url
+    if password_file is None:
+        raise ValueError(
+            f"signing in to the broker as {login!r} needs its password: set "
+            "PATROL_MQTT_PASSWORD_FILE to the credentials.txt of `patrolwatch mqtt-credentials`")
+    return url_with_password(with_login(url, login), password_file)
+
+
 @dataclass(frozen=True, slots=True)
 class Inbound:
     """A message received from the broker.
@@ -87,6 +169,11 @@ class MqttClient:
         will: tuple[str, bytes, int, bool] | None = None,
     ) -> None:
         self.address = BrokerAddress.from_url(url)
+        if self.address.username:
+            # A login holds one client id, its own name: the shipped broker enforces it
+            # (use_username_as_clientid), so no login can take over another's session.
+            client_id = self.address.username
+        self.client_id = client_id
         self._subscriptions = list(subscriptions)
         self._on_message = on_message
         self._on_connect_cb = on_connect
@@ -236,9 +323,13 @@ class MqttClient:
 
 
 def publish_once(url: str, messages: Sequence[tuple[str, bytes | str]], timeout_s: float = 10.0,
-                 client_id: str = "") -> None:
-    """Connect, publish each message at QoS 1 and wait for the broker to take it, disconnect."""
-    client = MqttClient(url, client_id)
+                 client_id: str = "", *, keep_session: bool = False) -> None:
+    """Connect, publish each message at QoS 1 and wait for the broker to take it, disconnect.
+
+    ``keep_session`` resumes the client id's persistent session instead of wiping it, and
+    acknowledges nothing it is sent: the broker keeps those messages for the session's owner.
+    """
+    client = MqttClient(url, client_id, clean_session=not keep_session, manual_ack=keep_session)
     if not client.start(wait_s=timeout_s):
         client.stop()
         raise ConnectionError(f"cannot reach MQTT broker at {client.address}")

@@ -2,7 +2,8 @@
 
 Each unit may publish only its own ``patrol/<unit>/position|status|ack`` and read only its own
 ``patrol/<unit>/tasking``; an OwnTracks phone only its own ``owntracks/<user>/<device>``
-topics. The services get their own users with just the rights they need.
+topics. The services get their own users with just the rights they need. Each login is also
+the one client id it may hold (``patrolwatch.mqtt_logins``): one per connection.
 
 Running it again keeps every password already in ``credentials.txt``: a roster change adds
 and drops users without invalidating the devices already provisioned.
@@ -18,8 +19,14 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+from patrolwatch.mqtt import read_password_file
+from patrolwatch.mqtt_logins import (
+    SIMULATOR,
+    dashboard_logins,
+    ingest_logins,
+    login_problems,
+)
 from patrolwatch.roster import Roster, load_roster
 from patrolwatch.settings import Settings
 
@@ -38,22 +45,27 @@ class Account:
     comment: str
 
 
-SERVICE_ACCOUNTS = (
-    Account("patrolwatch-ingest", write=("patrol/events/coverage",),
-            read=("patrol/+/position", "patrol/+/status", "patrol/+/ack", "owntracks/+/+",
-                  "owntracks/+/+/event"),
-            comment="ingest worker and coverage evaluator"),
-    Account("patrolwatch-dashboard",
-            write=("patrol/+/tasking", "patrol/+/position", "patrol/+/status", "patrol/+/ack"),
-            read=("patrol/events/coverage",),
-            comment="dashboard: sends taskings; the crew page publishes as the signed-in unit"),
-    # Any unit's reports, as the simulated fleet is any roster; never taskings or coverage
-    # events, which the control room acts on.
-    Account("patrolwatch-simulator",
-            write=("patrol/+/position", "patrol/+/status", "patrol/+/ack", "owntracks/+/+",
-                   "owntracks/+/+/event"),
-            read=("patrol/+/tasking",), comment="simulated fleet (demo profile only)"),
-)
+# (write, read) of each service.
+INGEST_RIGHTS = (("patrol/events/coverage",),
+                 ("patrol/+/position", "patrol/+/status", "patrol/+/ack", "owntracks/+/+",
+                  "owntracks/+/+/event"))
+DASHBOARD_RIGHTS = (("patrol/+/tasking", "patrol/+/position", "patrol/+/status", "patrol/+/ack"),
+                    ("patrol/events/coverage",))
+# Any unit's reports, as the simulated fleet is any roster; never taskings or coverage events,
+# which the control room acts on. Its OwnTracks phones sign in as their own users.
+SIMULATOR_RIGHTS = (("patrol/+/position", "patrol/+/status", "patrol/+/ack"),
+                    ("patrol/+/tasking",))
+
+
+def service_accounts(settings: Settings) -> list[Account]:
+    """Return one account per service process: each holds its own client id and session."""
+    ingest = [Account(name, *INGEST_RIGHTS, comment=f"ingest worker {n} and its coverage "
+                      "evaluator") for n, name in enumerate(ingest_logins(settings), 1)]
+    dashboard = [Account(name, *DASHBOARD_RIGHTS, comment=f"dashboard process {n}: sends "
+                         "taskings; the crew page publishes as the signed-in unit")
+                 for n, name in enumerate(dashboard_logins(settings), 1)]
+    simulator = Account(SIMULATOR, *SIMULATOR_RIGHTS, comment="simulated fleet (demo profile)")
+    return [*ingest, *dashboard, simulator]
 
 
 @dataclass(frozen=True)
@@ -110,65 +122,6 @@ def acl_text(accounts: Iterable[Account]) -> str:
     return "\n".join(lines)
 
 
-def read_passwords(lines: Iterable[str]) -> dict[str, str]:
-    """Parse ``name password`` lines (blank lines and # comments skipped)."""
-    out: dict[str, str] = {}
-    first: dict[str, int] = {}
-    for number, line in enumerate(lines, 1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        name, _, password = text.partition(" ")
-        if not password.strip():
-            raise ValueError(f"line {number}: expected 'name password', got only {name!r}")
-        if name in out:
-            # Two passwords for one user: which one a device holds cannot be guessed.
-            raise ValueError(f"line {number}: {name!r} already has a password on line "
-                             f"{first[name]}; keep one line per user")
-        out[name], first[name] = password.strip(), number
-    return out
-
-
-def read_password_file(path: Path) -> dict[str, str]:
-    """Read a ``credentials.txt``; errors name the file and line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except PermissionError:
-        raise ValueError(f"{path}: permission denied; run as root or as the file's "
-                         f"owner (uid {path.stat().st_uid})") from None
-    except OSError as exc:
-        raise ValueError(f"{path}: {exc.strerror or exc}") from None
-    try:
-        return read_passwords(text.splitlines())
-    except ValueError as exc:
-        raise ValueError(f"{path}:{exc}") from None
-
-
-def url_with_password(url: str, password_file: Path) -> str:
-    """Put the password of the URL's user, read from ``password_file``, into the URL.
-
-    A URL without a user name, or with a password already, is returned unchanged.
-    """
-    parts = urlsplit(url)
-    if not parts.username or parts.password:
-        return url
-    user = unquote(parts.username)
-    if not password_file.exists():
-        raise ValueError(
-            f"PATROL_MQTT_PASSWORD_FILE {password_file} does not exist, so there is no "
-            f"password for MQTT user {user!r} of PATROL_MQTT_URL; write it with "
-            "`patrolwatch mqtt-credentials` or correct the path")
-    passwords = read_password_file(password_file)
-    if user not in passwords:
-        raise ValueError(
-            f"PATROL_MQTT_PASSWORD_FILE {password_file} has no line for MQTT user {user!r} "
-            "(the user of PATROL_MQTT_URL); rerun `patrolwatch mqtt-credentials` or correct "
-            "the user name")
-    host = parts.netloc.rpartition("@")[2]
-    netloc = f"{quote(user, safe='')}:{quote(passwords[user], safe='')}@{host}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 def _owner(path: Path, uid: int | None, option: str) -> tuple[int, int] | str | None:
     """Decide who should own a rewritten file: (uid, gid), None to leave it, or why not."""
     if os.geteuid() != 0:
@@ -218,7 +171,14 @@ def write_credentials(settings: Settings, out: str | Path, *,
         if uid is not None and uid < 0:
             raise ValueError(f"{option} must be a user id (0 or more), not {uid}")
     folder = Path(out)
-    accounts = [*SERVICE_ACCOUNTS, *unit_accounts(roster or load_roster(settings.units))]
+    roster = roster or load_roster(settings.units)
+    clashes = login_problems(roster, settings.units)
+    if clashes:
+        # Merging them would hand one holder the other's password and client id.
+        raise ValueError(
+            f"nothing written: {len(clashes)} broker login(s) of the roster would belong to "
+            "more than one device or service:\n" + "\n".join(clashes))
+    accounts = [*service_accounts(settings), *unit_accounts(roster)]
     names = [a.name for a in accounts]
     given = dict(given or {})
     unknown = sorted(set(given) - set(names))

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import time
+from ipaddress import ip_address
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from patrolwatch.mqtt import url_with_password
+
 MQTT_SCHEMES = ("mqtt", "mqtts", "tcp", "ssl")
+MIN_TOKEN_CHARS = 16
 
 
 class Settings(BaseSettings):
@@ -39,7 +43,11 @@ class Settings(BaseSettings):
     stale_after_s: float = Field(180.0, gt=0)
 
     # Ingest
-    ingest_client_id: str = "patrolwatch-ingest"
+    ingest_client_id: str = "patrolwatch-ingest"  # only on a broker without logins
+    # Broker logins `mqtt-credentials` writes: one per ingest worker (patrolwatch-ingest-1..N)
+    # and per dashboard process (patrolwatch-dashboard-1..N), as a login holds one client id.
+    ingest_workers: int = Field(1, ge=1, le=256)
+    dashboard_workers: int = Field(4, ge=1, le=256)  # twice gunicorn -w: a HUP reload overlaps
     ingest_share_group: str | None = None  # e.g. "ingest" -> $share/ingest/patrol/+/position
     batch_max: int = Field(500, ge=1, le=10_000)
     batch_wait_ms: float = Field(20.0, ge=0)
@@ -48,6 +56,9 @@ class Settings(BaseSettings):
     trail_retention_days: float = Field(31.0, gt=0)
     audit_retention_days: float = Field(31.0, gt=0)
     metrics_port: int = Field(9108, ge=0, le=65535)  # the worker's /metrics; 0 turns it off
+    # Bearer token for /metrics; unset, the worker's /metrics listens on 127.0.0.1 only.
+    metrics_token: SecretStr | None = None
+    metrics_host: str | None = None  # the worker's bind address; default 0.0.0.0 with a token
 
     # Coverage definitions (DOMAIN.md); per-hotspot `target` overrides M and T
     visit_gap_s: float = Field(120.0, gt=0)  # G
@@ -98,9 +109,28 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _mqtt_password_from_file(self) -> Settings:
         if self.mqtt_password_file is not None:
-            from patrolwatch.mqtt_credentials import url_with_password  # it imports Settings
-
             self.mqtt_url = url_with_password(self.mqtt_url, self.mqtt_password_file)
+        return self
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _metrics_token_long_enough(cls, value: object) -> object:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text is None or text == "":
+            return None  # compose passes an unset ${PATROL_METRICS_TOKEN:-} as ""
+        if isinstance(text, str) and len(text.strip()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"PATROL_METRICS_TOKEN must be at least {MIN_TOKEN_CHARS} "
+                             "characters (e.g. `python3 -c 'import secrets; "
+                             "print(secrets.token_urlsafe(32))'`)")
+        return value
+
+    @model_validator(mode="after")
+    def _metrics_open_only_with_a_token(self) -> Settings:
+        if self.metrics_host and self.metrics_token is None and not _is_loopback(self.metrics_host):
+            raise ValueError(
+                f"PATROL_METRICS_HOST={self.metrics_host} would serve the worker's /metrics to "
+                "the network without a password: set PATROL_METRICS_TOKEN too, or leave "
+                "PATROL_METRICS_HOST unset (127.0.0.1)")
         return self
 
     @field_validator("shift_starts")
@@ -129,6 +159,16 @@ class Settings(BaseSettings):
     def trail_retention_s(self) -> float:
         """Return how long raw positions are kept, in seconds."""
         return self.trail_retention_days * 86_400.0
+
+
+def _is_loopback(host: str) -> bool:
+    """Tell whether a bind address only reaches this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def load_settings(**overrides: object) -> Settings:

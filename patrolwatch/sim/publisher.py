@@ -26,7 +26,7 @@ from shapely.geometry import MultiPolygon, Point, Polygon, shape
 
 from patrolwatch.core.topics import ack_topic, owntracks_topic, position_topic, status_topic
 from patrolwatch.errors import ConfigError, problem
-from patrolwatch.mqtt import Inbound, MqttClient
+from patrolwatch.mqtt import Inbound, MqttClient, url_for_login
 from patrolwatch.roster import Roster, load_roster
 from patrolwatch.settings import Settings
 from patrolwatch.sim.fleet import Fleet
@@ -218,7 +218,8 @@ def parse_tasking(message: Inbound) -> Tasking | None:
 class _Publisher:
     """One connection for the native units, one per OwnTracks phone (each has its last-will)."""
 
-    def __init__(self, url: str, specs: Sequence[UnitSpec], start: float) -> None:
+    def __init__(self, url: str, specs: Sequence[UnitSpec], start: float,
+                 password_file: Path | None = None) -> None:
         self.inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
         self.native = MqttClient(url, f"patrolwatch-sim-{os.getpid()}",
                                  subscriptions=[(TASKING_FILTER, 1)], on_message=self.inbox.put)
@@ -227,7 +228,8 @@ class _Publisher:
         for spec in specs:
             if spec.owntracks:
                 user, device = spec.owntracks
-                client = MqttClient(url, f"owntracks-{user}-{device}",
+                client = MqttClient(url_for_login(url, user, password_file),  # its own login
+                                    f"owntracks-{user}-{device}",
                                     will=(owntracks_topic(user, device), lwt, 1, False))
                 self.phones[spec.id] = (client, user, device)
         self.counts: Counter[str] = Counter()
@@ -292,7 +294,7 @@ def run_simulator(settings: Settings, units: int = 200, interval_s: float = 5.0,
     specs = fleet_specs(_roster(settings), units)
     start = time.time()
     fleet = Fleet(specs, targets, start=start, interval_s=interval_s, seed=seed)
-    publisher = _Publisher(settings.mqtt_url, specs, start)
+    publisher = _Publisher(settings.mqtt_url, specs, start, settings.mqtt_password_file)
     stop, restore = _stop_event(stop)
     try:
         publisher.connect()

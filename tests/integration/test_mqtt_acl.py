@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 from patrolwatch.core import topics
-from patrolwatch.mqtt import Inbound, MqttClient
-from patrolwatch.mqtt_credentials import read_passwords, write_credentials
+from patrolwatch.mqtt import Inbound, MqttClient, read_passwords
+from patrolwatch.mqtt_credentials import write_credentials
 from patrolwatch.roster import Roster, RosterUnit
 from patrolwatch.settings import Settings
 from patrolwatch.sim.publisher import TASKING_FILTER
 from tests.conftest import require_mosquitto
-from tests.services import ServerProcess, mosquitto_server, wait_until
+from tests.integration.shipped_broker import shipped_broker
+from tests.services import ServerProcess, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.mosquitto]
 
@@ -36,11 +37,10 @@ def _passwords(folder: Path) -> dict[str, str]:
 
 @pytest.fixture
 def secured(tmp_path: Path) -> Iterator[ServerProcess]:
-    """A Mosquitto under the password file and ACL that mqtt-credentials writes."""
+    """The shipped Mosquitto config with the password file and ACL mqtt-credentials writes."""
     require_mosquitto()
-    paths = write_credentials(Settings(), tmp_path / "creds", roster=_roster()).paths
-    extra = f"password_file {paths[0]}\nacl_file {paths[1]}\n"
-    server = mosquitto_server(tmp_path, extra_conf=extra, anonymous=False)
+    write_credentials(Settings(), tmp_path / "creds", roster=_roster())
+    server = shipped_broker(tmp_path, tmp_path / "creds")
     yield server
     server.terminate()
 
@@ -89,7 +89,7 @@ def _drain_until(inbox: queue.SimpleQueue[Inbound], topic: str, timeout: float =
 
 def test_a_unit_cannot_publish_as_another(secured: ServerProcess, tmp_path: Path) -> None:
     port, pw = _login(secured, tmp_path)
-    ingest, inbox = _client(port, "patrolwatch-ingest", pw["patrolwatch-ingest"],
+    ingest, inbox = _client(port, "patrolwatch-ingest-1", pw["patrolwatch-ingest-1"],
                             [("patrol/+/position", 1), ("owntracks/+/+", 1)])
     ua, _ = _client(port, "UA", pw["UA"])
     body = json.dumps({"ts": time.time(), "lat": 51.5, "lon": -0.1})
@@ -107,7 +107,7 @@ def test_a_unit_cannot_publish_as_another(secured: ServerProcess, tmp_path: Path
 def test_a_unit_reads_only_its_own_taskings(secured: ServerProcess, tmp_path: Path) -> None:
     port, pw = _login(secured, tmp_path)
     ua, inbox = _client(port, "UA", pw["UA"], [("patrol/UB/tasking", 1), ("patrol/UA/tasking", 1)])
-    dash, _ = _client(port, "patrolwatch-dashboard", pw["patrolwatch-dashboard"])
+    dash, _ = _client(port, "patrolwatch-dashboard-1", pw["patrolwatch-dashboard-1"])
     try:
         dash.publish_and_wait("patrol/UB/tasking", b'{"id": "T1"}')
         dash.publish_and_wait("patrol/UA/tasking", b'{"id": "T2"}')
@@ -134,19 +134,23 @@ def test_each_service_does_its_job_under_its_own_user(
 ) -> None:
     port, pw = _login(secured, tmp_path)
     # The worker as several replicas run it: shared subscriptions to every device topic.
-    ingest, to_ingest = _client(port, "patrolwatch-ingest", pw["patrolwatch-ingest"],
+    ingest, to_ingest = _client(port, "patrolwatch-ingest-1", pw["patrolwatch-ingest-1"],
                                 topics.subscriptions("ingest"))
-    dash, to_dash = _client(port, "patrolwatch-dashboard", pw["patrolwatch-dashboard"],
+    dash, to_dash = _client(port, "patrolwatch-dashboard-1", pw["patrolwatch-dashboard-1"],
                             [(topics.COVERAGE_EVENTS_TOPIC, 1)])
     sim, to_sim = _client(port, "patrolwatch-simulator", pw["patrolwatch-simulator"],
                           [(TASKING_FILTER, 1)])
+    phone, _ = _client(port, "olga", pw["olga"])  # the simulator's phones sign in as their users
     body = json.dumps({"ts": time.time(), "lat": 51.5, "lon": -0.1})
     try:
-        reports = {topics.position_topic("UB"), topics.status_topic("UB"),
-                   topics.owntracks_topic("olga", "phone"),
-                   topics.owntracks_topic("olga", "phone") + "/event"}
+        reports = {topics.position_topic("UB"), topics.status_topic("UB")}
         for topic in sorted(reports):
             sim.publish_and_wait(topic, body)
+        phoned = {topics.owntracks_topic("olga", "phone"),
+                  topics.owntracks_topic("olga", "phone") + "/event"}
+        for topic in sorted(phoned):
+            phone.publish_and_wait(topic, body)
+        reports |= phoned
         crew = {topics.position_topic("UA"), topics.status_topic("UA"), topics.ack_topic("UA")}
         for topic in sorted(crew):  # the crew page reports as its signed-in unit
             dash.publish_and_wait(topic, body)
@@ -157,7 +161,7 @@ def test_each_service_does_its_job_under_its_own_user(
         assert _collect(to_dash, {topics.COVERAGE_EVENTS_TOPIC}) == {
             topics.COVERAGE_EVENTS_TOPIC}
     finally:
-        for client in (ingest, dash, sim):
+        for client in (ingest, dash, sim, phone):
             client.stop()
 
 
@@ -166,10 +170,10 @@ def test_the_simulator_cannot_send_taskings_or_coverage_events(
 ) -> None:
     port, pw = _login(secured, tmp_path)
     ua, inbox = _client(port, "UA", pw["UA"], [(topics.tasking_topic("UA"), 1)])
-    dash, to_dash = _client(port, "patrolwatch-dashboard", pw["patrolwatch-dashboard"],
+    dash, to_dash = _client(port, "patrolwatch-dashboard-1", pw["patrolwatch-dashboard-1"],
                             [(topics.COVERAGE_EVENTS_TOPIC, 1)])
     sim, _ = _client(port, "patrolwatch-simulator", pw["patrolwatch-simulator"])
-    ingest, _ = _client(port, "patrolwatch-ingest", pw["patrolwatch-ingest"])
+    ingest, _ = _client(port, "patrolwatch-ingest-1", pw["patrolwatch-ingest-1"])
     try:
         sim.publish_and_wait(topics.tasking_topic("UA"), b'{"id": "forged"}')  # dropped
         sim.publish_and_wait(topics.COVERAGE_EVENTS_TOPIC, b'{"forged": true}')  # dropped

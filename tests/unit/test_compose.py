@@ -18,7 +18,8 @@ import yaml
 from patrolwatch.cli import build_parser
 from patrolwatch.core import topics
 from patrolwatch.mqtt import BrokerAddress, MqttClient
-from patrolwatch.mqtt_credentials import SERVICE_ACCOUNTS, Account
+from patrolwatch.mqtt_credentials import Account, service_accounts
+from patrolwatch.settings import Settings
 from patrolwatch.sim.publisher import TASKING_FILTER
 from tests.services import ServerProcess, free_port, mosquitto_binary
 
@@ -190,7 +191,7 @@ def test_only_the_credentials_service_may_write_the_configuration() -> None:
 
 def account(name: str) -> Account:
     user = BrokerAddress.from_url(SERVICES[name]["environment"]["PATROL_MQTT_URL"]).username
-    found = [a for a in SERVICE_ACCOUNTS if a.name == user]
+    found = [a for a in service_accounts(Settings()) if a.name == user]
     assert found, f"{name} signs in as {user!r}, which mqtt-credentials does not create"
     return found[0]
 
@@ -223,11 +224,10 @@ DOES: dict[str, dict[str, list[str]]] = {
         "write": [topics.tasking_topic(UNIT), topics.position_topic(UNIT),
                   topics.status_topic(UNIT), topics.ack_topic(UNIT)],
     },
-    "simulator": {
+    "simulator": {  # its OwnTracks phones sign in as their own users
         "read": [TASKING_FILTER],
         "write": [topics.position_topic(UNIT), topics.status_topic(UNIT),
-                  topics.ack_topic(UNIT), topics.owntracks_topic(*OWNTRACKS),
-                  topics.owntracks_topic(*OWNTRACKS) + "/event"],
+                  topics.ack_topic(UNIT)],
     },
 }
 # What each service must not do: a leaked service password is not a licence for everything.
@@ -236,7 +236,8 @@ MUST_NOT: dict[str, dict[str, list[str]]] = {
                "read": [topics.tasking_topic(UNIT), "#"]},
     "dashboard": {"write": [topics.owntracks_topic(*OWNTRACKS), "$SYS/x"],
                   "read": [topics.position_topic(UNIT), "#"]},
-    "simulator": {"write": [topics.COVERAGE_EVENTS_TOPIC, topics.tasking_topic(UNIT)],
+    "simulator": {"write": [topics.COVERAGE_EVENTS_TOPIC, topics.tasking_topic(UNIT),
+                            topics.owntracks_topic(*OWNTRACKS)],
                   "read": [topics.position_topic(UNIT), "#"]},
 }
 
@@ -340,6 +341,8 @@ def test_the_broker_is_sized_for_a_fleet() -> None:
 def test_the_broker_refuses_anonymous_clients_and_applies_the_acl() -> None:
     options = conf_options()
     assert options["allow_anonymous"] == ["false"]
+    # A login holds its own client id only (tests/integration/test_broker_identity.py).
+    assert options["use_username_as_clientid"] == ["true"]
     assert options["password_file"] == ["/mosquitto/config/passwd"]
     assert options["acl_file"] == ["/mosquitto/config/acl"]
 
@@ -358,6 +361,8 @@ def runnable_copy(tmp_path: Path, port: int, enable_auth: bool) -> Path:
                             if enable_auth else "")
     if not enable_auth:
         text = text.replace("allow_anonymous false", "allow_anonymous true")
+        # Client ids from logins need logins: the broker turns away clients without one.
+        text = text.replace("use_username_as_clientid true", "")
     if os.geteuid() == 0:  # as root Mosquitto would switch to a user that cannot read tmp_path
         text += "user root\n"
     path = tmp_path / "mosquitto.conf"
@@ -398,7 +403,7 @@ def test_mosquitto_starts_on_the_production_config(tmp_path: Path, enable_auth: 
             from patrolwatch.settings import Settings
 
             # A service as compose configures it: user in the URL, password from the file.
-            ingest = Settings(mqtt_url=f"mqtt://patrolwatch-ingest@127.0.0.1:{port}",
+            ingest = Settings(mqtt_url=f"mqtt://patrolwatch-ingest-1@127.0.0.1:{port}",
                               mqtt_password_file=tmp_path / "credentials.txt")
             assert connects(ingest.mqtt_url, 10)
             unit = Settings(mqtt_url=f"mqtt://CW-402@127.0.0.1:{port}",

@@ -18,20 +18,18 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from patrolwatch.cli import main
-from patrolwatch.mqtt import BrokerAddress
+from patrolwatch.mqtt import BrokerAddress, read_passwords, url_with_password
 from patrolwatch.mqtt_credentials import (
     PBKDF2_ITERATIONS,
-    SERVICE_ACCOUNTS,
     mosquitto_hash,
-    read_passwords,
-    url_with_password,
+    service_accounts,
     write_credentials,
 )
 from patrolwatch.roster import Roster, RosterUnit
 from patrolwatch.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = [a.name for a in SERVICE_ACCOUNTS]
+SERVICES = [a.name for a in service_accounts(Settings())]
 
 
 def roster(*units: str, owntracks: dict[str, str] | None = None) -> Roster:
