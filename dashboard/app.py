@@ -125,12 +125,12 @@ def create_app(settings: Settings, store: Store, roster: Roster, hotspots: Hotsp
     server = app.server
     server.config["SECRET_KEY"] = settings.secret_key
     if settings.secret_key == DEFAULT_SECRET:
-        # The published default would let anyone forge a session cookie: use a key of this
-        # process's own instead (sign-ins then last until restart, on this worker only).
+        # The key signs the sign-in form's anti-forgery cookie; the published default would
+        # let anyone forge it. The development server uses a key of this process's own.
         server.config["SECRET_KEY"] = secrets.token_hex(32)
         log.warning("PATROL_SECRET_KEY is not set: using a random key for this process. Set it "
-                    "to a long random value, the same for every dashboard worker, so sign-ins "
-                    "survive restarts and work across gunicorn workers.")
+                    "to a long random value, the same for every dashboard worker (production, "
+                    "gunicorn dashboard.wsgi:server, refuses to start without one).")
     server.extensions["patrolwatch"] = deps
     hardening.install(server, lambda: app.callback_map)
     if settings.trusted_proxies:

@@ -1,8 +1,8 @@
 """The dashboard's edge: body size, JSON shape, request origin and framing, on every route.
 
 - Bodies over ``BODY_MAX`` get 413: a declared Content-Length is refused before anything is
-  read, and the input stream is capped so a chunked body (no Content-Length) is never read
-  past the limit either (``BodyLimit``, a WSGI wrapper around Flask).
+  read, and a chunked body (no Content-Length) is never read past the limit either
+  (``BodyLimit``, a WSGI wrapper around Flask, which also sets MAX_CONTENT_LENGTH).
 - JSON posted to the API or to Dash's ``/_dash-update-component`` that is malformed, nested
   deeper than ``MAX_DEPTH`` or not shaped like a callback request gets 400, never 500.
 - A state-changing request (any method but GET/HEAD/OPTIONS) whose ``Origin`` (or, without
@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import IO, Any
@@ -32,67 +33,56 @@ StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
-class CappedInput:
-    """A WSGI input stream that raises 413 once more than ``limit`` bytes are read."""
-
-    def __init__(self, stream: IO[bytes], limit: int) -> None:
-        self.stream = stream
-        self.limit = limit
-        self.seen = 0
-
-    def _room(self, size: int | None) -> int:
-        room = self.limit + 1 - self.seen  # one byte more than allowed tells "too large"
-        return room if size is None or size < 0 else min(size, room)
-
-    def _count(self, data: bytes) -> bytes:
-        self.seen += len(data)
-        if self.seen > self.limit:
-            raise RequestEntityTooLarge(f"the request body is over {self.limit} bytes")
-        return data
-
-    def read(self, size: int | None = -1) -> bytes:
-        """Read at most ``size`` bytes (all that is allowed when negative)."""
-        room = self._room(size)
-        return self._count(self.stream.read(room)) if room > 0 else b""
-
-    def readline(self, size: int | None = -1) -> bytes:
-        """Read one line, within the limit."""
-        room = self._room(size)
-        return self._count(self.stream.readline(room)) if room > 0 else b""
-
-    def __iter__(self) -> CappedInput:
-        return self
-
-    def __next__(self) -> bytes:
-        line = self.readline()
-        if not line:
-            raise StopIteration
-        return line
-
-
 class BodyLimit:
-    """Refuse bodies over ``limit`` bytes with 413 on every route, Dash's included."""
+    """Refuse bodies over ``limit`` bytes with 413 on every route, Dash's included.
+
+    A declared Content-Length over the limit is answered before anything is read. A chunked
+    body (no Content-Length) is read here up to one byte past the limit: over it, 413; within
+    it, the app gets it as an ordinary sized body. (Werkzeug alone would silently cut a
+    chunked body at MAX_CONTENT_LENGTH and hand the app the first 64 KiB.)
+    """
 
     def __init__(self, app: WsgiApp, limit: int = BODY_MAX) -> None:
         self.app = app
         self.limit = limit
 
+    def _too_large(self, start_response: StartResponse, size: str) -> list[bytes]:
+        body = json.dumps({"error": f"the request body is {size} bytes; at most "
+                                    f"{self.limit} are accepted"}).encode()
+        start_response("413 Request Entity Too Large", [
+            ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+            ("Connection", "close"), *security_headers()])
+        return [body]
+
     def __call__(self, environ: dict[str, Any], start_response: StartResponse
                  ) -> Iterable[bytes]:
-        """Answer 413 for a declared oversize body; cap the stream for every other."""
+        """Answer 413 for an oversize body; turn an acceptable chunked body into a sized one."""
         try:
             declared = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             declared = 0
         if declared > self.limit:
-            body = json.dumps({"error": f"the request body is {declared} bytes; at most "
-                                        f"{self.limit} are accepted"}).encode()
-            start_response("413 Request Entity Too Large", [
-                ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-                ("Connection", "close"), *security_headers()])
-            return [body]
-        environ["wsgi.input"] = CappedInput(environ["wsgi.input"], self.limit)
+            return self._too_large(start_response, str(declared))
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if chunked and not environ.get("CONTENT_LENGTH"):
+            data = _read_at_most(environ["wsgi.input"], self.limit + 1)
+            if len(data) > self.limit:
+                return self._too_large(start_response, f"over {self.limit}")
+            environ["wsgi.input"] = io.BytesIO(data)
+            environ["CONTENT_LENGTH"] = str(len(data))
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
         return self.app(environ, start_response)
+
+
+def _read_at_most(stream: IO[bytes], limit: int) -> bytes:
+    """Read from a WSGI input until it ends or ``limit`` bytes are in hand."""
+    out = bytearray()
+    while len(out) < limit:
+        piece = stream.read(min(64 * 1024, limit - len(out)))
+        if not piece:
+            break
+        out.extend(piece)
+    return bytes(out)
 
 
 def security_headers() -> list[tuple[str, str]]:

@@ -114,6 +114,16 @@ def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_remove(settings: Settings, args: argparse.Namespace) -> int:
+    """Remove a dashboard user (the dashboard ends their sessions on its next request)."""
+    from patrolwatch.users import remove_user
+
+    if not remove_user(settings.users, args.name):
+        raise CommandError(f"no user {args.name!r} in {settings.users}")
+    print(f"user {args.name!r} removed from {settings.users}; their sessions are ended")
+    return 0
+
+
 def cmd_mqtt_credentials(settings: Settings, args: argparse.Namespace) -> int:
     """Write a Mosquitto password file and ACL from the roster, keeping known passwords."""
     from patrolwatch.mqtt_credentials import read_passwords, write_credentials
@@ -253,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("name")
     a.add_argument("--role", required=True, choices=["viewer", "supervisor", "crew", "admin"])
     a.add_argument("--unit", default=None, help="the unit a crew user signs in as")
+    r = users.add_parser("remove", help="remove a user; their dashboard sessions end at once")
+    r.add_argument("name")
+    r.set_defaults(func=cmd_user_remove)
 
     p = add("mqtt-credentials", cmd_mqtt_credentials,
             "write a Mosquitto password file and ACL from the roster")
