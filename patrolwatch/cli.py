@@ -193,6 +193,17 @@ def port_number(text: str) -> int:
     return value
 
 
+def _user_options(p: argparse.ArgumentParser) -> None:
+    users = p.add_subparsers(dest="user_action", required=True)
+    a = users.add_parser("add", help="add a user; password read from stdin")
+    a.add_argument("name")
+    a.add_argument("--role", required=True, choices=["viewer", "supervisor", "crew", "admin"])
+    a.add_argument("--unit", default=None, help="the unit a crew user signs in as")
+    r = users.add_parser("remove", help="remove a user; their dashboard sessions end at once")
+    r.add_argument("name")
+    r.set_defaults(func=cmd_user_remove)
+
+
 def _mqtt_credentials_options(p: argparse.ArgumentParser) -> None:
     """Add the options of `patrolwatch mqtt-credentials`."""
     p.add_argument("--out", default="config/mosquitto",
@@ -257,15 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("check-config", cmd_check_config, "validate hotspots, roster and users files")
 
-    p = add("user", cmd_user_add, "manage dashboard users")
-    users = p.add_subparsers(dest="user_action", required=True)
-    a = users.add_parser("add", help="add a user; password read from stdin")
-    a.add_argument("name")
-    a.add_argument("--role", required=True, choices=["viewer", "supervisor", "crew", "admin"])
-    a.add_argument("--unit", default=None, help="the unit a crew user signs in as")
-    r = users.add_parser("remove", help="remove a user; their dashboard sessions end at once")
-    r.add_argument("name")
-    r.set_defaults(func=cmd_user_remove)
+    _user_options(add("user", cmd_user_add, "manage dashboard users"))
 
     p = add("mqtt-credentials", cmd_mqtt_credentials,
             "write a Mosquitto password file and ACL from the roster")

@@ -7,6 +7,7 @@ tasking note, a formula in the dosage CSV.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import http.client
 import io
@@ -77,11 +78,10 @@ def _chunked_post(port: int, path: str, total: int, headers: dict[str, str]) -> 
             sent += len(piece)
             yield piece
 
-    try:
+    # The server may answer and close before the client has finished sending.
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
         conn.request("POST", path, body=chunks(), encode_chunked=True,
                      headers={"Content-Type": "application/json", **headers})
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # the server answered and closed before the client finished sending
     status = conn.getresponse().status
     conn.close()
     return status
