@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dashboard import ids
-from dashboard.admin import view
 from patrolwatch.core.messages import Reason, Rejection
 from patrolwatch.core.model import Position
 from patrolwatch.store import Batch, Store
@@ -35,6 +34,8 @@ LONDON = ZoneInfo("Europe/London")
 
 # --- view models (pure) ----------------------------------------------------------------------
 def test_access_rows_newest_first_with_whose_and_period() -> None:
+    from dashboard.admin import view
+
     entries = [
         {"ts": 1_780_000_000.0, "user": "sup", "what": "trail", "unit": "CW-401",
          "since": 1_779_996_400.0, "until": 1_780_000_000.0},
@@ -51,6 +52,8 @@ def test_access_rows_newest_first_with_whose_and_period() -> None:
 
 
 def test_rejection_rows_cut_hostile_text() -> None:
+    from dashboard.admin import view
+
     rows = view.rejection_rows([{"ts": 1.0, "reason": "invalid_json", "topic": "patrol/a/x",
                                  "detail": "d", "payload": "{" * 1000}], LONDON)
     assert rows[0].reason == "invalid_json" and len(rows[0].payload) == view.TEXT_SHOWN

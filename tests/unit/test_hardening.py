@@ -21,13 +21,13 @@ import pytest
 from werkzeug.serving import make_server
 
 from dashboard import ids, views
-from dashboard.hardening import BODY_MAX
 from patrolwatch.store import Store
 from tests.unit.test_auth import CREW_UNIT, basic, callback_request, make_app, sign_in, write_users
 
 pytestmark = pytest.mark.integration
 HOTSPOT = "nte-soho-old-compton-st"
 DASH = "/_dash-update-component"
+BODY_MAX = 64 * 1024  # CONTRACT.md section 4 (dashboard.hardening.BODY_MAX)
 
 
 @pytest.fixture

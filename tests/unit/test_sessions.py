@@ -16,15 +16,14 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from dashboard.auth import SESSION_COOKIE
 from patrolwatch.store import Store
-from patrolwatch.store.keys import SESSION_MAX_S, k_session
-from patrolwatch.store.sessions import sid_hash
 from patrolwatch.users import User, hash_password, load_users, save_users
 from tests.services import wait_until
 from tests.unit.test_auth import PASSWORD, basic, make_app, sign_in, write_users
 
 pytestmark = pytest.mark.integration
+SESSION_COOKIE = "patrolwatch_session"  # dashboard.auth.SESSION_COOKIE
+SESSION_MAX_S = 12 * 3600  # CONTRACT.md: a session lasts at most 12 h
 
 
 @pytest.fixture
@@ -62,6 +61,9 @@ def bump(path: Path) -> None:
 # --- sessions ------------------------------------------------------------------------------
 def test_the_cookie_is_an_opaque_id_and_redis_keeps_only_its_hash(
         apps: tuple[Any, Any], redis_url: str) -> None:
+    from patrolwatch.store.keys import k_session
+    from patrolwatch.store.sessions import sid_hash
+
     http = apps[0].server.test_client()
     response = sign_in(http, "sup")
     sid = cookie_of(http)
