@@ -208,3 +208,13 @@ def test_failures_kept_per_name_are_bounded(apps: tuple[Any, Any], redis_url: st
     client = redis.Redis.from_url(redis_url)
     sizes = sorted(client.zcard(k) for k in client.scan_iter("pw:{auth}:fail:*"))
     assert sizes == [10, 30]
+
+
+def test_a_user_holds_at_most_fifty_sessions(redis_url: str) -> None:
+    store = Store.from_url(redis_url)
+    now = time.time()
+    first = store.create_session("sup", "fp", now=now)
+    later = [store.create_session("sup", "fp", now=now + n) for n in range(1, 51)]
+    assert store.session(first) is None, "the oldest session ended at the 51st sign-in"
+    assert all(store.session(sid) is not None for sid in later)
+    assert store.user_sessions("sup") == 50
