@@ -14,7 +14,7 @@ from werkzeug.exceptions import MethodNotAllowed
 
 from dashboard import api, auth, callbacks, hardening, login, metrics, pages
 from dashboard.admin import callbacks as admin_callbacks
-from dashboard.handlers import Deps
+from dashboard.deps import Deps
 from dashboard.publisher import Publisher
 from patrolwatch.core.hotspots import CoverageDefaults, HotspotSet, load_hotspots
 from patrolwatch.errors import ConfigError

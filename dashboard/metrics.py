@@ -21,7 +21,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from dashboard.auth import allowed, auth_enabled, current_user
-from dashboard.handlers import Deps
+from dashboard.deps import Deps
 from patrolwatch.bearer import BEARER_CHALLENGE, bearer_token_ok
 from patrolwatch.live import unit_states
 

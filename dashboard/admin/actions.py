@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dashboard.admin import components, view
-from dashboard.handlers import Deps
+from dashboard.deps import Deps
 
 
 def admin_tables(deps: Deps) -> tuple[Any, Any]:

@@ -9,7 +9,7 @@ from dash import Dash, Input, Output
 from dashboard import ids
 from dashboard.admin.actions import admin_tables
 from dashboard.auth import require_role
-from dashboard.handlers import Deps
+from dashboard.deps import Deps
 
 
 def register(app: Dash, deps: Deps) -> None:

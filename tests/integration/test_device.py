@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from patrolwatch.cli import CommandError
 from patrolwatch.device import (
     BrokerUnreachableError,
     DeviceError,
@@ -21,9 +20,10 @@ from patrolwatch.device import (
     send_position,
     send_status,
 )
+from patrolwatch.errors import CommandError
 from patrolwatch.mqtt import Inbound, MqttClient, publish_once
 from patrolwatch.settings import Settings
-from patrolwatch.simulate import run_simulator
+from patrolwatch.sim.publisher import run_simulator
 from tests.services import ServerProcess, free_port, wait_until
 
 pytestmark = pytest.mark.integration
@@ -161,13 +161,15 @@ def test_listen_gets_taskings_sent_while_the_handheld_was_off(mosquitto: ServerP
     # T-2 arrived too but was not printed before `listen` stopped: it was not acknowledged,
     # so the broker hands it over next time instead of losing it. Delivery is at least once:
     # if the connection closed before the broker read T-1's acknowledgement, T-1 comes again.
+    # Under load the broker may re-send T-1 more than once before T-2; what must hold is that
+    # T-2 comes, after nothing but copies of T-1.
     seen: list[str] = []
-    for _ in range(2):
+    for _ in range(5):
         got, lines = listen_once(settings)
         seen += [json.loads(line.partition("  ")[2])["id"] for line in lines]
         if "T-2" in seen:
             break
-    assert seen in (["T-2"], ["T-1", "T-2"])
+    assert seen and seen[-1] == "T-2" and set(seen[:-1]) <= {"T-1"}, seen
 
 
 def test_listen_prints_taskings_as_they_come(mqtt_url: str) -> None:

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from dashboard import ids, views
+from dashboard import ids
+from dashboard.coverage import view as views
 from patrolwatch.store import Store
 from tests.unit.test_auth import CREW_UNIT, basic, callback_request, make_app, sign_in, write_users
 
