@@ -131,6 +131,9 @@ def _token() -> str:
 
 def sign_in(store: Store, user: User, response: Response, secure: bool) -> None:
     """Start a session in Redis for the user and give the browser its id (nothing else)."""
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:  # signing in again replaces this browser's session, it does not add one
+        store.end_session(previous)
     sid = store.create_session(user.name, fingerprint(user))
     response.set_cookie(SESSION_COOKIE, sid, max_age=SESSION_MAX_S, httponly=True,
                         secure=secure, samesite="Lax", path="/")

@@ -218,3 +218,30 @@ def test_a_user_holds_at_most_fifty_sessions(redis_url: str) -> None:
     assert store.session(first) is None, "the oldest session ended at the 51st sign-in"
     assert all(store.session(sid) is not None for sid in later)
     assert store.user_sessions("sup") == 50
+
+
+def test_signing_in_again_replaces_the_browsers_session(apps: tuple[Any, Any]) -> None:
+    import re
+
+    http = apps[0].server.test_client()
+    page = http.get("/login").get_data(as_text=True)  # a form left open in a tab
+    token = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert token
+    sign_in(other_tab := apps[0].server.test_client(), "sup")
+    first = cookie_of(other_tab)
+    http.set_cookie(SESSION_COOKIE, first)
+    http.post("/login", data={"name": "sup", "password": PASSWORD, "csrf": token.group(1)})
+    assert cookie_of(http) != first
+    assert client_with(apps[1], first).get("/api/units").status_code == 401
+    assert http.get("/api/units").status_code == 200
+
+
+def test_user_remove_on_the_command_line(users: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from patrolwatch.cli import main
+
+    monkeypatch.setenv("PATROL_USERS", str(users))
+    assert main(["user", "remove", "sup"]) == 0
+    assert "sup" not in load_users(users) and "viewer" in load_users(users)
+    assert main(["user", "remove", "sup"]) == 1
+    assert "no user 'sup'" in capsys.readouterr().err
