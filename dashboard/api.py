@@ -17,6 +17,7 @@ from typing import Any
 import redis
 from flask import Blueprint, Response, jsonify, request
 
+from dashboard.access import record_read
 from dashboard.auth import CONTROL_ROOM_ROLES, actor, check_role
 from dashboard.coverage import view as views
 from dashboard.deps import Deps
@@ -209,6 +210,7 @@ def blueprint(deps: Deps) -> Blueprint:
             return _error(400, str(exc))
         if deps.roster.get(unit) is None and store.last_seen(unit) is None:
             return _error(404, f"unknown unit {unit!r}: not on the roster and never reported")
+        record_read(store, actor(), "trail", unit=unit, since=since, until=until)
         return jsonify(trail_json(store.trail(unit, since, until)))
 
     @bp.get("/api/hotspots")
@@ -248,8 +250,10 @@ def blueprint(deps: Deps) -> Blueprint:
     def create() -> tuple[Response, int]:
         check_role("supervisor")
         try:
+            # The edge (hardening.check_json) has read and cached the body, within 64 KiB.
             body = read_json_object(request.content_type, request.content_length,
-                                    request.stream.read, TASKING_BODY_MAX)
+                                    lambda n: request.get_data(cache=True)[:n],
+                                    TASKING_BODY_MAX)
             tasking = send_tasking(deps, unit=body.get("unit"), hotspot=body.get("hotspot"),
                                    note=body.get("note"), by=actor(), now=time.time())
         except BadRequestError as exc:

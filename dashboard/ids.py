@@ -104,3 +104,9 @@ CREW_DISARM = "crew-disarm"
 TASK_ITEM = "task-item"
 ACK_ITEM = "emergency-ack"
 CREW_STATUS_BUTTON = "crew-status-button"
+
+# Admin page (/admin): who read whose history, and recent ingest rejections
+ADMIN_TICK = "admin-tick"
+ADMIN_ACCESS = "admin-access"
+ADMIN_REJECTIONS = "admin-rejections"
+ADMIN_LINK = "admin-link"

@@ -1,8 +1,10 @@
 """The sign-in page, sign-out, and where each role lands (crew on /crew, everyone else on /).
 
 Served by Flask, not Dash: the form works without JavaScript and before any Dash asset
-loads. The session is Flask's signed cookie (HttpOnly, SameSite=Lax), holding the user
-name and a key derived from the password hash (see ``auth.session_key``).
+loads. A sign-in creates a session in Redis and sets the ``patrolwatch_session`` cookie to
+its random id only (HttpOnly, SameSite=Lax, Secure with PATROL_SECURE_COOKIES). The form's
+anti-forgery token lives in Flask's signed cookie ``patrolwatch_login``, which holds nothing
+else. Failed sign-ins are throttled per name and per address (``auth.SignInGate``).
 """
 
 from __future__ import annotations
@@ -13,17 +15,28 @@ import secrets
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+import redis
 from flask import Flask, make_response, redirect, request, session
 from markupsafe import escape
 from werkzeug.wrappers import Response
 
-from dashboard.auth import UserDirectory, auth_enabled, current_user, sign_in, sign_out
-from patrolwatch.users import User, authenticate
+from dashboard.auth import (
+    SESSION_COOKIE,
+    SignInGate,
+    UserDirectory,
+    auth_enabled,
+    current_user,
+    too_many_message,
+)
+from patrolwatch.core.throttle import retry_after_header
+from patrolwatch.store import Store
+from patrolwatch.store.keys import SESSION_MAX_S
+from patrolwatch.users import User, fingerprint
 
 log = logging.getLogger(__name__)
 
 CREW_PATH = "/crew"
-SESSION_HOURS = 12  # one shift and its overrun
+SESSION_HOURS = SESSION_MAX_S // 3600  # one shift and its overrun
 NAME_MAX = 64
 PASSWORD_MAX = 1024  # long enough for any passphrase, short enough to refuse junk
 
@@ -76,9 +89,9 @@ def login_page(error: str | None, name: str, next_path: str, token: str,
                open_access: bool) -> str:
     """Return the sign-in page's HTML (every value escaped)."""
     if open_access:
-        body = ('<p class="note">Sign-in is off: no dashboard users exist yet, so the control '
-                'room is open to anyone who can reach it. Add users with '
-                '<code>patrolwatch user add NAME --role ROLE</code>.</p>'
+        body = ('<p class="note">Sign-in is off (PATROL_OPEN_ACCESS=true and no dashboard '
+                'users), so the control room is open to anyone who can reach it. Add users '
+                'with <code>patrolwatch user add NAME --role admin</code>.</p>'
                 '<p><a href="/">Open the control room</a></p>')
     else:
         alert = f'<div class="error" role="alert">{escape(error)}</div>' if error else ""
@@ -116,13 +129,40 @@ def _token() -> str:
     return token
 
 
-def register(server: Flask, directory: UserDirectory, secure_cookies: bool = False) -> None:
-    """Add /login and /logout, session cookie settings, and the crew's landing rule."""
+def sign_in(store: Store, user: User, response: Response, secure: bool) -> None:
+    """Start a session in Redis for the user and give the browser its id (nothing else)."""
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:  # signing in again replaces this browser's session, it does not add one
+        store.end_session(previous)
+    sid = store.create_session(user.name, fingerprint(user))
+    response.set_cookie(SESSION_COOKIE, sid, max_age=SESSION_MAX_S, httponly=True,
+                        secure=secure, samesite="Lax", path="/")
+
+
+def sign_out(store: Store, response: Response, secure: bool) -> None:
+    """End this browser's session in Redis (every worker sees it at once) and drop the cookie."""
+    sid = request.cookies.get(SESSION_COOKIE)
+    if sid:
+        store.end_session(sid)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, secure=secure,
+                           samesite="Lax")
+    session.clear()
+
+
+def register(server: Flask, directory: UserDirectory, store: Store,
+             secure_cookies: bool = False) -> None:
+    """Add /login and /logout, cookie settings, and the crew's landing rule."""
+    gate: SignInGate = server.extensions["patrolwatch_gate"]
     server.config.update(
-        SESSION_COOKIE_NAME="patrolwatch_session", SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SECURE=secure_cookies,
-        SESSION_COOKIE_SAMESITE="Lax", PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
+        # Flask's own signed cookie carries only the sign-in form's anti-forgery token.
+        SESSION_COOKIE_NAME="patrolwatch_login", SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=secure_cookies, SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
     )
+
+    def form(error: str | None, name: str, next_raw: str | None, status: int) -> Response:
+        return _html(login_page(error, name, next_raw or "", _token(), open_access=False),
+                     status)
 
     @server.route("/login", methods=["GET", "POST"])
     def login() -> Response:
@@ -133,30 +173,41 @@ def register(server: Flask, directory: UserDirectory, secure_cookies: bool = Fal
             user = current_user()
             if user is not None:
                 return redirect(safe_next(next_raw, user))
-            return _html(login_page(None, "", next_raw or "", _token(), open_access=False))
+            return form(None, "", next_raw, 200)
         name = request.form.get("name", "")[:NAME_MAX]
         password = request.form.get("password", "")[:PASSWORD_MAX]
         sent = request.form.get("csrf", "")
         expected = session.get("login_csrf")
         if not isinstance(expected, str) or not hmac.compare_digest(sent, expected):
-            page = login_page("The sign-in form had expired: please sign in again.", name,
-                              next_raw or "", _token(), open_access=False)
-            return _html(page, 400)
-        user = authenticate(directory.users(), name, password)
-        if user is None:
-            log.warning("failed sign-in for %r from %s", name, request.remote_addr)
-            page = login_page("Wrong user name or password. Check both and try again; "
-                              "an administrator can reset a password.", name, next_raw or "",
-                              _token(), open_access=False)
-            return _html(page, 401)
-        sign_in(user)
+            return form("The sign-in form had expired: please sign in again.", name,
+                        next_raw, 400)
+        try:
+            user, wait = gate.check(directory.users(), name, password)
+            if wait > 0:
+                response = form(too_many_message(wait), name, next_raw, 429)
+                response.headers["Retry-After"] = retry_after_header(wait)
+                return response
+            if user is None:
+                return form("Wrong user name or password. Check both and try again; an "
+                            "administrator can reset a password.", name, next_raw, 401)
+            response = redirect(safe_next(next_raw, user))
+            sign_in(store, user, response, secure_cookies)
+        except redis.RedisError:
+            return form("Sign-in is unavailable: the session store (Redis) does not answer. "
+                        "Try again shortly.", name, next_raw, 503)
+        session.pop("login_csrf", None)
         log.info("%s (%s) signed in from %s", user.name, user.role, request.remote_addr)
-        return redirect(safe_next(next_raw, user))
+        return response
 
     @server.route("/logout", methods=["GET", "POST"])
     def logout() -> Response:
-        sign_out()
-        return redirect("/login")
+        response = redirect("/login")
+        try:
+            sign_out(store, response, secure_cookies)
+        except redis.RedisError:
+            return _html("<p>Sign-out failed: the session store (Redis) does not answer. "
+                         "Try again shortly.</p>", 503)
+        return response
 
     @server.before_request
     def crew_lands_on_crew_page() -> Response | None:

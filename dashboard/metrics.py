@@ -1,7 +1,10 @@
 """The dashboard's /metrics in Prometheus format: counts read from Redis, no personal data.
 
 Every figure comes from the store, so every gunicorn worker answers the same; the worker's
-own per-process metrics are on its PATROL_METRICS_PORT.
+own per-process metrics are on its PATROL_METRICS_PORT. The counts still tell an outsider
+how many units are in EMERGENCY or lost, so the route is not public: with
+PATROL_METRICS_TOKEN set it needs ``Authorization: Bearer <token>`` (for Prometheus);
+unset, it needs a signed-in admin (session or HTTP Basic).
 """
 
 from __future__ import annotations
@@ -12,12 +15,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import redis
-from flask import Flask, Response
+from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from dashboard.auth import allowed, auth_enabled, current_user
 from dashboard.deps import Deps
+from patrolwatch.bearer import BEARER_CHALLENGE, bearer_token_ok
 from patrolwatch.live import unit_states
 
 
@@ -85,11 +90,36 @@ class StoreCollector(Collector):
         yield gaps
 
 
+def refusal(token: str | None) -> Response | None:
+    """Return the 401/403 for a scrape that may not read /metrics, or None if it may."""
+    if token:
+        if bearer_token_ok(request.headers.get("Authorization"), token):
+            return None
+        response = jsonify({"error": "send Authorization: Bearer <PATROL_METRICS_TOKEN>"})
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = BEARER_CHALLENGE
+        return response
+    if allowed("admin"):
+        return None
+    signed_in = auth_enabled() and current_user() is not None
+    response = jsonify({"error": "only an admin may read /metrics (or set PATROL_METRICS_TOKEN "
+                                 "and send it as a bearer token)"})
+    response.status_code = 403 if signed_in else 401
+    if not signed_in:
+        response.headers["WWW-Authenticate"] = 'Basic realm="PatrolWatch", charset="UTF-8"'
+    return response
+
+
 def register(server: Flask, deps: Deps) -> None:
-    """Serve /metrics (public, like /healthz: counts only)."""
+    """Serve /metrics to the bearer token, or to admins while no token is set."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(deps))
+    secret = deps.settings.metrics_token
+    token = secret.get_secret_value() if secret else None
 
     @server.route("/metrics")
     def metrics() -> Response:
+        refused = refusal(token)
+        if refused is not None:
+            return refused
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

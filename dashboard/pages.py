@@ -12,11 +12,14 @@ from typing import Any
 from dash import dcc, html
 
 from dashboard import ids
+from dashboard.admin.components import admin_page, admin_refused
 from dashboard.control_room import components as layout
 from dashboard.crew.components import crew_page, crew_unavailable
 from dashboard.deps import Deps
 from dashboard.login import CREW_PATH
 from patrolwatch.users import User
+
+ADMIN_PATH = "/admin"
 
 
 def root() -> html.Div:
@@ -29,11 +32,14 @@ def who(user: User | None, auth_on: bool) -> list[Any]:
     """Return the header's "who is signed in" part with a sign-out link."""
     if not auth_on:
         return [html.Span("Open access: no users configured", className="pw-who-open",
-                          title="Add users with `patrolwatch user add` to require sign-in")]
+                          title="Add users with `patrolwatch user add` to require sign-in"),
+                html.A("Admin", href=ADMIN_PATH, id=ids.ADMIN_LINK, className="pw-who-admin")]
     if user is None:
         return [html.A("Sign in", href="/login")]
+    admin = [html.A("Admin", href=ADMIN_PATH, id=ids.ADMIN_LINK, className="pw-who-admin")
+             ] if user.role == "admin" else []
     return [html.Span(user.name, className="pw-who-name"),
-            html.Span(user.role, className="pw-who-role"),
+            html.Span(user.role, className="pw-who-role"), *admin,
             html.A("Sign out", href="/logout", className="pw-who-out")]
 
 
@@ -55,6 +61,9 @@ def render(deps: Deps, user: User | None, auth_on: bool, pathname: str | None) -
                                     "set one with `patrolwatch user add ... --unit UNIT`.",
                                     ("/", "Control room"))
         return crew_page(deps, user)
+    if path == ADMIN_PATH:
+        admin = not auth_on or (user is not None and user.can("admin"))
+        return admin_page(who(user, auth_on)) if admin else admin_refused()
     if path != "/":
         return html.Div([html.H1("No such page"),
                          html.P(html.A("Open the control room", href="/"))], className="pw-crew")

@@ -110,6 +110,16 @@ def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_remove(settings: Settings, args: argparse.Namespace) -> int:
+    """Remove a dashboard user (the dashboard ends their sessions on its next request)."""
+    from patrolwatch.users import remove_user
+
+    if not remove_user(settings.users, args.name):
+        raise CommandError(f"no user {args.name!r} in {settings.users}")
+    print(f"user {args.name!r} removed from {settings.users}; their sessions are ended")
+    return 0
+
+
 def cmd_mqtt_credentials(settings: Settings, args: argparse.Namespace) -> int:
     """Write a Mosquitto password file and ACL from the roster, keeping known passwords."""
     from patrolwatch.mqtt import read_passwords
@@ -180,6 +190,17 @@ def port_number(text: str) -> int:
     return value
 
 
+def _user_options(p: argparse.ArgumentParser) -> None:
+    users = p.add_subparsers(dest="user_action", required=True)
+    a = users.add_parser("add", help="add a user; password read from stdin")
+    a.add_argument("name")
+    a.add_argument("--role", required=True, choices=["viewer", "supervisor", "crew", "admin"])
+    a.add_argument("--unit", default=None, help="the unit a crew user signs in as")
+    r = users.add_parser("remove", help="remove a user; their dashboard sessions end at once")
+    r.add_argument("name")
+    r.set_defaults(func=cmd_user_remove)
+
+
 def _mqtt_credentials_options(p: argparse.ArgumentParser) -> None:
     """Add the options of `patrolwatch mqtt-credentials`."""
     p.add_argument("--out", default="config/mosquitto",
@@ -245,12 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("check-config", cmd_check_config, "validate hotspots, roster and users files")
 
-    p = add("user", cmd_user_add, "manage dashboard users")
-    users = p.add_subparsers(dest="user_action", required=True)
-    a = users.add_parser("add", help="add a user; password read from stdin")
-    a.add_argument("name")
-    a.add_argument("--role", required=True, choices=["viewer", "supervisor", "crew", "admin"])
-    a.add_argument("--unit", default=None, help="the unit a crew user signs in as")
+    _user_options(add("user", cmd_user_add, "manage dashboard users"))
 
     p = add("mqtt-credentials", cmd_mqtt_credentials,
             "write a Mosquitto password file and ACL from the roster")

@@ -10,11 +10,12 @@ from patrolwatch.core import taskings
 from patrolwatch.core.hotspots import HotspotSet
 from patrolwatch.core.model import UNIT_ID_RE
 from patrolwatch.core.taskings import Tasking
+from patrolwatch.core.text import NOTE_MAX, text_problem
 from patrolwatch.core.topics import tasking_topic
 from patrolwatch.roster import Roster
 from patrolwatch.store import Store
 
-NOTE_MAX = 200
+__all__ = ["NOTE_MAX", "TaskingError", "api_taskings", "create_tasking", "open_taskings"]
 
 
 class TaskingError(ValueError):
@@ -38,8 +39,12 @@ def create_tasking(
         raise TaskingError("`unit` must be a unit id (letters, digits, _ or -, up to 32)")
     if not isinstance(hotspot, str) or not hotspot:
         raise TaskingError("`hotspot` must be a hotspot id")
-    if note is not None and (not isinstance(note, str) or len(note) > NOTE_MAX):
+    if note is not None and not isinstance(note, str):
         raise TaskingError(f"`note` must be text of at most {NOTE_MAX} characters")
+    # The same rule as a device's note: it is shown on the crew's handheld as written.
+    problem = text_problem(note) if isinstance(note, str) else None
+    if problem is not None:
+        raise TaskingError(f"`note` {problem}")
     known = roster.get(unit) is not None or store.last_seen(unit) is not None
     if not known:
         raise TaskingError(f"unknown unit {unit!r}: not on the roster and never seen")

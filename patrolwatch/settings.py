@@ -90,6 +90,14 @@ class Settings(BaseSettings):
     secret_key: str = "change-me-in-production"
     secure_cookies: bool = False  # set true behind HTTPS: the session cookie is then Secure
 
+    # Dashboard security (docs/security.md)
+    # No users file (or an empty one): the dashboard refuses to start unless this is true.
+    open_access: bool = False
+    # Reverse proxies in front of the dashboard whose X-Forwarded-For/-Proto/-Host are trusted
+    # (0: none). Sign-in throttling counts failures per client address, which is the proxy's
+    # own without this.
+    trusted_proxies: int = Field(0, ge=0, le=5)
+
     @field_validator("tz")
     @classmethod
     def _known_zone(cls, value: str) -> str:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,8 +23,7 @@ ROLES: tuple[Role, ...] = ("viewer", "supervisor", "crew", "admin")
 NAME_MAX = 64
 PASSWORD_MIN = 8
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores anything longer: refuse rather than truncate silently
-# Compared against when a user does not exist, so a login takes as long either way.
-_DUMMY_HASH = bcrypt.hashpw(b"not-a-real-password", bcrypt.gensalt(rounds=10))
+DEFAULT_ROUNDS = 12
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class User:
         return self.role == "admin" or self.role in roles
 
 
-def hash_password(password: str, rounds: int = 12) -> str:
+def hash_password(password: str, rounds: int = DEFAULT_ROUNDS) -> str:
     """Return a bcrypt hash of the password."""
     data = password.encode()
     if len(password) < PASSWORD_MIN:
@@ -72,7 +74,7 @@ def _validate(raw: Any, index: int, path: Path, problems: list[str]) -> User | N
 
 
 def load_users(path: Path) -> dict[str, User]:
-    """Load the users file; a missing file means no users yet (the API is then open)."""
+    """Load the users file; a missing file means no users (the dashboard then fails closed)."""
     if not path.exists():
         return {}
     try:
@@ -115,7 +117,7 @@ def save_users(path: Path, users: dict[str, User]) -> None:
 
 
 def add_user(path: Path, name: str, password: str, role: str, unit: str | None = None,
-             rounds: int = 12) -> User:
+             rounds: int = DEFAULT_ROUNDS) -> User:
     """Add or replace a user in the users file, storing only a hash of the password."""
     users = load_users(path)
     raw = {"name": name, "role": role, "password_hash": hash_password(password, rounds),
@@ -129,14 +131,58 @@ def add_user(path: Path, name: str, password: str, role: str, unit: str | None =
     return user
 
 
+def bcrypt_cost(password_hash: str | bytes) -> int:
+    """Return the cost (log2 rounds) of a bcrypt hash such as ``$2b$12$...``."""
+    text = password_hash.decode() if isinstance(password_hash, bytes) else password_hash
+    try:
+        return int(text.split("$")[2])
+    except (IndexError, ValueError):
+        return DEFAULT_ROUNDS
+
+
+@lru_cache(maxsize=8)
+def _dummy_hash(cost: int) -> bytes:
+    return bcrypt.hashpw(b"not-a-real-password", bcrypt.gensalt(rounds=cost))
+
+
+def dummy_hash(users: dict[str, User]) -> bytes:
+    """Return the hash an unknown name is checked against: the users' own bcrypt cost.
+
+    bcrypt's time is set by its cost, so with the same cost an unknown name takes as long as
+    a wrong password and names cannot be confirmed by timing. With mixed costs the most
+    common one is used (``patrolwatch user add`` always writes DEFAULT_ROUNDS).
+    """
+    costs = Counter(bcrypt_cost(u.password_hash) for u in users.values())
+    cost = max(costs.items(), key=lambda kv: (kv[1], kv[0]))[0] if costs else DEFAULT_ROUNDS
+    return _dummy_hash(min(max(cost, 4), 31))
+
+
 def authenticate(users: dict[str, User], name: str, password: str) -> User | None:
     """Return the user if the password matches; take as long for unknown names."""
     user = users.get(name)
     candidate = password.encode()[:BCRYPT_MAX_BYTES]
     if user is None:
-        bcrypt.checkpw(candidate, _DUMMY_HASH)
+        bcrypt.checkpw(candidate, dummy_hash(users))
         return None
-    return user if bcrypt.checkpw(candidate, user.password_hash.encode()) else None
+    try:
+        return user if bcrypt.checkpw(candidate, user.password_hash.encode()) else None
+    except ValueError:  # a hash the file check let through but bcrypt cannot read
+        return None
+
+
+def fingerprint(user: User) -> str:
+    """Return what a session remembers of its user: a new password or role ends it."""
+    material = f"{user.name}\0{user.role}\0{user.unit or ''}\0{user.password_hash}".encode()
+    return hashlib.blake2b(material, digest_size=16).hexdigest()
+
+
+def remove_user(path: Path, name: str) -> bool:
+    """Remove a user from the users file; return whether it was there."""
+    users = load_users(path)
+    if users.pop(name, None) is None:
+        return False
+    save_users(path, users)
+    return True
 
 
 DEMO_ROLES: tuple[tuple[str, Role, str | None], ...] = (

@@ -51,7 +51,7 @@ def register(app: Dash, deps: Deps) -> None:
 
     @app.callback(Output(ids.MAP, "viewport", allow_duplicate=True),
                   Input({"type": ids.UNIT_ITEM, "unit": ALL}, "n_clicks"),
-                  State(ids.UNITS, "data"), prevent_initial_call=True)
+                  prevent_initial_call=True)
     @reader
-    def fly_to_unit(clicks: list[int], data: dict[str, Any] | None) -> Any:
-        return actions.fly_to_unit(ctx.triggered_id, fired_value(), data)
+    def fly_to_unit(clicks: list[int]) -> Any:
+        return actions.fly_to_stored_unit(deps, ctx.triggered_id, fired_value())

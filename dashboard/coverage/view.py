@@ -217,12 +217,14 @@ def dosage_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     import csv
     import io
 
+    from patrolwatch.core.csvsafe import csv_safe_row
+
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     keys = ["hotspot", *(k for k, _ in DOSAGE_COLUMNS)]
     writer.writerow(["hotspot_id", *(label for _, label in DOSAGE_COLUMNS)])
     for row in rows:
-        writer.writerow(["" if row.get(k) is None else row.get(k) for k in keys])
+        writer.writerow(csv_safe_row("" if row.get(k) is None else row.get(k) for k in keys))
     return out.getvalue()
 
 

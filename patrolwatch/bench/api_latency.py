@@ -54,7 +54,8 @@ def run() -> dict[str, float]:
         port = free_port()
         env = dict(os.environ, PATROL_REDIS_URL=redis_proc.url,
                    PATROL_MQTT_URL=f"mqtt://127.0.0.1:{broker.port}",
-                   PATROL_USERS=str(work / "no-users.yaml"), PATROL_METRICS_PORT="0")
+                   PATROL_USERS=str(work / "no-users.yaml"), PATROL_OPEN_ACCESS="true",
+                   PATROL_METRICS_PORT="0")
         children = [subprocess.Popen([sys.executable, "-m", "patrolwatch", *args], env=env,
                                      cwd=ROOT, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)

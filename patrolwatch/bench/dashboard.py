@@ -444,7 +444,7 @@ def browser_figures(dash: Dashboard) -> dict[str, Any]:
 def bench_settings(settings: Settings, redis_url: str, work: Path) -> Settings:
     """Return the settings the benchmark's app runs with: no users (open), no tiles."""
     return settings.model_copy(update={
-        "redis_url": redis_url, "users": work / "no-users.yaml",
+        "redis_url": redis_url, "users": work / "no-users.yaml", "open_access": True,
         "tile_url": "http://127.0.0.1:9/{z}/{x}/{y}.png",  # refused at once: no network here
         "mqtt_url": f"mqtt://127.0.0.1:{free_port()}",  # nothing is published in this bench
     })

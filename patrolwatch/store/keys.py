@@ -57,3 +57,23 @@ TRAIL_TRIM_EVERY_S = 3600.0  # trim a unit's trail and re-arm its TTL at most th
 # KEYS: value hash, ts hash, [geo]; ARGV: stride, then (field, ts, value[, lon, lat]) tuples.
 K_ACCESS = "pw:{access}:log"  # ZSET score=time, member=JSON history read (who, what, when)
 ACCESS_RETENTION_S = 400 * 86_400.0  # the access log outlives the history it records
+
+# Dashboard sessions and sign-in throttling (store/sessions.py). The session id in the
+# cookie is never stored: keys hold its SHA-256, so a copy of Redis signs nobody in.
+SESSION_MAX_S = 12 * 3600  # one shift and its overrun; a session never outlives this
+SESSIONS_PER_USER_MAX = 50  # the oldest sessions beyond this are ended at sign-in
+
+
+def k_session(sid_hash: str) -> str:
+    """Return the key of one session (HASH user, fp, created; expires with the session)."""
+    return f"pw:{{sess}}:s:{sid_hash}"
+
+
+def k_user_sessions(user: str) -> str:
+    """Return the key of a user's sessions (ZSET member=sid hash, score=created)."""
+    return f"pw:{{sess}}:u:{user}"
+
+
+def k_sign_in_failures(kind: str, who_hash: str) -> str:
+    """Return the key of recent failed sign-ins for one name or address (ZSET score=time)."""
+    return f"pw:{{auth}}:fail:{kind}:{who_hash}"

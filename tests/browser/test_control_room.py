@@ -67,7 +67,7 @@ return done;
 
 def settings_for(redis_url: str, **extra: Any) -> Settings:
     return Settings(redis_url=redis_url, hotspots=seed.HOTSPOTS, units=seed.UNITS,  # type: ignore[arg-type]
-                    tile_url=NO_TILES, **extra)
+                    tile_url=NO_TILES, open_access=True, **extra)  # no users: opted in
 
 
 def read_map(dash_duo: DashComposite) -> dict[str, Any] | None:

@@ -113,7 +113,7 @@ def make_client(redis_url: str) -> tuple[FlaskClient, Store]:
     store = Store.from_url(redis_url)
     roster = Roster({"CW-401": RosterUnit(id="CW-401", callsign="CW401", team="Camden"),
                      "CW-409": RosterUnit(id="CW-409", callsign="CW409", team="Camden")}, {})
-    app = create_app(Settings(redis_url=redis_url), store, roster, hotspots())
+    app = create_app(Settings(redis_url=redis_url, open_access=True), store, roster, hotspots())
     return app.server.test_client(), store
 
 
@@ -314,7 +314,7 @@ def test_app_refuses_to_start_on_an_invalid_hotspot_file(tmp_path: Path) -> None
 def test_app_starts_without_redis_and_serves_the_page(tmp_path: Path) -> None:
     spots = tmp_path / "hotspots.geojson"
     spots.write_text(json.dumps({"type": "FeatureCollection", "features": FEATURES}))
-    settings = Settings(hotspots=spots, units=tmp_path / "none.yaml",
+    settings = Settings(hotspots=spots, units=tmp_path / "none.yaml", open_access=True,
                         redis_url="redis://127.0.0.1:9/0")
     http = create_app_from_settings(settings).server.test_client()
     page = http.get("/")

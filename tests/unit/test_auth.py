@@ -23,6 +23,7 @@ from dashboard.app import create_app
 from dashboard.publisher import Publisher
 from patrolwatch.core.hotspots import CoverageDefaults, HotspotSet, load_hotspots
 from patrolwatch.core.model import Position, Status, StatusChange
+from patrolwatch.errors import ConfigError
 from patrolwatch.roster import load_roster
 from patrolwatch.settings import Settings
 from patrolwatch.store import Batch, Store
@@ -46,10 +47,11 @@ def hotspot_set() -> HotspotSet:
                          Settings().zone)
 
 
-def make_app(redis_url: str, users: Path, mqtt_url: str = "mqtt://127.0.0.1:9") -> Any:
+def make_app(redis_url: str, users: Path, mqtt_url: str = "mqtt://127.0.0.1:9",
+             **extra: Any) -> Any:
     settings = Settings(redis_url=redis_url, users=users, mqtt_url=mqtt_url,  # type: ignore[arg-type]
                         hotspots=ROOT / "config/hotspots.geojson",
-                        units=ROOT / "config/units.yaml")
+                        units=ROOT / "config/units.yaml", **extra)
     # No broker listens on the discard port: a supervisor's action fails fast and says so.
     return create_app(settings, Store.from_url(redis_url), load_roster(settings.units),
                       hotspot_set(), Publisher(mqtt_url, connect_timeout_s=0.5))
@@ -120,13 +122,40 @@ def test_next_is_followed_only_to_local_pages_the_user_may_open(
 
 # --- open install ----------------------------------------------------------------------------
 @pytest.mark.integration
-def test_without_users_everything_is_open(redis_url: str, tmp_path: Path) -> None:
-    dash_app = make_app(redis_url, tmp_path / "none.yaml")
+@pytest.mark.parametrize("content", [None, "", "users: []\n"])
+def test_without_users_the_dashboard_refuses_to_start(redis_url: str, tmp_path: Path,
+                                                       content: str | None) -> None:
+    users = tmp_path / "users.yaml"
+    if content is not None:
+        users.write_text(content)
+    with pytest.raises(ConfigError) as refused:
+        make_app(redis_url, users)
+    message = str(refused.value)
+    assert "patrolwatch user add NAME --role admin" in message
+    assert "PATROL_OPEN_ACCESS=true" in message
+
+
+@pytest.mark.integration
+def test_open_access_is_an_explicit_opt_in(redis_url: str, tmp_path: Path) -> None:
+    dash_app = make_app(redis_url, tmp_path / "none.yaml", open_access=True)
     http = dash_app.server.test_client()
     assert http.get("/api/units").status_code == 200
     assert http.get("/api/taskings").get_json() == {"taskings": []}
     assert http.get("/").status_code == 200
     assert "Sign-in is off" in http.get("/login").get_data(as_text=True)
+    dash_app.server.extensions["patrolwatch_open_access"].set()
+
+
+@pytest.mark.integration
+def test_an_emptied_users_file_locks_everyone_out(app: Any, tmp_path: Path) -> None:
+    http = app.server.test_client()
+    assert http.get("/api/units", headers=basic("viewer")).status_code == 200
+    users = tmp_path / "users.yaml"
+    users.write_text("users: []\n")
+    stat = users.stat()
+    os.utime(users, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert http.get("/api/units").status_code == 401
+    assert http.post("/api/taskings", json={"unit": CREW_UNIT, "hotspot": "x"}).status_code == 401
 
 
 # --- the API -----------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def _app(redis_url: str, tmp_path: Path) -> object:
     settings = Settings(redis_url=redis_url, users=tmp_path / "users.yaml",  # type: ignore[arg-type]
                         hotspots=ROOT / "config/hotspots.geojson",
-                        units=ROOT / "config/units.yaml")
+                        units=ROOT / "config/units.yaml",
+                        open_access=True)  # no users: this test is about the figures
     hotspots = load_hotspots(settings.hotspots, CoverageDefaults.from_settings(settings),
                              settings.zone)
     return create_app(settings, Store.from_url(redis_url), load_roster(settings.units), hotspots)

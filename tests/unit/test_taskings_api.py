@@ -56,7 +56,8 @@ def dumps(component: Any) -> str:
 
 def settings_for(redis_url: str, mqtt_url: str, users: Path) -> Settings:
     return Settings(redis_url=redis_url, mqtt_url=mqtt_url, users=users,  # type: ignore[arg-type]
-                    hotspots=ROOT / "config/hotspots.geojson", units=ROOT / "config/units.yaml")
+                    hotspots=ROOT / "config/hotspots.geojson", units=ROOT / "config/units.yaml",
+                    open_access=True)  # tests without a users file opt in to open access
 
 
 def deps_for(settings: Settings) -> Deps:
