@@ -200,7 +200,8 @@ def test_load_settings_reads_the_security_settings(monkeypatch: pytest.MonkeyPat
     defaults = load_settings()
     assert (defaults.open_access, defaults.metrics_token, defaults.secure_cookies,
             defaults.trusted_proxies) == (False, None, False, 0)
-    (tmp_path / ".env").write_text("PATROL_METRICS_TOKEN=from-dotenv-0123456789\nPATROL_SECURE_COOKIES=1\n")
+    (tmp_path / ".env").write_text(
+        "PATROL_METRICS_TOKEN=from-dotenv-0123456789\nPATROL_SECURE_COOKIES=1\n")
     monkeypatch.setenv("PATROL_OPEN_ACCESS", "true")
     monkeypatch.setenv("PATROL_TRUSTED_PROXIES", "1")
     loaded = load_settings()
