@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     secret_key: str = "change-me-in-production"
     secure_cookies: bool = False  # set true behind HTTPS: the session cookie is then Secure
 
+    # Ingest trust rules (CONTRACT.md sections 2 and 3)
+    unit_max_rate: float = Field(5.0, gt=0)  # messages/s one unit may send, over the window
+    unit_rate_window_s: float = Field(10.0, gt=0)  # ... averaged over this many seconds
+
     @field_validator("tz")
     @classmethod
     def _known_zone(cls, value: str) -> str:

@@ -27,6 +27,7 @@ from patrolwatch.core.model import (
     UnitEvent,
 )
 from patrolwatch.core.payloads import (
+    OWNTRACKS_OPTIONAL,
     NativeAck,
     NativePosition,
     NativeStatus,
@@ -35,6 +36,7 @@ from patrolwatch.core.payloads import (
     OwnTracksTransition,
     PayloadError,
     describe,
+    drop_out_of_range,
     format_time,
     reject,
     short,
@@ -217,7 +219,7 @@ def _position(unit: str, raw: dict[str, Any], now: float, ctx: ParseContext) -> 
     m = validate(NativePosition, raw)
     _payload_unit(raw, unit)
     return Position(unit, _in_window("ts", m.ts, now, ctx), m.lat, m.lon, m.acc, m.speed,
-                    m.heading, m.battery, m.seq, "native")
+                    m.heading, m.battery, m.seq, "native", now)
 
 
 def _status(unit: str, raw: dict[str, Any], now: float, ctx: ParseContext) -> Message:
@@ -230,7 +232,7 @@ def _status(unit: str, raw: dict[str, Any], now: float, ctx: ParseContext) -> Me
             if codes else ""
         reject(Reason.UNKNOWN_STATUS, f"status {short(m.status)} is not one of "
                 f"{', '.join(_CANONICAL_STATUS)}{local}")
-    return StatusChange(unit, _in_window("ts", m.ts, now, ctx), status, m.note, "native")
+    return StatusChange(unit, _in_window("ts", m.ts, now, ctx), status, m.note, "native", now)
 
 
 def _ack(unit: str, raw: dict[str, Any], now: float, ctx: ParseContext) -> Message:
@@ -252,19 +254,23 @@ def _owntracks_type(raw: dict[str, Any], wanted: tuple[str, ...], topic: str) ->
 
 
 def _owntracks_location(
-    unit: str, raw: dict[str, Any], now: float, ctx: ParseContext, topic: str
+    unit: str, raw: dict[str, Any], now: float, ctx: ParseContext, topic: str,
+    retained: bool = False,
 ) -> Message:
     if _owntracks_type(raw, ("location", "lwt"), topic) == "lwt":
-        # An MQTT will is fixed when the app connects, so its tst is the connect time, not
-        # the moment contact was lost: the loss is "now" (CONTRACT.md), tst is only checked.
+        # Placed at its tst when it has one (CONTRACT.md): a retained will from long ago is
+        # then older than the phone's newest fix, and the store does not mark it lost. A
+        # retained will without tst has no time we can trust: it is placed at the epoch, so
+        # it marks lost only a unit never heard from since (staleness covers the rest).
         lwt = validate(OwnTracksLwt, raw)
-        if lwt.tst is not None and lwt.tst - now > ctx.max_future_s:
+        if lwt.tst is not None:
             _in_window("tst", lwt.tst, now, ctx)
-        return LostContact(unit, now)
-    m = validate(OwnTracksLocation, raw)
+            return LostContact(unit, min(lwt.tst, now), retained)
+        return LostContact(unit, 0.0 if retained else now, retained)
+    m = validate(OwnTracksLocation, drop_out_of_range(raw, OWNTRACKS_OPTIONAL))
     speed = None if m.vel is None else m.vel * KMH_TO_MPS
     return Position(unit, _in_window("tst", m.tst, now, ctx), m.lat, m.lon, m.acc, speed,
-                    m.cog, m.batt, None, "owntracks")
+                    m.cog, m.batt, None, "owntracks", now)
 
 
 def _owntracks_event(
@@ -280,7 +286,8 @@ _NATIVE_BUILDERS: dict[str, Callable[[str, dict[str, Any], float, ParseContext],
 }
 
 
-def _parse(topic: str, payload: bytes, now: float, ctx: ParseContext) -> Message:
+def _parse(topic: str, payload: bytes, now: float, ctx: ParseContext,
+           retained: bool = False) -> Message:
     if len(payload) > MAX_PAYLOAD_BYTES:  # before decoding anything
         reject(Reason.TOO_LARGE, f"payload is {len(payload)} bytes; the limit is "
                 f"{MAX_PAYLOAD_BYTES}")
@@ -291,18 +298,22 @@ def _parse(topic: str, payload: bytes, now: float, ctx: ParseContext) -> Message
     unit = _unit_for(kind, ctx)
     raw = _decode(payload)
     if kind.kind == "owntracks_location":
-        return _owntracks_location(unit, raw, now, ctx, topic)
+        return _owntracks_location(unit, raw, now, ctx, topic, retained)
     if kind.kind == "owntracks_event":
         return _owntracks_event(unit, raw, now, ctx, topic)
     return _NATIVE_BUILDERS[kind.kind](unit, raw, now, ctx)
 
 
-def parse_message(topic: str, payload: bytes, now: float, ctx: ParseContext) -> Message | Rejection:
-    """Parse one MQTT message into a Message, or a Rejection saying what was wrong; never raise."""
+def parse_message(topic: str, payload: bytes, now: float, ctx: ParseContext,
+                  retained: bool = False) -> Message | Rejection:
+    """Parse one MQTT message into a Message, or a Rejection saying what was wrong; never raise.
+
+    ``now`` is when the message arrived: positions and statuses carry it as ``arrival``.
+    """
     try:
         if type(payload) is not bytes:
             payload = bytes(payload)
-        return _parse(topic, payload, now, ctx)
+        return _parse(topic, payload, now, ctx, retained)
     except PayloadError as rej:
         return _rejection(rej.reason, rej.detail, topic, payload)
     except Exception as exc:  # the worker must keep running whatever arrives

@@ -57,3 +57,11 @@ TRAIL_TRIM_EVERY_S = 3600.0  # trim a unit's trail and re-arm its TTL at most th
 # KEYS: value hash, ts hash, [geo]; ARGV: stride, then (field, ts, value[, lon, lat]) tuples.
 K_ACCESS = "pw:{access}:log"  # ZSET score=time, member=JSON history read (who, what, when)
 ACCESS_RETENTION_S = 400 * 86_400.0  # the access log outlives the history it records
+
+# Trust rules (CONTRACT.md section 3).
+K_DUTY = "pw:{live}:duty"  # HASH unit -> "ts|STATUS;..." its last DUTY_KEPT status changes
+DUTY_KEPT = 64  # enough for the off-duty test of any position not weeks late
+K_ALARMS = "pw:{task}:alarms"  # HASH alarm id -> JSON {id, unit, ts, arrival, acked_by?...}
+K_ALARMS_OPEN = "pw:{task}:alarms_open"  # ZSET alarm id, score=arrival: not acknowledged yet
+K_ALARMS_UNIT = "pw:{task}:alarms_unit"  # HASH unit -> how many open alarms it holds
+ALARMS_OPEN_PER_UNIT = 20  # past this, a unit's EMERGENCYs count as repeats on its newest

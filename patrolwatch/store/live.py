@@ -13,13 +13,22 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import orjson
+from redis.cluster import RedisCluster
 
-from patrolwatch.core.model import Ack, Position, Rejection, StatusChange, UnitEvent
+from patrolwatch.core.model import Position, Reason, Rejection, Status, StatusChange
+from patrolwatch.core.ordering import effective_time
+from patrolwatch.core.payloads import format_time
 from patrolwatch.store.base import StoreBase
 from patrolwatch.store.codec import as_text, pack_point, position_json
 from patrolwatch.store.keys import (
+    ALARMS_OPEN_PER_UNIT,
+    DUTY_KEPT,
     FEED_MAXLEN,
+    K_ALARMS,
+    K_ALARMS_OPEN,
+    K_ALARMS_UNIT,
     K_COVERAGE,
+    K_DUTY,
     K_FEED,
     K_GEO,
     K_LWT,
@@ -36,37 +45,38 @@ from patrolwatch.store.keys import (
     k_trail,
     k_unit_events,
 )
+from patrolwatch.store.scripts import ALARMS, FEED, LIVE, TRAILS
 from patrolwatch.store.types import Batch, LiveRows, Stats, WriteResult
 
-_SET_IF_NEWER = """
-local stride = tonumber(ARGV[1])
-local moved = 0
-for i = 2, #ARGV, stride do
-  local f = ARGV[i]
-  local ts = tonumber(ARGV[i + 1])
-  local cur = redis.call('HGET', KEYS[2], f)
-  if (not cur) or ts > tonumber(cur) then
-    redis.call('HSET', KEYS[1], f, ARGV[i + 2])
-    redis.call('HSET', KEYS[2], f, ARGV[i + 1])
-    if stride == 5 then
-      redis.call('GEOADD', KEYS[3], ARGV[i + 3], ARGV[i + 4], f)
-    end
-    moved = moved + 1
-  end
-end
-return moved
-"""
+
+def _stamp(ts: float, arrival: float | None) -> tuple[str, str]:
+    """Return (effective time, arrival) as exact strings for the Lua (core.ordering)."""
+    arrived = ts if arrival is None else arrival
+    return repr(effective_time(ts, arrived)), repr(arrived)
 
 
-def _set_if_newer(pipe: Any, keys: list[str], args: list[Any]) -> None:
-    """Queue the set-if-newer script as EVAL.
+def alarm_id(s: StatusChange) -> str:
+    """Name the alarm an EMERGENCY raises: the same message again names the same alarm."""
+    arrived = s.ts if s.arrival is None else s.arrival
+    return f"{s.unit}.{round(arrived * 1_000_000)}"
+
+
+def _eval(pipe: Any, script: str, keys: Sequence[str], *args: Any) -> None:
+    """Queue a script as EVAL.
 
     Not EVALSHA through redis-py's Script: in a pipeline that costs a SCRIPT EXISTS round trip
     per execute, and cluster pipelines refuse EVALSHA; EVAL is routed by its keys (all one
-    hash tag) and the server caches the compiled script.
+    hash slot) and the server caches the compiled script.
     """
-    pipe.execute_command("EVAL", _SET_IF_NEWER, len(keys), *keys, *args)
+    pipe.execute_command("EVAL", script, len(keys), *keys, *args)
 
+
+def _off_duty_rejection(p: Position) -> Rejection:
+    """Reject a position sent off duty; no payload is kept of it (that is the point)."""
+    topic = f"patrol/{p.unit}/position" if p.source == "native" else f"owntracks ({p.unit})"
+    return Rejection(Reason.OFF_DUTY, f"position at {format_time(p.ts)} falls in an OFF_DUTY "
+                     f"period of unit {p.unit}; positions sent off duty are not kept",
+                     topic, b"")
 
 
 class LiveStore(StoreBase):
@@ -74,73 +84,132 @@ class LiveStore(StoreBase):
 
     # --- writes (ingest) ------------------------------------------------------------------
     def write_batch(self, batch: Batch, now: float | None = None) -> WriteResult:
-        """Store a batch in one pipelined round trip (plus one for counters); raises RedisError.
+        """Store a batch in three round trips of a few commands each; raises RedisError.
 
-        Latest state only moves forward in event time; trail points are ZSET members, so the
-        same message delivered twice is stored once. Safe to retry after a failure.
+        First live state (one script on the ``{live}`` slot: latest position and status by
+        effective time, EMERGENCY on arrival, off-duty test, last-wills); then trails (one
+        script per hash slot), status logs, the change feed, alarms and the rejection log;
+        then counters. Positions found off duty are moved into ``batch.rejections``, so
+        whatever reads the batch afterwards (metrics, callbacks) sees them as rejected.
+        Trail points are ZSET members, so the same message delivered twice is stored once;
+        safe to retry after a failure.
         """
         now = time.time() if now is None else now
+        moved, off_flags, lwt_flags, deletions = self._write_live(batch, now)
+        if "1" in off_flags:
+            kept = [p for p, f in zip(batch.positions, off_flags, strict=True) if f == "0"]
+            gone = [p for p, f in zip(batch.positions, off_flags, strict=True) if f == "1"]
+            batch.positions[:] = kept
+            batch.rejections.extend(_off_duty_rejection(p) for p in gone)
         pipe = self.r.pipeline(transaction=False)
+        trail_calls = self._queue_trails(pipe, batch.positions, now)
         cutoff = now - self.trail_retention_s
-        for p in batch.positions:
-            pipe.zadd(k_trail(p.unit), {pack_point(p): p.ts})
-        # Trimming every touched trail in every batch added two commands per position; a
-        # trail needs trimming about hourly, and its TTL outlasts retention by twice that.
-        trimmed = 0
-        for unit in {p.unit for p in batch.positions}:
-            if now - self._trimmed.get(unit, -math.inf) < TRAIL_TRIM_EVERY_S:
-                continue
-            self._trimmed[unit] = now
-            pipe.zremrangebyscore(k_trail(unit), "-inf", cutoff)
-            pipe.expire(k_trail(unit), int(self.trail_retention_s + 2 * TRAIL_TRIM_EVERY_S))
-            trimmed += 1
-        if batch.positions:
-            args: list[Any] = [5]
-            for p in batch.positions:
-                args += [p.unit, repr(p.ts), position_json(p), p.lon, p.lat]
-            _set_if_newer(pipe, [K_POS, K_POS_TS, K_GEO], args)
-        if batch.statuses:
-            args = [3]
-            for s in batch.statuses:
-                value = json.dumps({"status": s.status.value, "ts": s.ts, "note": s.note})
-                args += [s.unit, repr(s.ts), value]
-                pipe.zadd(k_status_log(s.unit), {f"{s.ts!r}|{s.status.value}": s.ts})
-                pipe.zremrangebyscore(k_status_log(s.unit), "-inf", cutoff)
-            _set_if_newer(pipe, [K_STATUS, K_STATUS_TS], args)
-        seen: dict[str, float] = {}
-        stamped: list[Position | StatusChange | Ack | UnitEvent] = [
-            *batch.positions, *batch.statuses, *batch.acks, *batch.events]
-        for m in stamped:
-            seen[m.unit] = max(seen.get(m.unit, m.ts), m.ts)
-        if seen:
-            pipe.zadd(K_SEEN, seen, gt=True)
-        for lost in batch.lost:
-            pipe.hset(K_LWT, lost.unit, repr(lost.ts))
-            self._unit_event(pipe, lost.unit, {"ts": lost.ts, "event": "lwt"})
+        for unit, since, until in deletions:
+            pipe.zremrangebyscore(k_trail(unit), since, until)
+        for s in batch.statuses:
+            pipe.zadd(k_status_log(s.unit), {f"{s.ts!r}|{s.status.value}": s.ts})
+            pipe.zremrangebyscore(k_status_log(s.unit), "-inf", cutoff)
+        for lost, applied in zip(batch.lost, lwt_flags, strict=True):
+            self._unit_event(pipe, lost.unit, {"ts": lost.ts, "event": "lwt",
+                                               "lost": applied == "1",
+                                               "retained": lost.retained})
         for ev in batch.events:
             self._unit_event(pipe, ev.unit, {"ts": ev.ts, "event": ev.event,
                                               "description": ev.description})
+        self._queue_alarms(pipe, [s for s in batch.statuses if s.status is Status.EMERGENCY])
         self._feed(pipe, batch)
         self._log_rejections(pipe, batch.rejections, now)
         results = pipe.execute()
 
-        new = sum(int(results[i]) for i in range(len(batch.positions)))
+        new = sum(str(flags).count("1") for flags in
+                  (as_text(results[i]) for i in range(trail_calls)))
         dup = len(batch.positions) - new
-        moved = 0
-        if batch.positions:
-            idx = len(batch.positions) + 2 * trimmed
-            moved = int(results[idx])
         self._count(batch, dup, now)
-        return WriteResult(new_points=new, duplicate_points=dup, moved_units=moved)
+        return WriteResult(new_points=new, duplicate_points=dup, moved_units=moved,
+                           off_duty=off_flags.count("1"))
+
+    def _write_live(self, batch: Batch, now: float
+                    ) -> tuple[int, str, str, list[tuple[str, str, str]]]:
+        """Run the live-state script; return (moved, off-duty flags, lwt flags, deletions)."""
+        if not (batch.positions or batch.statuses or batch.lost or batch.acks or batch.events):
+            return 0, "", "", []
+        statuses = []
+        for s in batch.statuses:
+            eff, arrived = _stamp(s.ts, s.arrival)
+            value = orjson.dumps({"status": s.status.value, "ts": s.ts, "note": s.note,
+                                  "arrival": float(arrived)}).decode()
+            statuses.append([s.unit, repr(s.ts), eff, arrived,
+                             1 if s.status is Status.EMERGENCY else 0, s.status.value, value])
+        positions = []
+        for p in batch.positions:
+            eff, arrived = _stamp(p.ts, p.arrival)
+            positions.append([p.unit, repr(p.ts), eff, arrived, position_json(p),
+                              repr(p.lon), repr(p.lat)])
+        seen = [[a.unit, repr(min(a.ts, now))] for a in batch.acks]
+        seen += [[e.unit, repr(min(e.ts, now))] for e in batch.events]
+        payload = orjson.dumps({"s": statuses, "p": positions, "seen": seen,
+                                "l": [[lost.unit, repr(lost.ts)] for lost in batch.lost],
+                                "kept": DUTY_KEPT})
+        pipe = self.r.pipeline(transaction=False)
+        _eval(pipe, LIVE, [K_POS, K_POS_TS, K_GEO, K_STATUS, K_STATUS_TS, K_SEEN, K_LWT, K_DUTY],
+              payload)
+        moved, off, lwt, dels = pipe.execute()[0]
+        flat = [as_text(d) for d in dels]
+        deletions = [(flat[i], flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3)]
+        return int(moved), as_text(off), as_text(lwt), deletions
+
+    def _queue_trails(self, pipe: Any, positions: Sequence[Position], now: float) -> int:
+        """Queue one trail script per hash slot; return how many were queued."""
+        if not positions:
+            return 0
+        groups: dict[int, tuple[list[str], list[list[Any]], list[list[Any]]]] = {}
+        index: dict[str, tuple[int, int]] = {}
+        cluster = isinstance(self.r, RedisCluster)
+        for p in positions:
+            key = k_trail(p.unit)
+            where = index.get(key)
+            if where is None:
+                slot = cast(RedisCluster, self.r).keyslot(key) if cluster else 0  # type: ignore[no-untyped-call]
+                keys, _, _ = groups.setdefault(slot, ([], [], []))
+                keys.append(key)
+                where = index[key] = (slot, len(keys))
+            groups[where[0]][1].append([where[1], repr(p.ts), pack_point(p)])
+        # Trimming every touched trail in every batch added two commands per position; a
+        # trail needs trimming about hourly, and its TTL outlasts retention by twice that.
+        cutoff = repr(now - self.trail_retention_s)
+        ttl = int(self.trail_retention_s + 2 * TRAIL_TRIM_EVERY_S)
+        for key, (slot, i) in index.items():
+            unit = key[len("pw:trail:{"):-1]
+            if now - self._trimmed.get(unit, -math.inf) < TRAIL_TRIM_EVERY_S:
+                continue
+            self._trimmed[unit] = now
+            groups[slot][2].append([i, cutoff, ttl])
+        for keys, points, trims in groups.values():
+            _eval(pipe, TRAILS, keys, orjson.dumps(points), orjson.dumps(trims))
+        return len(groups)
+
+    def _queue_alarms(self, pipe: Any, emergencies: Sequence[StatusChange]) -> None:
+        """Open one alarm per EMERGENCY that arrived (CONTRACT.md: each acknowledged alone)."""
+        if not emergencies:
+            return
+        rows = [[alarm_id(s), s.unit, repr(s.ts if s.arrival is None else s.arrival),
+                 orjson.dumps({"id": alarm_id(s), "unit": s.unit, "ts": s.ts,
+                               "arrival": s.ts if s.arrival is None else s.arrival,
+                               "note": s.note}).decode()]
+                for s in emergencies]
+        _eval(pipe, ALARMS, [K_ALARMS, K_ALARMS_OPEN, K_ALARMS_UNIT], orjson.dumps(rows),
+              ALARMS_OPEN_PER_UNIT)
 
     def _log_rejections(self, pipe: Any, rejections: Sequence[Rejection], now: float) -> None:
-        for rej in rejections:
-            pipe.lpush(K_REJECTIONS, json.dumps({
-                "ts": now, "reason": rej.reason.value, "detail": rej.detail, "topic": rej.topic,
-                "payload": rej.payload_head[:200].decode("utf-8", errors="backslashreplace"),
-            }))
-        if rejections:
-            pipe.ltrim(K_REJECTIONS, 0, self.rejection_log_size - 1)
+        """Push the batch's rejections in one command: a flood must not cost one per message."""
+        if not rejections:
+            return
+        keep = rejections[-self.rejection_log_size:]
+        pipe.lpush(K_REJECTIONS, *(orjson.dumps({
+            "ts": now, "reason": rej.reason.value, "detail": rej.detail, "topic": rej.topic,
+            "payload": rej.payload_head[:200].decode("utf-8", errors="backslashreplace"),
+        }) for rej in keep))
+        pipe.ltrim(K_REJECTIONS, 0, self.rejection_log_size - 1)
 
     def _count(self, batch: Batch, duplicates: int, now: float) -> None:
         """Count after the write: duplicates are only known from its results."""
@@ -165,18 +234,18 @@ class LiveStore(StoreBase):
         pipe.expire(k_unit_events(unit), int(self.trail_retention_s))
 
     def _feed(self, pipe: Any, batch: Batch) -> None:
-        """Append accepted positions and statuses to the coverage evaluator's change feed."""
+        """Append accepted positions, statuses and acks to the coverage evaluator's feed."""
+        entries: list[list[str]] = []
         for p in batch.positions:
-            fields = {"k": "p", "u": p.unit, "t": repr(p.ts), "la": repr(p.lat), "lo": repr(p.lon),
-                      "a": "" if p.acc is None else repr(p.acc)}
-            pipe.xadd(K_FEED, fields, maxlen=FEED_MAXLEN, approximate=True)
+            entries.append(["k", "p", "u", p.unit, "t", repr(p.ts), "la", repr(p.lat),
+                            "lo", repr(p.lon), "a", "" if p.acc is None else repr(p.acc)])
         for s in batch.statuses:
-            pipe.xadd(K_FEED, {"k": "s", "u": s.unit, "t": repr(s.ts), "s": s.status.value},
-                      maxlen=FEED_MAXLEN, approximate=True)
+            entries.append(["k", "s", "u", s.unit, "t", repr(s.ts), "s", s.status.value])
         for a in batch.acks:
-            pipe.xadd(K_FEED, {"k": "a", "u": a.unit, "t": repr(a.ts), "i": a.id,
-                               "ok": "1" if a.accepted else "0", "r": a.reason or ""},
-                      maxlen=FEED_MAXLEN, approximate=True)
+            entries.append(["k", "a", "u", a.unit, "t", repr(a.ts), "i", a.id,
+                            "ok", "1" if a.accepted else "0", "r", a.reason or ""])
+        if entries:
+            _eval(pipe, FEED, [K_FEED], FEED_MAXLEN, orjson.dumps(entries))
 
     # --- reads (dashboard, API) -----------------------------------------------------------
     def live_rows(self) -> LiveRows:
@@ -230,7 +299,17 @@ class LiveStore(StoreBase):
             duplicates_total=int(raw.get("duplicates_total", 0)),
             rejected_by_reason=by_reason,
             last_message_ts=float(last) if last else None,
+            acks_unknown_total=int(raw.get("acks_unknown_total", 0)),
+            acks_repeated_total=int(raw.get("acks_repeated_total", 0)),
         )
+
+    def count_unknown_acks(self, unknown: int, repeated: int = 0) -> None:
+        """Count acks not audited: for no open tasking of their unit, or a repeated answer."""
+        if unknown or repeated:
+            pipe = self.r.pipeline(transaction=False)
+            pipe.hincrby(K_STATS, "acks_unknown_total", unknown)
+            pipe.hincrby(K_STATS, "acks_repeated_total", repeated)
+            pipe.execute()
 
     def recent_rejections(self, limit: int = 50) -> list[dict[str, Any]]:
         """Return the most recent rejections, newest first."""
