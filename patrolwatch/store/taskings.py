@@ -83,13 +83,13 @@ class TaskingStore(StoreBase):
         Kept for the banner that acknowledges per unit; each alarm is still acknowledged,
         and audited, on its own (:meth:`acknowledge_alarm`).
         """
-        for alarm in self.open_alarms():
-            if alarm["unit"] == unit:
-                self.acknowledge_alarm(alarm["id"], by, now)
+        acked = [a["id"] for a in self.open_alarms()
+                 if a["unit"] == unit and self._ack_alarm(a["id"], by, now) is not None]
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(K_EMERGENCY_ACK, unit, json.dumps({"by": by, "ts": now,
                                                      "status_ts": status_ts}))
         self._audit(pipe, {"ts": now, "kind": "emergency_ack", "unit": unit, "actor": by,
+                           "alarms": acked,
                            "detail": f"emergency of {unit} acknowledged by {by}"})
         pipe.execute()
 
@@ -114,16 +114,19 @@ class TaskingStore(StoreBase):
 
     def acknowledge_alarm(self, alarm_id: str, by: str, now: float) -> dict[str, Any] | None:
         """Acknowledge one open alarm and audit it; None if unknown or already acknowledged."""
-        raw = cast(bytes | None, self.r.eval(ACK_ALARM, 3, K_ALARMS, K_ALARMS_OPEN,
-                                             K_ALARMS_UNIT, alarm_id, by, repr(now)))
-        if not raw:
+        alarm = self._ack_alarm(alarm_id, by, now)
+        if alarm is None:
             return None
-        alarm: dict[str, Any] = json.loads(raw)
         self.audit({"ts": now, "kind": "emergency_ack", "unit": alarm["unit"], "actor": by,
                     "alarm": alarm_id,
                     "detail": f"emergency {alarm_id} of {alarm['unit']} acknowledged by {by}"})
         self._forget_alarms(now)
         return alarm
+
+    def _ack_alarm(self, alarm_id: str, by: str, now: float) -> dict[str, Any] | None:
+        raw = cast(bytes | None, self.r.eval(ACK_ALARM, 3, K_ALARMS, K_ALARMS_OPEN,
+                                             K_ALARMS_UNIT, alarm_id, by, repr(now)))
+        return json.loads(raw) if raw else None
 
     def _forget_alarms(self, now: float) -> None:
         """Drop acknowledged alarms older than the audit retention (their audit entry stays)."""

@@ -86,7 +86,7 @@ def deliveries(draw: st.DrawFn) -> tuple[list[tuple[float, float, Status]], list
         if out and draw(st.integers(0, 3)) == 0:
             ts, _, status = draw(st.sampled_from(out))
         else:
-            ts = float(round(arrival + draw(st.floats(-600.0, 300.0))))
+            ts = float(round(arrival) + draw(st.integers(-600, 300)))
             status = draw(st.sampled_from([Status.AVAILABLE, Status.AT_SCENE,
                                            Status.EMERGENCY, Status.ON_PATROL]))
         out.append((ts, arrival + i * 1e-6, status))

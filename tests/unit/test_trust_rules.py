@@ -65,7 +65,7 @@ def arrivals(draw: st.DrawFn) -> list[tuple[float, float, Status]]:
             ts, _, status = draw(st.sampled_from(out))  # the same message delivered again
         else:
             # whole seconds, as devices send them: ties are common
-            ts = float(round(arrival + draw(st.floats(-900.0, SKEW_S))))
+            ts = float(round(arrival) + draw(st.integers(-900, int(SKEW_S))))
             status = draw(st.sampled_from(STATUSES))
         out.append((ts, arrival + len(out) * 1e-6, status))
     return out
