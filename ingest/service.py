@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import signal
 import threading
+from typing import Any
 from urllib.parse import urlsplit
 
 from ingest.evaluator import CoverageEvaluator
@@ -40,25 +44,50 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
             log.error("cannot serve /metrics on port %d (%s); set PATROL_METRICS_PORT to a "
                       "free port, or 0 to turn metrics off", settings.metrics_port, exc)
     worker = IngestWorker(settings, store, ctx, client_id=client_id, metrics=metrics)
-    threads: list[threading.Thread] = []
-    events_client: MqttClient | None = None
-    if evaluator:
-        events_client = MqttClient(settings.mqtt_url, "")
-        events_client.start()
-        cov = CoverageEvaluator(settings, store, hotspots, roster,
-                                publish=events_client.publish)
-        threads.append(threading.Thread(target=cov.run, args=(stop,), name="coverage",
-                                        daemon=True))
     log.info("roster: %d units; hotspots: %d; stale after %.0f s", len(roster.units),
              len(hotspots), settings.stale_after_s)
-    for t in threads:
-        t.start()
+    # The evaluator runs in a child process: as a thread it took a third of the ingest
+    # process's time, under the same GIL as the worker (issue 11, docs/benchmarks.md).
+    spawn = multiprocessing.get_context("spawn")
+    evaluator_stop = spawn.Event()
+    child = spawn.Process(target=run_evaluator, name="coverage", daemon=True,
+                          args=(settings, evaluator_stop, os.getpid(),
+                                logging.getLogger().getEffectiveLevel()))
+    if evaluator:
+        child.start()
     try:
         worker.run(stop)
     finally:
         stop.set()
-        for t in threads:
-            t.join(timeout=10)
-        if events_client is not None:
-            events_client.stop()
+        evaluator_stop.set()
+        if evaluator:
+            child.join(timeout=15)
+            if child.is_alive():
+                child.terminate()
     return 0
+
+
+def run_evaluator(settings: Settings, stop: Any, parent: int, level: int) -> None:
+    """Run the coverage evaluator until ``stop`` is set or the ingest process is gone."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    roster = load_roster(settings.units)
+    hotspots = load_hotspots(settings.hotspots, CoverageDefaults.from_settings(settings),
+                             settings.zone)
+    store = Store.from_settings(settings)
+    events_client = MqttClient(settings.mqtt_url, "")
+    events_client.start()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if stop.wait(1.0) or os.getppid() != parent:  # parent killed: do not linger
+                done.set()
+
+    threading.Thread(target=watch, name="evaluator-watch", daemon=True).start()
+    try:
+        CoverageEvaluator(settings, store, hotspots, roster,
+                          publish=events_client.publish).run(done)
+    finally:
+        events_client.stop()
