@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from patrolwatch.core import messages
-from patrolwatch.core.messages import ParseContext, parse_message
+from patrolwatch.core.messages import ParseContext
 from patrolwatch.core.model import Position
 from patrolwatch.roster import Roster
 from tests.hostile.corpus import CORPUS_NOW, load_corpus
