@@ -12,12 +12,13 @@ from __future__ import annotations
 
 # Live state ({live} slot). KEYS: pos, pos_ts, geo, status, status_ts, seen, lwt, duty.
 # ARGV[1]: {"s": [[unit, ts, eff, arrival, emergency 0/1, status, json]],
-#           "p": [[unit, ts, eff, arrival, json, lon, lat]],
-#           "seen": [[unit, eff]], "l": [[unit, ts]], "kept": N}
+#           "p": [[unit, ts, eff, arrival, json, lon, lat, acc, trail key index?]],
+#           "seen": [[unit, eff]], "l": [[unit, ts]], "kept": N, "t"?: trims, "maxlen"?}
+# On a single Redis, KEYS go on with the feed and the batch's trail keys (see below).
 # Statuses first: a position in the same batch as its unit's OFF_DUTY is judged with it.
 # The *_ts hashes hold "effective,arrival,emergency,ts" stamps (core.ordering.Stamp).
 # Returns {moved, off-duty flag per position, lwt-applied flag per last-will,
-#          [unit, from, to] trail ranges to delete (late OFF_DUTY)}.
+#          [unit, from, to] trail ranges to delete (late OFF_DUTY), stored flag per point}.
 LIVE = r"""
 local b = cjson.decode(ARGV[1])
 local kept = tonumber(b.kept)
@@ -139,11 +140,28 @@ for i, l in ipairs(b.l or {}) do
     lwt[i] = '0'
   end
 end
+-- On a single Redis (b.t present) the trail points and their feed entries go in this call:
+-- KEYS[9] is the feed, p[9] the index of the unit's trail key; b.t the trims.
+local trail_flags = {}
+if b.t then
+  for i, p in ipairs(b.p or {}) do
+    if off[i] == '0' then
+      local member = p[2] .. ',' .. p[7] .. ',' .. p[6] .. ',' .. p[8]
+      trail_flags[#trail_flags + 1] = tostring(redis.call('ZADD', KEYS[p[9]], p[2], member))
+      redis.call('XADD', KEYS[9], 'MAXLEN', '~', b.maxlen, '*', 'k', 'p', 'u', p[1],
+                 't', p[2], 'la', p[7], 'lo', p[6], 'a', p[8])
+    end
+  end
+  for _, t in ipairs(b.t) do
+    redis.call('ZREMRANGEBYSCORE', KEYS[t[1]], '-inf', t[2])
+    redis.call('EXPIRE', KEYS[t[1]], t[3])
+  end
+end
 local dels = {}
 for _, d in ipairs(deletions) do
   dels[#dels + 1] = d[1]; dels[#dels + 1] = d[2]; dels[#dels + 1] = d[3]
 end
-return {moved, table.concat(off), table.concat(lwt), dels}
+return {moved, table.concat(off), table.concat(lwt), dels, table.concat(trail_flags)}
 """
 
 # Trail points of the units in one hash slot. KEYS: their trail keys.
