@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -21,6 +22,8 @@ from patrolwatch.settings import Settings
 from patrolwatch.store import Store
 
 log = logging.getLogger(__name__)
+
+EVALUATOR_NICENESS = 10  # the evaluator process's nice increment over the worker's
 
 
 def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = True,
@@ -70,6 +73,9 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
 def run_evaluator(settings: Settings, stop: Any, parent: int, level: int) -> None:
     """Run the coverage evaluator until ``stop`` is set or the ingest process is gone."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Coverage can wait a tick; positions cannot: when CPU is short, the worker goes first.
+    with contextlib.suppress(OSError):
+        os.nice(EVALUATOR_NICENESS)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     roster = load_roster(settings.units)

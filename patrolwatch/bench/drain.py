@@ -49,6 +49,29 @@ BACKLOG = 60_000
 UNITS = 1000
 
 
+def cpu_seconds(pid: int) -> float:
+    """Return the user+system CPU seconds a process and its live children have used."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(c) for c in children.read_text().split()]
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+def redis_cpu(client: redis.Redis) -> float:
+    """Return the CPU seconds Redis has used."""
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 def _make(base_ts: float) -> Any:
     def make(n: int, _now: float) -> tuple[str, bytes]:
         # one message per unit per second of event time: well inside the per-unit rate
@@ -83,8 +106,8 @@ def open_session(url: str, client_id: str) -> None:
     client.stop()
 
 
-def drain_paho(url: str, port: int, count: int, base_ts: float) -> float:
-    """Return msg/s a do-nothing paho subscriber drains a backlog of ``count`` at."""
+def drain_paho(url: str, port: int, count: int, base_ts: float) -> tuple[float, float]:
+    """Return (msg/s, CPU s/msg) of a do-nothing paho subscriber draining ``count``."""
     client_id = "drain-paho"
     open_session(url, client_id)
     queue_backlog(port, count, base_ts)
@@ -93,10 +116,12 @@ def drain_paho(url: str, port: int, count: int, base_ts: float) -> float:
                      on_message=lambda m: got.put(m.received))
     sub.start()
     first = last = got.get(timeout=60)
+    cpu = time.process_time()
     for _ in range(count - 1):
         last = got.get(timeout=60)
+    cpu = time.process_time() - cpu
     sub.stop()
-    return (count - 1) / max(last - first, 1e-9)
+    return (count - 1) / max(last - first, 1e-9), cpu / (count - 1)
 
 
 class _Stored:
@@ -115,8 +140,8 @@ class _Stored:
 
 
 def drain_worker(url: str, port: int, redis_url: str, settings: Settings, count: int,
-                 base_ts: float) -> float:
-    """Return msg/s the IngestWorker alone (no evaluator) stores a backlog at."""
+                 base_ts: float) -> tuple[float, float, float]:
+    """Return (msg/s, CPU s/msg, Redis CPU s/msg) of the IngestWorker alone (no evaluator)."""
     client_id = "drain-worker"
     open_session(url, client_id)
     queue_backlog(port, count, base_ts)
@@ -127,19 +152,26 @@ def drain_worker(url: str, port: int, redis_url: str, settings: Settings, count:
                           client_id=client_id, on_stored=stored)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    client = redis.Redis.from_url(redis_url)
+    cpu, rcpu = time.process_time(), redis_cpu(client)
     thread.start()
     try:
         wait_until(lambda: stored.stored >= count, 600, interval=0.02, what="backlog stored")
+        cpu, rcpu = time.process_time() - cpu, redis_cpu(client) - rcpu
     finally:
         stop.set()
         thread.join(15)
-    return (count - 1) / max(stored.last - (stored.first or stored.last), 1e-9)
+        client.close()
+    rate = (count - 1) / max(stored.last - (stored.first or stored.last), 1e-9)
+    return rate, cpu / count, rcpu / count
 
 
 def drain_process(url: str, port: int, redis_url: str, count: int, base_ts: float,
-                  work: Path, profile: Path | None = None) -> float:
-    """Return msg/s a real ``patrolwatch ingest`` process (with its evaluator) stores a backlog at.
+                  work: Path, profile: Path | None = None) -> tuple[float, float, float]:
+    """Return (msg/s, CPU s/msg, Redis CPU s/msg) of a real ``patrolwatch ingest`` process.
 
+    Its CPU counts the process and its coverage evaluator child, from its first stored
+    message to its last.
     Read from Redis every 5 ms: the first and the last moment the accepted counter moves.
     With ``profile``, py-spy records the process into that SVG.
     """
@@ -165,6 +197,7 @@ def drain_process(url: str, port: int, redis_url: str, count: int, base_ts: floa
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first: float | None = None
     last = 0.0
+    cpu = rcpu = 0.0
     try:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
@@ -173,8 +206,10 @@ def drain_process(url: str, port: int, redis_url: str, count: int, base_ts: floa
             now = time.time()
             if n and first is None:
                 first = now
+                cpu, rcpu = cpu_seconds(proc.pid), redis_cpu(client)
             if n >= count:
                 last = now
+                cpu, rcpu = cpu_seconds(proc.pid) - cpu, redis_cpu(client) - rcpu
                 break
             time.sleep(0.005)  # sampling a counter, not waiting for a condition
         else:
@@ -186,7 +221,7 @@ def drain_process(url: str, port: int, redis_url: str, count: int, base_ts: floa
             spy.wait(30)
         log.close()
         client.close()
-    return (count - 1) / max(last - (first or last), 1e-9)
+    return (count - 1) / max(last - (first or last), 1e-9), cpu / count, rcpu / count
 
 
 def _check(redis_url: str, count: int) -> tuple[int, int]:
@@ -210,13 +245,14 @@ def run(settings: Settings, backlog: int = BACKLOG, profile: Path | None = None
         flush = redis.Redis.from_url(redis_proc.url)
         try:
             base = time.time() - 3 * 3600
-            paho = drain_paho(url, broker.port, backlog, base)
+            paho, paho_cpu = drain_paho(url, broker.port, backlog, base)
             flush.flushall()
-            worker = drain_worker(url, broker.port, redis_proc.url, settings, backlog, base)
+            worker, worker_cpu, worker_rcpu = drain_worker(url, broker.port, redis_proc.url,
+                                                           settings, backlog, base)
             lost_w, extra_w = _check(redis_proc.url, backlog)
             flush.flushall()
-            process = drain_process(url, broker.port, redis_proc.url, backlog, base, work,
-                                    profile)
+            process, process_cpu, process_rcpu = drain_process(
+                url, broker.port, redis_proc.url, backlog, base, work, profile)
             lost_p, extra_p = _check(redis_proc.url, backlog)
         finally:
             flush.close()
@@ -229,6 +265,16 @@ def run(settings: Settings, backlog: int = BACKLOG, profile: Path | None = None
         "drain_process_msgs_per_s": round(process),
         "drain_worker_ratio": round(worker / paho, 3),
         "drain_process_ratio": round(process / paho, 3),
+        # CPU per message does not depend on what else the machine runs, as rates do:
+        # paho's CPU/msg over the contender's is the rate ratio on an idle machine,
+        # as long as the contender is one busy core (the GIL) like paho.
+        "drain_paho_cpu_us_per_msg": round(paho_cpu * 1e6, 1),
+        "drain_worker_cpu_us_per_msg": round(worker_cpu * 1e6, 1),
+        "drain_process_cpu_us_per_msg": round(process_cpu * 1e6, 1),
+        "drain_worker_redis_cpu_us_per_msg": round(worker_rcpu * 1e6, 1),
+        "drain_process_redis_cpu_us_per_msg": round(process_rcpu * 1e6, 1),
+        "drain_worker_cpu_ratio": round(paho_cpu / max(worker_cpu, 1e-12), 3),
+        "drain_process_cpu_ratio": round(paho_cpu / max(process_cpu, 1e-12), 3),
         "drain_lost": lost_w + lost_p,
         "drain_duplicates": extra_w + extra_p,
     }
