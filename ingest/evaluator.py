@@ -207,17 +207,22 @@ class CoverageEvaluator:
         """Apply crews' acks, arrivals, qualifying visits and expiries; return what stays open."""
         acks, self.pending_acks = self.pending_acks, []
         by_id = {t["id"]: tk.Tasking.from_json(t) for t in self.store.open_taskings()}
+        unknown = repeated = 0
         for ack in acks:
             current = by_id.get(ack.id)
-            change = tk.apply_ack(current, ack, now) if current else None
-            if change is None:
-                self.store.audit({"ts": now, "kind": "ack_ignored", "unit": ack.unit,
-                                  "tasking": ack.id, "actor": ack.unit,
-                                  "detail": "ack for a tasking that is not open for this unit"})
+            if current is None or current.unit != ack.unit:
+                # Made-up or other units' ids: counted, never audited, so a device cannot
+                # fill the supervisors' audit log (kept 31 days) with junk.
+                unknown += 1
+                continue
+            change = tk.apply_ack(current, ack, now)
+            if change is None:  # a repeat: the first answer is audited, repeats counted
+                repeated += 1
                 continue
             by_id[ack.id] = change.tasking
             self.store.save_tasking(change.tasking.to_json(), change.tasking.open,
                                     change.audit())
+        self.store.count_unknown_acks(unknown, repeated)
         for tid, t in list(by_id.items()):
             if not t.open:
                 continue

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
+import os
+import queue
+import signal
 import threading
+from typing import Any
 from urllib.parse import urlsplit
 
 from ingest.evaluator import CoverageEvaluator
@@ -16,6 +22,9 @@ from patrolwatch.settings import Settings
 from patrolwatch.store import Store
 
 log = logging.getLogger(__name__)
+
+EVALUATOR_NICENESS = 10  # the evaluator process's nice increment over the worker's
+EVENTS_QUEUED_MAX = 10_000  # gap events waiting for the worker's connection
 
 
 def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = True,
@@ -40,22 +49,76 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
             log.error("cannot serve /metrics on port %d (%s); set PATROL_METRICS_PORT to a "
                       "free port, or 0 to turn metrics off", settings.metrics_port, exc)
     worker = IngestWorker(settings, store, ctx, client_id=client_id, metrics=metrics)
-    threads: list[threading.Thread] = []
-    if evaluator:
-        # Coverage events go out on the worker's own connection: a login holds one client id,
-        # so a second connection would knock the worker off its persistent session.
-        cov = CoverageEvaluator(settings, store, hotspots, roster,
-                                publish=worker.client.publish)
-        threads.append(threading.Thread(target=cov.run, args=(stop,), name="coverage",
-                                        daemon=True))
     log.info("roster: %d units; hotspots: %d; stale after %.0f s", len(roster.units),
              len(hotspots), settings.stale_after_s)
-    for t in threads:
-        t.start()
+    # The evaluator runs in a child process: as a thread it took a third of the ingest
+    # process's time, under the same GIL as the worker (issue 11, docs/benchmarks.md).
+    spawn = multiprocessing.get_context("spawn")
+    evaluator_stop = spawn.Event()
+    # Gap events go out on the worker's own connection: a broker login holds one client id,
+    # so a second connection from the child would knock the worker off its session.
+    events: Any = spawn.Queue(maxsize=EVENTS_QUEUED_MAX)
+    child = spawn.Process(target=run_evaluator, name="coverage", daemon=True,
+                          args=(settings, evaluator_stop, os.getpid(),
+                                logging.getLogger().getEffectiveLevel(), events))
+    forwarder = threading.Thread(target=forward_events, args=(events, worker, stop),
+                                 name="coverage-events", daemon=True)
+    if evaluator:
+        child.start()
+        forwarder.start()
     try:
         worker.run(stop)
     finally:
         stop.set()
-        for t in threads:
-            t.join(timeout=10)
+        evaluator_stop.set()
+        if evaluator:
+            child.join(timeout=15)
+            if child.is_alive():
+                child.terminate()
+            forwarder.join(timeout=5)
     return 0
+
+
+def forward_events(events: Any, worker: IngestWorker, stop: threading.Event) -> None:
+    """Publish the evaluator's gap events on the worker's connection until ``stop``, then drain."""
+    while True:
+        try:
+            topic, payload = events.get(timeout=0.5)
+        except queue.Empty:
+            if stop.is_set():
+                return
+            continue
+        worker.client.publish(topic, payload)
+
+
+def run_evaluator(settings: Settings, stop: Any, parent: int, level: int,
+                  events: Any) -> None:
+    """Run the coverage evaluator until ``stop`` is set or the ingest process is gone."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Coverage can wait a tick; positions cannot: when CPU is short, the worker goes first.
+    with contextlib.suppress(OSError):
+        os.nice(EVALUATOR_NICENESS)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    roster = load_roster(settings.units)
+    hotspots = load_hotspots(settings.hotspots, CoverageDefaults.from_settings(settings),
+                             settings.zone)
+    store = Store.from_settings(settings)
+    done = threading.Event()
+
+    def publish(topic: str, payload: str) -> None:
+        try:
+            events.put_nowait((topic, payload))
+        except queue.Full:  # the worker is not publishing; the snapshot still holds the gaps
+            log.warning("coverage event queue full; dropped an event on %s", topic)
+
+    def watch() -> None:
+        while not done.is_set():
+            if stop.wait(1.0) or os.getppid() != parent:  # parent killed: do not linger
+                done.set()
+
+    threading.Thread(target=watch, name="evaluator-watch", daemon=True).start()
+    try:
+        CoverageEvaluator(settings, store, hotspots, roster, publish=publish).run(done)
+    finally:
+        events.close()

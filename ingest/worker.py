@@ -10,6 +10,7 @@ and the store keeps a re-delivered message once.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -23,11 +24,15 @@ from patrolwatch.core.messages import ParseContext, parse_message
 from patrolwatch.core.model import (
     Ack,
     LostContact,
+    Message,
     Position,
+    Reason,
     Rejection,
+    Status,
     StatusChange,
     UnitEvent,
 )
+from patrolwatch.core.ratelimit import RateLimiter
 from patrolwatch.core.topics import subscriptions
 from patrolwatch.mqtt import Inbound, MqttClient
 from patrolwatch.settings import Settings
@@ -39,11 +44,22 @@ BACKOFF_MIN_S = 0.2
 BACKOFF_MAX_S = 10.0
 
 
-def build_batch(messages: list[Inbound], ctx: ParseContext, now: float) -> Batch:
-    """Parse every message once and sort the results into a batch to store."""
+def build_batch(messages: list[Inbound], ctx: ParseContext, now: float,
+                limiter: RateLimiter | None = None) -> Batch:
+    """Parse every message once and sort the results into a batch to store.
+
+    Each message is parsed as of its own arrival, kept strictly increasing within the batch
+    so that arrival order settles ties (core.ordering). A unit over its rate has the excess
+    rejected as ``rate_limited``; an EMERGENCY is never limited.
+    """
     batch = Batch()
+    last = -math.inf
     for msg in messages:
-        result = parse_message(msg.topic, msg.payload, now, ctx)
+        arrival = msg.received if msg.received > last else last + 1e-6
+        last = arrival
+        result = parse_message(msg.topic, msg.payload, min(arrival, now), ctx, msg.retain)
+        if limiter is not None and not isinstance(result, Rejection):
+            result = _limited(result, msg, arrival, limiter)
         if isinstance(result, Position):
             batch.positions.append(result)
         elif isinstance(result, StatusChange):
@@ -58,6 +74,18 @@ def build_batch(messages: list[Inbound], ctx: ParseContext, now: float) -> Batch
             log.debug("rejected %s: %s", result.topic, result.detail)
             batch.rejections.append(result)
     return batch
+
+
+def _limited(result: Message, msg: Inbound, arrival: float,
+             limiter: RateLimiter) -> Message | Rejection:
+    """Return the message, or a rate_limited rejection if its unit is over its rate."""
+    if isinstance(result, StatusChange) and result.status is Status.EMERGENCY:
+        return result  # never dropped, never counted against the unit
+    if limiter.allow(result.unit, min(result.ts, arrival)):
+        return result
+    return Rejection(Reason.RATE_LIMITED, f"unit {result.unit} sent more than "
+                     f"{limiter.rate:g} messages/s averaged over {limiter.window_s:g} s",
+                     msg.topic[:256], bytes(msg.payload[:200]))
 
 
 @dataclass
@@ -91,6 +119,8 @@ class IngestWorker:
         self.inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
         self.stats = WorkerStats()
         self.metrics = metrics or WorkerMetrics()
+        # Per process: workers sharing a subscription each limit the share they receive.
+        self.limiter = RateLimiter(settings.unit_max_rate, settings.unit_rate_window_s)
         self.client = MqttClient(
             settings.mqtt_url,
             client_id or settings.ingest_client_id,
@@ -144,7 +174,7 @@ class IngestWorker:
     def process(self, messages: list[Inbound], stop: threading.Event) -> bool:
         """Parse, store and acknowledge one batch; False if stopped before it was stored."""
         started = time.perf_counter()
-        batch = build_batch(messages, self.ctx, time.time())
+        batch = build_batch(messages, self.ctx, time.time(), self.limiter)
         result = self.store_until_done(batch, stop)
         if result is None:
             return False

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     # (0: none). Sign-in throttling counts failures per client address, which is the proxy's
     # own without this.
     trusted_proxies: int = Field(0, ge=0, le=5)
+    # Ingest trust rules (CONTRACT.md sections 2 and 3)
+    unit_max_rate: float = Field(5.0, gt=0)  # messages/s one unit may send, over the window
+    unit_rate_window_s: float = Field(10.0, gt=0)  # ... averaged over this many seconds
 
     @field_validator("tz")
     @classmethod

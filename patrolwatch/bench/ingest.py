@@ -3,7 +3,14 @@
 Starts its own Mosquitto (the shipped config, on a free port) and Redis/Valkey, runs the real
 IngestWorker in this process and a publisher in a child process, then checks every trail:
 nothing lost, nothing stored twice. Also measures what a do-nothing paho subscriber reaches
-on the same machine (the client ceiling), and publish->stored latency at a fixed rate.
+on the same machine (the client ceiling), publish->stored latency at half the throughput
+just measured, and (``bench.drain``) one backlog drained by a do-nothing paho subscriber,
+the worker alone and the real ``patrolwatch ingest`` process, with their ratios.
+
+The simulated units send faster than PATROL_UNIT_MAX_RATE allows a real unit (1,000 units
+carry up to 20,000 msg/s), so the throughput and latency runs lift the per-unit limit; the
+limiter still runs on every message. The drain paces each unit at 1 msg/s of event time and
+keeps the default limit.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.worker import IngestWorker
+from patrolwatch.bench import drain
 from patrolwatch.bench.loadgen import RawPublisher
 from patrolwatch.core.messages import ParseContext
 from patrolwatch.mqtt import MqttClient
@@ -35,7 +43,7 @@ from patrolwatch.store import Batch, Store
 
 UNITS = 1000
 THROUGHPUT_MESSAGES = 100_000
-LATENCY_RATE = 5000  # msg/s
+LATENCY_MAX_RATE = 5000  # msg/s: latency is measured at half the measured rate, at most this
 LATENCY_SECONDS = 10
 def _publisher(port: int, count: int, rate: float | None, base_ts: float, offset: int) -> None:
     """Publish ``count`` positions over UNITS units at QoS 1 (child process)."""
@@ -120,7 +128,7 @@ def _check_trails(store: Store, expected_per_unit: dict[str, int]) -> tuple[int,
     return lost, extra
 
 
-def run(settings: Settings) -> dict[str, Any]:
+def run(settings: Settings, with_drain: bool = True) -> dict[str, Any]:
     """Run the ingest benchmark and return its figures."""
     with tempdir("pw-bench-ingest-") as work:
         redis_proc = redis_server(work)
@@ -130,7 +138,8 @@ def run(settings: Settings) -> dict[str, Any]:
             ceiling = client_ceiling(url, broker.port, THROUGHPUT_MESSAGES)
             store = Store.from_url(redis_proc.url)
             bench_settings = settings.model_copy(update={"mqtt_url": url,
-                                                         "redis_url": redis_proc.url})
+                                                         "redis_url": redis_proc.url,
+                                                         "unit_max_rate": 1e6})
             recorder = _Recorder()
             ctx = ParseContext.from_settings(bench_settings, Roster.empty(), {})
             worker = IngestWorker(bench_settings, store, ctx, client_id="bench-ingest",
@@ -149,11 +158,12 @@ def run(settings: Settings) -> dict[str, Any]:
             span = recorder.last_stored - (recorder.first_stored or recorder.last_stored)
             msgs_per_s = (THROUGHPUT_MESSAGES - 1) / max(span, 1e-9)
 
-            # Latency at a fixed rate.
+            # Latency at half the capacity just measured (issue 11's condition).
             recorder.record_latency = True
-            n_latency = LATENCY_RATE * LATENCY_SECONDS
+            latency_rate = max(100, min(LATENCY_MAX_RATE, round(msgs_per_s / 2)))
+            n_latency = latency_rate * LATENCY_SECONDS
             target = recorder.stored + n_latency
-            proc = _spawn(broker.port, n_latency, LATENCY_RATE, 0.0, THROUGHPUT_MESSAGES)
+            proc = _spawn(broker.port, n_latency, latency_rate, 0.0, THROUGHPUT_MESSAGES)
             wait_until(lambda: recorder.stored >= target, 300, interval=0.05,
                        what="latency run stored")
             proc.join(60)
@@ -171,7 +181,9 @@ def run(settings: Settings) -> dict[str, Any]:
         finally:
             broker.terminate()
             redis_proc.terminate()
+    drained = drain.run(settings) if with_drain else {}
     return {
+        **drained,
         "msgs_per_s": round(msgs_per_s),
         "client_ceiling_msgs_per_s": round(ceiling),
         "ratio_to_ceiling": round(msgs_per_s / ceiling, 3),
@@ -181,7 +193,7 @@ def run(settings: Settings) -> dict[str, Any]:
         "duplicates_absorbed": stats.duplicates_total,
         "p50_ms": round(statistics.median(recorder.latencies_ms), 2),
         "p99_ms": round(_percentile(recorder.latencies_ms, 0.99), 2),
-        "latency_rate_msgs_per_s": LATENCY_RATE,
+        "latency_rate_msgs_per_s": latency_rate,
         "rss_mb": round(rss_after, 1),
         "rss_growth_mb": round(rss_after - rss_before, 1),
         "redis_used_memory_mb": round(redis_bytes / 2**20, 1),

@@ -160,11 +160,13 @@ class Rig:
 
 
 @contextmanager
-def rig(workers: int = 1, evaluator: bool = True) -> Iterator[Rig]:
+def rig(workers: int = 1, evaluator: bool = True, unit_max_rate: float | None = None
+        ) -> Iterator[Rig]:
     """Start Mosquitto, Redis and ``workers`` real ``patrolwatch ingest`` processes.
 
     Several workers share one MQTT shared subscription (``$share/ingest/...``); only the
-    first runs the coverage evaluator.
+    first runs the coverage evaluator. ``unit_max_rate`` overrides PATROL_UNIT_MAX_RATE for
+    loads that send one unit's messages faster than a real unit may.
     """
     with tempdir("pw-soak-") as work:
         redis_proc = redis_server(work)
@@ -182,6 +184,8 @@ def rig(workers: int = 1, evaluator: bool = True) -> Iterator[Rig]:
                            PATROL_HOTSPOTS=str(ROOT / "config/hotspots.geojson"),
                            PATROL_UNITS=str(ROOT / "config/units.yaml"),
                            PATROL_USERS=str(work / "no-users.yaml"))
+                if unit_max_rate is not None:
+                    env["PATROL_UNIT_MAX_RATE"] = repr(unit_max_rate)
                 argv = [sys.executable, "-m", "patrolwatch", "ingest",
                         *([] if evaluator and n == 0 else ["--no-evaluator"])]
                 with logs[n].open("wb") as log:
@@ -250,7 +254,8 @@ def run_soak(minutes: float, rate: float, units: int, evaluator: bool = True
 def run_scale_out(workers: int, messages: int, units: int) -> dict[str, Any]:
     """Return stored msg/s of ``workers`` ingest processes sharing one subscription."""
     load_start = os.getloadavg()[0]
-    with rig(workers, evaluator=False) as r:
+    # As fast as the broker takes them: each unit far above a real unit's rate limit.
+    with rig(workers, evaluator=False, unit_max_rate=1e6) as r:
         baseline = r.store.stats().accepted_total
         proc = _load(r.broker_port, messages, None, units)
         ticks: list[tuple[float, int]] = []

@@ -51,6 +51,8 @@ class Reason(StrEnum):
     FUTURE_TIMESTAMP = "future_timestamp"
     TOO_OLD = "too_old"  # older than the trail retention: it would be deleted at once
     UNSUPPORTED_TYPE = "unsupported_type"  # an OwnTracks _type we do not take
+    RATE_LIMITED = "rate_limited"  # over PATROL_UNIT_MAX_RATE for its unit (never EMERGENCY)
+    OFF_DUTY = "off_duty"  # a position in an OFF_DUTY period of its unit: not kept (privacy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,9 @@ class Position:
     battery: float | None = None  # percent
     seq: int | None = None
     source: Source = "native"
+    # When the worker received it (epoch s): ordering uses min(ts, arrival) (core.ordering).
+    # Not part of equality: the same message received twice is the same position.
+    arrival: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +93,7 @@ class StatusChange:
     status: Status
     note: str | None = None
     source: Source = "native"
+    arrival: float | None = field(default=None, compare=False)  # as for Position
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +109,16 @@ class Ack:
 
 @dataclass(frozen=True, slots=True)
 class LostContact:
-    """An OwnTracks last-will: the device dropped off the network."""
+    """An OwnTracks last-will: the device dropped off the network.
+
+    ``ts`` is the will's ``tst`` when it has one, else its arrival; ``retained`` wills were
+    published before we subscribed. Either way it marks the unit lost only when it is
+    newer than the unit's newest message (the store decides, it knows that message).
+    """
 
     unit: str
     ts: float
+    retained: bool = False
 
 
 @dataclass(frozen=True, slots=True)

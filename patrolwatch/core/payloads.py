@@ -247,6 +247,27 @@ def _bounds() -> dict[str, tuple[float | None, float | None]]:
 
 
 _BOUNDS = _bounds()
+# OwnTracks fields a fix is still good without: iOS sends vel/cog -1 when it does not know.
+OWNTRACKS_OPTIONAL = ("acc", "vel", "cog", "batt")
+
+
+def drop_out_of_range(raw: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """Return the payload without the optional numeric fields that are out of their range.
+
+    Only numbers out of range go: a field of the wrong type still rejects the message, since
+    that is a broken sender rather than an unknown reading.
+    """
+    drop = []
+    for name in fields:
+        value = raw.get(name)
+        if type(value) is not int and type(value) is not float:
+            continue
+        lo, hi = _BOUNDS.get(name, (None, None))
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            drop.append(name)
+    if not drop:
+        return raw
+    return {k: v for k, v in raw.items() if k not in drop}
 _EXPECTED = {"float_type": "a number", "int_type": "an integer", "string_type": "a string",
              "bool_type": "true or false"}
 _RANGE_ERRORS = frozenset({"greater_than_equal", "less_than_equal", "greater_than", "less_than"})

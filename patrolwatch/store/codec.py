@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 from patrolwatch.core.model import Position
 
 
@@ -22,11 +24,11 @@ def unpack_point(member: str | bytes) -> tuple[float, float, float, float | None
 
 
 def position_json(p: Position) -> str:
-    return json.dumps(
+    """Serialise a latest position (orjson: json.dumps was an eighth of the ingest's time)."""
+    return orjson.dumps(
         {"ts": p.ts, "lat": p.lat, "lon": p.lon, "acc": p.acc, "speed": p.speed,
          "heading": p.heading, "battery": p.battery, "seq": p.seq, "source": p.source},
-        separators=(",", ":"),
-    )
+    ).decode()
 
 
 

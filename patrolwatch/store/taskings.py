@@ -1,4 +1,4 @@
-"""Taskings, the audit log and emergency acknowledgements."""
+"""Taskings, the audit log, and emergency alarms with their acknowledgements."""
 
 from __future__ import annotations
 
@@ -8,7 +8,16 @@ from typing import Any, cast
 
 from patrolwatch.store.base import StoreBase
 from patrolwatch.store.codec import as_text
-from patrolwatch.store.keys import K_AUDIT, K_EMERGENCY_ACK, K_TASKINGS, K_TASKINGS_OPEN
+from patrolwatch.store.keys import (
+    K_ALARMS,
+    K_ALARMS_OPEN,
+    K_ALARMS_UNIT,
+    K_AUDIT,
+    K_EMERGENCY_ACK,
+    K_TASKINGS,
+    K_TASKINGS_OPEN,
+)
+from patrolwatch.store.scripts import ACK_ALARM
 
 
 class TaskingStore(StoreBase):
@@ -69,13 +78,64 @@ class TaskingStore(StoreBase):
             self.r.hdel(K_TASKINGS, *names)
 
     def acknowledge_emergency(self, unit: str, by: str, status_ts: float, now: float) -> None:
-        """Record that a supervisor acknowledged a unit's current emergency, and audit it."""
+        """Acknowledge every open alarm of a unit, and its current emergency (the banner's).
+
+        Kept for the banner that acknowledges per unit; each alarm is still acknowledged,
+        and audited, on its own (:meth:`acknowledge_alarm`).
+        """
+        acked = [a["id"] for a in self.open_alarms()
+                 if a["unit"] == unit and self._ack_alarm(a["id"], by, now) is not None]
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(K_EMERGENCY_ACK, unit, json.dumps({"by": by, "ts": now,
                                                      "status_ts": status_ts}))
         self._audit(pipe, {"ts": now, "kind": "emergency_ack", "unit": unit, "actor": by,
+                           "alarms": acked,
                            "detail": f"emergency of {unit} acknowledged by {by}"})
         pipe.execute()
+
+    # --- alarms: one per EMERGENCY that arrived --------------------------------------------
+    def open_alarms(self) -> list[dict[str, Any]]:
+        """Return the alarms no supervisor has acknowledged yet, oldest first, in one round trip.
+
+        Each is ``{id, unit, ts, arrival, note, repeats?, last_arrival?}``: ``ts`` is the
+        device's time, ``arrival`` when the worker received it; ``repeats`` counts further
+        EMERGENCYs folded into it once the unit held ALARMS_OPEN_PER_UNIT open alarms.
+        """
+        ids = cast(list[bytes], self.r.zrange(K_ALARMS_OPEN, 0, -1))
+        if not ids:
+            return []
+        rows = cast(list[bytes | None], self.r.hmget(K_ALARMS, ids))
+        return [json.loads(r) for r in rows if r]
+
+    def alarm(self, alarm_id: str) -> dict[str, Any] | None:
+        """Return one alarm, open or acknowledged (``acked_by``, ``acked_at``), or None."""
+        raw = self.r.hget(K_ALARMS, alarm_id)
+        return json.loads(cast(bytes, raw)) if raw else None
+
+    def acknowledge_alarm(self, alarm_id: str, by: str, now: float) -> dict[str, Any] | None:
+        """Acknowledge one open alarm and audit it; None if unknown or already acknowledged."""
+        alarm = self._ack_alarm(alarm_id, by, now)
+        if alarm is None:
+            return None
+        self.audit({"ts": now, "kind": "emergency_ack", "unit": alarm["unit"], "actor": by,
+                    "alarm": alarm_id,
+                    "detail": f"emergency {alarm_id} of {alarm['unit']} acknowledged by {by}"})
+        self._forget_alarms(now)
+        return alarm
+
+    def _ack_alarm(self, alarm_id: str, by: str, now: float) -> dict[str, Any] | None:
+        raw = cast(bytes | None, self.r.eval(ACK_ALARM, 3, K_ALARMS, K_ALARMS_OPEN,
+                                             K_ALARMS_UNIT, alarm_id, by, repr(now)))
+        return json.loads(raw) if raw else None
+
+    def _forget_alarms(self, now: float) -> None:
+        """Drop acknowledged alarms older than the audit retention (their audit entry stays)."""
+        cutoff = now - self.audit_retention_s
+        rows = cast(dict[bytes, bytes], self.r.hgetall(K_ALARMS))
+        old = [k for k, v in rows.items()
+               if "acked_by" in (a := json.loads(v)) and float(a["arrival"]) < cutoff]
+        if old:
+            self.r.hdel(K_ALARMS, *old)
 
     def emergency_acks(self) -> dict[str, dict[str, Any]]:
         """Return the latest emergency acknowledgement per unit."""

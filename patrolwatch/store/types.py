@@ -43,6 +43,7 @@ class WriteResult:
     new_points: int
     duplicate_points: int
     moved_units: int
+    off_duty: int = 0  # positions moved to the batch's rejections: sent while OFF_DUTY
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class Stats:
     duplicates_total: int
     rejected_by_reason: dict[str, int]
     last_message_ts: float | None
+    acks_unknown_total: int = 0  # acks not for an open tasking of their unit: not audited
+    acks_repeated_total: int = 0  # further answers to a tasking already answered: not audited
 
 
 @dataclass(frozen=True)

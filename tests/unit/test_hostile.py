@@ -70,8 +70,10 @@ def test_corpus_holds_for_any_clock_in_its_range(now: float) -> None:
 def test_corpus_size_and_coverage() -> None:
     assert len(CASES) >= 200
     reasons = {c.reason for c in CASES}
-    # UNKNOWN_UNIT needs PATROL_STRICT_ROSTER, which the corpus does not assume
-    assert reasons == set(Reason) - {Reason.UNKNOWN_UNIT}
+    # UNKNOWN_UNIT needs PATROL_STRICT_ROSTER, which the corpus does not assume; the rate
+    # limit and the off-duty test are decided after parsing, on a unit's history
+    # (tests/integration/test_trust_ingest.py)
+    assert reasons == set(Reason) - {Reason.UNKNOWN_UNIT, Reason.RATE_LIMITED, Reason.OFF_DUTY}
     pairs = [(c.topic, c.payload) for c in CASES]
     assert len(set(pairs)) == len(pairs), "duplicate cases"
     assert sum(c.delivered for c in CASES) >= 300  # most of it can go through a broker
@@ -166,7 +168,7 @@ def assert_contract(msg: Message, now: float, ctx: ParseContext) -> None:
     elif isinstance(msg, UnitEvent):
         assert msg.event in ("enter", "leave") and _text_ok(msg.description, 200), msg
     else:
-        assert isinstance(msg, LostContact) and msg.ts == now, msg
+        assert isinstance(msg, LostContact) and msg.ts <= now, msg
 
 
 def check(topic: str, payload: bytes, ctx: ParseContext = CONTEXTS["config"],

@@ -1,0 +1,281 @@
+"""The ingest's batch write: a whole batch in two round trips of a few commands.
+
+Live state is one script on the ``{live}`` slot (``scripts.LIVE``): latest position and status
+by effective time, EMERGENCY on arrival, the off-duty test, last-wills. On a single Redis the
+same call also adds the trail points and their change-feed entries, so a batch of plain
+positions is one command plus the counters. On Redis Cluster, where one script may only
+touch one hash slot, trails follow in one script per slot and the feed in one more.
+
+Positions found off duty are moved into ``batch.rejections``, so whatever reads the batch
+afterwards (counters, metrics, callbacks) sees them as rejected. Trail points are ZSET
+members, so the same message delivered twice is stored once; safe to retry after a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from typing import Any, cast
+
+import orjson
+from redis.cluster import RedisCluster
+
+from patrolwatch.core.model import Position, Reason, Rejection, Status, StatusChange
+from patrolwatch.core.payloads import format_time
+from patrolwatch.store.base import StoreBase
+from patrolwatch.store.codec import as_text, position_json
+from patrolwatch.store.keys import (
+    ALARMS_OPEN_PER_UNIT,
+    DUTY_KEPT,
+    FEED_MAXLEN,
+    K_ALARMS,
+    K_ALARMS_OPEN,
+    K_ALARMS_UNIT,
+    K_DUTY,
+    K_FEED,
+    K_GEO,
+    K_LWT,
+    K_POS,
+    K_POS_TS,
+    K_REJECTIONS,
+    K_SEEN,
+    K_STATS,
+    K_STATUS,
+    K_STATUS_TS,
+    TRAIL_TRIM_EVERY_S,
+    UNIT_EVENTS_KEPT,
+    k_status_log,
+    k_trail,
+    k_unit_events,
+)
+from patrolwatch.store.scripts import ALARMS, FEED, LIVE, TRAILS
+from patrolwatch.store.types import Batch, WriteResult
+
+LIVE_KEYS = (K_POS, K_POS_TS, K_GEO, K_STATUS, K_STATUS_TS, K_SEEN, K_LWT, K_DUTY)
+
+
+def alarm_id(s: StatusChange) -> str:
+    """Name the alarm an EMERGENCY raises: the same message again names the same alarm."""
+    arrived = s.ts if s.arrival is None else s.arrival
+    return f"{s.unit}.{round(arrived * 1_000_000)}"
+
+
+def _eval(pipe: Any, script: str, keys: Sequence[str], *args: Any) -> None:
+    """Queue a script as EVAL.
+
+    Not EVALSHA through redis-py's Script: in a pipeline that costs a SCRIPT EXISTS round trip
+    per execute, and cluster pipelines refuse EVALSHA; EVAL is routed by its keys (all one
+    hash slot on a cluster) and the server caches the compiled script.
+    """
+    pipe.execute_command("EVAL", script, len(keys), *keys, *args)
+
+
+def _off_duty_rejection(p: Position) -> Rejection:
+    """Reject a position sent off duty; no payload is kept of it (that is the point)."""
+    topic = f"patrol/{p.unit}/position" if p.source == "native" else f"owntracks ({p.unit})"
+    return Rejection(Reason.OFF_DUTY, f"position at {format_time(p.ts)} falls in an OFF_DUTY "
+                     f"period of unit {p.unit}; positions sent off duty are not kept",
+                     topic, b"")
+
+
+class _Prepared:
+    """A batch's positions as the scripts take them: exact strings, computed once."""
+
+    def __init__(self, positions: Sequence[Position]) -> None:
+        # (unit, ts, effective, arrival, latest JSON, lon, lat, acc)
+        self.rows: list[list[Any]] = []
+        for p in positions:
+            ts = repr(p.ts)
+            arrival = p.arrival
+            if arrival is None:
+                arrival = p.ts
+            self.rows.append([p.unit, ts, ts if p.ts <= arrival else repr(arrival),
+                              repr(arrival), position_json(p), repr(p.lon), repr(p.lat),
+                              "" if p.acc is None else repr(p.acc)])
+
+
+class BatchStore(StoreBase):
+    """The ingest worker's writes."""
+
+    def write_batch(self, batch: Batch, now: float | None = None) -> WriteResult:
+        """Store a batch (module docstring); raises RedisError."""
+        now = time.time() if now is None else now
+        single = not isinstance(self.r, RedisCluster)
+        prepared = _Prepared(batch.positions)
+        pipe = self.r.pipeline(transaction=False)
+        has_live = self._queue_live_script(pipe, batch, prepared, now, single)
+        cutoff = now - self.trail_retention_s
+        for s in batch.statuses:
+            pipe.zadd(k_status_log(s.unit), {f"{s.ts!r}|{s.status.value}": s.ts})
+            pipe.zremrangebyscore(k_status_log(s.unit), "-inf", cutoff)
+        for ev in batch.events:
+            self._unit_event(pipe, ev.unit, {"ts": ev.ts, "event": ev.event,
+                                              "description": ev.description})
+        self._queue_alarms(pipe, [s for s in batch.statuses if s.status is Status.EMERGENCY])
+        self._feed_others(pipe, batch)
+        results = pipe.execute()
+        moved, off, lwt, dels, trail_flags = (
+            _live_result(results[0]) if has_live else (0, "", "", [], ""))
+
+        if "1" in off:
+            gone = [p for p, f in zip(batch.positions, off, strict=True) if f == "1"]
+            batch.positions[:] = [p for p, f in zip(batch.positions, off, strict=True)
+                                  if f == "0"]
+            prepared.rows = [r for r, f in zip(prepared.rows, off, strict=True) if f == "0"]
+            batch.rejections.extend(_off_duty_rejection(p) for p in gone)
+        pipe = self.r.pipeline(transaction=False)
+        trail_calls = 0 if single else self._queue_trails(pipe, prepared, now)
+        if not single and prepared.rows:
+            _eval(pipe, FEED, [K_FEED], FEED_MAXLEN, orjson.dumps(
+                [["k", "p", "u", r[0], "t", r[1], "la", r[6], "lo", r[5], "a", r[7]]
+                 for r in prepared.rows]))
+        for unit, since, until in dels:
+            pipe.zremrangebyscore(k_trail(unit), since, until)
+        for lost, applied in zip(batch.lost, lwt, strict=True):
+            self._unit_event(pipe, lost.unit, {"ts": lost.ts, "event": "lwt",
+                                               "lost": applied == "1",
+                                               "retained": lost.retained})
+        self._log_rejections(pipe, batch.rejections, now)
+        if single:
+            new = trail_flags.count("1")
+            self._queue_counts(pipe, batch, len(batch.positions) - new, now)
+            pipe.execute()
+        else:
+            results = pipe.execute()
+            new = sum(as_text(results[i]).count("1") for i in range(trail_calls))
+            counts = self.r.pipeline(transaction=False)
+            self._queue_counts(counts, batch, len(batch.positions) - new, now)
+            counts.execute()
+        return WriteResult(new_points=new, duplicate_points=len(batch.positions) - new,
+                           moved_units=moved, off_duty=off.count("1"))
+
+    def _queue_live_script(self, pipe: Any, batch: Batch, prepared: _Prepared, now: float,
+                           single: bool) -> bool:
+        """Queue the live-state script (with trails and feed on a single Redis)."""
+        if not (batch.positions or batch.statuses or batch.lost or batch.acks or batch.events):
+            return False
+        statuses = []
+        for s in batch.statuses:
+            arrived = s.ts if s.arrival is None else s.arrival
+            value = orjson.dumps({"status": s.status.value, "ts": s.ts, "note": s.note,
+                                  "arrival": arrived}).decode()
+            statuses.append([s.unit, repr(s.ts), repr(min(s.ts, arrived)), repr(arrived),
+                             1 if s.status is Status.EMERGENCY else 0, s.status.value, value])
+        seen = [[a.unit, repr(min(a.ts, now))] for a in batch.acks]
+        seen += [[e.unit, repr(min(e.ts, now))] for e in batch.events]
+        body: dict[str, Any] = {"s": statuses, "p": prepared.rows, "seen": seen,
+                                "l": [[lost.unit, repr(lost.ts)] for lost in batch.lost],
+                                "kept": DUTY_KEPT}
+        keys = list(LIVE_KEYS)
+        if single and prepared.rows:
+            keys.append(K_FEED)
+            trails, trims = self._trail_keys(prepared, now, first=len(keys) + 1)
+            keys += trails
+            body["t"] = trims
+            body["maxlen"] = FEED_MAXLEN
+        _eval(pipe, LIVE, keys, orjson.dumps(body))
+        return True
+
+    def _trail_keys(self, prepared: _Prepared, now: float, first: int
+                    ) -> tuple[list[str], list[list[Any]]]:
+        """Number each row's trail key from ``first`` (appended to the row); return keys, trims.
+
+        Trimming every touched trail in every batch added two commands per position; a
+        trail needs trimming about hourly, and its TTL outlasts retention by twice that.
+        """
+        index: dict[str, int] = {}
+        for row in prepared.rows:
+            i = index.get(row[0])
+            if i is None:
+                i = index[row[0]] = first + len(index)
+            row.append(i)
+        cutoff = repr(now - self.trail_retention_s)
+        ttl = int(self.trail_retention_s + 2 * TRAIL_TRIM_EVERY_S)
+        trims = []
+        for unit, i in index.items():
+            if now - self._trimmed.get(unit, -math.inf) >= TRAIL_TRIM_EVERY_S:
+                self._trimmed[unit] = now
+                trims.append([i, cutoff, ttl])
+        return [k_trail(u) for u in index], trims
+
+    def _queue_trails(self, pipe: Any, prepared: _Prepared, now: float) -> int:
+        """Queue one trail script per hash slot (Cluster); return how many were queued."""
+        if not prepared.rows:
+            return 0
+        cluster = cast(RedisCluster, self.r)
+        groups: dict[int, list[list[Any]]] = {}
+        for row in prepared.rows:
+            slot = cluster.keyslot(k_trail(row[0]))  # type: ignore[no-untyped-call]
+            groups.setdefault(slot, []).append(row)
+        for rows in groups.values():
+            group = _Prepared([])
+            group.rows = [r[:8] for r in rows]
+            keys, trims = self._trail_keys(group, now, first=1)
+            points = [[r[8], r[1], f"{r[1]},{r[6]},{r[5]},{r[7]}"] for r in group.rows]
+            _eval(pipe, TRAILS, keys, orjson.dumps(points), orjson.dumps(trims))
+        return len(groups)
+
+    def _queue_alarms(self, pipe: Any, emergencies: Sequence[StatusChange]) -> None:
+        """Open one alarm per EMERGENCY that arrived (CONTRACT.md: each acknowledged alone)."""
+        if not emergencies:
+            return
+        rows = [[alarm_id(s), s.unit, repr(s.ts if s.arrival is None else s.arrival),
+                 orjson.dumps({"id": alarm_id(s), "unit": s.unit, "ts": s.ts,
+                               "arrival": s.ts if s.arrival is None else s.arrival,
+                               "note": s.note}).decode()]
+                for s in emergencies]
+        _eval(pipe, ALARMS, [K_ALARMS, K_ALARMS_OPEN, K_ALARMS_UNIT], orjson.dumps(rows),
+              ALARMS_OPEN_PER_UNIT)
+
+    def _feed_others(self, pipe: Any, batch: Batch) -> None:
+        """Append statuses and acks to the coverage evaluator's change feed."""
+        entries: list[list[str]] = []
+        for s in batch.statuses:
+            entries.append(["k", "s", "u", s.unit, "t", repr(s.ts), "s", s.status.value])
+        for a in batch.acks:
+            entries.append(["k", "a", "u", a.unit, "t", repr(a.ts), "i", a.id,
+                            "ok", "1" if a.accepted else "0", "r", a.reason or ""])
+        if entries:
+            _eval(pipe, FEED, [K_FEED], FEED_MAXLEN, orjson.dumps(entries))
+
+    def _log_rejections(self, pipe: Any, rejections: Sequence[Rejection], now: float) -> None:
+        """Push the batch's rejections in one command: a flood must not cost one per message."""
+        if not rejections:
+            return
+        keep = rejections[-self.rejection_log_size:]
+        pipe.lpush(K_REJECTIONS, *(orjson.dumps({
+            "ts": now, "reason": rej.reason.value, "detail": rej.detail, "topic": rej.topic,
+            "payload": rej.payload_head[:200].decode("utf-8", errors="backslashreplace"),
+        }) for rej in keep))
+        pipe.ltrim(K_REJECTIONS, 0, self.rejection_log_size - 1)
+
+    @staticmethod
+    def _queue_counts(pipe: Any, batch: Batch, duplicates: int, now: float) -> None:
+        """Queue the counters; duplicates are only known from the write's results."""
+        if batch.accepted:
+            pipe.hincrby(K_STATS, "accepted_total", batch.accepted - duplicates)
+            pipe.hset(K_STATS, "last_message_ts", repr(now))
+        if duplicates:
+            pipe.hincrby(K_STATS, "duplicates_total", duplicates)
+        if batch.rejections:
+            pipe.hincrby(K_STATS, "rejected_total", len(batch.rejections))
+            by_reason: dict[str, int] = {}
+            for rej in batch.rejections:
+                by_reason[rej.reason.value] = by_reason.get(rej.reason.value, 0) + 1
+            for reason, n in by_reason.items():
+                pipe.hincrby(K_STATS, f"rejected:{reason}", n)
+
+    def _unit_event(self, pipe: Any, unit: str, event: dict[str, Any]) -> None:
+        pipe.lpush(k_unit_events(unit), json.dumps(event))
+        pipe.ltrim(k_unit_events(unit), 0, UNIT_EVENTS_KEPT - 1)
+        pipe.expire(k_unit_events(unit), int(self.trail_retention_s))
+
+
+def _live_result(raw: Any) -> tuple[int, str, str, list[tuple[str, str, str]], str]:
+    """Decode the live script's reply: moved, off-duty flags, lwt flags, deletions, trails."""
+    moved, off, lwt, dels, trails = raw
+    flat = [as_text(d) for d in dels]
+    deletions = [(flat[i], flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3)]
+    return int(moved), as_text(off), as_text(lwt), deletions, as_text(trails)

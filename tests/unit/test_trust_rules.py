@@ -1,0 +1,197 @@
+"""Pure trust rules of the ingest: ordering by effective time, EMERGENCY, rate limit, OwnTracks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ingest.worker import build_batch
+from patrolwatch.core.messages import ParseContext, parse_message
+from patrolwatch.core.model import LostContact, Position, Reason, Rejection, Status
+from patrolwatch.core.ordering import Stamp, effective_time, latest, takes_effect
+from patrolwatch.core.ratelimit import RateLimiter
+from patrolwatch.mqtt import Inbound
+from patrolwatch.roster import Roster
+
+NOW = 1_780_000_000.0
+CTX = ParseContext(roster=Roster.empty(), status_codes={})
+SKEW_S = 300.0  # the allowance: messages further ahead are rejected before ordering
+
+# --- ordering --------------------------------------------------------------------------------
+
+
+def test_effective_time_is_never_after_arrival() -> None:
+    assert effective_time(NOW + 240, NOW) == NOW
+    assert effective_time(NOW - 5, NOW) == NOW - 5
+    assert effective_time(NOW, None) == NOW
+
+
+@pytest.mark.parametrize(("current", "new", "expected"), [
+    (None, Stamp(NOW, NOW), True),
+    # a clock 4 minutes fast cannot freeze the state: it orders at its arrival
+    (Stamp.of(NOW + 240, NOW), Stamp.of(NOW + 10, NOW + 10), True),
+    # equal effective times (same whole second): the later arrival wins
+    (Stamp.of(NOW, NOW + 0.2), Stamp.of(NOW, NOW + 0.4), True),
+    (Stamp.of(NOW, NOW + 0.4), Stamp.of(NOW, NOW + 0.2), False),
+    # the same message again changes nothing
+    (Stamp.of(NOW, NOW + 0.2), Stamp.of(NOW, NOW + 0.2), False),
+    # an older event arriving late does not move the state back
+    (Stamp.of(NOW, NOW + 1), Stamp.of(NOW - 60, NOW + 2), False),
+    # EMERGENCY on arrival whatever its time
+    (Stamp.of(NOW, NOW + 1), Stamp.of(NOW - 3600, NOW + 2, emergency=True), True),
+    # ... and only a status arriving after it clears it, whatever that one's time
+    (Stamp.of(NOW, NOW + 1, emergency=True), Stamp.of(NOW - 60, NOW + 2), True),
+    (Stamp.of(NOW, NOW + 2, emergency=True), Stamp.of(NOW + 60, NOW + 1), False),
+])
+def test_takes_effect(current: Stamp | None, new: Stamp, expected: bool) -> None:
+    assert takes_effect(current, new) is expected
+
+
+STATUSES = list(Status)
+
+
+@st.composite
+def arrivals(draw: st.DrawFn) -> list[tuple[float, float, Status]]:
+    """A unit's statuses as (ts, arrival, status) in arrival order: skewed clocks, repeats."""
+    out: list[tuple[float, float, Status]] = []
+    arrival = NOW
+    for _ in range(draw(st.integers(1, 12))):
+        arrival += draw(st.sampled_from([0.0, 1e-6, 0.001, 0.5, 1.0, 30.0]))
+        if out and draw(st.booleans()) and draw(st.booleans()):
+            ts, _, status = draw(st.sampled_from(out))  # the same message delivered again
+        else:
+            # whole seconds, as devices send them: ties are common
+            ts = float(round(arrival) + draw(st.integers(-900, int(SKEW_S))))
+            status = draw(st.sampled_from(STATUSES))
+        out.append((ts, arrival + len(out) * 1e-6, status))
+    return out
+
+
+def stamps(seq: list[tuple[float, float, Status]]) -> list[Stamp]:
+    return [Stamp.of(ts, arr, s is Status.EMERGENCY) for ts, arr, s in seq]
+
+
+@given(arrivals())
+def test_an_emergency_not_followed_by_another_status_is_the_units_status(
+        seq: list[tuple[float, float, Status]]) -> None:
+    chosen = latest(stamps(seq))
+    assert chosen is not None
+    last_emergency = max((i for i, (_, _, s) in enumerate(seq) if s is Status.EMERGENCY),
+                         default=None)
+    if last_emergency == len(seq) - 1:
+        assert seq[chosen][2] is Status.EMERGENCY
+
+
+@given(arrivals())
+def test_without_emergency_the_latest_effective_time_wins(
+        seq: list[tuple[float, float, Status]]) -> None:
+    plain = [m for m in seq if m[2] is not Status.EMERGENCY]
+    if not plain:
+        return
+    chosen = latest(stamps(plain))
+    assert chosen is not None
+    best = max((effective_time(ts, arr), arr) for ts, arr, _ in plain)
+    assert (effective_time(plain[chosen][0], plain[chosen][1]), plain[chosen][1]) == best
+
+
+# --- rate limit ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("times", "allowed"), [
+    # a burst of one window's worth (5/s x 10 s) passes, the 51st does not
+    ([NOW] * 51, [True] * 50 + [False]),
+    # a steady 5/s passes for ever
+    ([NOW + i * 0.2 for i in range(200)], [True] * 200),
+    # after the burst, one token comes back every 0.2 s
+    ([NOW] * 50 + [NOW + 0.1, NOW + 0.2, NOW + 0.2], [True] * 50 + [False, True, False]),
+    # re-used old times refill nothing
+    ([NOW] * 50 + [NOW - 100.0], [True] * 50 + [False]),
+])
+def test_rate_limiter(times: list[float], allowed: list[bool]) -> None:
+    limiter = RateLimiter(5.0, 10.0)
+    assert [limiter.allow("U1", t) for t in times] == allowed
+
+
+def test_rate_limiter_is_per_unit_and_bounded() -> None:
+    limiter = RateLimiter(5.0, 10.0, max_units=10)
+    assert all(limiter.allow("A", NOW) for _ in range(50))
+    assert not limiter.allow("A", NOW)
+    assert limiter.allow("B", NOW)
+    for i in range(30):
+        limiter.allow(f"X{i}", NOW + 100 + i)
+    assert len(limiter) <= 10
+
+
+def inbound(topic: str, payload: dict[str, Any], received: float,
+            retain: bool = False) -> Inbound:
+    return Inbound(topic, json.dumps(payload).encode(), 1, retain, 1, 1, received)
+
+
+def test_build_batch_limits_a_flooding_unit_but_never_an_emergency() -> None:
+    limiter = RateLimiter(5.0, 10.0)
+    flood = [inbound("patrol/F1/position", {"ts": NOW, "lat": 51.5, "lon": -0.1}, NOW)
+             for _ in range(100)]
+    sos = [inbound("patrol/F1/status", {"ts": NOW, "status": "EMERGENCY"}, NOW)
+           for _ in range(3)]
+    other = [inbound("patrol/OK/position", {"ts": NOW, "lat": 51.5, "lon": -0.1}, NOW)]
+    batch = build_batch(flood + sos + other, CTX, NOW + 1, limiter)
+    assert len(batch.positions) == 51  # F1's burst of 50, and OK's one
+    assert [s.status for s in batch.statuses] == [Status.EMERGENCY] * 3
+    assert {r.reason for r in batch.rejections} == {Reason.RATE_LIMITED}
+    assert len(batch.rejections) == 50
+
+
+def test_build_batch_stamps_strictly_increasing_arrivals() -> None:
+    same = [inbound("patrol/U1/status", {"ts": NOW, "status": s}, NOW)
+            for s in ("AT_SCENE", "EMERGENCY")]
+    batch = build_batch(same, CTX, NOW + 1)
+    first, second = (s.arrival for s in batch.statuses)
+    assert first is not None and second is not None and second > first
+
+
+# --- OwnTracks -------------------------------------------------------------------------------
+
+
+def owntracks(**fields: Any) -> bytes:
+    return json.dumps({"_type": "location", "tst": int(NOW) - 5, "lat": 51.5, "lon": -0.1,
+                       **fields}).encode()
+
+
+@pytest.mark.parametrize(("fields", "dropped"), [
+    ({"vel": -1, "cog": -1}, ("speed", "heading")),  # what iOS sends when it does not know
+    ({"cog": 361}, ("heading",)),
+    ({"batt": 101, "acc": 12}, ("battery",)),
+    ({"acc": -5, "vel": 36}, ("acc",)),
+])
+def test_owntracks_out_of_range_optional_fields_are_dropped(
+        fields: dict[str, Any], dropped: tuple[str, ...]) -> None:
+    got = parse_message("owntracks/alice/phone", owntracks(**fields), NOW, CTX)
+    assert isinstance(got, Position), got
+    assert (got.lat, got.lon, got.ts) == (51.5, -0.1, NOW - 5)
+    for name in dropped:
+        assert getattr(got, name) is None
+    kept = {"acc": 12.0, "speed": 10.0}
+    for name, value in kept.items():
+        if name not in dropped and getattr(got, name) is not None:
+            assert getattr(got, name) == pytest.approx(value)
+
+
+def test_owntracks_required_fields_and_wrong_types_still_reject() -> None:
+    got = parse_message("owntracks/alice/phone", owntracks(lat=91), NOW, CTX)
+    assert isinstance(got, Rejection) and got.reason is Reason.OUT_OF_RANGE
+    got = parse_message("owntracks/alice/phone", owntracks(vel="-1"), NOW, CTX)
+    assert isinstance(got, Rejection) and got.reason is Reason.INVALID_FIELD
+
+
+def test_owntracks_lwt_is_placed_at_tst_and_a_retained_one_without_tst_at_the_epoch() -> None:
+    lwt = json.dumps({"_type": "lwt", "tst": int(NOW) - 7200}).encode()
+    assert parse_message("owntracks/a/p", lwt, NOW, CTX, retained=True) == LostContact(
+        "a-p", NOW - 7200, True)
+    bare = json.dumps({"_type": "lwt"}).encode()
+    assert parse_message("owntracks/a/p", bare, NOW, CTX) == LostContact("a-p", NOW)
+    assert parse_message("owntracks/a/p", bare, NOW, CTX, retained=True) == LostContact(
+        "a-p", 0.0, True)
