@@ -196,7 +196,7 @@ class IngestWorker:
     def run(self, stop: threading.Event) -> None:
         """Run until ``stop`` is set; unacknowledged messages are re-sent by the broker later."""
         log.info("ingest worker connecting to %s (client id %s, subscriptions %s)",
-                 self.client.address, self.settings.ingest_client_id,
+                 self.client.address, self.client.client_id,
                  ", ".join(t for t, _ in subscriptions(self.settings.ingest_share_group)))
         self.client.start()
         try:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationErr
 from pydantic_core import PydanticCustomError
 
 from patrolwatch.core.model import Reason
+from patrolwatch.core.text import text_problem
 
 
 class PayloadError(Exception):
@@ -138,6 +139,9 @@ def _text(value: object) -> str | None:
             f"is {len(value)} characters long; at most {MAX_TEXT_CHARS} are allowed")})
     if _BAD_TEXT_RE.search(value):
         raise _invalid("holds a control character or a lone surrogate")
+    problem = text_problem(value, MAX_TEXT_CHARS)  # one rule for device and tasking notes
+    if problem is not None:
+        raise _invalid(problem)
     return value or None
 
 

@@ -332,7 +332,8 @@ def test_status_note() -> None:
     long = rejected(parse(STATUS, {"ts": NOW, "status": "AT_SCENE", "note": "n" * 201}),
                     Reason.OUT_OF_RANGE)
     assert long.detail == "note is 201 characters long; at most 200 are allowed"
-    for bad in ("bell\x07", "nul\x00", "esc\x1b[31m", "\ud800", 5, ["x"]):
+    for bad in ("bell\x07", "nul\x00", "esc\x1b[31m", "\ud800", "evil\u202etxt.exe", "\u2066x", 5,
+                ["x"]):
         rejected(parse(STATUS, {"ts": NOW, "status": "AT_SCENE", "note": bad}),
                  Reason.INVALID_FIELD)
 
