@@ -459,8 +459,11 @@ def test_tasked_by_hotspot_and_duplicates() -> None:
             tasking("T3", "C", "ARRIVED", NOW - 5)]
     assert taskviews.tasked_by_hotspot(rows, {"A": "Alpha"}) == {
         "soho": ["C arrived", "Alpha sent"]}
-    assert taskviews.duplicate_of(rows, "A", "soho") is not None
+    # Which tasking: not A's closed one to soho, nor its open one elsewhere, but T1.
+    noise = [tasking("T0", "A", "COMPLETED", NOW - 60), tasking("T9", "A", "SENT", NOW, "camden")]
+    assert taskviews.duplicate_of([*noise, *rows], "A", "soho")["id"] == "T1"  # type: ignore[index]
     assert taskviews.duplicate_of(rows, "B", "soho") is None
+    assert taskviews.duplicate_of(noise, "A", "soho") is None
     assert taskviews.open_for_unit(rows, "C")["id"] == "T3"  # type: ignore[index]
 
 
