@@ -40,6 +40,7 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
             log.error("cannot serve /metrics on port %d (%s); set PATROL_METRICS_PORT to a "
                       "free port, or 0 to turn metrics off", settings.metrics_port, exc)
     worker = IngestWorker(settings, store, ctx, client_id=client_id, metrics=metrics)
+    metrics.follow(worker.client)
     threads: list[threading.Thread] = []
     events_client: MqttClient | None = None
     if evaluator:

@@ -11,9 +11,19 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from patrolwatch.mqtt import MqttClient
 from patrolwatch.store import Store
-from tests.services import wait_until
+from tests.conftest import IN_CI
+from tests.services import (
+    MOSQUITTO_HOWTO,
+    ServerProcess,
+    amqtt_server,
+    mosquitto_binary,
+    mosquitto_server,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,3 +93,12 @@ class IngestProcess:
         finally:
             client.stop()
         raise TimeoutError(f"ingest never stored a probe: {self.log()[-3000:]}")
+
+
+def broker_server(workdir: Path) -> ServerProcess:
+    """Start Mosquitto, or amqtt where it is missing (never under CI=true)."""
+    if mosquitto_binary() is not None:
+        return mosquitto_server(workdir)
+    if IN_CI:
+        pytest.fail(f"CI must run against Mosquitto: {MOSQUITTO_HOWTO}")
+    return amqtt_server(workdir)

@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,17 +28,8 @@ from patrolwatch.mqtt import Inbound, MqttClient
 from patrolwatch.roster import Roster, load_roster
 from patrolwatch.settings import Settings
 from patrolwatch.store import Store
-from tests.conftest import IN_CI
-from tests.integration.ingest_process import IngestProcess
-from tests.services import (
-    MOSQUITTO_HOWTO,
-    ServerProcess,
-    amqtt_server,
-    mosquitto_binary,
-    mosquitto_server,
-    redis_server,
-    wait_until,
-)
+from tests.integration.ingest_process import IngestProcess, broker_server
+from tests.services import redis_server, wait_until
 
 pytestmark = [pytest.mark.integration]
 
@@ -120,21 +110,13 @@ class Rig:
         return None if row is None else [s["id"] for s in row["suggested_units"]]
 
 
-def _broker(workdir: Path) -> ServerProcess:
-    if mosquitto_binary() is not None:
-        return mosquitto_server(workdir)
-    if IN_CI:
-        pytest.fail(f"CI must run against Mosquitto: {MOSQUITTO_HOWTO}")
-    return amqtt_server(workdir)
-
-
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     """Mosquitto, Redis, `patrolwatch ingest` with short timeouts, and a dashboard publisher."""
     workdir = tmp_path_factory.mktemp("lifecycle")
     (workdir / "units.yaml").write_text(ROSTER)
     (workdir / "hotspots.geojson").write_text(json.dumps(HOTSPOTS))
-    broker, redis = _broker(workdir), redis_server(workdir)
+    broker, redis = broker_server(workdir), redis_server(workdir)
     url = f"mqtt://127.0.0.1:{broker.port}"
     settings = Settings(mqtt_url=url, redis_url=redis.url, units=workdir / "units.yaml",
                         hotspots=workdir / "hotspots.geojson")
