@@ -38,6 +38,7 @@ class IngestProcess:
     env: dict[str, str] = field(default_factory=dict)
     evaluator: bool = True
     client_id: str = "test-ingest-process"
+    verbose: bool = False
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -48,7 +49,8 @@ class IngestProcess:
                "PATROL_HOTSPOTS": str(ROOT / "config/hotspots.geojson"),
                "PATROL_UNITS": str(ROOT / "config/units.yaml"),
                "PATROL_USERS": str(no_users), "PATROL_METRICS_PORT": "0", **self.env}
-        argv = [sys.executable, "-m", "patrolwatch", "ingest", "--client-id", self.client_id]
+        argv = [sys.executable, "-m", "patrolwatch", *(["-v"] if self.verbose else []),
+                "ingest", "--client-id", self.client_id]
         if not self.evaluator:
             argv.append("--no-evaluator")
         with self.log_path.open("ab") as log:
