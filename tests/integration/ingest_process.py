@@ -11,19 +11,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 from patrolwatch.mqtt import MqttClient
 from patrolwatch.store import Store
-from tests.conftest import IN_CI
-from tests.services import (
-    MOSQUITTO_HOWTO,
-    ServerProcess,
-    amqtt_server,
-    mosquitto_binary,
-    mosquitto_server,
-    wait_until,
-)
+from tests.conftest import mqtt_broker
+from tests.services import ServerProcess, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,8 +90,4 @@ class IngestProcess:
 
 def broker_server(workdir: Path) -> ServerProcess:
     """Start Mosquitto, or amqtt where it is missing (never under CI=true)."""
-    if mosquitto_binary() is not None:
-        return mosquitto_server(workdir)
-    if IN_CI:
-        pytest.fail(f"CI must run against Mosquitto: {MOSQUITTO_HOWTO}")
-    return amqtt_server(workdir)
+    return mqtt_broker(workdir)
