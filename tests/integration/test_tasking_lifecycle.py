@@ -33,8 +33,8 @@ from tests.services import redis_server, wait_until
 
 pytestmark = [pytest.mark.integration]
 
-ACK_TIMEOUT_S = 4.0
-ARRIVAL_TIMEOUT_S = 10.0
+ACK_TIMEOUT_S = 6.0
+ARRIVAL_TIMEOUT_S = 15.0
 ARRIVE = (51.5136, -0.1318)  # the hotspot the accepting crew goes to
 FAR = (51.5500, -0.0500)  # where the other taskings send units that never get there
 GAP = (51.5031, -0.1132)  # a hotspot whose 6-second target makes it a gap at once
