@@ -264,6 +264,10 @@ def test_control_room_screenshot_search_and_dosage_download(
     wanted = next(u for u in seeded.unit_ids[12:] if u not in seeded.off_duty
                   and not any(o != u and u in o for o in roster.units))
     target = roster.units[wanted]
+    # Report it again where it is, so "seen" is recent however long the steps above took.
+    here = next(p for p in seeded.batch.positions if p.unit == wanted)
+    store.write_batch(Batch(positions=[Position(wanted, time.time(), here.lat, here.lon,
+                                                acc=here.acc)]))
     dash_duo.find_element(f"#{ids.SEARCH}").send_keys(wanted)
     wait_until(lambda: len(dash_duo.find_elements(f"#{ids.UNIT_LIST} .pw-unit-row")) == 1, 10,
                what="one unit left after searching")

@@ -57,9 +57,10 @@ class Rig:
         return scrape(self.port)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    """`patrolwatch ingest --no-evaluator` with /metrics on a free port."""
+    """`patrolwatch ingest --no-evaluator` with /metrics on a free port (each test that
+    kills Redis or the broker starts it again; counters are read as differences)."""
     workdir = tmp_path_factory.mktemp("metrics")
     broker, redis = broker_server(workdir), redis_server(workdir)
     url = f"mqtt://127.0.0.1:{broker.port}"
