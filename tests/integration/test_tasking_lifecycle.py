@@ -9,6 +9,7 @@ minimum are shortened through the settings so the whole file runs in well under 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import time
@@ -116,28 +117,28 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     workdir = tmp_path_factory.mktemp("lifecycle")
     (workdir / "units.yaml").write_text(ROSTER)
     (workdir / "hotspots.geojson").write_text(json.dumps(HOTSPOTS))
-    broker, redis = broker_server(workdir), redis_server(workdir)
-    url = f"mqtt://127.0.0.1:{broker.port}"
-    settings = Settings(mqtt_url=url, redis_url=redis.url, units=workdir / "units.yaml",
-                        hotspots=workdir / "hotspots.geojson")
-    ingest = IngestProcess(url, redis.url, workdir / "ingest.log", env={
-        "PATROL_UNITS": str(settings.units), "PATROL_HOTSPOTS": str(settings.hotspots),
-        "PATROL_TASKING_ACK_TIMEOUT_S": str(ACK_TIMEOUT_S),
-        "PATROL_TASKING_ARRIVAL_TIMEOUT_S": str(ARRIVAL_TIMEOUT_S),
-        "PATROL_EVALUATE_EVERY_S": "0.2", "PATROL_DUE_WARNING_MINUTES": "0"})
-    store = Store.from_url(redis.url)
-    publisher = Publisher(url, "test-dashboard")
-    ingest.start()
-    try:
+    with contextlib.ExitStack() as stack:  # stops whatever started, even if a later step fails
+        broker = broker_server(workdir)
+        stack.callback(broker.terminate)
+        redis = redis_server(workdir)
+        stack.callback(redis.terminate)
+        url = f"mqtt://127.0.0.1:{broker.port}"
+        settings = Settings(mqtt_url=url, redis_url=redis.url, units=workdir / "units.yaml",
+                            hotspots=workdir / "hotspots.geojson")
+        ingest = IngestProcess(url, redis.url, workdir / "ingest.log", env={
+            "PATROL_UNITS": str(settings.units), "PATROL_HOTSPOTS": str(settings.hotspots),
+            "PATROL_TASKING_ACK_TIMEOUT_S": str(ACK_TIMEOUT_S),
+            "PATROL_TASKING_ARRIVAL_TIMEOUT_S": str(ARRIVAL_TIMEOUT_S),
+            "PATROL_EVALUATE_EVERY_S": "0.2", "PATROL_DUE_WARNING_MINUTES": "0"})
+        stack.callback(ingest.stop)
+        store = Store.from_url(redis.url)
+        publisher = Publisher(url, "test-dashboard")
+        stack.callback(publisher.close)
+        ingest.start()
         ingest.wait_storing(store)
         yield Rig(settings, store, publisher, load_roster(settings.units),
                   load_hotspots(settings.hotspots, CoverageDefaults.from_settings(settings),
                                 settings.zone), ingest)
-    finally:
-        publisher.close()
-        ingest.stop()
-        broker.terminate()
-        redis.terminate()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import urllib.request
@@ -62,22 +63,22 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     """`patrolwatch ingest --no-evaluator` with /metrics on a free port (each test that
     kills Redis or the broker starts it again; counters are read as differences)."""
     workdir = tmp_path_factory.mktemp("metrics")
-    broker, redis = broker_server(workdir), redis_server(workdir)
-    url = f"mqtt://127.0.0.1:{broker.port}"
-    port = free_port()
-    ingest = IngestProcess(url, redis.url, workdir / "ingest.log", evaluator=False,
-                           env={"PATROL_METRICS_PORT": str(port)})
-    ingest.start()
-    pub = MqttClient(url, f"metrics-pub-{uuid.uuid4().hex[:6]}")
-    try:
+    with contextlib.ExitStack() as stack:  # stops whatever started, even if a later step fails
+        broker = broker_server(workdir)
+        stack.callback(broker.terminate)
+        redis = redis_server(workdir)
+        stack.callback(redis.terminate)
+        url = f"mqtt://127.0.0.1:{broker.port}"
+        port = free_port()
+        ingest = IngestProcess(url, redis.url, workdir / "ingest.log", evaluator=False,
+                               env={"PATROL_METRICS_PORT": str(port)})
+        stack.callback(ingest.stop)
+        ingest.start()
+        pub = MqttClient(url, f"metrics-pub-{uuid.uuid4().hex[:6]}")
+        stack.callback(pub.stop)
         ingest.wait_storing(Store.from_url(redis.url))
         assert pub.start(wait_s=10)
         yield Rig(broker, redis, ingest, port, pub)
-    finally:
-        pub.stop()
-        ingest.stop()
-        broker.terminate()
-        redis.terminate()
 
 
 def test_counters_count_accepted_duplicate_and_rejected_messages(rig: Rig) -> None:
