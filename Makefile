@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-unit lint bench clean
+.PHONY: install demo test test-unit screenshots lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: $(STAMP)
 
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit -m "not integration" $(PYTEST_ARGS)
+
+# The browser test rewrites README's image only when asked, so `make test` leaves git clean.
+screenshots: $(STAMP)
+	PATROL_WRITE_SCREENSHOT=1 $(BIN)/pytest tests/browser/test_control_room.py -k screenshot $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -19,6 +19,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from patrolwatch.mqtt import MqttClient
 from patrolwatch.settings import Settings
 from patrolwatch.store import Batch, WriteResult
 
@@ -72,6 +73,15 @@ class WorkerMetrics:
             self.messages.labels("duplicate", "").inc(result.duplicate_points)
         for rej in batch.rejections:
             self.messages.labels("rejected", rej.reason.value).inc()
+
+    def follow(self, client: MqttClient) -> None:
+        """Read the broker gauges from the client at each scrape, not only after a batch.
+
+        Set after a stored batch alone, they said "connected" all through a broker outage,
+        when no batch comes.
+        """
+        self.connected.set_function(lambda: 1.0 if client.connected else 0.0)
+        self.reconnects.set_function(lambda: float(client.reconnects))
 
     def serve(self, port: int, host: str = LOOPBACK, token: str | None = None
               ) -> ThreadingHTTPServer:

@@ -49,6 +49,7 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
             log.error("cannot serve /metrics on port %d (%s); set PATROL_METRICS_PORT to a "
                       "free port, or 0 to turn metrics off", settings.metrics_port, exc)
     worker = IngestWorker(settings, store, ctx, client_id=client_id, metrics=metrics)
+    metrics.follow(worker.client)
     log.info("roster: %d units; hotspots: %d; stale after %.0f s", len(roster.units),
              len(hotspots), settings.stale_after_s)
     # The evaluator runs in a child process: as a thread it took a third of the ingest

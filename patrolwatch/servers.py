@@ -159,11 +159,16 @@ _LOCAL_ONLY = ("listener", "persistence_location", "password_file", "acl_file", 
                "allow_anonymous", "user", "pid_file", "use_username_as_clientid")
 
 
-def shipped_mosquitto_conf() -> str:
-    """Return the shipped Mosquitto config without its host-specific lines."""
-    if not SHIPPED_CONF.exists():
-        return ""
-    keep = [line for line in SHIPPED_CONF.read_text().splitlines()
+def shipped_mosquitto_conf(path: Path = SHIPPED_CONF) -> str:
+    """Return the shipped Mosquitto config without its host-specific lines.
+
+    Missing, it is an error: tests and benchmarks would otherwise run against a broker
+    without the queue limits production has, and pass for the wrong reason.
+    """
+    if not path.exists():
+        raise FileNotFoundError(f"the shipped Mosquitto config {path} is missing: restore it "
+                                "(git checkout config/mosquitto/mosquitto.conf)")
+    keep = [line for line in path.read_text().splitlines()
             if line.strip() and not line.lstrip().startswith("#")
             and line.split()[0] not in _LOCAL_ONLY]
     return "\n".join(keep)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -20,6 +21,39 @@ from tests.services import (
 )
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+AMQTT_NOTE = ("broker tests ran against the embedded amqtt broker (MQTT 3.1.1, no ACLs, no "
+              f"shared subscriptions), not Mosquitto; the Mosquitto-only tests skipped: "
+              f"{MOSQUITTO_HOWTO}")
+_fallbacks: list[str] = []  # amqtt brokers started this run, for the one warning at the end
+
+
+def mqtt_broker(workdir: Path, extra_conf: str = "") -> ServerProcess:
+    """Start Mosquitto; where it is missing, amqtt (never under CI=true), said once per run."""
+    if mosquitto_binary() is not None:
+        return mosquitto_server(workdir, extra_conf=extra_conf)
+    if IN_CI:
+        pytest.fail(f"CI must run against Mosquitto: {MOSQUITTO_HOWTO}")
+    _fallbacks.append(str(workdir))
+    return amqtt_server(workdir)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Warn once, at the end of the run, when broker tests fell back to amqtt."""
+    if _fallbacks:
+        terminalreporter.section("broker fallback", sep="-", yellow=True, bold=True)
+        terminalreporter.line(f"WARNING: {AMQTT_NOTE} ({len(_fallbacks)} brokers)",
+                              yellow=True)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Under CI=true a skip is a failure: CI must have everything the suite needs."""
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"CI=true: nothing may skip, but this test skipped: {reason}"
 
 
 def require_mosquitto() -> None:
@@ -50,13 +84,7 @@ def redis_url(redis_proc: ServerProcess) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def broker_proc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One MQTT broker for the session: Mosquitto, or the embedded amqtt where it is missing."""
-    workdir = tmp_path_factory.mktemp("broker")
-    if mosquitto_binary() is not None:
-        server = mosquitto_server(workdir)
-    elif IN_CI:
-        pytest.fail(f"CI must run against Mosquitto: {MOSQUITTO_HOWTO}")
-    else:
-        server = amqtt_server(workdir)
+    server = mqtt_broker(tmp_path_factory.mktemp("broker"))
     yield server
     server.terminate()
 
@@ -70,12 +98,8 @@ def mqtt_url(broker_proc: ServerProcess) -> str:
 @pytest.fixture
 def fresh_mqtt_url(tmp_path: Path) -> Iterator[str]:
     """A broker of this test's own, with no retained messages or sessions from others."""
-    if mosquitto_binary() is not None:
-        server = mosquitto_server(tmp_path, extra_conf=shipped_mosquitto_conf())
-    elif IN_CI:
-        pytest.fail(f"CI must run against Mosquitto: {MOSQUITTO_HOWTO}")
-    else:
-        server = amqtt_server(tmp_path)
+    conf = shipped_mosquitto_conf() if mosquitto_binary() is not None else ""
+    server = mqtt_broker(tmp_path, extra_conf=conf)
     yield f"mqtt://127.0.0.1:{server.port}"
     server.terminate()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import struct
 import time
 from pathlib import Path
@@ -212,7 +213,7 @@ def png_size(path: Path) -> tuple[int, int]:
 
 
 def test_control_room_screenshot_search_and_dosage_download(
-    dash_duo: DashComposite, redis_url: str
+    dash_duo: DashComposite, redis_url: str, tmp_path: Path
 ) -> None:
     store = Store.from_url(redis_url)
     hotspots, roster = seed.hotspot_set(), seed.roster()
@@ -250,15 +251,23 @@ def test_control_room_screenshot_search_and_dosage_download(
     dash_duo.driver.execute_script("window.patrolwatch.map.setView([51.508, -0.118], 13, "
                                    "{animate: false});")
     wait_until(lambda: (m := read_map(dash_duo)) and m["zoom"] == 13, 10, what="zoom 13")
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    dash_duo.driver.save_screenshot(str(SCREENSHOT))
-    assert png_size(SCREENSHOT) == (1600, 1000)
+    # README's image is rewritten only when asked (`make screenshots`): a test run leaves
+    # the checkout clean.
+    shot = SCREENSHOT if os.environ.get("PATROL_WRITE_SCREENSHOT") == "1" else tmp_path / "s.png"
+    shot.parent.mkdir(exist_ok=True)
+    dash_duo.driver.save_screenshot(str(shot))
+    assert png_size(shot) == (1600, 1000)
 
     # The unit list filters as the operator types.
     dash_duo.find_element(f"#{ids.TABS} .tab:nth-child(2)").click()
-    wanted = next(u for u in seeded.unit_ids[12:]
-                  if not any(o != u and u in o for o in roster.units))  # a search hits only it
+    # On duty, so it is drawn and the map must fly to it; and a search hits only it.
+    wanted = next(u for u in seeded.unit_ids[12:] if u not in seeded.off_duty
+                  and not any(o != u and u in o for o in roster.units))
     target = roster.units[wanted]
+    # Report it again where it is, so "seen" is recent however long the steps above took.
+    here = next(p for p in seeded.batch.positions if p.unit == wanted)
+    store.write_batch(Batch(positions=[Position(wanted, time.time(), here.lat, here.lon,
+                                                acc=here.acc)]))
     dash_duo.find_element(f"#{ids.SEARCH}").send_keys(wanted)
     wait_until(lambda: len(dash_duo.find_elements(f"#{ids.UNIT_LIST} .pw-unit-row")) == 1, 10,
                what="one unit left after searching")
@@ -266,10 +275,11 @@ def test_control_room_screenshot_search_and_dosage_download(
     assert target.callsign in row and ("just now" in row or " s ago" in row), row
     # Clicking the row flies the map to the unit.
     where = read_map(dash_duo)["units"].get(wanted)  # type: ignore[index]
+    assert where is not None, f"{wanted} is on duty and must be on the map"
     dash_duo.find_element(f"#{ids.UNIT_LIST} .pw-unit-row").click()
-    if where is not None:  # off-duty units are listed but not drawn
-        wait_until(lambda: (m := read_map(dash_duo)) and m["zoom"] == 17
-                   and abs(m["center"][0] - where["lat"]) < 1e-4, 10, what="map on the unit")
+    wait_until(lambda: (m := read_map(dash_duo)) and m["zoom"] == 17
+               and abs(m["center"][0] - where["lat"]) < 1e-4
+               and abs(m["center"][1] - where["lon"]) < 1e-4, 10, what="map on the unit")
 
     # The dosage table is there and downloads as CSV.
     dash_duo.find_element(f"#{ids.TABS} .tab:nth-child(4)").click()

@@ -90,6 +90,14 @@ def test_crew_sends_status_shares_position_accepts_a_tasking_and_raises_emergenc
         button = dash_duo.find_element(f"#{ids.CREW_EMERGENCY}")
         button.click()
         dash_duo.wait_for_contains_text(f"#{ids.CREW_EMERGENCY}", "TAP AGAIN", timeout=5)
+        # Anything the arming tap published had its PUBACK before the page changed; a probe
+        # published now reaches the worker after it, so once the probe is stored, a premature
+        # EMERGENCY would be stored too.
+        probe_ts = round(time.time(), 3)
+        watcher.publish_and_wait(f"patrol/{UNIT}/position", json.dumps(
+            {"ts": probe_ts, "lat": HERE[0], "lon": HERE[1], "acc": 9}))
+        wait_until(lambda: store.live_rows().positions.get(UNIT, {}).get("ts") == probe_ts, 10,
+                   what="the probe stored after the arming tap")
         assert store.live_rows().statuses[UNIT]["status"] == "ON_PATROL"
         button.click()
         dash_duo.wait_for_contains_text(f"#{ids.CREW_MSG}", "EMERGENCY sent", timeout=10)

@@ -18,6 +18,7 @@ from redis.cluster import RedisCluster
 from patrolwatch import store as store_module
 from patrolwatch.core.model import LostContact, Position, Status, StatusChange
 from patrolwatch.store import Batch, Store, points_for
+from tests.conftest import IN_CI
 from tests.services import ServerProcess, free_port, wait_until
 
 pytestmark = pytest.mark.integration
@@ -36,6 +37,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
     """Three cluster-enabled redis-server nodes on free ports, one shard each, no replicas."""
     server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
     if server is None or cli is None:
+        if IN_CI:
+            pytest.fail(f"CI must run the cluster tests: {HOWTO}")
         pytest.skip(HOWTO)
     nodes: list[ServerProcess] = []
     try:

@@ -108,7 +108,7 @@ def _expect_all(store: Store, total: int, timeout: float = 60) -> None:
                what=f"{total} positions, each stored exactly once")
 
 
-def _wait_connected(worker: WorkerProcess, store: Store, pub: MqttClient) -> None:
+def _wait_connected(worker: WorkerProcess, store: Store, pub: MqttClient) -> str:
     """Wait until the worker stores a probe message (it is connected and subscribed)."""
     probe = f"P{time.time_ns() % 10**9}"
     deadline = time.monotonic() + 30
@@ -118,7 +118,7 @@ def _wait_connected(worker: WorkerProcess, store: Store, pub: MqttClient) -> Non
                     json.dumps({"ts": time.time() - 1, "lat": 51.5, "lon": -0.1}))
         try:
             wait_until(lambda: store.last_seen(probe) is not None, 1, what="probe stored")
-            return
+            return probe
         except TimeoutError:
             continue
     raise TimeoutError("worker never stored a probe message")
@@ -133,6 +133,21 @@ class Rig:
     redis: ServerProcess
     store: Store
     pub: MqttClient
+    probe: str
+
+    def expect_counted_once(self, total: int, duplicates: int | None = None) -> None:
+        """Check the counters: every stored position accepted once, re-deliveries apart.
+
+        A re-delivered message collapses into the same trail member whatever the code does,
+        so the trails alone cannot show a double count; the counters can.
+        """
+        expected = total + self.store.trail_count(self.probe)
+        # The counters follow the trail write in a second round trip: wait for them.
+        stats = wait_until(lambda: (st := self.store.stats()).accepted_total >= expected and st,
+                           10, what=f"{expected} accepted counted")
+        assert stats.accepted_total == expected, stats
+        if duplicates is not None:
+            assert stats.duplicates_total == duplicates, stats
 
 
 @pytest.fixture
@@ -142,8 +157,8 @@ def rig(worker: WorkerProcess, broker: ServerProcess, redis_persistent: ServerPr
     store = Store.from_url(redis_persistent.url)
     pub = _publisher(broker, f"fault-pub-{time.time_ns()}")
     worker.start()
-    _wait_connected(worker, store, pub)
-    yield Rig(worker, broker, redis_persistent, store, pub)
+    probe = _wait_connected(worker, store, pub)
+    yield Rig(worker, broker, redis_persistent, store, pub, probe)
     pub.stop()
 
 
@@ -155,6 +170,7 @@ def test_worker_killed_mid_stream_loses_and_doubles_nothing(rig: Rig) -> None:
     _send(rig.pub, 2000, 4000, base)
     rig.worker.start()
     _expect_all(rig.store, 4000)
+    rig.expect_counted_once(4000)
 
 
 def test_redis_outage_holds_messages_then_stores_them(rig: Rig) -> None:
@@ -176,6 +192,7 @@ def test_mosquitto_restart_keeps_queued_messages_for_the_worker(rig: Rig) -> Non
     rig.broker.restart()  # graceful: Mosquitto writes its persistence file
     rig.worker.start()
     _expect_all(rig.store, 1000)
+    rig.expect_counted_once(1000, duplicates=0)  # a clean stop acknowledged all it stored
 
 
 def test_a_burst_of_50000_to_an_absent_worker_is_queued_not_dropped(rig: Rig) -> None:

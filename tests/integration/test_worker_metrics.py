@@ -1,109 +1,140 @@
-"""The worker's /metrics on the real `patrolwatch ingest` process: loopback only, or a token."""
+"""The ingest process's /metrics, scraped over HTTP from the real `patrolwatch ingest`."""
 
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
-import subprocess
-import sys
-import urllib.error
+import json
+import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
-from pathlib import Path
+from dataclasses import dataclass
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.services import free_port, port_open, wait_until
+from patrolwatch.mqtt import MqttClient
+from patrolwatch.store import Store
+from tests.integration.ingest_process import IngestProcess, broker_server
+from tests.services import ServerProcess, free_port, redis_server, wait_until
 
-pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "metrics-token-for-the-test-0123456789"
+pytestmark = [pytest.mark.integration]
 
-
-def lan_address() -> str | None:
-    """Return this machine's non-loopback address, if it has one (no packet is sent)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.connect(("192.0.2.1", 9))  # TEST-NET-1: only picks the outgoing route
-        except OSError:
-            return None
-        address = str(sock.getsockname()[0])
-    return None if address.startswith("127.") or address == "0.0.0.0" else address
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-@contextlib.contextmanager
-def worker(tmp_path: Path, mqtt_url: str, redis_url: str, **env: str) -> Iterator[int]:
-    """Run `patrolwatch ingest` with its /metrics on a free port; yield the port."""
-    port = free_port()
-    environ = {**os.environ, "PATROL_MQTT_URL": mqtt_url, "PATROL_REDIS_URL": redis_url,
-               "PATROL_HOTSPOTS": str(ROOT / "config/hotspots.geojson"),
-               "PATROL_UNITS": str(ROOT / "config/units.yaml"),
-               "PATROL_USERS": str(tmp_path / "no-users.yaml"),
-               "PATROL_METRICS_PORT": str(port)}
-    environ.pop("PATROL_METRICS_TOKEN", None)  # only the test's own
-    environ.update(env)
-    log = tmp_path / f"ingest-{port}.log"
-    with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "patrolwatch", "ingest", "--no-evaluator"],
-                                env=environ, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
-    try:
-        wait_until(lambda: port_open(port) or proc.poll() is not None, 30,
-                   what="the worker's /metrics to listen")
-        assert proc.poll() is None, log.read_text()
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(15)
+def scrape(port: int) -> Samples:
+    """Read /metrics and return every sample by name and labels."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
 
 
-def get(url: str, token: str | None = None) -> tuple[int, bytes, dict[str, str]]:
-    request = urllib.request.Request(url)
-    if token is not None:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, response.read(), dict(response.headers)
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(), dict(exc.headers)
+def messages(samples: Samples, result: str, reason: str = "") -> float:
+    """Return the message counter for one result (and rejection reason)."""
+    key = ("patrolwatch_ingest_messages_total", (("reason", reason), ("result", result)))
+    return samples.get(key, 0.0)
 
 
-def test_without_a_token_the_metrics_listen_on_this_machine_only(
-        tmp_path: Path, mqtt_url: str, redis_url: str) -> None:
-    lan = lan_address()
-    with worker(tmp_path, mqtt_url, redis_url) as port:
-        status, body, _ = get(f"http://127.0.0.1:{port}/metrics")
-        assert status == 200 and b"patrolwatch_ingest_messages" in body  # positive control
-        if lan is None:
-            pytest.skip("no non-loopback address to try from")
-        assert not port_open(port, lan), f"/metrics answers on {lan} without a token"
+def gauge(samples: Samples, name: str) -> float:
+    """Return an unlabelled gauge or counter."""
+    return samples[(name, ())]
 
 
-def test_with_a_token_every_request_must_carry_it(
-        tmp_path: Path, mqtt_url: str, redis_url: str) -> None:
-    with worker(tmp_path, mqtt_url, redis_url, PATROL_METRICS_TOKEN=TOKEN) as port:
-        hosts = ["127.0.0.1", *([lan] if (lan := lan_address()) else [])]
-        for host in hosts:  # every interface now, so every one checks the token
-            url = f"http://{host}:{port}/metrics"
-            status, body, headers = get(url)
-            assert status == 401 and headers.get("WWW-Authenticate", "").startswith("Bearer")
-            assert b"patrolwatch_ingest" not in body
-            assert get(url, TOKEN[:-1])[0] == 401
-            assert get(url, TOKEN + "x")[0] == 401
-            assert get(url.replace("/metrics", "/"), "wrong")[0] == 401
-            status, body, _ = get(url, TOKEN)
-            assert status == 200 and b"patrolwatch_ingest_messages" in body
-        status, body, _ = get(f"http://127.0.0.1:{port}/metrics", TOKEN)
-        refused = f"patrolwatch_ingest_metrics_refused_total {4.0 * len(hosts)}"
-        assert refused.encode() in body  # counted, not logged per request
+@dataclass
+class Rig:
+    """Broker, Redis and the ingest process whose /metrics the test reads."""
+
+    broker: ServerProcess
+    redis: ServerProcess
+    ingest: IngestProcess
+    port: int
+    pub: MqttClient
+
+    def scrape(self) -> Samples:
+        """Scrape the running process."""
+        assert self.ingest.alive, self.ingest.log()[-2000:]
+        return scrape(self.port)
 
 
-def test_an_open_bind_address_without_a_token_is_refused_at_start(
-        tmp_path: Path, mqtt_url: str, redis_url: str) -> None:
-    env = {**os.environ, "PATROL_MQTT_URL": mqtt_url, "PATROL_REDIS_URL": redis_url,
-           "PATROL_METRICS_HOST": "0.0.0.0"}
-    env.pop("PATROL_METRICS_TOKEN", None)
-    done = subprocess.run([sys.executable, "-m", "patrolwatch", "ingest"], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 2
-    assert "PATROL_METRICS_HOST=0.0.0.0" in done.stderr and "PATROL_METRICS_TOKEN" in done.stderr
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    """`patrolwatch ingest --no-evaluator` with /metrics on a free port (each test that
+    kills Redis or the broker starts it again; counters are read as differences)."""
+    workdir = tmp_path_factory.mktemp("metrics")
+    with contextlib.ExitStack() as stack:  # stops whatever started, even if a later step fails
+        broker = broker_server(workdir)
+        stack.callback(broker.terminate)
+        redis = redis_server(workdir)
+        stack.callback(redis.terminate)
+        url = f"mqtt://127.0.0.1:{broker.port}"
+        port = free_port()
+        ingest = IngestProcess(url, redis.url, workdir / "ingest.log", evaluator=False,
+                               env={"PATROL_METRICS_PORT": str(port)})
+        stack.callback(ingest.stop)
+        ingest.start()
+        pub = MqttClient(url, f"metrics-pub-{uuid.uuid4().hex[:6]}")
+        stack.callback(pub.stop)
+        ingest.wait_storing(Store.from_url(redis.url))
+        assert pub.start(wait_s=10)
+        yield Rig(broker, redis, ingest, port, pub)
+
+
+def test_counters_count_accepted_duplicate_and_rejected_messages(rig: Rig) -> None:
+    before = rig.scrape()
+    base = time.time() - 60
+    for n in range(30):
+        rig.pub.publish(f"patrol/M{n % 3}/position",
+                        json.dumps({"ts": base + n, "lat": 51.5, "lon": -0.1}))
+    rig.pub.publish("patrol/M0/position", json.dumps({"ts": base, "lat": 51.5, "lon": -0.1}))
+    for _ in range(4):
+        rig.pub.publish("patrol/M1/position", b"{not json")
+    rig.pub.publish_and_wait("patrol/M2/position", json.dumps({"ts": base, "lat": 95, "lon": 0}))
+
+    def counted() -> Samples | None:
+        now = rig.scrape()
+        done = (messages(now, "rejected", "out_of_range")
+                - messages(before, "rejected", "out_of_range")) >= 1
+        return now if done else None
+
+    after = wait_until(counted, 15, what="the last message counted")
+    assert messages(after, "accepted") - messages(before, "accepted") == 30
+    assert messages(after, "duplicate") - messages(before, "duplicate") == 1
+    assert (messages(after, "rejected", "invalid_json")
+            - messages(before, "rejected", "invalid_json")) == 4
+    assert gauge(after, "patrolwatch_ingest_batch_messages_count") > gauge(
+        before, "patrolwatch_ingest_batch_messages_count")
+    assert gauge(after, "patrolwatch_ingest_broker_connected") == 1
+
+
+def test_lag_and_store_failures_show_a_redis_outage(rig: Rig) -> None:
+    accepted = messages(rig.scrape(), "accepted")
+    rig.redis.kill()
+    rig.pub.publish_and_wait("patrol/M9/position",
+                             json.dumps({"ts": time.time(), "lat": 51.5, "lon": -0.1}))
+    # A failed store proves the worker holds the message: it was received by now.
+    wait_until(lambda: gauge(rig.scrape(), "patrolwatch_ingest_store_failures_total") >= 1, 15,
+               what="a store failure counted")
+    held_since = time.time()
+    # Two more failed retries (backoff 0.4 s, then 0.8 s) make the outage long enough to see.
+    wait_until(lambda: gauge(rig.scrape(), "patrolwatch_ingest_store_failures_total") >= 3, 15,
+               what="three store failures counted")
+    rig.redis.start()
+    back = time.time()
+    lag = wait_until(
+        lambda: (s := rig.scrape()) and messages(s, "accepted") > accepted
+        and gauge(s, "patrolwatch_ingest_lag_seconds"), 30, what="the held message stored")
+    # The held message was received before ``held_since`` and stored after ``back``.
+    assert lag >= back - held_since > 0.5, (lag, back - held_since)
+
+
+def test_connected_gauge_follows_the_broker(rig: Rig) -> None:
+    assert gauge(rig.scrape(), "patrolwatch_ingest_broker_connected") == 1
+    rig.broker.kill()
+    wait_until(lambda: gauge(rig.scrape(), "patrolwatch_ingest_broker_connected") == 0, 15,
+               what="the connected gauge at 0 while the broker is down")
+    rig.broker.start()
+    wait_until(lambda: gauge(rig.scrape(), "patrolwatch_ingest_broker_connected") == 1, 30,
+               what="the connected gauge back at 1")
+    assert gauge(rig.scrape(), "patrolwatch_ingest_broker_reconnects") >= 1

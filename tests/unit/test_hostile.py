@@ -35,7 +35,7 @@ ROSTER_FILE = CONFIG / "units.yaml"
 CONTEXTS = {
     "bare": ParseContext(Roster.empty(), {}),
     # what the worker runs with out of the box: the example roster and local status codes
-    "config": ParseContext(load_roster(ROSTER_FILE) if ROSTER_FILE.exists() else Roster.empty(),
+    "config": ParseContext(load_roster(ROSTER_FILE),  # missing: an error, not an empty roster
                            load_status_codes(CONFIG / "status_codes.yaml")),
 }
 INT64 = (-(2**63), 2**63 - 1)

@@ -470,8 +470,11 @@ def test_tasked_by_hotspot_and_duplicates() -> None:
             tasking("T3", "C", "ARRIVED", NOW - 5)]
     assert redeploy_view.tasked_by_hotspot(rows, {"A": "Alpha"}) == {
         "soho": ["C arrived", "Alpha sent"]}
-    assert redeploy_view.duplicate_of(rows, "A", "soho") is not None
+    # Which tasking: not A's closed one to soho, nor its open one elsewhere, but T1.
+    noise = [tasking("T0", "A", "COMPLETED", NOW - 60), tasking("T9", "A", "SENT", NOW, "camden")]
+    assert redeploy_view.duplicate_of([*noise, *rows], "A", "soho")["id"] == "T1"  # type: ignore[index]
     assert redeploy_view.duplicate_of(rows, "B", "soho") is None
+    assert redeploy_view.duplicate_of(noise, "A", "soho") is None
     assert redeploy_view.open_for_unit(rows, "C")["id"] == "T3"  # type: ignore[index]
 
 
