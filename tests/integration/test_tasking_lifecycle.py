@@ -136,6 +136,10 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         stack.callback(publisher.close)
         ingest.start()
         ingest.wait_storing(store)
+        # The evaluator is a child process at a lower priority: on a loaded machine it can take
+        # a while to start, and the timeouts below count from its first tick, not ours.
+        wait_until(lambda: store.coverage() is not None, 90,
+                   what=f"the evaluator's first snapshot: {ingest.log()[-2000:]}")
         yield Rig(settings, store, publisher, load_roster(settings.units),
                   load_hotspots(settings.hotspots, CoverageDefaults.from_settings(settings),
                                 settings.zone), ingest)
@@ -213,15 +217,17 @@ def test_declined_tasking_closes_with_the_reason_and_a_late_ack_is_ignored(
     assert stored is not None and stored["reason"] == "at an incident"
     assert t.id not in {o["id"] for o in rig.store.open_taskings()}
 
-    # A second answer to a closed tasking changes nothing and is audited as ignored.
+    # A second answer to a closed tasking changes nothing and is counted, not audited: a crew
+    # (or a leaked login) repeating acks must not fill the supervisors' audit log.
+    before = rig.store.stats().acks_repeated_total + rig.store.stats().acks_unknown_total
     device.send_ack(rig.settings, "L-DEC", body["id"], accepted=True)
-    wait_until(lambda: any(s[1] == "ack_ignored" for s in rig.audit_steps(t.id)), 15,
-               what="the late ack audited as ignored")
+    wait_until(lambda: rig.store.stats().acks_repeated_total
+               + rig.store.stats().acks_unknown_total > before, 15,
+               what="the late ack counted")
     assert rig.state(t.id) == "DECLINED"
     assert rig.audit_steps(t.id) == [
         (None, "SENT", "sgt.jones", "L-DEC tasked to Far"),
         ("SENT", "DECLINED", "L-DEC", "declined by the crew: at an incident"),
-        (None, "ack_ignored", "L-DEC", "ack for a tasking that is not open for this unit"),
     ]
 
 
