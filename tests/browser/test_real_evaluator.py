@@ -90,7 +90,8 @@ def hotspots_file(tmp_path: Path) -> Path:
 def evaluated(redis_url: str, hotspots_file: Path) -> Iterator[tuple[Settings, HotspotSet,
                                                                     dict[str, str]]]:
     """Seed the fleet and run the real evaluator on a thread until the test ends."""
-    settings = Settings(redis_url=redis_url, hotspots=hotspots_file,  # type: ignore[arg-type]
+    settings = Settings(redis_url=redis_url, open_access=True,
+                        hotspots=hotspots_file,  # type: ignore[arg-type]
                         units=seed.UNITS, tile_url=NO_TILES, evaluate_every_s=0.5,
                         map_center_lat=51.515, map_center_lon=-0.12, map_zoom=13)
     hotspots = load_hotspots(hotspots_file, CoverageDefaults.from_settings(settings),

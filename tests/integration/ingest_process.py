@@ -30,6 +30,7 @@ class IngestProcess:
     evaluator: bool = True
     client_id: str = "test-ingest-process"
     verbose: bool = False
+    probe_url: str | None = None  # where wait_storing publishes from (default: mqtt_url)
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -70,7 +71,7 @@ class IngestProcess:
     def wait_storing(self, store: Store, timeout: float = 30) -> None:
         """Publish probe positions until one is stored: the worker is connected and subscribed."""
         probe = f"PROBE{time.time_ns() % 10**9}"
-        client = MqttClient(self.mqtt_url, f"probe-{probe}")
+        client = MqttClient(self.probe_url or self.mqtt_url, f"probe-{probe}")
         assert client.start(wait_s=10), "probe publisher could not connect"
         deadline = time.monotonic() + timeout
         try:

@@ -38,6 +38,7 @@ from tests.services import (
 pytestmark = [pytest.mark.integration, pytest.mark.mosquitto]
 
 USER = "ingest"
+PROBE = "probe"  # a login of its own: a login holds one client id (use_username_as_clientid)
 
 
 @dataclass
@@ -57,6 +58,10 @@ class Secured:
         """Return the broker URL with a user and password in it."""
         return f"mqtt://{USER}:{password or self.mqtt_password}@127.0.0.1:{self.broker.port}"
 
+    def probe_url(self) -> str:
+        """Return the URL of the test's own publisher, a login other than the worker's."""
+        return f"mqtt://{PROBE}:{self.mqtt_password}@127.0.0.1:{self.broker.port}"
+
     def assert_clean(self, output: str, *extra: str) -> None:
         """Fail if any password appears anywhere in the output."""
         for secret in (self.redis_password, self.mqtt_password, *extra):
@@ -68,10 +73,13 @@ def _password_file(path: Path, password: str) -> Path:
     if tool:
         subprocess.run([tool, "-c", "-b", str(path), USER, password], check=True,
                        capture_output=True)
+        subprocess.run([tool, "-b", str(path), PROBE, password], check=True,
+                       capture_output=True)
     else:  # Mosquitto's own PBKDF2 format, as `patrolwatch mqtt-credentials` writes it
         from patrolwatch.mqtt_credentials import mosquitto_hash
 
-        path.write_text(f"{USER}:{mosquitto_hash(password)}\n")
+        path.write_text(f"{USER}:{mosquitto_hash(password)}\n"
+                        f"{PROBE}:{mosquitto_hash(password)}\n")
     path.chmod(0o600)
     return path
 
@@ -100,7 +108,7 @@ def secured(tmp_path: Path) -> Iterator[Secured]:
 
 def test_ingest_logs_no_password_in_a_normal_run(secured: Secured, tmp_path: Path) -> None:
     ingest = IngestProcess(secured.mqtt_url(), secured.redis_url(), tmp_path / "ingest.log",
-                           verbose=True)
+                           verbose=True, probe_url=secured.probe_url())
     ingest.start()
     try:
         ingest.wait_storing(Store.from_url(secured.redis_url()))
@@ -116,7 +124,7 @@ def test_ingest_logs_no_password_while_redis_is_down(secured: Secured, tmp_path:
     ingest = IngestProcess(secured.mqtt_url(), secured.redis_url(), tmp_path / "ingest.log",
                            verbose=True)
     ingest.start()
-    pub = MqttClient(secured.mqtt_url(), f"secret-pub-{uuid.uuid4().hex[:6]}")
+    pub = MqttClient(secured.probe_url(), f"secret-pub-{uuid.uuid4().hex[:6]}")
     try:
         assert pub.start(wait_s=10)
         # Publish until the worker has one to store: then it says it cannot.
@@ -156,7 +164,7 @@ def test_dashboard_logs_no_password_with_redis_down(secured: Secured, tmp_path: 
     env = {**os.environ, "PATROL_MQTT_URL": secured.mqtt_url(),
            "PATROL_REDIS_URL": secured.redis_url(), "PATROL_USERS": str(users),
            "PATROL_HOTSPOTS": str(ROOT / "config/hotspots.geojson"),
-           "PATROL_UNITS": str(ROOT / "config/units.yaml")}
+           "PATROL_UNITS": str(ROOT / "config/units.yaml"), "PATROL_OPEN_ACCESS": "true"}
     with log_path.open("ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "patrolwatch", "-v", "dashboard",
                                  "--port", str(port)], env=env, stdout=log,
