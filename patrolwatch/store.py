@@ -618,6 +618,35 @@ class Store:
             pipe.zcard(k_trail(unit))
         return dict(zip(names, (int(n) for n in pipe.execute()), strict=True))
 
+    # --- observed time (coverage evaluator) --------------------------------------------------
+    # Added by the coverage branch as one block, to move into the store package as it stands.
+    # ZSET member "start|end" (repr floats), score = end: intervals are disjoint, so ordering
+    # by end is ordering by start, and "overlaps [since, ...)" is one ZRANGEBYSCORE on end.
+    K_OBSERVED = "pw:{cov}:observed"
+
+    def replace_observed_after(self, changed_from: float,
+                               intervals: Iterable[tuple[float, float]]) -> None:
+        """Replace stored observed intervals ending after ``changed_from`` with these."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.zremrangebyscore(self.K_OBSERVED, f"({changed_from!r}", "+inf")
+        members = {f"{a!r}|{b!r}": b for a, b in intervals}
+        if members:
+            pipe.zadd(self.K_OBSERVED, members)
+        pipe.zremrangebyscore(self.K_OBSERVED, "-inf", time.time() - VISITS_RETENTION_S)
+        pipe.expire(self.K_OBSERVED, int(VISITS_RETENTION_S))
+        pipe.execute()
+
+    def observed_intervals(self, since: float, until: float) -> list[tuple[float, float]]:
+        """Return the stored observed intervals overlapping [since, until), oldest first."""
+        rows = cast(list[bytes], self.r.zrangebyscore(self.K_OBSERVED, f"({since!r}", "+inf"))
+        out = []
+        for row in rows:
+            a, b = (float(x) for x in _text(row).split("|", 1))
+            if a >= until:
+                break
+            out.append((a, b))
+        return out
+
 
 def visit_member(visit: dict[str, Any]) -> str:
     """Serialise a visit deterministically, so the same visit is always the same member."""

@@ -97,4 +97,5 @@ def test_rows_and_csv() -> None:
         "operation": "Week of action", "windows": "1", "window_minutes": "120.0", "visits": "1",
         "qualifying_visits": "1", "patrol_minutes": "10.5", "officer_minutes": "10.5",
         "planned_visits": "2", "delivered_visits": "1", "compliance": "0.500",
+        "observed_minutes": "120.0", "unobserved_windows": "0", "mostly_unobserved": "false",
     }
