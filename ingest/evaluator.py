@@ -41,6 +41,7 @@ from patrolwatch.core.hotspots import Hotspot, HotspotSet, windows_between
 from patrolwatch.core.model import Ack, Status, StatusChange
 from patrolwatch.core.observed import ObservedTime
 from patrolwatch.core.predictability import predictable_patterns
+from patrolwatch.core.schedule import wall_to_utc
 from patrolwatch.core.suggest import suggest_units
 from patrolwatch.core.visit_engine import VisitEngine
 from patrolwatch.core.visits import Ping, Visit, VisitParams
@@ -346,10 +347,15 @@ class CoverageEvaluator:
 
 
 def shift_start_before(now: float, starts: list[dt_time], zone: ZoneInfo) -> float:
-    """Return when the current shift began: the latest local shift change at or before now."""
+    """Return when the current shift began: the latest local shift change at or before now.
+
+    Wall times follow the schedules' rule (``wall_to_utc``): a change that falls in the
+    spring-forward gap happens at the first valid instant, an ambiguous one at its first
+    occurrence, so a shift and a window set for the same wall time start together.
+    """
     local = datetime.fromtimestamp(now, zone)
     candidates = [
-        datetime.combine(local.date() - timedelta(days=back), t, tzinfo=zone).timestamp()
+        wall_to_utc(local.date() - timedelta(days=back), t, zone).timestamp()
         for back in (0, 1) for t in starts
     ]
     return max(c for c in candidates if c <= now)
