@@ -106,7 +106,8 @@ def test_no_data_when_the_feed_is_stale() -> None:
 
 
 def test_due_warning_is_a_parameter() -> None:
-    c = evaluate_hotspot(spot(), window(480), [], set(), S + 90 * MIN, ALWAYS, due_warning_minutes=30)
+    c = evaluate_hotspot(spot(), window(480), [], set(), S + 90 * MIN, ALWAYS,
+                         due_warning_minutes=30)
     assert c.state == "due"
 
 
