@@ -173,7 +173,9 @@ class CoverageEvaluator:
         lats = np.fromiter((r[2] for r in items), dtype=float, count=len(items))
         lons = np.fromiter((r[3] for r in items), dtype=float, count=len(items))
         inside = self.hotspots.containing_many(lats, lons)
-        return [Ping(r[0], r[1], frozenset(ids), r[4])
+        # One frozenset per distinct answer: the engine interns them, so sharing saves hashing.
+        sets: dict[tuple[str, ...], frozenset[str]] = {}
+        return [Ping(r[0], r[1], sets.get(ids) or sets.setdefault(ids, frozenset(ids)), r[4])
                 for r, ids in zip(items, inside, strict=True)]
 
     def consume_feed(self) -> int:
@@ -273,7 +275,7 @@ class CoverageEvaluator:
         coverages: dict[str, HotspotCoverage] = {}
         for h in self.hotspots:
             coverages[h.id] = evaluate_hotspot(
-                h, self.windows.window_at(h, now), self.engine.visits(h.id),
+                h, self.windows.window_at(h, now), self.engine.hotspot_visits(h.id),
                 present.get(h.id, set()), now, observed_since, self.settings.due_warning_minutes,
             )
         events = []

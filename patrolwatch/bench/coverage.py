@@ -107,7 +107,9 @@ def _pings(fleet: _Fleet, hotspots: HotspotSet, ts: float) -> tuple[list[Ping], 
     inside = hotspots.containing_many(lat, lon)
     classify_ms = (time.perf_counter() - began) * 1000
     acc = 5.0
-    pings = [Ping(uid, ts, frozenset(ids), acc) for uid, ids in zip(fleet.ids, inside, strict=True)]
+    sets: dict[tuple[str, ...], frozenset[str]] = {}  # as the evaluator's _classify shares them
+    pings = [Ping(uid, ts, sets.get(ids) or sets.setdefault(ids, frozenset(ids)), acc)
+             for uid, ids in zip(fleet.ids, inside, strict=True)]
     return pings, classify_ms
 
 
@@ -119,7 +121,7 @@ def _evaluate(
     nobody: set[str] = set()
     since = observed.observed_since(now)
     return [
-        evaluate_hotspot(h, windows.window_at(h, now), engine.visits(h.id),
+        evaluate_hotspot(h, windows.window_at(h, now), engine.hotspot_visits(h.id),
                          present.get(h.id, nobody), now, since, settings.due_warning_minutes)
         for h in hotspots
     ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from operator import itemgetter
 
 from patrolwatch.core.model import StatusChange
@@ -172,7 +172,7 @@ class VisitEngine:
                 ignored += 1
                 continue
             newest = ts if ts > newest else newest
-            if unit in waiting:
+            if waiting and unit in waiting:
                 waiting[unit].append(p)
                 continue
             known = units.get(unit)
@@ -206,21 +206,25 @@ class VisitEngine:
         self, hotspot: str | None = None, since: float | None = None, until: float | None = None
     ) -> list[Visit]:
         """Return visits (of one hotspot, or all) overlapping [since, until], by start."""
+        every: Sequence[Visit]
         if hotspot is None:
-            every = [v for by_unit in self._by_hotspot.values() for vs in by_unit.values()
-                     for v in vs]
-            every.sort(key=_ORDER)
+            every = sorted((v for by_unit in self._by_hotspot.values() for vs in by_unit.values()
+                            for v in vs), key=_ORDER)
         else:
-            cached = self._cache.get(hotspot)
-            if cached is None:
-                by_unit = self._by_hotspot.get(hotspot, {})
-                cached = sorted((v for vs in by_unit.values() for v in vs), key=_ORDER)
-                self._cache[hotspot] = cached
-            every = cached
+            every = self.hotspot_visits(hotspot)
         if since is None and until is None:
             return list(every)
         return [v for v in every if (since is None or v.end >= since)
                 and (until is None or v.start <= until)]
+
+    def hotspot_visits(self, hotspot: str) -> Sequence[Visit]:
+        """Return one hotspot's visits by start, without a copy: read it, do not change it."""
+        cached = self._cache.get(hotspot)
+        if cached is None:
+            by_unit = self._by_hotspot.get(hotspot, {})
+            cached = sorted((v for vs in by_unit.values() for v in vs), key=_ORDER)
+            self._cache[hotspot] = cached
+        return cached
 
     def present_units(self, hotspot: str, now: float) -> set[str]:
         """Return units eligible now whose newest ping, <= G old, is a presence ping here."""
