@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -157,8 +156,8 @@ def test_gaps_are_sorted_most_urgent_first() -> None:
     def cov(hid: str, since_min: float | None) -> HotspotCoverage:
         c = evaluate_hotspot(spots[hid], window(480), [], set(), now, ALWAYS)
         if since_min is None:
-            return replace(c, state="covered", gap_kind=None, gap_since=None, overdue_minutes=0)
-        return replace(c, gap_since=S + since_min * MIN, overdue_minutes=400 - since_min)
+            return c._replace(state="covered", gap_kind=None, gap_since=None, overdue_minutes=0)
+        return c._replace(gap_since=S + since_min * MIN, overdue_minutes=400 - since_min)
 
     out = gaps([cov("A", 100), cov("B", 300), cov("C", 120), cov("D", 300), cov("E", 0),
                 cov("B", None)], spots)
@@ -185,7 +184,7 @@ def test_coverage_events_on_entering_and_leaving_gap() -> None:
         "type": "gap_closed", "hotspot": "H", "name": "Hotspot H", "kind": "presence_gap",
         "since": "2024-12-06T20:00:00Z", "ts": "2024-12-06T20:03:00Z", "priority": 1,
         "state": "present"}
-    moved = replace(still, gap_since=still.gap_since + 600)  # type: ignore[operator]
+    moved = still._replace(gap_since=still.gap_since + 600)  # type: ignore[operator]
     opened = coverage_event(still, moved, h)
     assert opened is not None and opened["type"] == "gap_opened"
 
