@@ -291,6 +291,10 @@ class CoverageEvaluator:
         gap_rows = []
         for gap in gaps(list(coverages.values()), self.hotspots.by_id):
             row = asdict(gap)
+            # A presence gap is about qualifying visits: say what shorter ones there were, so
+            # the gap list cannot read "no presence" beside a panel counting 3 visits.
+            row["visits_in_window"] = coverages[gap.hotspot].visits_in_window
+            row["last_presence_end"] = coverages[gap.hotspot].last_presence_end
             row["suggested_units"] = [
                 asdict(s) for s in suggest_units(gap.lat, gap.lon, units, speeds, set(busy), now,
                                                  self.settings.stale_after_s)

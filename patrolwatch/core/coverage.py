@@ -85,10 +85,6 @@ class Gap:
     overdue_minutes: float
     lat: float
     lon: float
-    # A presence gap is about *qualifying* visits: shorter ones may have happened since the
-    # reference, and a gap list that says "no presence" must not contradict the panel's count.
-    visits_in_window: int = 0
-    last_presence_end: float | None = None
 
 
 class WindowCache:
@@ -243,8 +239,7 @@ def gaps(coverages: Iterable[HotspotCoverage], hotspots_by_id: Mapping[str, Hots
             continue
         h = hotspots_by_id[c.hotspot]
         out.append(Gap(c.hotspot, h.name, c.gap_kind, c.gap_since, h.priority,
-                       c.overdue_minutes, h.centroid[0], h.centroid[1], c.visits_in_window,
-                       c.last_presence_end))
+                       c.overdue_minutes, h.centroid[0], h.centroid[1]))
     out.sort(key=lambda g: (g.priority, -g.overdue_minutes, g.hotspot))
     return out
 

@@ -118,6 +118,9 @@ def test_an_outage_is_no_data_then_a_gap_only_a_full_t_after_it_and_late_data_fi
     assert entry["state"] == "gap"  # nobody there in four observed hours
     assert entry["reference"] == pytest.approx(now - 4 * 3600)  # not the unseen window start
     assert entry["gap_since"] == pytest.approx(now - 3 * 3600)
+    (gap,) = late["gaps"]
+    assert (gap["hotspot"], gap["visits_in_window"], gap["last_presence_end"]) == (
+        "spot", 0, None)
     assert len(store.observed_intervals(0, now + 1000)) == 1
 
 
