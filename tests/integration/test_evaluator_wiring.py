@@ -205,3 +205,16 @@ def test_a_rebuild_keeps_observed_time_older_than_its_horizon(redis_url: str) ->
     assert store.observed_intervals(0, now + 1000) == [
         (pytest.approx(now - 30 * 3600), pytest.approx(now + 180))]
     assert evaluator.tick(now)["observed_since"] == pytest.approx(now - 30 * 3600)
+
+
+def test_store_keeps_observed_intervals_by_end(redis_url: str) -> None:
+    store = Store.from_url(redis_url)
+    now = time.time()
+    store.replace_observed_after(0.0, [(now - 900, now - 800), (now - 500, now - 400),
+                                       (now - 100, now)])
+    assert store.observed_intervals(now - 450, now - 50) == [
+        (now - 500, now - 400), (now - 100, now)]
+    assert store.observed_intervals(now - 400, now - 100) == []  # touching is not overlapping
+    # The interval that starts at now - 500 grew and swallowed the next: replace from there.
+    store.replace_observed_after(now - 500, [(now - 500, now)])
+    assert store.observed_intervals(0, now + 1) == [(now - 900, now - 800), (now - 500, now)]
