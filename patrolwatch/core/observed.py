@@ -111,26 +111,29 @@ class ObservedTime:
         arr = np.asarray(times if isinstance(times, np.ndarray) else list(times), dtype=float)
         if arr.size == 0:
             return 0
-        arr = arr[np.isfinite(arr)]
-        kept = arr[arr >= self._floor]
-        ignored = int(arr.size - kept.size)
-        if kept.size == 0:
-            return ignored
-        kept.sort()
+        first, last = float(arr.min()), float(arr.max())
+        ignored = 0
+        if not (math.isfinite(first) and math.isfinite(last) and first >= self._floor):
+            finite = arr[np.isfinite(arr)]
+            arr = finite[finite >= self._floor]
+            ignored = int(finite.size - arr.size)
+            if arr.size == 0:
+                return ignored
+            first, last = float(arr.min()), float(arr.max())
         s = self.stale_after_s
-        holes = np.flatnonzero(np.diff(kept) > s)
-        first = float(kept[0])
-        if (not holes.size and self._starts and self._starts[-1] <= first <= self._ends[-1]):
-            # The live feed: every time lies in or right after the last interval.
-            end = float(kept[-1]) + s
-            if end > self._ends[-1]:
-                self._ends[-1] = end
+        if last - first <= s and self._starts and self._starts[-1] <= first <= self._ends[-1]:
+            # The live feed: every time lies in or right after the last interval, and no two
+            # can be more than S apart, so no sort is needed.
+            if last + s > self._ends[-1]:
+                self._ends[-1] = last + s
                 self._mark(self._starts[-1])
         else:
+            kept = np.sort(arr)
+            holes = np.flatnonzero(np.diff(kept) > s)
             bounds = [0, *(holes + 1).tolist(), int(kept.size)]
             for lo, hi in itertools.pairwise(bounds):
                 self._merge(float(kept[lo]), float(kept[hi - 1]) + s)
-        self._newest = max(self._newest, float(kept[-1]))
+        self._newest = max(self._newest, last)
         self.prune(self._newest - self.horizon_s)
         return ignored
 

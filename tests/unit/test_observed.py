@@ -3,6 +3,7 @@ do to hotspot states (no_data before the feed began and through an outage, never
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import UTC, datetime, timedelta
 
@@ -201,3 +202,24 @@ def test_states_over_observed_time(
     assert c.state == state
     assert c.reference == T0 + reference * MIN
     assert c.overdue_minutes == 0.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=st.lists(st.floats(min_value=0, max_value=400), min_size=1, max_size=80),
+       data=st.data())
+def test_a_live_feed_in_batches_equals_the_reference(
+    steps: list[float], data: st.DataObject
+) -> None:
+    # Mostly increasing times in small batches: the path that extends the last interval.
+    times = list(itertools.accumulate(steps))
+    size = data.draw(st.integers(1, 8))
+    keeper = ObservedTime(S, horizon_s=math.inf)
+    for k in range(0, len(times), size):
+        keeper.add(data.draw(st.permutations(times[k:k + size])))
+    assert keeper.intervals() == observed_intervals(times, S)
+
+
+def test_non_finite_times_are_ignored() -> None:
+    keeper = ObservedTime(S)
+    assert keeper.add([math.nan, 100.0, math.inf]) == 0
+    assert keeper.intervals() == [(100.0, 280.0)]
