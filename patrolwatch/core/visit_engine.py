@@ -239,24 +239,25 @@ class VisitEngine:
     def present_by_hotspot(self, now: float) -> dict[str, set[str]]:
         """Return ``present_units`` of every hotspot that has any, in one pass."""
         limit = self.params.gap_s + TIME_EPS
-        fine: dict[str, bool] = {}
-        out: dict[str, set[str]] = {}
         trails = self._units
-        for h, units in self._here.items():
-            here = set()
-            for unit in units:
-                ok = fine.get(unit)
-                if ok is None:
-                    trail = trails[unit]
-                    ok = now - trail.times[-1] <= limit
-                    if ok and trail.st:  # eligible_at, inlined: once per unit inside anywhere
-                        i = bisect_right(trail.st, now)
-                        ok = trail.ok[i - 1] if i else True
-                    fine[unit] = ok
-                if ok:
-                    here.add(unit)
-            if here:
-                out[h] = here
+        here = self._here
+        # Each unit once (a unit can be inside several hotspots), then one C-level set
+        # intersection per hotspot instead of a Python loop over its units.
+        fine: set[str] = set()
+        for unit in set().union(*here.values()) if here else ():
+            trail = trails[unit]
+            if now - trail.times[-1] <= limit:
+                st = trail.st
+                if st:  # eligible_at, inlined
+                    i = bisect_right(st, now)
+                    if i and not trail.ok[i - 1]:
+                        continue
+                fine.add(unit)
+        out: dict[str, set[str]] = {}
+        for h, units in here.items():
+            inside = units & fine
+            if inside:
+                out[h] = inside
         return out
 
     def prune(self, before: float) -> None:

@@ -331,3 +331,15 @@ def test_prune_keeps_later_visits_exact(
     accepted = pings[:cut] + [p for p in pings[cut:] if p.ts >= before]
     expected = [v for v in visits_from_history(accepted, statuses, PARAMS) if v.end >= before]
     assert [v for v in engine.visits() if v.end >= before] == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(ping_st, max_size=60), st.lists(status_st, max_size=6),
+       st.integers(0, 60).map(lambda k: T0 + 10.0 * k))
+def test_present_by_hotspot_equals_present_units_of_each(
+    pings: list[Ping], statuses: list[StatusChange], now: float
+) -> None:
+    engine = VisitEngine(PARAMS)
+    engine.add(pings, statuses)
+    expected = {h: engine.present_units(h, now) for h in ("H", "K")}
+    assert engine.present_by_hotspot(now) == {h: u for h, u in expected.items() if u}
