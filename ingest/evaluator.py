@@ -1,9 +1,11 @@
 """The coverage evaluator: change feed -> visit engine -> hotspot states, gaps, dosage.
 
 Every ingest process runs one; a Redis lock with expiry lets only one evaluate at a time.
-The holder keeps a VisitEngine in memory, fed from the store's change feed; when it (re)takes
-the lock it first rebuilds the engine from the stored trails, so a new holder gives the same
-answer as the old one. Results go back through the store: the dashboard and API only read.
+The holder keeps a VisitEngine and the observed-time intervals in memory, fed from the store's
+change feed (every accepted position, status and ack, by event time); when it (re)takes the
+lock it first rebuilds both from the stored trails, status histories and observed intervals,
+so a new holder gives the same answer as the old one. Results go back through the store: the
+dashboard and API only read.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import socket
 import threading
@@ -36,7 +39,9 @@ from patrolwatch.core.coverage import (
 from patrolwatch.core.dosage import dosage_rows
 from patrolwatch.core.hotspots import Hotspot, HotspotSet, windows_between
 from patrolwatch.core.model import Ack, Status, StatusChange
+from patrolwatch.core.observed import ObservedTime
 from patrolwatch.core.predictability import predictable_patterns
+from patrolwatch.core.schedule import wall_to_utc
 from patrolwatch.core.suggest import suggest_units
 from patrolwatch.core.visit_engine import VisitEngine
 from patrolwatch.core.visits import Ping, Visit, VisitParams
@@ -60,10 +65,10 @@ def visit_dict(v: Visit) -> dict[str, Any]:
 
 def coverage_dict(c: HotspotCoverage, hotspot: Hotspot) -> dict[str, Any]:
     """Return a hotspot's coverage as the snapshot keeps it (JSON-able, epoch seconds)."""
-    data = asdict(c)
+    data = c._asdict()  # flat: asdict's deep copy cost more than the evaluation itself
     window = data.pop("window", None)
-    data["window_start"] = window["start"].timestamp() if window else None
-    data["window_end"] = window["end"].timestamp() if window else None
+    data["window_start"] = window.start.timestamp() if window else None
+    data["window_end"] = window.end.timestamp() if window else None
     data["present_units"] = list(c.present_units)
     data["target_minutes"] = hotspot.min_visit_minutes
     data["max_gap_minutes"] = hotspot.max_gap_minutes
@@ -96,6 +101,7 @@ class CoverageEvaluator:
             max_acc_m=settings.max_presence_acc_m,
         )
         self.engine = VisitEngine(self.params, horizon_s=horizon_s)
+        self.observed = ObservedTime(settings.stale_after_s, horizon_s=horizon_s)
         self.windows = WindowCache(settings.zone)
         self.cursor = "0-0"
         self.holding = False
@@ -135,6 +141,9 @@ class CoverageEvaluator:
         self.cursor = self.store.feed_last_id()  # before reading: later entries are re-applied
         since = now - self.horizon_s
         self.engine = VisitEngine(self.params, horizon_s=self.horizon_s)
+        self.observed = ObservedTime(self.settings.stale_after_s, horizon_s=self.horizon_s)
+        # What earlier holders persisted, then every stored event time in the horizon again.
+        self.observed.seed(self.store.observed_intervals(since, math.inf))
         units = self.store.seen_units()
         for start in range(0, len(units), REBUILD_CHUNK):
             chunk = units[start:start + REBUILD_CHUNK]
@@ -150,8 +159,10 @@ class CoverageEvaluator:
                 for ts, lat, lon, acc in points
             )
             self.engine.add(pings, statuses)
+            self._observe([p.ts for p in pings] + [s.ts for s in statuses], now)
         visits = [visit_dict(v) for v in self.engine.visits()]
         self.store.replace_visits_since([h.id for h in self.hotspots], since, visits)
+        self._persist_observed()
         log.info("rebuilt coverage from %d units' trails: %d visits", len(units), len(visits))
 
     def _classify(self, rows: Iterable[Row]) -> list[Ping]:
@@ -162,7 +173,9 @@ class CoverageEvaluator:
         lats = np.fromiter((r[2] for r in items), dtype=float, count=len(items))
         lons = np.fromiter((r[3] for r in items), dtype=float, count=len(items))
         inside = self.hotspots.containing_many(lats, lons)
-        return [Ping(r[0], r[1], frozenset(ids), r[4])
+        # One frozenset per distinct answer: the engine interns them, so sharing saves hashing.
+        sets: dict[tuple[str, ...], frozenset[str]] = {}
+        return [Ping(r[0], r[1], sets.get(ids) or sets.setdefault(ids, frozenset(ids)), r[4])
                 for r, ids in zip(items, inside, strict=True)]
 
     def consume_feed(self) -> int:
@@ -173,6 +186,7 @@ class CoverageEvaluator:
         self.cursor = entries[-1][0]
         rows: list[Row] = []
         statuses: list[StatusChange] = []
+        times = [float(f["t"]) for _, f in entries if "t" in f]
         for _, f in entries:
             if f.get("k") == "p":
                 rows.append((f["u"], float(f["t"]), float(f["la"]), float(f["lo"]),
@@ -186,14 +200,28 @@ class CoverageEvaluator:
         if delta.removed or delta.added:
             self.store.apply_visit_delta([visit_dict(v) for v in delta.removed],
                                          [visit_dict(v) for v in delta.added])
+        self._observe(times, time.time())
         return len(entries)
+
+    def _observe(self, times: list[float], now: float) -> None:
+        """Extend observed time by these event times (one from a fast clock counts as now)."""
+        if times:
+            self.observed.add(np.minimum(np.asarray(times, dtype=float), now))
+
+    def _persist_observed(self) -> None:
+        """Write the observed intervals that changed, for dosage and the next lock holder."""
+        changed = self.observed.take_dirty()
+        if changed is not None:
+            self.store.replace_observed_after(changed, self.observed.intervals(since=changed))
 
     # --- evaluation ------------------------------------------------------------------------------
     def tick(self, now: float) -> dict[str, Any]:
         """Consume the feed, evaluate every hotspot, store the snapshot, publish gap events."""
         while self.consume_feed() >= FEED_READ_MAX:
             pass
+        self._persist_observed()
         self.engine.prune(now - self.horizon_s)
+        self.observed.prune(now - self.horizon_s)
         open_taskings = self.advance_taskings(now)
         snapshot, events = self.evaluate(now, tk.busy_units(open_taskings))
         self.store.write_coverage(snapshot, events)
@@ -246,15 +274,14 @@ class CoverageEvaluator:
     def evaluate(self, now: float, busy: set[str] | frozenset[str] = frozenset()
                  ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Return the coverage snapshot for ``now`` and the gap events since the last one."""
-        stats = self.store.stats()
-        feed_fresh = (stats.last_message_ts is not None
-                      and now - stats.last_message_ts <= self.settings.stale_after_s)
+        observed_since = self.observed.observed_since(now)
+        feed_fresh = observed_since is not None
         present = self.engine.present_by_hotspot(now)
         coverages: dict[str, HotspotCoverage] = {}
         for h in self.hotspots:
             coverages[h.id] = evaluate_hotspot(
-                h, self.windows.window_at(h, now), self.engine.visits(h.id),
-                present.get(h.id, set()), now, feed_fresh, self.settings.due_warning_minutes,
+                h, self.windows.window_at(h, now), self.engine.hotspot_visits(h.id),
+                present.get(h.id, set()), now, observed_since, self.settings.due_warning_minutes,
             )
         events = []
         for h in self.hotspots:
@@ -269,6 +296,10 @@ class CoverageEvaluator:
         gap_rows = []
         for gap in gaps(list(coverages.values()), self.hotspots.by_id):
             row = asdict(gap)
+            # A presence gap is about qualifying visits: say what shorter ones there were, so
+            # the gap list cannot read "no presence" beside a panel counting 3 visits.
+            row["visits_in_window"] = coverages[gap.hotspot].visits_in_window
+            row["last_presence_end"] = coverages[gap.hotspot].last_presence_end
             row["suggested_units"] = [
                 asdict(s) for s in suggest_units(gap.lat, gap.lon, units, speeds, set(busy), now,
                                                  self.settings.stale_after_s)
@@ -280,6 +311,7 @@ class CoverageEvaluator:
         snapshot = {
             "evaluated_at": now,
             "feed_fresh": feed_fresh,
+            "observed_since": observed_since,
             "hotspots": {hid: coverage_dict(c, self.hotspots.by_id[hid])
                          for hid, c in coverages.items()},
             "gaps": gap_rows,
@@ -298,12 +330,14 @@ class CoverageEvaluator:
         stored = self.store.visits_many(ids, since, now)
         visits = {hid: [Visit(v["unit"], hid, v["start"], v["end"], v["pings"]) for v in rows]
                   for hid, rows in stored.items()}
+        observed = self.store.observed_intervals(since, now)
 
         def rows(start: float) -> list[dict[str, Any]]:
             begin = datetime.fromtimestamp(start, UTC)
             end = datetime.fromtimestamp(now, UTC)
             windows = {h.id: windows_between(h, begin, end, zone) for h in self.hotspots}
-            return [asdict(r) for r in dosage_rows(self.hotspots, windows, visits, start, now)]
+            return [asdict(r) for r in dosage_rows(self.hotspots, windows, visits, start, now,
+                                                   observed)]
 
         flags = predictable_patterns(
             [v for vs in visits.values() for v in vs if v.start >= now - lookback * 86_400.0],
@@ -324,10 +358,15 @@ class CoverageEvaluator:
 
 
 def shift_start_before(now: float, starts: list[dt_time], zone: ZoneInfo) -> float:
-    """Return when the current shift began: the latest local shift change at or before now."""
+    """Return when the current shift began: the latest local shift change at or before now.
+
+    Wall times follow the schedules' rule (``wall_to_utc``): a change that falls in the
+    spring-forward gap happens at the first valid instant, an ambiguous one at its first
+    occurrence, so a shift and a window set for the same wall time start together.
+    """
     local = datetime.fromtimestamp(now, zone)
     candidates = [
-        datetime.combine(local.date() - timedelta(days=back), t, tzinfo=zone).timestamp()
+        wall_to_utc(local.date() - timedelta(days=back), t, zone).timestamp()
         for back in (0, 1) for t in starts
     ]
     return max(c for c in candidates if c <= now)

@@ -140,7 +140,7 @@ def _window_text(entry: Mapping[str, Any], zone: ZoneInfo) -> str:
     start, end = entry.get("window_start"), entry.get("window_end")
     if start is None:
         return "not active now"
-    return f"{local_clock(start, zone)}–{local_clock(end, zone)}"
+    return f"{local_clock(start, zone)}–{local_clock(end, zone).replace('00:00', '24:00')}"
 
 
 def hotspot_detail(hotspot: Any, entry: Mapping[str, Any] | None, state: str, *, now: float,

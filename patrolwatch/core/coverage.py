@@ -1,14 +1,20 @@
 """Hotspot coverage now: patrol-minutes, state (present/covered/due/gap), gaps and gap events.
 
 DOMAIN.md "Hotspot state", with T = ``max_gap_minutes``, M = ``min_visit_minutes``, the due
-warning W (15 min) and reference = the later of the window's start and the end of the last
-qualifying visit:
+warning W (15 min) and reference = the latest of the window's start, the end of the last
+qualifying visit and the start of the current stretch of observed time
+(:mod:`patrolwatch.core.observed`):
 
 - ``inactive``: no active window now.
-- ``no_data``: active, but the feed is stale, so absence cannot be told from silence.
+- ``no_data``: active, and either now is not observed (the feed is stale), or the current
+  stretch of observed time began after the window's start and the last qualifying visit's end
+  and has lasted less than T: absence cannot be told from silence yet. A system started two
+  minutes ago shows ``no_data``, never "18 h overdue"; once the stretch has lasted T with no
+  qualifying visit, the hotspot is in ``presence_gap`` since stretch start + T.
 - ``present``: an eligible unit is inside now. Present wins over every kind of gap, including
   ``shortfall``: someone is there now, so there is nothing to redeploy; the shortfall shows
-  again as soon as they leave if the window still lacks a qualifying visit.
+  again as soon as they leave if the window still lacks a qualifying visit. It also wins over
+  the young-stretch ``no_data``: a unit inside now is data, whatever came before.
 - ``gap``, kind ``presence_gap``: now - reference >= T; it opened at reference + T.
 - ``gap``, kind ``shortfall``: no qualifying visit in this window yet and less than M minutes
   of the window remain, so the window can no longer get one; it opened at window end - M.
@@ -26,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from patrolwatch.core.schedule import Window
 from patrolwatch.core.taskings import rfc3339
@@ -41,9 +47,12 @@ STATES: tuple[State, ...] = ("present", "covered", "due", "gap", "inactive", "no
 COVERAGE_TOPIC = "patrol/events/coverage"
 
 
-@dataclass(frozen=True)
-class HotspotCoverage:
-    """One hotspot's coverage at one moment (epoch seconds, minutes as floats)."""
+class HotspotCoverage(NamedTuple):
+    """One hotspot's coverage at one moment (epoch seconds, minutes as floats).
+
+    A named tuple: the evaluator makes one per hotspot per tick, and a frozen dataclass of
+    17 fields took a fifth of the coverage tick's states time to build (docs/benchmarks.md).
+    """
 
     hotspot: str
     active: bool
@@ -60,6 +69,8 @@ class HotspotCoverage:
     present_units: tuple[str, ...]
     reference: float | None  # None when inactive
     evaluated_at: float
+    observed_since: float | None = None  # start of the current stretch of observed time
+    last_presence_end: float | None = None  # end of the last visit of any length, any time
 
 
 @dataclass(frozen=True)
@@ -140,20 +151,27 @@ def evaluate_hotspot(
     visits: Sequence[Visit],
     present_units: Collection[str],
     now: float,
-    feed_fresh: bool,
+    observed_since: float | None,
     due_warning_minutes: float = 15.0,
 ) -> HotspotCoverage:
-    """Return one hotspot's coverage at ``now`` from its visits and the units inside now."""
+    """Return one hotspot's coverage at ``now`` from its visits and the units inside now.
+
+    ``observed_since`` is the start of the stretch of observed time holding ``now``
+    (``ALWAYS_OBSERVED`` for one with no beginning), or None when now is not observed.
+    """
     present = tuple(sorted(present_units))
     need = hotspot.min_visit_minutes * 60.0 - TIME_EPS
     start, end = (window.start.timestamp(), window.end.timestamp()) if window else (now, now)
     last_end: float | None = None
+    seen: float | None = None
     in_window: list[Visit] = []
     qualifying = 0
     for v in visits:  # one pass: this runs for every hotspot on every tick
         if v.start > now:
             continue
         finish = v.end if v.end <= now else now
+        if seen is None or finish > seen:
+            seen = finish
         good = finish - v.start >= need
         if good and (last_end is None or finish > last_end):
             last_end = finish
@@ -162,37 +180,55 @@ def evaluate_hotspot(
             qualifying += good
     if window is None:
         return HotspotCoverage(hotspot.id, False, "inactive", None, None, 0.0, None, last_end,
-                               0, 0, 0.0, 0.0, present, None, now)
+                               0, 0, 0.0, 0.0, present, None, now, observed_since, seen)
     upto = min(end, now)
     reference = start if last_end is None else max(start, last_end)
-    m = hotspot.min_visit_minutes
+    t = hotspot.max_gap_minutes * 60.0
+    # The stretch began after the reference would otherwise be: nothing in it yet proves
+    # absence until it has lasted T (a qualifying visit in it would be the reference).
+    young = observed_since is not None and observed_since > reference and (
+        now - observed_since < t - TIME_EPS)
+    if observed_since is not None and observed_since > reference:
+        reference = observed_since
     state: State
     kind: GapKind | None = None
     since: float | None = None
-    if not feed_fresh:
+    if observed_since is None:
         state = "no_data"
     elif present:
         state = "present"
+    elif young:
+        state = "no_data"
     else:
-        t = hotspot.max_gap_minutes * 60.0
-        opened: list[tuple[float, GapKind]] = []
-        if now - reference >= t - TIME_EPS:
-            opened.append((reference + t, "presence_gap"))
-        if qualifying == 0 and end - now < m * 60.0 - TIME_EPS:
-            opened.append((end - m * 60.0, "shortfall"))
-        if opened:
-            state = "gap"
-            since, kind = min(opened, key=lambda o: o[0])  # the first one, presence_gap on a tie
-        elif now - reference >= t - due_warning_minutes * 60.0 - TIME_EPS:
-            state = "due"
-        else:
-            state = "covered"
+        state, kind, since = _absent_state(hotspot, reference, end, qualifying, now,
+                                           due_warning_minutes)
     overdue = max(0.0, (now - since) / 60.0) if since is not None else 0.0
     patrol, officer = _minutes(in_window, start, upto)
     return HotspotCoverage(
         hotspot.id, True, state, kind, since, overdue, window, last_end,
-        len(in_window), qualifying, patrol, officer, present, reference, now,
+        len(in_window), qualifying, patrol, officer, present, reference, now, observed_since,
+        seen,
     )
+
+
+def _absent_state(
+    hotspot: Hotspot, reference: float, end: float, qualifying: int, now: float,
+    due_warning_minutes: float,
+) -> tuple[State, GapKind | None, float | None]:
+    """Return (state, gap kind, gap since) of an observed, active hotspot nobody is in now."""
+    t = hotspot.max_gap_minutes * 60.0
+    m = hotspot.min_visit_minutes * 60.0
+    opened: list[tuple[float, GapKind]] = []
+    if now - reference >= t - TIME_EPS:
+        opened.append((reference + t, "presence_gap"))
+    if qualifying == 0 and end - now < m - TIME_EPS:
+        opened.append((end - m, "shortfall"))
+    if opened:
+        since, kind = min(opened, key=lambda o: o[0])  # the first one, presence_gap on a tie
+        return "gap", kind, since
+    if now - reference >= t - due_warning_minutes * 60.0 - TIME_EPS:
+        return "due", None, None
+    return "covered", None, None
 
 
 def gaps(coverages: Iterable[HotspotCoverage], hotspots_by_id: Mapping[str, Hotspot]) -> list[Gap]:

@@ -11,7 +11,22 @@ Per hotspot, over its active windows inside the period:
   with T = 60 plans 8, a 90-minute school-gate window with T = 120 still plans 1.
 - ``delivered_visits``: qualifying visits per window, each window capped at its plan, so
   four visits in one window cannot make up for none in another.
-- ``compliance`` = delivered / planned, None when the hotspot had no window in the period.
+- ``compliance`` = delivered / planned, None when the hotspot had no observed window in the
+  period.
+
+Only observed time counts (DOMAIN.md "Dosage"; :mod:`patrolwatch.core.observed`):
+
+- ``observed_minutes``: how many of the windows' minutes were observed.
+- A window less than half observed is *unobserved* (``unobserved_windows`` counts them): it
+  is not judged, so it adds nothing to ``planned_visits`` or ``delivered_visits`` and cannot
+  be a failure. Its visits still count in ``visits``, ``qualifying_visits`` and the minutes:
+  they happened.
+- An observed window plans for its observed minutes, ``max(1, floor(observed minutes / T))``:
+  a night that was observed only from 23:00 is not asked for the visits of 20:00 to 23:00.
+- ``mostly_unobserved``: less than half of the period's window minutes were observed, so
+  the row as a whole says little; shown as such, not as a failure.
+
+Without observed intervals (``observed=None``) every minute counts as observed.
 
 A window that runs past the period's edges is cut to it: pass ``end=now`` for a period that
 is still running, so windows not yet reached are not counted as missed.
@@ -27,6 +42,7 @@ from dataclasses import astuple, dataclass, fields
 from typing import TYPE_CHECKING
 
 from patrolwatch.core.coverage import officer_minutes, patrol_minutes
+from patrolwatch.core.observed import Interval, observed_seconds
 from patrolwatch.core.schedule import Window
 from patrolwatch.core.visits import Visit
 
@@ -52,6 +68,9 @@ class DosageRow:
     planned_visits: int
     delivered_visits: int
     compliance: float | None
+    observed_minutes: float = 0.0
+    unobserved_windows: int = 0  # windows less than half observed: not judged
+    mostly_unobserved: bool = False  # under half of the window minutes observed
 
 
 def planned_visits(window_minutes: float, max_gap_minutes: float) -> int:
@@ -75,28 +94,35 @@ def _spans(
 def dosage_row(
     hotspot: Hotspot, windows: Sequence[Window], visits: Sequence[Visit],
     start: float | None = None, end: float | None = None,
+    observed: Sequence[Interval] | None = None,
 ) -> DosageRow:
-    """Return one hotspot's dosage over its windows, cut to [start, end)."""
+    """Return one hotspot's dosage over its windows, cut to [start, end), over observed time."""
     spans = _spans(windows, start, end)
     counted: set[Visit] = set()
-    qualifying = planned = delivered = 0
-    patrol = officer = minutes = 0.0
+    qualifying = planned = delivered = unobserved = 0
+    patrol = officer = minutes = seen_minutes = 0.0
     for a, b in spans:
         inside = [v for v in visits if v.start < b and v.end >= a]
         fresh = [v for v in inside if v not in counted]
         counted.update(fresh)
         good = sum(1 for v in fresh if v.qualifying(hotspot.min_visit_minutes))
-        plan = planned_visits((b - a) / 60.0, hotspot.max_gap_minutes)
+        seen = (b - a if observed is None else observed_seconds(observed, a, b)) / 60.0
         qualifying += good
-        planned += plan
-        delivered += min(plan, good)
+        if seen * 2 < (b - a) / 60.0:
+            unobserved += 1
+        else:
+            plan = planned_visits(seen, hotspot.max_gap_minutes)
+            planned += plan
+            delivered += min(plan, good)
         patrol += patrol_minutes(inside, a, b)
         officer += officer_minutes(inside, a, b)
         minutes += (b - a) / 60.0
+        seen_minutes += seen
     return DosageRow(
         hotspot.id, hotspot.name, hotspot.category, hotspot.priority, hotspot.operation,
         len(spans), minutes, len(counted), qualifying, patrol, officer, planned, delivered,
-        delivered / planned if planned else None,
+        delivered / planned if planned else None, seen_minutes, unobserved,
+        seen_minutes * 2 < minutes,
     )
 
 
@@ -106,9 +132,10 @@ def dosage_rows(
     visits: Mapping[str, Sequence[Visit]],
     start: float | None = None,
     end: float | None = None,
+    observed: Sequence[Interval] | None = None,
 ) -> list[DosageRow]:
     """Return every hotspot's dosage, in the hotspots' order (windows and visits by id)."""
-    return [dosage_row(h, windows.get(h.id, ()), visits.get(h.id, ()), start, end)
+    return [dosage_row(h, windows.get(h.id, ()), visits.get(h.id, ()), start, end, observed)
             for h in hotspots]
 
 
@@ -122,6 +149,8 @@ def dosage_csv(rows: Iterable[DosageRow]) -> str:
         for name, value in zip((f.name for f in fields(DosageRow)), astuple(row), strict=True):
             if value is None:
                 cells.append("")
+            elif isinstance(value, bool):
+                cells.append("true" if value else "false")
             elif name == "compliance":
                 cells.append(f"{value:.3f}")
             elif isinstance(value, float):

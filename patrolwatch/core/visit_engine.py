@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from operator import itemgetter
 
 from patrolwatch.core.model import StatusChange
 from patrolwatch.core.visits import (
@@ -21,8 +22,11 @@ from patrolwatch.core.visits import (
     VisitParams,
     candidate_hotspots,
     eligible_status,
-    visit_order,
 )
+
+_START = itemgetter(2)  # Visit.start, read in C
+_visit = tuple.__new__  # Visit(...) without the named tuple's Python-level __new__
+_ORDER = itemgetter(2, 0, 1, 3)  # visit_order, in C
 
 
 def _ts(item: Ping | StatusChange) -> float:
@@ -122,6 +126,8 @@ class VisitEngine:
         self.prune_step_s = max(params.gap_s, horizon_s / 100) if prune_step_s is None else (
             prune_step_s)
         self._reach = params.gap_s + 2 * TIME_EPS  # the longest possible link
+        self._gap_lim = params.gap_s + TIME_EPS
+        self._grace_lim = params.grace_s + TIME_EPS
         self._units: dict[str, _Trail] = {}
         self._by_hotspot: dict[str, dict[str, list[Visit]]] = {}  # the lists in _Trail.visits
         self._cache: dict[str, list[Visit]] = {}  # hotspot -> its visits sorted, until changed
@@ -166,17 +172,22 @@ class VisitEngine:
                 ignored += 1
                 continue
             newest = ts if ts > newest else newest
-            if unit in waiting:
+            if waiting and unit in waiting:
                 waiting[unit].append(p)
                 continue
             known = units.get(unit)
             if known is None:
                 known = units[unit] = _Trail()
             times = known.times
-            if not times or ts > times[-1]:
-                append(unit, known, p, delta)
-            else:
+            if times and ts <= times[-1]:
                 waiting[unit] = [p]
+            elif p.inside:
+                append(unit, known, p, delta)
+            else:  # outside every hotspot: the most common ping, and it changes no link
+                times.append(ts)
+                known.where.append(0)
+                if known.latest:
+                    self._set_latest(unit, known, NOWHERE)
         self._newest = newest
         for unit, later in waiting.items():
             trail = self._units[unit]
@@ -195,21 +206,25 @@ class VisitEngine:
         self, hotspot: str | None = None, since: float | None = None, until: float | None = None
     ) -> list[Visit]:
         """Return visits (of one hotspot, or all) overlapping [since, until], by start."""
+        every: Sequence[Visit]
         if hotspot is None:
-            every = [v for by_unit in self._by_hotspot.values() for vs in by_unit.values()
-                     for v in vs]
-            every.sort(key=visit_order)
+            every = sorted((v for by_unit in self._by_hotspot.values() for vs in by_unit.values()
+                            for v in vs), key=_ORDER)
         else:
-            cached = self._cache.get(hotspot)
-            if cached is None:
-                by_unit = self._by_hotspot.get(hotspot, {})
-                cached = sorted((v for vs in by_unit.values() for v in vs), key=visit_order)
-                self._cache[hotspot] = cached
-            every = cached
+            every = self.hotspot_visits(hotspot)
         if since is None and until is None:
             return list(every)
         return [v for v in every if (since is None or v.end >= since)
                 and (until is None or v.start <= until)]
+
+    def hotspot_visits(self, hotspot: str) -> Sequence[Visit]:
+        """Return one hotspot's visits by start, without a copy: read it, do not change it."""
+        cached = self._cache.get(hotspot)
+        if cached is None:
+            by_unit = self._by_hotspot.get(hotspot, {})
+            cached = sorted((v for vs in by_unit.values() for v in vs), key=_ORDER)
+            self._cache[hotspot] = cached
+        return cached
 
     def present_units(self, hotspot: str, now: float) -> set[str]:
         """Return units eligible now whose newest ping, <= G old, is a presence ping here."""
@@ -224,19 +239,25 @@ class VisitEngine:
     def present_by_hotspot(self, now: float) -> dict[str, set[str]]:
         """Return ``present_units`` of every hotspot that has any, in one pass."""
         limit = self.params.gap_s + TIME_EPS
-        fine: dict[str, bool] = {}
+        trails = self._units
+        here = self._here
+        # Each unit once (a unit can be inside several hotspots), then one C-level set
+        # intersection per hotspot instead of a Python loop over its units.
+        fine: set[str] = set()
+        for unit in set().union(*here.values()) if here else ():
+            trail = trails[unit]
+            if now - trail.times[-1] <= limit:
+                st = trail.st
+                if st:  # eligible_at, inlined
+                    i = bisect_right(st, now)
+                    if i and not trail.ok[i - 1]:
+                        continue
+                fine.add(unit)
         out: dict[str, set[str]] = {}
-        for h, units in self._here.items():
-            here = set()
-            for unit in units:
-                ok = fine.get(unit)
-                if ok is None:
-                    trail = self._units[unit]
-                    ok = fine[unit] = now - trail.times[-1] <= limit and trail.eligible_at(now)
-                if ok:
-                    here.add(unit)
-            if here:
-                out[h] = here
+        for h, units in here.items():
+            inside = units & fine
+            if inside:
+                out[h] = inside
         return out
 
     def prune(self, before: float) -> None:
@@ -336,37 +357,57 @@ class VisitEngine:
         ts = p.ts
         times = trail.times
         times.append(ts)
-        if not p.inside:
-            trail.where.append(0)
-            if trail.latest:
-                self._set_latest(unit, trail, NOWHERE)
-            return
-        hotspots = candidate_hotspots(p, self.params)
-        trail.where.append(self._set_id(hotspots))
-        if hotspots and not trail.eligible_at(ts):
-            hotspots = NOWHERE
+        # Inlined candidate_hotspots, _set_id, eligible_at, _linked and _Delta.append: this
+        # runs once per presence ping of the live feed (docs/benchmarks.md).
+        acc = p.acc
+        hotspots = p.inside if acc is None or acc <= self.params.max_acc_m else NOWHERE
+        if not isinstance(hotspots, frozenset):
+            hotspots = frozenset(hotspots)
+        sid = self._set_ids.get(hotspots)
+        trail.where.append(self._set_id(hotspots) if sid is None else sid)
+        st = trail.st
+        if hotspots and st:
+            i = bisect_right(st, ts)
+            if i and not trail.ok[i - 1]:
+                hotspots = NOWHERE
+        added, removed = delta.added, delta.removed
+        n = len(times)
         for h in hotspots:
             present = trail.present.get(h)
             vs = trail.visits.get(h)
-            if present and vs and self._linked(times, present[-1], ts):
+            last = present[-1] if present else -math.inf
+            if vs and ts - last <= self._gap_lim and (
+                    times[n - 2] == last or (n > 2 and times[n - 3] == last
+                                             and ts - times[n - 2] <= self._grace_lim)):
                 old = vs[-1]
-                new = Visit(unit, h, old.start, ts, old.pings + 1)
+                new = _visit(Visit, (unit, h, old.start, ts, old.pings + 1))
                 vs[-1] = new
-                delta.append(old, new)
-                self._cache_swap(h, old, new)
+                if old in added:
+                    del added[old]
+                else:
+                    removed[old] = None
+                added[new] = None
+                cached = self._cache.get(h)
+                if cached is not None:
+                    # Same start, unit and hotspot: the extended visit keeps its place.
+                    k = bisect_left(cached, old.start, key=_START)
+                    while cached[k] != old:
+                        k += 1
+                    cached[k] = new
             else:
                 new = Visit(unit, h, ts, ts, 1)
                 if vs is None:
                     vs = trail.visits[h] = []
                     self._by_hotspot.setdefault(h, {})[unit] = vs
                 vs.append(new)
-                delta.append(None, new)
+                added[new] = None
                 self._cache_swap(h, None, new)
             if present is None:
                 trail.present[h] = array("d", (ts,))
             else:
                 present.append(ts)
-        if hotspots or trail.latest:
+        latest = trail.latest
+        if hotspots is not latest and hotspots != latest:
             self._set_latest(unit, trail, hotspots)
 
     def _cache_swap(self, h: str, old: Visit | None, new: Visit) -> None:
@@ -375,9 +416,9 @@ class VisitEngine:
         if cached is None:
             return
         if old is None:
-            insort(cached, new, key=visit_order)
+            insort(cached, new, key=_ORDER)
             return
-        i = bisect_left(cached, visit_order(old), key=visit_order)
+        i = bisect_left(cached, _ORDER(old), key=_ORDER)
         # Same start, unit and hotspot: the extended visit keeps its place in the order.
         cached[i] = new
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
@@ -14,6 +15,7 @@ from patrolwatch.store.keys import (
     K_COVERAGE,
     K_EVAL_LOCK,
     K_FEED,
+    K_OBSERVED,
     VISIT_MAX_S,
     VISITS_RETENTION_S,
     k_visits,
@@ -135,3 +137,28 @@ class CoverageStore(StoreBase):
         rows = cast(list[bytes], self.r.lrange(K_COV_EVENTS, 0, limit - 1))
         return [json.loads(r) for r in rows]
 
+    # --- observed time ------------------------------------------------------------------
+    # ZSET member "start|end" (repr floats), score = end: intervals are disjoint, so ordering
+    # by end is ordering by start, and "overlaps [since, ...)" is one ZRANGEBYSCORE on end.
+    def replace_observed_after(self, changed_from: float,
+                               intervals: Iterable[tuple[float, float]]) -> None:
+        """Replace stored observed intervals ending after ``changed_from`` with these."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.zremrangebyscore(K_OBSERVED, f"({changed_from!r}", "+inf")
+        members = {f"{a!r}|{b!r}": b for a, b in intervals}
+        if members:
+            pipe.zadd(K_OBSERVED, members)
+        pipe.zremrangebyscore(K_OBSERVED, "-inf", time.time() - VISITS_RETENTION_S)
+        pipe.expire(K_OBSERVED, int(VISITS_RETENTION_S))
+        pipe.execute()
+
+    def observed_intervals(self, since: float, until: float) -> list[tuple[float, float]]:
+        """Return the stored observed intervals overlapping [since, until), oldest first."""
+        rows = cast(list[bytes], self.r.zrangebyscore(K_OBSERVED, f"({since!r}", "+inf"))
+        out = []
+        for row in rows:
+            a, b = (float(x) for x in as_text(row).split("|", 1))
+            if a >= until:
+                break
+            out.append((a, b))
+        return out

@@ -19,6 +19,7 @@ K_REJECTIONS = "pw:{stats}:rejections"  # LIST recent rejections, newest first
 K_FEED = "pw:{cov}:feed"  # STREAM of accepted positions/statuses for the coverage evaluator
 K_EVAL_LOCK = "pw:{cov}:lock"  # one coverage evaluator at a time
 K_COVERAGE = "pw:{cov}:snapshot"  # STRING JSON of the latest coverage evaluation
+K_OBSERVED = "pw:{cov}:observed"  # ZSET "start|end" -> end: observed-time intervals
 K_COV_EVENTS = "pw:{cov}:events"  # LIST recent gap opened/closed events, newest first
 K_TASKINGS = "pw:{task}:all"  # HASH tasking id -> JSON tasking
 K_TASKINGS_OPEN = "pw:{task}:open"  # SET ids of open taskings

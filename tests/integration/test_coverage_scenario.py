@@ -79,6 +79,9 @@ def test_states_and_gaps_of_a_hand_written_scenario(
                          json.dumps({"ts": t, "lat": lat, "lon": -0.10, "acc": acc})))
             t += step
 
+    # A unit outside every hotspot kept the feed up all along: time is observed (DOMAIN.md),
+    # so the states below are those of a running system, not of one that just started.
+    pings("Z", 51.60, now - 4 * 3600, now - 5, step=120)
     pings("A", lats["present"], now - 300, now - 5, step=30)  # inside now
     pings("B", lats["covered"], now - 32 * 60, now - 20 * 60)  # 12 min, ended 20 min ago
     pings("C", lats["due"], now - 62 * 60, now - 50 * 60)  # 12 min, ended 50 min ago

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,6 +19,7 @@ from patrolwatch.core.coverage import (
     patrol_minutes,
 )
 from patrolwatch.core.hotspots import CoverageDefaults, Hotspot, HotspotSet
+from patrolwatch.core.observed import ALWAYS_OBSERVED as ALWAYS
 from patrolwatch.core.schedule import Window
 from patrolwatch.core.visits import Visit
 
@@ -83,7 +83,7 @@ def test_states(
     win: float, t: float, visits: list[Visit], present: tuple[str, ...], now: float,
     state: str, kind: str | None, since: float | None, reference: float,
 ) -> None:
-    c = evaluate_hotspot(spot(t=t), window(win), visits, set(present), S + now * MIN, True)
+    c = evaluate_hotspot(spot(t=t), window(win), visits, set(present), S + now * MIN, ALWAYS)
     assert (c.state, c.gap_kind) == (state, kind)
     assert c.active
     assert c.reference == S + reference * MIN
@@ -93,26 +93,27 @@ def test_states(
 
 
 def test_inactive_without_a_window() -> None:
-    c = evaluate_hotspot(spot(), None, [Q], {"U1"}, S + 100 * MIN, True)
+    c = evaluate_hotspot(spot(), None, [Q], {"U1"}, S + 100 * MIN, ALWAYS)
     assert (c.state, c.active, c.window, c.reference) == ("inactive", False, None, None)
     assert c.last_visit_end == Q.end  # still known, for the map's tooltip
     assert c.present_units == ("U1",)
 
 
 def test_no_data_when_the_feed_is_stale() -> None:
-    c = evaluate_hotspot(spot(), window(480), [], {"U1"}, S + 300 * MIN, feed_fresh=False)
+    c = evaluate_hotspot(spot(), window(480), [], {"U1"}, S + 300 * MIN, None)
     assert (c.state, c.gap_kind, c.overdue_minutes) == ("no_data", None, 0.0)
 
 
 def test_due_warning_is_a_parameter() -> None:
-    c = evaluate_hotspot(spot(), window(480), [], set(), S + 90 * MIN, True, due_warning_minutes=30)
+    c = evaluate_hotspot(spot(), window(480), [], set(), S + 90 * MIN, ALWAYS,
+                         due_warning_minutes=30)
     assert c.state == "due"
 
 
 def test_window_figures() -> None:
     visits = [visit(-20, 5), visit(0, 12, "U2"), visit(30, 30), visit(100, 130, "U3"),
               visit(600, 610)]
-    c = evaluate_hotspot(spot(), window(480), visits, set(), S + 120 * MIN, True)
+    c = evaluate_hotspot(spot(), window(480), visits, set(), S + 120 * MIN, ALWAYS)
     assert c.visits_in_window == 4  # the one starting after now is not seen yet
     assert c.qualifying_visits_in_window == 3  # the one still running counts up to now: 20 min
     assert c.patrol_minutes_in_window == pytest.approx(12 + 20)
@@ -153,10 +154,10 @@ def test_gaps_are_sorted_most_urgent_first() -> None:
     now = S + 400 * MIN
 
     def cov(hid: str, since_min: float | None) -> HotspotCoverage:
-        c = evaluate_hotspot(spots[hid], window(480), [], set(), now, True)
+        c = evaluate_hotspot(spots[hid], window(480), [], set(), now, ALWAYS)
         if since_min is None:
-            return replace(c, state="covered", gap_kind=None, gap_since=None, overdue_minutes=0)
-        return replace(c, gap_since=S + since_min * MIN, overdue_minutes=400 - since_min)
+            return c._replace(state="covered", gap_kind=None, gap_since=None, overdue_minutes=0)
+        return c._replace(gap_since=S + since_min * MIN, overdue_minutes=400 - since_min)
 
     out = gaps([cov("A", 100), cov("B", 300), cov("C", 120), cov("D", 300), cov("E", 0),
                 cov("B", None)], spots)
@@ -168,10 +169,10 @@ def test_gaps_are_sorted_most_urgent_first() -> None:
 
 def test_coverage_events_on_entering_and_leaving_gap() -> None:
     h = spot()
-    covered = evaluate_hotspot(h, window(480), [], set(), S + 100 * MIN, True)
-    gap = evaluate_hotspot(h, window(480), [], set(), S + 121 * MIN, True)
-    still = evaluate_hotspot(h, window(480), [], set(), S + 122 * MIN, True)
-    present = evaluate_hotspot(h, window(480), [], {"U1"}, S + 123 * MIN, True)
+    covered = evaluate_hotspot(h, window(480), [], set(), S + 100 * MIN, ALWAYS)
+    gap = evaluate_hotspot(h, window(480), [], set(), S + 121 * MIN, ALWAYS)
+    still = evaluate_hotspot(h, window(480), [], set(), S + 122 * MIN, ALWAYS)
+    present = evaluate_hotspot(h, window(480), [], {"U1"}, S + 123 * MIN, ALWAYS)
     assert coverage_event(None, covered, h) is None
     assert coverage_event(covered, gap, h) == {
         "type": "gap_opened", "hotspot": "H", "name": "Hotspot H", "kind": "presence_gap",
@@ -183,7 +184,7 @@ def test_coverage_events_on_entering_and_leaving_gap() -> None:
         "type": "gap_closed", "hotspot": "H", "name": "Hotspot H", "kind": "presence_gap",
         "since": "2024-12-06T20:00:00Z", "ts": "2024-12-06T20:03:00Z", "priority": 1,
         "state": "present"}
-    moved = replace(still, gap_since=still.gap_since + 600)  # type: ignore[operator]
+    moved = still._replace(gap_since=still.gap_since + 600)  # type: ignore[operator]
     opened = coverage_event(still, moved, h)
     assert opened is not None and opened["type"] == "gap_opened"
 
@@ -227,3 +228,13 @@ def test_window_cache_at_window_edges() -> None:
     thursday = cache.window_at(h, friday_20 - 86_400 + 1)  # going back in time
     assert thursday is not None and thursday.start.timestamp() == friday_20 - 86_400
     assert cache.window_at(h, friday_20 - 2 * 86_400 + 1) is None  # no Wednesday window
+
+
+def test_a_presence_gap_says_what_short_visits_there_were() -> None:
+    # Three short visits this window: a presence gap (no qualifying visit for T), but not
+    # "no presence": the coverage says so, for the gap row and the panel alike.
+    h = spot()
+    visits = [visit(10, 13), visit(40, 42, "U2"), visit(90, 95)]
+    c = evaluate_hotspot(h, window(480), visits, set(), S + 130 * MIN, ALWAYS)
+    assert (c.state, c.gap_kind, c.visits_in_window) == ("gap", "presence_gap", 3)
+    assert c.last_presence_end == S + 95 * MIN and c.last_visit_end is None

@@ -8,6 +8,7 @@ import io
 import json
 import random
 import time
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -455,3 +456,12 @@ def test_refresh_reads_redis_and_skips_what_did_not_change(redis_url: str) -> No
     third = control_room_actions.refresh(deps, "", second["digests"], now)
     assert third["units"]["features"][0]["geometry"]["coordinates"] == [-0.1, 51.52]
     assert third["counts"] is no_update
+
+
+def test_a_window_ending_at_midnight_reads_24_00() -> None:
+    midnight = datetime(2026, 12, 1, tzinfo=LONDON).timestamp()
+    entry = {"state": "covered", "window_start": midnight, "window_end": midnight + 86_400}
+    soho = hotspots().by_id["soho"]
+    detail = coverage_view.hotspot_detail(soho, entry, "covered", now=midnight + 600, zone=LONDON,
+                                  callsigns={})
+    assert dict(detail.lines)["Active window"] == "00:00–24:00"  # always active, not 00:00–00:00

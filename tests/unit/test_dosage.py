@@ -97,4 +97,33 @@ def test_rows_and_csv() -> None:
         "operation": "Week of action", "windows": "1", "window_minutes": "120.0", "visits": "1",
         "qualifying_visits": "1", "patrol_minutes": "10.5", "officer_minutes": "10.5",
         "planned_visits": "2", "delivered_visits": "1", "compliance": "0.500",
+        "observed_minutes": "120.0", "unobserved_windows": "0", "mostly_unobserved": "false",
     }
+
+
+def test_only_observed_time_is_judged() -> None:
+    # Three 4-hour windows, T = 120, plan 2 each when fully observed.
+    windows = [win(0, 0, 240), win(1, 0, 240), win(2, 0, 240)]
+    observed = [
+        (S, S + 240 * 60),  # day 0: all of it
+        (S + 86_400 + 180 * 60, S + 86_400 + 240 * 60),  # day 1: the last hour only
+        (S + 2 * 86_400 + 120 * 60, S + 2 * 86_400 + 300 * 60),  # day 2: exactly half
+    ]
+    visits = [visit(0, 10, 10), visit(1, 200, 12), visit(2, 150, 10)]
+    row = dosage_row(spot(), windows, visits, observed=observed)
+    assert row.observed_minutes == pytest.approx(240 + 60 + 120)
+    assert row.unobserved_windows == 1  # day 1, under half observed: not a failure
+    # Day 0 plans 2 (delivered 1); day 2 plans for its 120 observed minutes: 1 (delivered 1).
+    assert (row.planned_visits, row.delivered_visits) == (3, 2)
+    assert row.compliance == pytest.approx(2 / 3)
+    assert (row.visits, row.qualifying_visits) == (3, 3)  # day 1's visit still happened
+    assert not row.mostly_unobserved
+
+
+def test_a_period_before_the_feed_began_is_not_a_failure() -> None:
+    windows = [win(0, 0, 480)]
+    row = dosage_row(spot(t=60), windows, [], observed=[(S + 470 * 60, S + 480 * 60)])
+    assert (row.windows, row.unobserved_windows, row.planned_visits) == (1, 1, 0)
+    assert row.compliance is None  # nothing judged, not 0 %
+    assert row.mostly_unobserved
+    assert row.observed_minutes == pytest.approx(10)

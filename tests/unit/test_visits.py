@@ -215,13 +215,18 @@ def test_parameters_are_parameters() -> None:
 
 
 class CountingEngine(VisitEngine):
-    """Counts link tests, to show an append touches only its neighbourhood."""
+    """Counts link tests and re-links, to show an append touches only its neighbourhood."""
 
     links = 0
+    relinks = 0
 
     def _linked(self, times, p, q):  # type: ignore[no-untyped-def]
         self.links += 1
         return super()._linked(times, p, q)
+
+    def _relink_range(self, *args):  # type: ignore[no-untyped-def]
+        self.relinks += 1
+        return super()._relink_range(*args)
 
 
 def test_appending_to_a_long_visit_is_local() -> None:
@@ -229,7 +234,7 @@ def test_appending_to_a_long_visit_is_local() -> None:
     engine.add([inside(float(t)) for t in range(3600)])  # an hour at 1 Hz
     engine.links = 0
     delta = engine.add([inside(3600.0)])
-    assert engine.links == 1
+    assert (engine.links, engine.relinks) == (0, 0)  # the fast path: one inlined link test
     assert spans(delta.removed) == [("U1", "H", 0, 3599, 3600)]
     assert spans(delta.added) == [("U1", "H", 0, 3600, 3601)]
     engine.links = 0
@@ -326,3 +331,15 @@ def test_prune_keeps_later_visits_exact(
     accepted = pings[:cut] + [p for p in pings[cut:] if p.ts >= before]
     expected = [v for v in visits_from_history(accepted, statuses, PARAMS) if v.end >= before]
     assert [v for v in engine.visits() if v.end >= before] == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(ping_st, max_size=60), st.lists(status_st, max_size=6),
+       st.integers(0, 60).map(lambda k: T0 + 10.0 * k))
+def test_present_by_hotspot_equals_present_units_of_each(
+    pings: list[Ping], statuses: list[StatusChange], now: float
+) -> None:
+    engine = VisitEngine(PARAMS)
+    engine.add(pings, statuses)
+    expected = {h: engine.present_units(h, now) for h in ("H", "K")}
+    assert engine.present_by_hotspot(now) == {h: u for h, u in expected.items() if u}
