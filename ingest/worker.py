@@ -81,7 +81,7 @@ def _limited(result: Message, msg: Inbound, arrival: float,
     """Return the message, or a rate_limited rejection if its unit is over its rate."""
     if isinstance(result, StatusChange) and result.status is Status.EMERGENCY:
         return result  # never dropped, never counted against the unit
-    if limiter.allow(result.unit, min(result.ts, arrival)):
+    if limiter.allow(result.unit, min(result.ts, arrival), arrival):
         return result
     return Rejection(Reason.RATE_LIMITED, f"unit {result.unit} sent more than "
                      f"{limiter.rate:g} messages/s averaged over {limiter.window_s:g} s",

@@ -195,3 +195,18 @@ def test_owntracks_lwt_is_placed_at_tst_and_a_retained_one_without_tst_at_the_ep
     assert parse_message("owntracks/a/p", bare, NOW, CTX) == LostContact("a-p", NOW)
     assert parse_message("owntracks/a/p", bare, NOW, CTX, retained=True) == LostContact(
         "a-p", 0.0, True)
+
+
+def test_old_timestamps_walked_forward_get_one_backlog_then_the_rate() -> None:
+    """A flood with ever-increasing timestamps from long ago is not a licence to flood."""
+    limiter = RateLimiter(5.0, 10.0, backlog_s=3600.0)
+    arrival = NOW
+    taken = 0
+    for i in range(200_000):  # ts from a year ago, 0.2 s apart: one token refilled each
+        arrival += 0.0001  # all of it within 20 s of real time
+        taken += limiter.allow("F", NOW - 365 * 86400 + i * 0.2, arrival)
+    # One window (50) plus a backlog of an hour at 5/s, plus 5/s of the 20 s that passed.
+    assert taken <= 50 + 3600 * 5 + 20 * 5 + 1, taken
+    # A real backlog inside the horizon is kept whole: an hour at one message a second.
+    fresh = RateLimiter(5.0, 10.0, backlog_s=3600.0)
+    assert all(fresh.allow("B", NOW - 3599 + i, NOW + i * 0.001) for i in range(3599))
