@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from ingest.evaluator import CoverageEvaluator
 from ingest.metrics import WorkerMetrics
 from ingest.worker import IngestWorker
+from patrolwatch.archive.service import archiver_thread
 from patrolwatch.core.hotspots import CoverageDefaults, load_hotspots
 from patrolwatch.core.messages import ParseContext
 from patrolwatch.mqtt import MqttClient
@@ -49,6 +50,8 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
                                 publish=events_client.publish)
         threads.append(threading.Thread(target=cov.run, args=(stop,), name="coverage",
                                         daemon=True))
+    # Every ingest process offers to archive; a Redis lock lets exactly one do it.
+    threads.append(archiver_thread(settings, store, stop))
     log.info("roster: %d units; hotspots: %d; stale after %.0f s", len(roster.units),
              len(hotspots), settings.stale_after_s)
     for t in threads:

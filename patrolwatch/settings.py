@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     secret_key: str = "change-me-in-production"
     secure_cookies: bool = False  # set true behind HTTPS: the session cookie is then Secure
 
+    # History: Redis keeps hot_hours of positions and statuses; older ones are in the archive
+    hot_hours: float = Field(24.0, gt=0)
+    archive: str = "data/archive"  # a folder, or s3://bucket/prefix (AWS_* env for credentials)
+    archive_every_s: float = Field(300.0, gt=0)  # how often the archiver looks for work
+    trail_max_points: int = Field(10_000, ge=2, le=1_000_000)
+
     @field_validator("tz")
     @classmethod
     def _known_zone(cls, value: str) -> str:

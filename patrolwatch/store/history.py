@@ -59,3 +59,65 @@ def points_for(units: Sequence[str], store: StoreBase, since: float, until: floa
     return {unit: [unpack_point(m) for m in rows]
             for unit, rows in zip(units, pipe.execute(), strict=True)}
 
+
+
+class TierReads(StoreBase):
+    """Reads the two-tier history (patrolwatch.archive.tiers) needs from Redis."""
+
+    def trail_count_between(self, unit: str, lo: float, hi: float) -> int:
+        """Return how many trail points a unit holds with lo <= ts <= hi."""
+        return int(self.r.zcount(k_trail(unit), lo, hi))
+
+    def trail_by_ranks(self, unit: str, lo: float, picks: Sequence[int]
+                       ) -> list[tuple[float, float, float, float | None]]:
+        """Return the points at these 0-based positions among the unit's points from ``lo`` on.
+
+        Rank reads are O(log n) each, so thinning a huge trail never loads all of it.
+        """
+        if not picks:
+            return []
+        base = int(self.r.zcount(k_trail(unit), "-inf", f"({lo!r}"))
+        pipe = self.r.pipeline(transaction=False)
+        for i in picks:
+            pipe.zrange(k_trail(unit), base + i, base + i)
+        return [unpack_point(rows[0]) for rows in pipe.execute() if rows]
+
+    def last_points_at(self, units: Sequence[str], at: float, since: float
+                       ) -> dict[str, tuple[float, float, float]]:
+        """Return each unit's last trail point in [since, at] as (ts, lat, lon), one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        for unit in units:
+            pipe.zrevrangebyscore(k_trail(unit), at, since, start=0, num=1)
+        out = {}
+        for unit, rows in zip(units, pipe.execute(), strict=True):
+            if rows:
+                ts, lat, lon, _ = unpack_point(rows[0])
+                out[unit] = (ts, lat, lon)
+        return out
+
+    def statuses_at(self, units: Sequence[str], at: float) -> dict[str, tuple[float, str]]:
+        """Return each unit's newest status change at or before ``at`` held in Redis."""
+        pipe = self.r.pipeline(transaction=False)
+        for unit in units:
+            pipe.zrevrangebyscore(k_status_log(unit), at, "-inf", start=0, num=1)
+        out = {}
+        for unit, rows in zip(units, pipe.execute(), strict=True):
+            if rows:
+                ts, status = as_text(rows[0]).split("|", 1)
+                out[unit] = (float(ts), status)
+        return out
+
+    def status_logs(self, units: Sequence[str], since: float, until: float
+                    ) -> dict[str, list[tuple[float, str]]]:
+        """Return several units' status changes in [since, until] in one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        for unit in units:
+            pipe.zrangebyscore(k_status_log(unit), since, until)
+        out: dict[str, list[tuple[float, str]]] = {}
+        for unit, rows in zip(units, pipe.execute(), strict=True):
+            parsed = []
+            for row in rows:
+                ts, status = as_text(row).split("|", 1)
+                parsed.append((float(ts), status))
+            out[unit] = parsed
+        return out

@@ -57,3 +57,9 @@ TRAIL_TRIM_EVERY_S = 3600.0  # trim a unit's trail and re-arm its TTL at most th
 # KEYS: value hash, ts hash, [geo]; ARGV: stride, then (field, ts, value[, lon, lat]) tuples.
 K_ACCESS = "pw:{access}:log"  # ZSET score=time, member=JSON history read (who, what, when)
 ACCESS_RETENTION_S = 400 * 86_400.0  # the access log outlives the history it records
+
+# History archive (patrolwatch.archive) and replay
+K_ARCHIVE_LOCK = "pw:{archive}:lock"  # one archiver at a time
+K_ARCHIVED_UNTIL = "pw:{archive}:until"  # STRING epoch: everything before it was archived once
+K_HOTSPOT_STATES = "pw:{replay}:hotspot_states"  # ZSET score=time, member=JSON {t, s: {id: st}}
+HOTSPOT_STATES_EVERY_S = 60.0  # one entry a minute at least, and one at every change
