@@ -11,7 +11,7 @@ import dash
 from flask import Response, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed
 
-from dashboard import api, auth, callbacks, login, metrics, pages
+from dashboard import api, auth, callbacks, history_api, login, metrics, pages
 from dashboard.deps import Deps
 from dashboard.publisher import Publisher
 from patrolwatch.core.hotspots import CoverageDefaults, HotspotSet, load_hotspots
@@ -82,6 +82,7 @@ def create_app(settings: Settings, store: Store, roster: Roster, hotspots: Hotsp
     login.register(server, directory, secure_cookies=settings.secure_cookies)
     app.layout = pages.root()
     callbacks.register(app, deps)
+    server.register_blueprint(history_api.blueprint(deps))  # before api's /api/<path> catch-all
     server.register_blueprint(api.blueprint(deps))
     metrics.register(server, deps)
     server.register_error_handler(MethodNotAllowed, method_not_allowed)

@@ -132,7 +132,7 @@ class Archiver:
         members = self.store.hotspot_state_members_before(cutoff)
         by_hour: dict[float, list[bytes]] = {}
         for member in members:
-            when, _ = parse_state_member(member)
+            when = parse_state_member(member)[0]
             by_hour.setdefault(layout.hour_floor(when), []).append(member)
         for hour, rows in sorted(by_hour.items()):
             table, digest = states_table(rows)

@@ -206,22 +206,25 @@ class ArchiveReader:
         finally:
             con.close()
 
-    def hotspot_states(self, since: float, until: float) -> list[tuple[float, dict[str, str]]]:
+    def hotspot_states(self, since: float, until: float
+                       ) -> list[tuple[float, dict[str, str], bool]]:
         """Return archived hotspot-state entries in [since, until], oldest first."""
         con = self._connect()
         try:
             if not self._source(con, "h", self.files(layout.HOTSPOT_STATES, since, until)):
                 return []
             rows = con.execute(
-                f"SELECT DISTINCT epoch_us(ts) / 1e6 AS t, hotspot, state FROM h "
+                f"SELECT DISTINCT epoch_us(ts) / 1e6 AS t, hotspot, state, observed FROM h "
                 f"WHERE ts >= {ts_literal(since)} AND ts <= {ts_literal(until)} "
                 "ORDER BY t, hotspot").fetchall()
         finally:
             con.close()
-        out: dict[float, dict[str, str]] = {}
-        for t, hotspot, state in rows:
-            out.setdefault(float(t), {})[str(hotspot)] = str(state)
-        return sorted(out.items())
+        out: dict[float, tuple[dict[str, str], bool]] = {}
+        for t, hotspot, state, observed in rows:
+            states, _ = out.setdefault(float(t), ({}, bool(observed)))
+            if hotspot:
+                states[str(hotspot)] = str(state)
+        return [(t, s, o) for t, (s, o) in sorted(out.items())]
 
     def size_bytes(self) -> dict[str, Any]:
         """Return the bytes each dataset takes."""

@@ -34,7 +34,8 @@ POSITION_SCHEMA = pa.schema([
 ])
 STATUS_SCHEMA = pa.schema([("unit", pa.string()), ("ts", TS_TYPE), ("status", pa.string()),
                            ("note", pa.string())])
-STATE_SCHEMA = pa.schema([("ts", TS_TYPE), ("hotspot", pa.string()), ("state", pa.string())])
+STATE_SCHEMA = pa.schema([("ts", TS_TYPE), ("hotspot", pa.string()), ("state", pa.string()),
+                          ("observed", pa.bool_())])
 
 PARQUET_OPTIONS: dict[str, dict[str, Any]] = {
     "positions": {
@@ -122,15 +123,17 @@ def statuses_table(rows: Sequence[tuple[str, bytes]]) -> tuple[pa.Table, str]:
 
 def states_table(members: Sequence[bytes]) -> tuple[pa.Table, str]:
     """Return hotspot-state entries as one row per hotspot and time, sorted by time."""
-    rows: list[tuple[float, str, str]] = []
+    rows: list[tuple[float, str, str, bool]] = []
     for member in members:
-        ts, states = parse_state_member(member)
-        rows.extend((ts, hid, state) for hid, state in states.items())
+        ts, states, observed = parse_state_member(member)
+        # An entry with no hotspots still says whether time was observed.
+        rows.extend((ts, hid, state, observed) for hid, state in (states or {"": ""}).items())
     rows.sort()
     digest = hashlib.blake2b(repr(rows).encode(), digest_size=16).hexdigest()
     table = pa.Table.from_arrays([
         _micros(np.array([r[0] for r in rows], dtype=float)),
         pa.array([r[1] for r in rows], type=pa.string()),
         pa.array([r[2] for r in rows], type=pa.string()),
+        pa.array([r[3] for r in rows], type=pa.bool_()),
     ], schema=STATE_SCHEMA)
     return table, digest

@@ -16,6 +16,7 @@ from patrolwatch.archive.reader import ArchiveReader, even_picks
 from patrolwatch.archive.tables import quantize
 from patrolwatch.core.model import Status, StatusChange
 from patrolwatch.store import Store
+from patrolwatch.store.replay import StateEntry
 
 Point = tuple[float, float, float, float | None]  # ts, lat, lon, acc
 FRAME_LOOKBACK_S = 3600.0  # a unit with no fix in the hour before `at` is not on the frame
@@ -160,11 +161,11 @@ class History:
                     best[unit] = p
         return best
 
-    def hotspot_states_at(self, at: float) -> tuple[float, dict[str, str]] | None:
+    def hotspot_states_at(self, at: float) -> StateEntry | None:
         """Return the hotspot states in force at ``at``, or None if none were kept recently."""
         found = self.store.hotspot_states_at(at)
         if found is not None:
-            found = (round(found[0] * 1e6) / 1e6, found[1])
+            found = (round(found[0] * 1e6) / 1e6, found[1], found[2])
         if at - STATES_MAX_AGE_S < self.boundary():
             cold = self.reader.hotspot_states(at - STATES_MAX_AGE_S, at)
             if cold and (found is None or cold[-1][0] > found[0]):
@@ -173,11 +174,11 @@ class History:
             return None
         return found
 
-    def hotspot_states(self, since: float, until: float) -> list[tuple[float, dict[str, str]]]:
+    def hotspot_states(self, since: float, until: float) -> list[StateEntry]:
         """Return every hotspot-state entry in [since, until], oldest first."""
-        rows = {round(t * 1e6) / 1e6: s
-                for t, s in self.store.hotspot_states_between(since, until)}
+        rows = {round(t * 1e6) / 1e6: (t, s, o)
+                for t, s, o in self.store.hotspot_states_between(since, until)}
         if since < self.boundary():
-            for t, s in self.reader.hotspot_states(since, until):
-                rows.setdefault(t, s)
-        return sorted(rows.items())
+            for entry in self.reader.hotspot_states(since, until):
+                rows.setdefault(entry[0], entry)
+        return [(t, s, o) for t, (_, s, o) in sorted(rows.items())]

@@ -9,38 +9,44 @@ from typing import Any, cast
 import orjson
 
 from patrolwatch.store.base import StoreBase
-from patrolwatch.store.keys import HOTSPOT_STATES_EVERY_S, K_HOTSPOT_STATES
+from patrolwatch.store.keys import HOTSPOT_STATES_EVERY_S, K_AUDIT, K_HOTSPOT_STATES
 
-StateEntry = tuple[float, dict[str, str]]  # (time, hotspot id -> state)
+# (time, hotspot id -> state, whether the feed was fresh: time observed, DOMAIN.md)
+StateEntry = tuple[float, dict[str, str], bool]
 
 
-def _entry(ts: float, states: Mapping[str, str]) -> bytes:
-    return orjson.dumps({"t": ts, "s": dict(states)}, option=orjson.OPT_SORT_KEYS)
+def _entry(ts: float, states: Mapping[str, str], observed: bool) -> bytes:
+    return orjson.dumps({"t": ts, "s": dict(states), "o": observed},
+                        option=orjson.OPT_SORT_KEYS)
 
 
 def _parse(member: bytes | str) -> StateEntry:
     data = orjson.loads(member)
-    return float(data["t"]), {str(k): str(v) for k, v in data["s"].items()}
+    return (float(data["t"]), {str(k): str(v) for k, v in data["s"].items()},
+            bool(data.get("o", True)))
 
 
 class ReplayStore(StoreBase):
     """Writes of hotspot states by the evaluator; reads for replay and the archiver."""
 
     # This process's last entry: housekeeping so each tick does not write, not shared state.
-    _states_written: tuple[float, dict[str, str]] | None = None
+    _states_written: StateEntry | None = None
 
-    def record_hotspot_states(self, now: float, states: Mapping[str, str]) -> bool:
+    def record_hotspot_states(self, now: float, states: Mapping[str, str],
+                              observed: bool = True) -> bool:
         """Keep the hotspots' states when they change, and once a minute at least.
 
+        ``observed`` is whether the feed was fresh (DOMAIN.md observed time), for the report.
         Return whether an entry was written. Entries are one JSON member each, so the day of a
         hundred hotspots at one a minute is a few MB, and the archiver moves them on.
         """
         last = self._states_written
         current = dict(states)
-        if last is not None and last[1] == current and now - last[0] < HOTSPOT_STATES_EVERY_S:
+        if (last is not None and last[1] == current and last[2] == observed
+                and now - last[0] < HOTSPOT_STATES_EVERY_S):
             return False
-        self.r.zadd(K_HOTSPOT_STATES, {_entry(now, current): now})
-        self._states_written = (now, current)
+        self.r.zadd(K_HOTSPOT_STATES, {_entry(now, current, observed): now})
+        self._states_written = (now, current, observed)
         return True
 
     def hotspot_states_at(self, at: float) -> StateEntry | None:
@@ -72,3 +78,12 @@ class ReplayStore(StoreBase):
 def parse_state_member(member: bytes | str) -> StateEntry:
     """Return one raw hotspot-state entry as (time, states)."""
     return _parse(member)
+
+
+class ReportReads(StoreBase):
+    """Reads the operation report needs beyond visits and taskings."""
+
+    def audit_between(self, since: float, until: float) -> list[dict[str, Any]]:
+        """Return audit entries (taskings, emergency acknowledgements) in [since, until]."""
+        rows = cast(list[bytes], self.r.zrangebyscore(K_AUDIT, since, until))
+        return [orjson.loads(r) for r in rows]
