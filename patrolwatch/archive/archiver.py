@@ -71,6 +71,7 @@ class Archiver:
     def run_once(self, now: float | None = None) -> RunResult:
         """Archive everything older than the cutoff and apply retention; caller holds the lock."""
         now = time.time() if now is None else now
+        self.storage.ensure_root()
         cutoff = self.cutoff(now)
         result = RunResult()
         units = sorted(self.store.seen_units())

@@ -35,6 +35,20 @@ class ArchiveStorage:
             fs, root = pafs.FileSystem.from_uri(location)
             self.fs, self.root = fs, root.rstrip("/")
 
+    def ensure_root(self) -> None:
+        """Create the folder, or the bucket (when the URL allows it), if it is missing."""
+        if self.local:
+            os.makedirs(self.root, exist_ok=True)
+            return
+        bucket = self.root.split("/", 1)[0]
+        if self.fs.get_file_info(bucket).type == pafs.FileType.NotFound:
+            try:
+                self.fs.create_dir(bucket)
+            except OSError as exc:
+                raise OSError(f"archive bucket {bucket!r} does not exist and cannot be created "
+                              f"({exc}): create it, or add allow_bucket_creation=true to "
+                              "PATROL_ARCHIVE") from None
+
     def path(self, rel: str) -> str:
         """Return the full path of a file (what pyarrow and DuckDB open)."""
         return f"{self.root}/{rel}"
