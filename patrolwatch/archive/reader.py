@@ -189,17 +189,35 @@ class ArchiveReader:
             con.close()
 
     def last_positions(self, since: float, at: float) -> dict[str, tuple[float, float, float]]:
-        """Return each unit's last archived point in [since, at] as (ts, lat, lon)."""
+        """Return each unit's last archived point in [since, at] as (ts, lat, lon).
+
+        The hour holding ``at`` first; the hour before only for the units not in it (files
+        are sorted by unit, so a whole hour is scanned however short the window).
+        """
+        hour = layout.hour_floor(at)
+        found = self._last_in(max(since, hour), at, None)
+        if since < hour:
+            earlier = self._last_in(since, hour - 1e-6, found)
+            found.update(earlier)
+        return found
+
+    def _last_in(self, since: float, at: float,
+                 skip: dict[str, tuple[float, float, float]] | None
+                 ) -> dict[str, tuple[float, float, float]]:
         con = self._connect()
         try:
             if not self._source(con, "p", self.files(layout.POSITIONS, since, at)):
                 return {}
-            rows = con.execute(
-                f"SELECT unit, max_by(epoch_us(ts), ts) / 1e6, "
-                f"CAST(max_by(lat, ts) AS DOUBLE), CAST(max_by(lon, ts) AS DOUBLE) FROM p "
-                f"WHERE ts >= {ts_literal(since)} AND ts <= {ts_literal(at)} GROUP BY unit"
-            ).fetchall()
-            return {str(r[0]): (float(r[1]), float(r[2]), float(r[3])) for r in rows}
+            where = f"ts >= {ts_literal(since)} AND ts <= {ts_literal(at)}"
+            if skip:
+                con.register("found", pa.table({"u": pa.array(list(skip), pa.string())}))
+                where += " AND unit NOT IN (SELECT u FROM found)"
+            got = con.execute(
+                f"SELECT unit::VARCHAR AS unit, max_by(epoch_us(ts), ts) / 1e6 AS t, "
+                f"max_by(CAST(lat AS DOUBLE), ts) AS lat, max_by(CAST(lon AS DOUBLE), ts) AS lon "
+                f"FROM p WHERE {where} GROUP BY unit").fetchnumpy()
+            return {str(u): (float(t), float(la), float(lo)) for u, t, la, lo in zip(
+                got["unit"], got["t"], got["lat"], got["lon"], strict=True)}
         finally:
             con.close()
 
@@ -217,6 +235,20 @@ class ArchiveReader:
                 where += " AND unit IN (SELECT u FROM wanted)"
             rows = con.execute(f"SELECT DISTINCT unit, epoch_us(ts) / 1e6 AS t, status FROM s "
                                f"WHERE {where} ORDER BY unit, t, status").fetchall()
+            return [(str(r[0]), float(r[1]), str(r[2])) for r in rows]
+        finally:
+            con.close()
+
+    def latest_statuses(self, since: float, at: float) -> list[tuple[str, float, str]]:
+        """Return each unit's newest archived status change in [since, at]."""
+        con = self._connect()
+        try:
+            if not self._source(con, "s", self.files(layout.STATUSES, since, at)):
+                return []
+            rows = con.execute(
+                f"SELECT unit, max_by(epoch_us(ts), ts) / 1e6, max_by(status, (ts, status)) "
+                f"FROM s WHERE ts >= {ts_literal(since)} AND ts <= {ts_literal(at)} "
+                "GROUP BY unit").fetchall()
             return [(str(r[0]), float(r[1]), str(r[2])) for r in rows]
         finally:
             con.close()

@@ -140,23 +140,32 @@ class History:
 
     def statuses_at(self, units: Sequence[str], at: float,
                     retention_s: float) -> dict[str, str]:
-        """Return each unit's status at ``at`` (units that never sent one are left out)."""
-        best = {u: (round(ts * 1e6) / 1e6, s)
-                for u, (ts, s) in self.store.statuses_at(units, at).items()}
-        if at < self.boundary():
-            for unit, ts, status in self.reader.statuses(at - retention_s, at, units):
-                if unit not in best or (ts, status) > best[unit]:
-                    best[unit] = (ts, status)
-        return {u: s for u, (_, s) in best.items()}
+        """Return each unit's status at ``at`` (units that never sent one are left out).
+
+        From B on, Redis alone: it keeps each unit's newest status before the cutoff.
+        """
+        if at >= self.boundary():
+            return {u: s for u, (_, s) in self.store.statuses_at(units, at).items()}
+        best: dict[str, tuple[float, str]] = {}
+        for unit, ts, status in self.reader.latest_statuses(at - retention_s, at):
+            best[unit] = (ts, status)
+        return {u: best[u][1] for u in units if u in best}
 
     # --- frames -----------------------------------------------------------------------------
     def last_positions(self, units: Sequence[str], at: float
                        ) -> dict[str, tuple[float, float, float]]:
-        """Return each unit's last position in the hour up to ``at`` as (ts, lat, lon)."""
+        """Return each unit's last position in the hour up to ``at`` as (ts, lat, lon).
+
+        Before B the archive alone answers: Redis holds only late points there, for a few
+        minutes until the next archiver pass, and asking ten thousand trails for them would
+        cost more than the frame (a one-unit trail still asks both tiers).
+        """
         since = at - FRAME_LOOKBACK_S
-        best = {u: quantize(*p) for u, p in self.store.last_points_at(units, at, since).items()}
-        if since < self.boundary():
-            for unit, p in self.reader.last_positions(since, at).items():
+        b = self.boundary()
+        best = ({u: quantize(*p) for u, p in self.store.last_points_at(units, at, since).items()}
+                if at >= b else {})
+        if since < b:
+            for unit, p in self.reader.last_positions(since, min(at, b)).items():
                 if unit not in best or p > best[unit]:
                     best[unit] = p
         return best

@@ -6,6 +6,8 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
+from redis.cluster import RedisCluster
+
 from patrolwatch.store.base import StoreBase
 from patrolwatch.store.codec import as_text, unpack_point
 from patrolwatch.store.keys import k_status_log, k_trail, k_unit_events
@@ -61,6 +63,21 @@ def points_for(units: Sequence[str], store: StoreBase, since: float, until: floa
 
 
 
+LATEST_CHUNK = 2000  # keys per script: a few milliseconds of server time each
+_LATEST_EACH = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local rows = redis.call('ZREVRANGEBYSCORE', key, ARGV[1], ARGV[2], 'LIMIT', 0, 1)
+  out[i] = rows[1] or false
+end
+return out
+"""
+
+
+def _score(bound: float | str) -> str:
+    return bound if isinstance(bound, str) else repr(bound)
+
+
 class TierReads(StoreBase):
     """Reads the two-tier history (patrolwatch.archive.tiers) needs from Redis."""
 
@@ -82,28 +99,44 @@ class TierReads(StoreBase):
             pipe.zrange(k_trail(unit), base + i, base + i)
         return [unpack_point(rows[0]) for rows in pipe.execute() if rows]
 
+    def _latest_each(self, keys: Sequence[str], hi: float | str, lo: float | str
+                     ) -> list[bytes | None]:
+        """Return each sorted set's highest member with lo <= score <= hi (None if none).
+
+        On one Redis: a Lua loop per chunk of keys, one round trip each, because ten thousand
+        pipelined commands cost a second of client time. A cluster spreads the keys over
+        slots, which one script may not span: there, a pipeline.
+        """
+        out: list[bytes | None] = []
+        if isinstance(self.r, RedisCluster):
+            pipe = self.r.pipeline(transaction=False)
+            for key in keys:
+                pipe.zrevrangebyscore(key, hi, lo, start=0, num=1)
+            return [rows[0] if rows else None for rows in pipe.execute()]
+        for start in range(0, len(keys), LATEST_CHUNK):
+            chunk = keys[start:start + LATEST_CHUNK]
+            out.extend(cast(list[bytes | None], self.r.execute_command(  # type: ignore[no-untyped-call]
+                "EVAL", _LATEST_EACH, len(chunk), *chunk, _score(hi), _score(lo))))
+        return out
+
     def last_points_at(self, units: Sequence[str], at: float, since: float
                        ) -> dict[str, tuple[float, float, float]]:
-        """Return each unit's last trail point in [since, at] as (ts, lat, lon), one round trip."""
-        pipe = self.r.pipeline(transaction=False)
-        for unit in units:
-            pipe.zrevrangebyscore(k_trail(unit), at, since, start=0, num=1)
+        """Return each unit's last trail point in [since, at] as (ts, lat, lon)."""
         out = {}
-        for unit, rows in zip(units, pipe.execute(), strict=True):
-            if rows:
-                ts, lat, lon, _ = unpack_point(rows[0])
+        for unit, row in zip(units, self._latest_each([k_trail(u) for u in units], at, since),
+                             strict=True):
+            if row:
+                ts, lat, lon, _ = unpack_point(row)
                 out[unit] = (ts, lat, lon)
         return out
 
     def statuses_at(self, units: Sequence[str], at: float) -> dict[str, tuple[float, str]]:
         """Return each unit's newest status change at or before ``at`` held in Redis."""
-        pipe = self.r.pipeline(transaction=False)
-        for unit in units:
-            pipe.zrevrangebyscore(k_status_log(unit), at, "-inf", start=0, num=1)
         out = {}
-        for unit, rows in zip(units, pipe.execute(), strict=True):
-            if rows:
-                ts, status = as_text(rows[0]).split("|", 1)
+        rows = self._latest_each([k_status_log(u) for u in units], at, "-inf")
+        for unit, row in zip(units, rows, strict=True):
+            if row:
+                ts, status = as_text(row).split("|", 1)
                 out[unit] = (float(ts), status)
         return out
 
