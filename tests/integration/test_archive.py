@@ -75,14 +75,23 @@ def test_move_survives_kill_9_and_rerun(redis_url: str, tmp_path: Path) -> None:
     child = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     positions = tmp_path / "a" / "positions"
+    cutoff = Archiver(Settings(hot_hours=1), store).cutoff(now)
+
+    def old_in_redis() -> int:
+        pipe = store.r.pipeline(transaction=False)
+        for unit in store.seen_units():
+            pipe.zcount(k_trail(unit), "-inf", f"({cutoff}")
+        return sum(pipe.execute())
+
+    initial = old_in_redis()
     try:
-        wait_until(lambda: any(positions.glob("day=*/h*.parquet")), 60,
-                   what="the archiver's first file")
+        # Kill the moment Redis starts losing points: the file they went to must be durable.
+        wait_until(lambda: old_in_redis() < initial, 60, interval=0.001,
+                   what="the archiver's first removal")
         child.send_signal(signal.SIGKILL)
     finally:
         child.wait(30)
-    cutoff = Archiver(Settings(hot_hours=1), store).cutoff(now)
-    left = sum(store.r.zcount(k_trail(u), "-inf", f"({cutoff}") for u in store.seen_units())
+    left = old_in_redis()
     assert left > 0, "the kill came after the move finished: the test proved nothing"
     # Nothing lost, nothing counted twice, even between the kill and the re-run.
     history = History(store, ArchiveReader(ArchiveStorage(str(tmp_path / "a"))))
