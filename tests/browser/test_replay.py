@@ -68,12 +68,12 @@ def test_a_supervisor_replays_a_unit_moving_and_a_hotspot_changing(
     base = dash_duo.server.url.rstrip("/")
     sign_in(dash_duo, base, "sgt.jones")
     dash_duo.driver.get(f"{base}/replay")
-    dash_duo.wait_for_element(f"#{ids.REPLAY_PLAY}", timeout=20)
+    dash_duo.wait_for_element(f"#{ids.REPLAY_PLAY}", timeout=60)
 
     typed(dash_duo, ids.REPLAY_FROM, local_input(start + 120, settings.zone))
     typed(dash_duo, ids.REPLAY_TO, local_input(now - 600, settings.zone))
     dash_duo.find_element(f"#{ids.REPLAY_LOAD}").click()
-    first = wait_until(lambda: (got := layers(dash_duo)) and "CW-401" in got["units"] and got, 20,
+    first = wait_until(lambda: (got := layers(dash_duo)) and "CW-401" in got["units"] and got, 60,
                        what="CW-401 drawn at the start of the period")
     assert first["hotspots"][SOHO] == HOTSPOT_LOOK["gap"].colour
 
@@ -84,9 +84,9 @@ def test_a_supervisor_replays_a_unit_moving_and_a_hotspot_changing(
     dash_duo.find_element(f"#{ids.REPLAY_PLAY}").click()
     later = wait_until(
         lambda: (got := layers(dash_duo)) and got["units"].get("CW-401", [0, -1])[1]
-        > first["units"]["CW-401"][1] + 0.0005 and got, 60, what="CW-401 moving east")
+        > first["units"]["CW-401"][1] + 0.0005 and got, 120, what="CW-401 moving east")
     wait_until(lambda: layers(dash_duo)["hotspots"][SOHO] == HOTSPOT_LOOK["present"].colour,
-               60, what="Soho turning present")
+               120, what="Soho turning present")
     assert later["units"]["CW-401"][0] < first["units"]["CW-401"][0]  # and a little south
     dash_duo.find_element(f"#{ids.REPLAY_PLAY}").click()  # pause
 
@@ -97,10 +97,10 @@ def test_a_supervisor_replays_a_unit_moving_and_a_hotspot_changing(
         if (p && p.id === 'CW-401' && l.fire) {
           l.fire('click', {latlng: l.getLatLng()}, true); } });
     """)
-    wait_until(lambda: "Following" in dash_duo.find_element(f"#{ids.REPLAY_FOLLOW}").text, 20,
+    wait_until(lambda: "Following" in dash_duo.find_element(f"#{ids.REPLAY_FOLLOW}").text, 60,
                what="the follow label")
     wait_until(lambda: dash_duo.driver.execute_script(
         "var n = 0; window.patrolwatch.map.eachLayer(function (l) {"
         " if (l.getLatLngs && !l.feature && l.getLatLngs().length > 2) { n += 1; } });"
-        " return n;"), 20, what="the followed unit's track")
+        " return n;"), 60, what="the followed unit's track")
     assert [e["what"] for e in store.access_log()].count("replay_frame") >= 2
