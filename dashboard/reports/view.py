@@ -126,26 +126,39 @@ def _overlap(spans: Iterable[tuple[float, float]], a: float, b: float) -> float:
     return sum(max(0.0, min(hi, b) - max(lo, a)) for lo, hi in spans)
 
 
-def gap_stretches(entries: Sequence[StateEntry], hotspot: str, a: float, b: float
-                  ) -> list[Gap]:
-    """Return the stretches of [a, b) in which the hotspot was in ``gap``, merged."""
-    out: list[Gap] = []
-    for start, stop, i in _valid_spans(entries, b):
-        if entries[i][1].get(hotspot) != "gap":
-            continue
-        lo, hi = max(start, a), min(stop, b)
-        if hi <= lo:
-            continue
-        if out and lo - out[-1].end <= 1e-6:
-            out[-1] = Gap(out[-1].start, hi)
+def _merge(spans: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for lo, hi in sorted(spans):
+        if out and lo - out[-1][1] <= 1e-6:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
         else:
-            out.append(Gap(lo, hi))
+            out.append((lo, hi))
     return out
 
 
+def _clip(spans: Sequence[tuple[float, float]], a: float, b: float) -> list[tuple[float, float]]:
+    return [(max(lo, a), min(hi, b)) for lo, hi in spans if min(hi, b) > max(lo, a)]
+
+
+def gap_spans(entries: Sequence[StateEntry], until: float) -> dict[str, list[tuple[float, float]]]:
+    """Return, per hotspot, the merged stretches it was in ``gap`` (one pass over the entries)."""
+    raw: dict[str, list[tuple[float, float]]] = {}
+    for lo, hi, i in _valid_spans(entries, until):
+        for hotspot, state in entries[i][1].items():
+            if state == "gap":
+                raw.setdefault(hotspot, []).append((lo, hi))
+    return {h: _merge(spans) for h, spans in raw.items()}
+
+
+def gap_stretches(entries: Sequence[StateEntry], hotspot: str, a: float, b: float
+                  ) -> list[Gap]:
+    """Return the stretches of [a, b) in which the hotspot was in ``gap``, merged."""
+    return [Gap(lo, hi) for lo, hi in _clip(gap_spans(entries, b).get(hotspot, []), a, b)]
+
+
 def observed_spans(entries: Sequence[StateEntry], until: float) -> list[tuple[float, float]]:
-    """Return the stretches the evaluator saw a fresh feed (observed time, DOMAIN.md)."""
-    return [(lo, hi) for lo, hi, i in _valid_spans(entries, until) if entries[i][2]]
+    """Return the stretches the evaluator saw a fresh feed (observed time, DOMAIN.md), merged."""
+    return _merge((lo, hi) for lo, hi, i in _valid_spans(entries, until) if entries[i][2])
 
 
 def shift_rows(hotspots: Sequence[Hotspot], shifts: Sequence[tuple[float, float]],
@@ -153,17 +166,18 @@ def shift_rows(hotspots: Sequence[Hotspot], shifts: Sequence[tuple[float, float]
                entries: Sequence[StateEntry], until: float) -> list[ShiftRow]:
     """Return one row per hotspot and shift, hotspots in file order, shifts oldest first."""
     observed = observed_spans(entries, until)
+    gaps = gap_spans(entries, until)
     rows = []
     for h in hotspots:
         for a, b in shifts:
             d = dosage_row(h, windows.get(h.id, ()), visits.get(h.id, ()), a, b)
             spans = [(max(w.start.timestamp(), a), min(w.end.timestamp(), b))
                      for w in windows.get(h.id, ())]
-            seen = sum(_overlap(observed, lo, hi) for lo, hi in spans if hi > lo)
+            seen = sum(_overlap(_clip(observed, lo, hi), lo, hi) for lo, hi in spans if hi > lo)
             rows.append(ShiftRow(h.id, h.name, a, b, d.window_minutes, seen / 60.0,
                                  d.planned_visits, d.delivered_visits, d.qualifying_visits,
                                  d.patrol_minutes, d.officer_minutes, d.compliance,
-                                 tuple(gap_stretches(entries, h.id, a, b))))
+                                 tuple(Gap(lo, hi) for lo, hi in _clip(gaps.get(h.id, []), a, b))))
     return rows
 
 

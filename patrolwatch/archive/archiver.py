@@ -29,6 +29,7 @@ from patrolwatch.archive.tables import (
     positions_table,
     states_table,
     statuses_table,
+    unit_hours_table,
 )
 from patrolwatch.settings import Settings
 from patrolwatch.store import Store
@@ -103,6 +104,12 @@ class Archiver:
         result.bytes_written += self.storage.write_parquet(rel, table,
                                                            **PARQUET_OPTIONS[layout.POSITIONS])
         result.files.append(rel)
+        # The unit-hour index first too: a point must never be in the archive but unfindable.
+        index = (f"{layout.day_dir(layout.UNIT_HOURS, layout.day_of(lo))}/"
+                 f"{layout.file_name(lo, digest)}")
+        result.bytes_written += self.storage.write_parquet(
+            index, unit_hours_table(table, layout.hour_floor(lo)),
+            **PARQUET_OPTIONS[layout.UNIT_HOURS])
         # Durable now: only what was read (and written) leaves Redis.
         for chunk in chunks:
             part = {u: read[u] for u in chunk if u in read}

@@ -13,7 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 POSITIONS = "positions"
 STATUSES = "statuses"
 HOTSPOT_STATES = "hotspot_states"
-DATASETS = (POSITIONS, STATUSES, HOTSPOT_STATES)
+UNIT_HOURS = "unit_hours"  # each unit's bounding box per archived hour: "who was near here"
+DATASETS = (POSITIONS, STATUSES, HOTSPOT_STATES, UNIT_HOURS)
 HOUR_S = 3600.0
 DAY_S = 86_400.0
 _FILE_RE = re.compile(r"^h(\d\d)-([0-9a-f]{16})\.parquet$")

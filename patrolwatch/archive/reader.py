@@ -58,6 +58,11 @@ def even_picks(total: int, max_points: int | None) -> list[int] | None:
     return sorted({round(k * step) for k in range(max_points)})
 
 
+def _unit_in(units: Sequence[str]) -> str:
+    """Return ``unit IN (...)`` as literals: DuckDB then skips row groups by their unit range."""
+    return f"unit IN ({', '.join(_quote(u) for u in units)})"
+
+
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -117,8 +122,7 @@ class ArchiveReader:
             if units is not None:
                 if not units:
                     return []
-                con.register("wanted", pa.table({"u": list(units)}))
-                where.append("unit IN (SELECT u FROM wanted)")
+                where.append(_unit_in(units))
             if bbox is not None:
                 where.append(f"lat BETWEEN {bbox[0]!r} AND {bbox[2]!r} "
                              f"AND lon BETWEEN {bbox[1]!r} AND {bbox[3]!r}")
@@ -131,16 +135,30 @@ class ArchiveReader:
 
     def units_in_bbox(self, since: float, until: float,
                       bbox: tuple[float, float, float, float]) -> list[str]:
-        """Return the units with an archived point inside ``bbox`` in [since, until]."""
+        """Return the units with an archived point inside ``bbox`` in [since, until].
+
+        The unit-hour index (each unit's box per hour) names the candidates; only their
+        points are then checked, so a week is a few hundred thousand index rows, not a
+        billion points.
+        """
         con = self._connect()
         try:
-            if not self._source(con, "p", self.files(layout.POSITIONS, since, until)):
+            if not self._source(con, "h", self.files(layout.UNIT_HOURS, since, until)):
+                return []
+            near = [str(r[0]) for r in con.execute(
+                f"SELECT DISTINCT unit FROM h WHERE hour >= {ts_literal(since - layout.HOUR_S)} "
+                f"AND hour <= {ts_literal(until)} AND max_lat >= {bbox[0]!r} "
+                f"AND min_lat <= {bbox[2]!r} AND max_lon >= {bbox[1]!r} "
+                f"AND min_lon <= {bbox[3]!r}").fetchall()]
+            if not near or not self._source(con, "p", self.files(layout.POSITIONS, since,
+                                                                 until)):
                 return []
             rows = con.execute(
-                f"SELECT DISTINCT unit FROM p WHERE ts >= {ts_literal(since)} "
-                f"AND ts <= {ts_literal(until)} AND lat BETWEEN {bbox[0]!r} AND {bbox[2]!r} "
-                f"AND lon BETWEEN {bbox[1]!r} AND {bbox[3]!r} ORDER BY unit").fetchall()
-            return [str(r[0]) for r in rows]
+                f"SELECT DISTINCT unit::VARCHAR FROM p WHERE {_unit_in(near)} "
+                f"AND ts >= {ts_literal(since)} AND ts <= {ts_literal(until)} "
+                f"AND lat BETWEEN {bbox[0]!r} AND {bbox[2]!r} "
+                f"AND lon BETWEEN {bbox[1]!r} AND {bbox[3]!r}").fetchall()
+            return sorted(str(r[0]) for r in rows)
         finally:
             con.close()
 

@@ -37,6 +37,10 @@ STATUS_SCHEMA = pa.schema([("unit", pa.string()), ("ts", TS_TYPE), ("status", pa
 STATE_SCHEMA = pa.schema([("ts", TS_TYPE), ("hotspot", pa.string()), ("state", pa.string()),
                           ("observed", pa.bool_())])
 
+UNIT_HOUR_SCHEMA = pa.schema([("unit", pa.string()), ("hour", TS_TYPE), ("points", pa.int64()),
+                              ("min_lat", pa.float64()), ("max_lat", pa.float64()),
+                              ("min_lon", pa.float64()), ("max_lon", pa.float64())])
+
 PARQUET_OPTIONS: dict[str, dict[str, Any]] = {
     "positions": {
         "compression": "zstd", "row_group_size": ROW_GROUP, "store_decimal_as_integer": True,
@@ -46,6 +50,7 @@ PARQUET_OPTIONS: dict[str, dict[str, Any]] = {
     },
     "statuses": {"compression": "zstd", "row_group_size": ROW_GROUP},
     "hotspot_states": {"compression": "zstd", "row_group_size": ROW_GROUP},
+    "unit_hours": {"compression": "zstd", "row_group_size": ROW_GROUP},
 }
 _CSV_TYPES = {"ts": pa.float64(), "lat": pa.float64(), "lon": pa.float64(), "acc": pa.float64()}
 
@@ -137,3 +142,19 @@ def states_table(members: Sequence[bytes]) -> tuple[pa.Table, str]:
         pa.array([r[3] for r in rows], type=pa.bool_()),
     ], schema=STATE_SCHEMA)
     return table, digest
+
+
+def unit_hours_table(positions: pa.Table, hour: float) -> pa.Table:
+    """Return each unit's point count and bounding box in one hour's positions table."""
+    import pyarrow.compute as pc
+
+    lat = pc.cast(positions["lat"], pa.float64())
+    lon = pc.cast(positions["lon"], pa.float64())
+    grouped = pa.table({"unit": pc.cast(positions["unit"], pa.string()), "lat": lat,
+                        "lon": lon}).group_by("unit").aggregate(
+        [("lat", "count"), ("lat", "min"), ("lat", "max"), ("lon", "min"), ("lon", "max")])
+    n = grouped.num_rows
+    hours = pa.array(np.full(n, round(hour * 1e6), dtype=np.int64)).cast(TS_TYPE)
+    return pa.Table.from_arrays([
+        grouped["unit"], hours, grouped["lat_count"], grouped["lat_min"], grouped["lat_max"],
+        grouped["lon_min"], grouped["lon_max"]], schema=UNIT_HOUR_SCHEMA).sort_by("unit")

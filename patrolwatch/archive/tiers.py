@@ -101,13 +101,16 @@ class History:
                       bbox: tuple[float, float, float, float]) -> set[str]:
         """Return the units with a point in the box (min_lat, min_lon, max_lat, max_lon)."""
         found: set[str] = set()
-        units = self.store.seen_units()
+        b = self.boundary()
+        # Redis has no spatial index of history: its hot trails are read (before B it holds
+        # only late points awaiting the next pass, which the archive will answer for).
+        units = self.store.seen_units() if until >= b else []
         for start in range(0, len(units), 500):
             chunk = units[start:start + 500]
-            for unit, pts in self.store_points(chunk, since, until).items():
+            for unit, pts in self.store_points(chunk, max(since, b), until).items():
                 if any(bbox[0] <= p[1] <= bbox[2] and bbox[1] <= p[2] <= bbox[3] for p in pts):
                     found.add(unit)
-        if since < self.boundary():
+        if since < b:
             found.update(self.reader.units_in_bbox(since, until, bbox))
         return found
 

@@ -178,7 +178,9 @@ def test_retention_deletes_whole_days(redis_url: str, tmp_path: Path) -> None:
     # NOW is 12:00: days ending at or before NOW - 2 days are gone; the day NOW - 2 d falls
     # in is kept whole, although its morning is older than retention.
     assert kept == ["day=2025-11-29", "day=2025-11-30", "day=2025-12-01"]
-    assert sorted(result.days_deleted) == ["positions/2025-11-27", "positions/2025-11-28"]
+    assert sorted(result.days_deleted) == ["positions/2025-11-27", "positions/2025-11-28",
+                                           "unit_hours/2025-11-27", "unit_hours/2025-11-28"]
+    assert sorted(p.name for p in (tmp_path / "a" / "unit_hours").iterdir()) == kept
     assert set(days) - set(kept) == {"day=2025-11-27", "day=2025-11-28"}
     assert layout.expired_days([layout.day_of(NOW)], NOW, 0) == []
 
