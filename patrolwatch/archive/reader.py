@@ -135,30 +135,21 @@ class ArchiveReader:
 
     def units_in_bbox(self, since: float, until: float,
                       bbox: tuple[float, float, float, float]) -> list[str]:
-        """Return the units with an archived point inside ``bbox`` in [since, until].
+        """Return the units whose archived hourly box meets ``bbox`` in [since, until].
 
-        The unit-hour index (each unit's box per hour) names the candidates; only their
-        points are then checked, so a week is a few hundred thousand index rows, not a
-        billion points.
+        From the unit-hour index (each unit's box per hour): a week is a few hundred
+        thousand index rows, not a billion points. A superset of the units with a point
+        inside: presence reads their trails next and keeps only real visits.
         """
         con = self._connect()
         try:
             if not self._source(con, "h", self.files(layout.UNIT_HOURS, since, until)):
                 return []
-            near = [str(r[0]) for r in con.execute(
+            return sorted(str(r[0]) for r in con.execute(
                 f"SELECT DISTINCT unit FROM h WHERE hour >= {ts_literal(since - layout.HOUR_S)} "
                 f"AND hour <= {ts_literal(until)} AND max_lat >= {bbox[0]!r} "
                 f"AND min_lat <= {bbox[2]!r} AND max_lon >= {bbox[1]!r} "
-                f"AND min_lon <= {bbox[3]!r}").fetchall()]
-            if not near or not self._source(con, "p", self.files(layout.POSITIONS, since,
-                                                                 until)):
-                return []
-            rows = con.execute(
-                f"SELECT DISTINCT unit::VARCHAR FROM p WHERE {_unit_in(near)} "
-                f"AND ts >= {ts_literal(since)} AND ts <= {ts_literal(until)} "
-                f"AND lat BETWEEN {bbox[0]!r} AND {bbox[2]!r} "
-                f"AND lon BETWEEN {bbox[1]!r} AND {bbox[3]!r}").fetchall()
-            return sorted(str(r[0]) for r in rows)
+                f"AND min_lon <= {bbox[3]!r}").fetchall())
         finally:
             con.close()
 

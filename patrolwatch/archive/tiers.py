@@ -99,7 +99,7 @@ class History:
 
     def units_in_bbox(self, since: float, until: float,
                       bbox: tuple[float, float, float, float]) -> set[str]:
-        """Return the units with a point in the box (min_lat, min_lon, max_lat, max_lon)."""
+        """Return the units that may have a point in (min_lat, min_lon, max_lat, max_lon)."""
         found: set[str] = set()
         b = self.boundary()
         # Redis has no spatial index of history: its hot trails are read (before B it holds
