@@ -24,6 +24,9 @@ from dashboard.deps import Deps
 from dashboard.publisher import BrokerUnavailableError
 from dashboard.redeploy.actions import DuplicateTaskingError, send_tasking
 from dashboard.times import BadTimeError, parse_rfc3339, rfc3339
+from patrolwatch.archive.reader import ArchiveReader
+from patrolwatch.archive.storage import ArchiveStorage
+from patrolwatch.archive.tiers import History, Trail
 from patrolwatch.core.hotspots import Hotspot
 from patrolwatch.core.model import UNIT_ID_RE, UnitState
 from patrolwatch.dispatch import TaskingError, api_taskings
@@ -93,6 +96,11 @@ def units_json(units: Iterable[UnitState]) -> dict[str, Any]:
 def trail_json(points: Iterable[tuple[float, float, float, float | None]]) -> dict[str, Any]:
     """Return ``/api/units/{id}/trail``: points oldest first."""
     return {"points": [{"ts": rfc3339(ts), "lat": lat, "lon": lon} for ts, lat, lon, _ in points]}
+
+
+def trail_page(found: Trail) -> dict[str, Any]:
+    """Return ``/api/units/{id}/trail`` with ``total`` and ``truncated`` (thinned evenly)."""
+    return {**trail_json(found.points), "total": found.total, "truncated": found.truncated}
 
 
 def time_window(args: Mapping[str, str], now: float, default_s: float,
@@ -168,7 +176,7 @@ def _error(status: int, message: str) -> tuple[Response, int]:
     return jsonify({"error": message}), status
 
 
-def blueprint(deps: Deps) -> Blueprint:
+def blueprint(deps: Deps) -> Blueprint:  # noqa: PLR0915  (one nested route each)
     """Return the API routes bound to this app's store, roster and hotspots."""
     bp = Blueprint("patrolwatch_api", __name__)
     store, settings = deps.store, deps.settings
@@ -211,7 +219,8 @@ def blueprint(deps: Deps) -> Blueprint:
         if deps.roster.get(unit) is None and store.last_seen(unit) is None:
             return _error(404, f"unknown unit {unit!r}: not on the roster and never reported")
         record_read(store, actor(), "trail", unit=unit, since=since, until=until)
-        return jsonify(trail_json(store.trail(unit, since, until)))
+        history = History(store, ArchiveReader(ArchiveStorage(settings.archive)))
+        return jsonify(trail_page(history.trail(unit, since, until, settings.trail_max_points)))
 
     @bp.get("/api/hotspots")
     def hotspots() -> Response:

@@ -12,7 +12,7 @@ import dash
 from flask import Response, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed
 
-from dashboard import api, auth, callbacks, hardening, login, metrics, pages
+from dashboard import api, auth, callbacks, hardening, history_api, login, metrics, pages
 from dashboard.admin import callbacks as admin_callbacks
 from dashboard.deps import Deps
 from dashboard.publisher import Publisher
@@ -145,6 +145,7 @@ def create_app(settings: Settings, store: Store, roster: Roster, hotspots: Hotsp
     app.layout = pages.root()
     callbacks.register(app, deps)
     admin_callbacks.register(app, deps)
+    server.register_blueprint(history_api.blueprint(deps))  # before api's /api/<path> catch-all
     server.register_blueprint(api.blueprint(deps))
     metrics.register(server, deps)
     server.register_error_handler(MethodNotAllowed, method_not_allowed)

@@ -18,6 +18,7 @@ from dashboard.coverage import callbacks as coverage_callbacks
 from dashboard.crew import callbacks as crew_callbacks
 from dashboard.deps import Deps
 from dashboard.redeploy import callbacks as redeploy_callbacks
+from dashboard.replay import callbacks as replay_callbacks
 
 
 def register(app: Dash, deps: Deps) -> None:
@@ -33,3 +34,4 @@ def register(app: Dash, deps: Deps) -> None:
     redeploy_callbacks.register_panels(app, deps)
     redeploy_callbacks.register(app, deps)
     crew_callbacks.register(app, deps)
+    replay_callbacks.register(app, deps)

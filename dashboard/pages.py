@@ -17,6 +17,8 @@ from dashboard.control_room import components as layout
 from dashboard.crew.components import crew_page, crew_unavailable
 from dashboard.deps import Deps
 from dashboard.login import CREW_PATH
+from dashboard.replay.components import REPLAY_PATH
+from dashboard.replay.components import page as replay_page
 from patrolwatch.users import User
 
 ADMIN_PATH = "/admin"
@@ -64,6 +66,12 @@ def render(deps: Deps, user: User | None, auth_on: bool, pathname: str | None) -
     if path == ADMIN_PATH:
         admin = not auth_on or (user is not None and user.can("admin"))
         return admin_page(who(user, auth_on)) if admin else admin_refused()
+    if path == REPLAY_PATH:
+        if auth_on and (user is None or not user.can("supervisor")):
+            return html.Div([html.H1("Replay is for supervisors and admins"),
+                             html.P(html.A("Open the control room", href="/"))],
+                            className="pw-crew")
+        return replay_page(deps, who=who(user, auth_on))
     if path != "/":
         return html.Div([html.H1("No such page"),
                          html.P(html.A("Open the control room", href="/"))], className="pw-crew")

@@ -225,6 +225,8 @@ class CoverageEvaluator:
         open_taskings = self.advance_taskings(now)
         snapshot, events = self.evaluate(now, tk.busy_units(open_taskings))
         self.store.write_coverage(snapshot, events)
+        self.store.record_hotspot_states(  # replay's history of states (at least once a minute)
+            now, {h: c["state"] for h, c in snapshot["hotspots"].items()}, snapshot["feed_fresh"])
         if self.publish is not None:
             for event in events:
                 self.publish("patrol/events/coverage", json.dumps(event))

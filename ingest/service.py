@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from ingest.evaluator import CoverageEvaluator
 from ingest.metrics import WorkerMetrics, bind_address
 from ingest.worker import IngestWorker
+from patrolwatch.archive.service import archiver_thread
 from patrolwatch.core.hotspots import CoverageDefaults, load_hotspots
 from patrolwatch.core.messages import ParseContext
 from patrolwatch.roster import load_roster, load_status_codes
@@ -50,6 +51,8 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
                       "free port, or 0 to turn metrics off", settings.metrics_port, exc)
     worker = IngestWorker(settings, store, ctx, client_id=client_id, metrics=metrics)
     metrics.follow(worker.client)
+    # Every ingest process offers to archive; a Redis lock lets exactly one do it.
+    archiver = archiver_thread(settings, store, stop)
     log.info("roster: %d units; hotspots: %d; stale after %.0f s", len(roster.units),
              len(hotspots), settings.stale_after_s)
     # The evaluator runs in a child process: as a thread it took a third of the ingest
@@ -67,6 +70,7 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
     if evaluator:
         child.start()
         forwarder.start()
+    archiver.start()
     try:
         worker.run(stop)
     finally:
@@ -77,6 +81,7 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
             if child.is_alive():
                 child.terminate()
             forwarder.join(timeout=5)
+        archiver.join(timeout=10)
     return 0
 
 

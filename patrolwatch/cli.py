@@ -41,6 +41,13 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
                       client_id=args.client_id)
 
 
+def cmd_archive(settings: Settings, args: argparse.Namespace) -> int:
+    """Move history older than PATROL_HOT_HOURS from Redis to the archive (one at a time)."""
+    from patrolwatch.archive.service import run_archiver
+
+    return run_archiver(settings, _stop_on_signals(), once=args.once)
+
+
 def cmd_dashboard(settings: Settings, args: argparse.Namespace) -> int:
     """Serve the Dash app and HTTP API with the development server."""
     from dashboard.app import create_app_from_settings
@@ -238,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="MQTT client id on a broker without logins (default "
                         "PATROL_INGEST_CLIENT_ID); signed in, the client id is the login")
 
+    p = add("archive", cmd_archive, "move history older than PATROL_HOT_HOURS to the archive")
+    p.add_argument("--once", action="store_true", help="one pass, then exit (for cron)")
+
     p = add("dashboard", cmd_dashboard, "the Dash app and HTTP API (development server)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=port_number, default=8050)
@@ -273,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     _mqtt_credentials_options(p)
 
     p = add("bench", cmd_bench, "benchmarks that start what they need themselves")
-    p.add_argument("what", choices=["ingest", "coverage", "dashboard"])
+    p.add_argument("what", choices=["ingest", "coverage", "dashboard", "history"])
     p.add_argument("--json", action="store_true", help="print one JSON object last")
     return parser
 

@@ -237,6 +237,9 @@ class Demo:
                    PATROL_USERS=str(users.resolve()),
                    PATROL_HOTSPOTS=str(settings.hotspots.resolve()),
                    PATROL_UNITS=str(settings.units.resolve()))
+        # The demo's Redis lives and dies with it: so does its archive, unless one is set.
+        if "archive" not in settings.model_fields_set:
+            env["PATROL_ARCHIVE"] = str(self.workdir / "archive")
         me = [sys.executable, "-m", "patrolwatch"]
         url = f"http://{HOST}:{port}/"
         for name, args, detail in (

@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     # Ingest trust rules (CONTRACT.md sections 2 and 3)
     unit_max_rate: float = Field(5.0, gt=0)  # messages/s one unit may send, over the window
     unit_rate_window_s: float = Field(10.0, gt=0)  # ... averaged over this many seconds
+    # History: Redis keeps hot_hours of positions and statuses; older ones are in the archive
+    hot_hours: float = Field(24.0, gt=0)
+    archive: str = "data/archive"  # a folder, or s3://bucket/prefix (AWS_* env for credentials)
+    archive_every_s: float = Field(300.0, gt=0)  # how often the archiver looks for work
+    trail_max_points: int = Field(10_000, ge=2, le=1_000_000)
 
     @field_validator("tz")
     @classmethod

@@ -103,7 +103,11 @@ def side_panel(deps: Deps, can_act: bool = False) -> html.Div:
         dcc.Tab(label="Dosage", value=ids.TAB_DOSAGE, children=[
             html.Div([html.Span("Dosage for the current operation", className="pw-h3"),
                       html.Button("Download CSV", id=ids.DOSAGE_CSV, n_clicks=0,
-                                  className="pw-button")], className="pw-row"),
+                                  className="pw-button"),
+                      *([html.A("Operation report", href="/api/reports/operation",
+                                target="_blank", className="pw-button", id="dosage-report"),
+                         html.A("Replay", href="/replay", className="pw-button")]
+                        if can_act else [])], className="pw-row"),
             DataTable(
                 id=ids.DOSAGE_TABLE, data=[], sort_action="native", page_size=50,
                 columns=[{"name": label, "id": key} for key, label in DOSAGE_COLUMNS],

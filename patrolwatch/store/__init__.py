@@ -6,18 +6,21 @@
 from __future__ import annotations
 
 from patrolwatch.store.access import AccessStore
+from patrolwatch.store.archive import ArchiveStore
 from patrolwatch.store.codec import pack_point, unpack_point, visit_member
 from patrolwatch.store.coverage import CoverageStore
-from patrolwatch.store.history import HistoryStore, points_for
+from patrolwatch.store.history import HistoryStore, TierReads, points_for
 from patrolwatch.store.keys import *  # noqa: F403  (every key name, for tests and benches)
 from patrolwatch.store.keys import k_status_log, k_trail, k_unit_events, k_visits
 from patrolwatch.store.live import LiveStore
+from patrolwatch.store.replay import ReplayStore, ReportReads
 from patrolwatch.store.sessions import Session, SessionStore
 from patrolwatch.store.taskings import TaskingStore
 from patrolwatch.store.types import Batch, LiveRows, Stats, WriteResult
 
 
-class Store(LiveStore, HistoryStore, CoverageStore, TaskingStore, AccessStore, SessionStore):
+class Store(LiveStore, HistoryStore, CoverageStore, TaskingStore, AccessStore, SessionStore,
+            ArchiveStore, ReplayStore, TierReads, ReportReads):
     """Live state in Redis: writes for the ingest worker, reads for the dashboard and API."""
 
 

@@ -6,6 +6,8 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
+from redis.cluster import RedisCluster
+
 from patrolwatch.store.base import StoreBase
 from patrolwatch.store.codec import as_text, unpack_point
 from patrolwatch.store.keys import k_status_log, k_trail, k_unit_events
@@ -59,3 +61,96 @@ def points_for(units: Sequence[str], store: StoreBase, since: float, until: floa
     return {unit: [unpack_point(m) for m in rows]
             for unit, rows in zip(units, pipe.execute(), strict=True)}
 
+
+
+LATEST_CHUNK = 2000  # keys per script: a few milliseconds of server time each
+_LATEST_EACH = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local rows = redis.call('ZREVRANGEBYSCORE', key, ARGV[1], ARGV[2], 'LIMIT', 0, 1)
+  out[i] = rows[1] or false
+end
+return out
+"""
+
+
+def _score(bound: float | str) -> str:
+    return bound if isinstance(bound, str) else repr(bound)
+
+
+class TierReads(StoreBase):
+    """Reads the two-tier history (patrolwatch.archive.tiers) needs from Redis."""
+
+    def trail_count_between(self, unit: str, lo: float, hi: float) -> int:
+        """Return how many trail points a unit holds with lo <= ts <= hi."""
+        return int(self.r.zcount(k_trail(unit), lo, hi))
+
+    def trail_by_ranks(self, unit: str, lo: float, picks: Sequence[int]
+                       ) -> list[tuple[float, float, float, float | None]]:
+        """Return the points at these 0-based positions among the unit's points from ``lo`` on.
+
+        Rank reads are O(log n) each, so thinning a huge trail never loads all of it.
+        """
+        if not picks:
+            return []
+        base = int(self.r.zcount(k_trail(unit), "-inf", f"({lo!r}"))
+        pipe = self.r.pipeline(transaction=False)
+        for i in picks:
+            pipe.zrange(k_trail(unit), base + i, base + i)
+        return [unpack_point(rows[0]) for rows in pipe.execute() if rows]
+
+    def _latest_each(self, keys: Sequence[str], hi: float | str, lo: float | str
+                     ) -> list[bytes | None]:
+        """Return each sorted set's highest member with lo <= score <= hi (None if none).
+
+        On one Redis: a Lua loop per chunk of keys, one round trip each, because ten thousand
+        pipelined commands cost a second of client time. A cluster spreads the keys over
+        slots, which one script may not span: there, a pipeline.
+        """
+        out: list[bytes | None] = []
+        if isinstance(self.r, RedisCluster):
+            pipe = self.r.pipeline(transaction=False)
+            for key in keys:
+                pipe.zrevrangebyscore(key, hi, lo, start=0, num=1)
+            return [rows[0] if rows else None for rows in pipe.execute()]
+        for start in range(0, len(keys), LATEST_CHUNK):
+            chunk = keys[start:start + LATEST_CHUNK]
+            out.extend(cast(list[bytes | None], self.r.execute_command(  # type: ignore[no-untyped-call]
+                "EVAL", _LATEST_EACH, len(chunk), *chunk, _score(hi), _score(lo))))
+        return out
+
+    def last_points_at(self, units: Sequence[str], at: float, since: float
+                       ) -> dict[str, tuple[float, float, float]]:
+        """Return each unit's last trail point in [since, at] as (ts, lat, lon)."""
+        out = {}
+        for unit, row in zip(units, self._latest_each([k_trail(u) for u in units], at, since),
+                             strict=True):
+            if row:
+                ts, lat, lon, _ = unpack_point(row)
+                out[unit] = (ts, lat, lon)
+        return out
+
+    def statuses_at(self, units: Sequence[str], at: float) -> dict[str, tuple[float, str]]:
+        """Return each unit's newest status change at or before ``at`` held in Redis."""
+        out = {}
+        rows = self._latest_each([k_status_log(u) for u in units], at, "-inf")
+        for unit, row in zip(units, rows, strict=True):
+            if row:
+                ts, status = as_text(row).split("|", 1)
+                out[unit] = (float(ts), status)
+        return out
+
+    def status_logs(self, units: Sequence[str], since: float, until: float
+                    ) -> dict[str, list[tuple[float, str]]]:
+        """Return several units' status changes in [since, until] in one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        for unit in units:
+            pipe.zrangebyscore(k_status_log(unit), since, until)
+        out: dict[str, list[tuple[float, str]]] = {}
+        for unit, rows in zip(units, pipe.execute(), strict=True):
+            parsed = []
+            for row in rows:
+                ts, status = as_text(row).split("|", 1)
+                parsed.append((float(ts), status))
+            out[unit] = parsed
+        return out

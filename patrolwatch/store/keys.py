@@ -85,3 +85,8 @@ K_ALARMS = "pw:{task}:alarms"  # HASH alarm id -> JSON {id, unit, ts, arrival, a
 K_ALARMS_OPEN = "pw:{task}:alarms_open"  # ZSET alarm id, score=arrival: not acknowledged yet
 K_ALARMS_UNIT = "pw:{task}:alarms_unit"  # HASH unit -> how many open alarms it holds
 ALARMS_OPEN_PER_UNIT = 20  # past this, a unit's EMERGENCYs count as repeats on its newest
+# History archive (patrolwatch.archive) and replay
+K_ARCHIVE_LOCK = "pw:{archive}:lock"  # one archiver at a time
+K_ARCHIVED_UNTIL = "pw:{archive}:until"  # STRING epoch: everything before it was archived once
+K_HOTSPOT_STATES = "pw:{replay}:hotspot_states"  # ZSET score=time, member=JSON {t, s: {id: st}}
+HOTSPOT_STATES_EVERY_S = 60.0  # one entry a minute at least, and one at every change

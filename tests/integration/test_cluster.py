@@ -165,3 +165,14 @@ def test_taskings_audit_and_emergency_acks(store: Store) -> None:
     store.forget_taskings(["t1"])
     assert store.taskings() == []
 
+
+
+def test_replay_reads_span_shards(store: Store) -> None:
+    """A frame's latest-point and status reads work when the units' keys span slots."""
+    now = time.time()
+    store.write_batch(fleet_batch(now), now=now)
+    units = [f"U{i:03d}" for i in range(30)]
+    latest = store.last_points_at(units, now, now - 3600)
+    assert sorted(latest) == units and latest["U007"][1] == pytest.approx(51.507)
+    assert store.statuses_at(units, now) == {u: (pytest.approx(now - 90), "ON_PATROL")
+                                             for u in units}

@@ -204,7 +204,8 @@ def test_trail(client: tuple[FlaskClient, Store]) -> None:
     until = api.rfc3339(now - 1000)
     older = http.get(f"/api/units/CW-401/trail?since={since}&until={until}").get_json()
     assert [p["lat"] for p in older["points"]] == [52.22, 51.68]
-    assert http.get("/api/units/CW-409/trail").get_json() == {"points": []}, "roster, no points"
+    assert http.get("/api/units/CW-409/trail").get_json() == {
+        "points": [], "total": 0, "truncated": False}, "roster, no points"
 
 
 @pytest.mark.integration

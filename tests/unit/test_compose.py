@@ -46,12 +46,12 @@ def subcommands() -> set[str]:
 
 def test_the_expected_services_exist() -> None:
     assert set(SERVICES) == {"mqtt-credentials", "mosquitto", "redis", "ingest", "dashboard",
-                             "simulator"}
+                             "simulator", "minio"}
     assert SERVICES["mosquitto"]["image"] == "eclipse-mosquitto:2"
     assert SERVICES["redis"]["image"] == "redis:7"
     assert command("redis") == ["redis-server", "--appendonly", "yes"]
     assert SERVICES["simulator"]["profiles"] == ["demo"]  # production never runs it
-    for name in ("mqtt-credentials", "mosquitto", "redis", "ingest", "dashboard"):
+    for name in ("mqtt-credentials", "mosquitto", "redis", "ingest", "dashboard", "minio"):
         assert "profiles" not in SERVICES[name]
 
 
@@ -98,7 +98,7 @@ def test_generated_files_are_documented_and_ignored() -> None:
 def test_named_volumes_are_declared() -> None:
     named = {v.split(":")[0] for s in SERVICES.values() for v in s.get("volumes", [])
              if not v.startswith((".", "/"))}
-    assert named == set(COMPOSE["volumes"]) == {"mosquitto-data", "redis-data"}
+    assert named == set(COMPOSE["volumes"]) == {"mosquitto-data", "redis-data", "minio-data"}
 
 
 @pytest.mark.parametrize("name", ["mqtt-credentials", "ingest", "simulator"])

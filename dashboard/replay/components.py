@@ -1,0 +1,142 @@
+"""The replay page: the map (same layers, colours and legend as the live map), the clock
+controls, the hotspot-state timeline and the who-was-here panel."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import dash_leaflet as dl
+from dash import dcc, html
+from dash.dash_table.DataTable import DataTable
+
+from dashboard import ids
+from dashboard.control_room import view as live_view
+from dashboard.control_room.components import EMPTY, js, legend
+from dashboard.deps import Deps
+from dashboard.replay import view
+from dashboard.replay.view import Clock
+
+REPLAY_PATH = "/replay"
+
+
+def _when_input(id_: str, ts: float, zone: Any) -> dcc.Input:
+    """Return a local date-time field (typed: a browser date picker is not in dcc)."""
+    return dcc.Input(id=id_, type="text", placeholder="YYYY-MM-DD HH:MM", debounce=True,
+                     value=view.local_input(ts, zone), className="pw-when")
+
+
+def _map(deps: Deps) -> html.Div:
+    s = deps.settings
+    return html.Div([
+        dl.Map(id=ids.REPLAY_MAP, center=[s.map_center_lat, s.map_center_lon], zoom=s.map_zoom,
+               preferCanvas=True, style={"width": "100%", "height": "100%"}, children=[
+                   dl.TileLayer(url=s.tile_url, attribution=s.tile_attribution, maxZoom=19),
+                   dl.GeoJSON(id=ids.REPLAY_HOTSPOTS,
+                              data=live_view.hotspot_layer_data(deps.hotspots),
+                              hideout=live_view.hotspots_hideout(
+                                  {h.id: "no_data" for h in deps.hotspots}),
+                              style=js("hotspots.style"),
+                              pointToLayer=js("hotspots.pointToLayer"),
+                              onEachFeature=js("hotspots.onEachFeature")),
+                   dl.Polyline(id=ids.REPLAY_TRACK, positions=[], color="#111827", weight=3,
+                               dashArray="6 4"),
+                   dl.GeoJSON(id=ids.REPLAY_UNITS, data=EMPTY,
+                              hideout=live_view.units_hideout(deps.roster),
+                              pointToLayer=js("units.pointToLayer")),
+                   dl.FeatureGroup([dl.EditControl(
+                       id=ids.REPLAY_DRAW, position="topleft",
+                       draw={"polyline": False, "rectangle": True, "circle": False,
+                             "marker": False, "circlemarker": False, "polygon": True})]),
+                   dl.ScaleControl(position="bottomright", imperial=False),
+               ]),
+        legend(),
+    ], className="pw-map")
+
+
+def _controls(deps: Deps, clock: Clock) -> html.Div:
+    zone = deps.settings.zone
+    steps = []
+    for minutes in view.STEPS_MIN[::-1]:
+        steps.append(html.Button(f"−{minutes} min", n_clicks=0, className="pw-button",
+                                 id={"type": ids.REPLAY_STEP, "minutes": -minutes}))
+    for minutes in view.STEPS_MIN:
+        steps.append(html.Button(f"+{minutes} min", n_clicks=0, className="pw-button",
+                                 id={"type": ids.REPLAY_STEP, "minutes": minutes}))
+    return html.Div([
+        html.Div([
+            html.Label(["From ", _when_input(ids.REPLAY_FROM, clock.start, zone)]),
+            html.Label([" to ", _when_input(ids.REPLAY_TO, clock.end, zone)]),
+            html.Button("Load period", id=ids.REPLAY_LOAD, n_clicks=0, className="pw-button"),
+        ], className="pw-row"),
+        html.Div(view.clock_label(clock, zone), id=ids.REPLAY_AT, className="pw-replay-at"),
+        dcc.Slider(id=ids.REPLAY_SCRUBBER, min=clock.start, max=clock.end, step=60,
+                   value=clock.at, marks=None, updatemode="mouseup",
+                   tooltip={"always_visible": False}),
+        html.Div([
+            html.Button("Play", id=ids.REPLAY_PLAY, n_clicks=0, className="pw-button"),
+            dcc.Dropdown(id=ids.REPLAY_SPEED, clearable=False, value=clock.speed,
+                         options=[{"label": f"{s}×", "value": s} for s in view.SPEEDS],
+                         className="pw-replay-speed", style={"width": "90px"}),
+            *steps,
+        ], className="pw-row pw-replay-buttons"),
+        html.Div([
+            html.Button("Next gap opened", id=ids.REPLAY_NEXT_GAP, n_clicks=0,
+                        className="pw-button"),
+            html.Button("Next emergency", id=ids.REPLAY_NEXT_EMERGENCY, n_clicks=0,
+                        className="pw-button"),
+        ], className="pw-row"),
+        html.Div([html.Span(id=ids.REPLAY_FOLLOW),
+                  html.Button("Stop following", id=ids.REPLAY_UNFOLLOW, n_clicks=0,
+                              className="pw-button")], className="pw-row"),
+        html.Div(id=ids.REPLAY_MESSAGE, className="pw-replay-message", role="status"),
+        html.P("Click a unit to follow it and draw its track.", className="pw-hint"),
+    ])
+
+
+def _who_panel(deps: Deps, clock: Clock) -> html.Div:
+    zone = deps.settings.zone
+    options = [{"label": h.name, "value": h.id}
+               for h in sorted(deps.hotspots, key=lambda h: (h.priority, h.name))]
+    return html.Div([
+        html.Div("Who was here", className="pw-h2"),
+        html.P("Pick a hotspot, or draw a polygon or rectangle on the map (the drawn shape "
+               "wins); then a period.", className="pw-hint"),
+        dcc.Dropdown(id=ids.WHO_HOTSPOT, options=options, placeholder="Pick a hotspot",
+                     className="pw-pick"),
+        html.Div([
+            html.Label(["From ", _when_input(ids.WHO_FROM, clock.start, zone)]),
+            html.Label([" to ", _when_input(ids.WHO_TO, clock.end, zone)]),
+            html.Button("Who was here?", id=ids.WHO_ASK, n_clicks=0, className="pw-button"),
+        ], className="pw-row"),
+        html.Div(id=ids.WHO_MESSAGE, role="status"),
+        DataTable(id=ids.WHO_TABLE, data=[], sort_action="native", page_size=25,
+                  columns=[{"name": n, "id": k} for k, n in (
+                      ("unit", "Unit"), ("first", "First"), ("last", "Last"),
+                      ("minutes", "Visit minutes"), ("visits", "Visits"))],
+                  style_cell={"backgroundColor": "#111827", "color": "#e5e7eb",
+                              "border": "1px solid #374151"}),
+    ], className="pw-who-here")
+
+
+def page(deps: Deps, who: Any = None) -> html.Div:
+    """Return the replay page (supervisors and admins)."""
+    clock = Clock.from_store(None, time.time())
+    return html.Div([
+        html.Header([
+            html.Span("PatrolWatch", className="pw-title"),
+            html.Span("replay", className="pw-subtitle"),
+            html.A("Control room", href="/", className="pw-link"),
+            html.A("Operation report", href="/api/reports/operation", target="_blank",
+                   className="pw-link"),
+            html.Span(who, className="pw-who"),
+        ], className="pw-header"),
+        html.Main([_map(deps), html.Div([
+            _controls(deps, clock),
+            dcc.Graph(id=ids.REPLAY_TIMELINE, config={"displayModeBar": False}),
+            _who_panel(deps, clock),
+        ], className="pw-side")], className="pw-body"),
+        dcc.Interval(id=ids.REPLAY_TICK, interval=int(view.TICK_S * 1000), disabled=True),
+        dcc.Store(id=ids.REPLAY_CLOCK, data=clock.to_store()),
+        dcc.Store(id=ids.REPLAY_PERIOD, data={"start": clock.start, "end": clock.end}),
+    ], className="pw-page")

@@ -1,0 +1,1 @@
+"""The operation report: per hotspot and shift, for the morning briefing (HTML and CSV)."""

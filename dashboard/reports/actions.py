@@ -1,0 +1,42 @@
+"""Read what the operation report needs, through the store and the two-tier history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from dashboard.deps import Deps
+from dashboard.reports.view import (
+    Report,
+    daily_presence,
+    emergency_rows,
+    shift_periods,
+    shift_rows,
+    tasking_rows,
+)
+from patrolwatch.archive.tiers import History
+from patrolwatch.core.hotspots import windows_between
+from patrolwatch.core.visits import Visit
+
+
+def build(deps: Deps, history: History, since: float, until: float) -> Report:
+    """Return the report over [since, until)."""
+    settings, store = deps.settings, deps.store
+    zone = settings.zone
+    hotspots = list(deps.hotspots)
+    stored = store.visits_many([h.id for h in hotspots], since, until)
+    visits = {hid: [Visit(v["unit"], hid, v["start"], v["end"], v["pings"]) for v in rows]
+              for hid, rows in stored.items()}
+    begin, end = datetime.fromtimestamp(since, UTC), datetime.fromtimestamp(until, UTC)
+    windows = {h.id: windows_between(h, begin, end, zone) for h in hotspots}
+    entries = history.hotspot_states(since, until)
+    shifts = shift_periods(since, until, settings.shift_start_times, zone)
+    audit = store.audit_between(since, until + settings.tasking_arrival_timeout_s)
+    changes = history.status_changes(store.seen_units(), since, until,
+                                     settings.trail_retention_s)
+    return Report(
+        since=since, until=until,
+        rows=shift_rows(hotspots, shifts, windows, visits, entries, until),
+        taskings=tasking_rows(store.taskings(), audit, since, until),
+        emergencies=emergency_rows(changes, audit, since, until),
+        daily=daily_presence(hotspots, visits, since, until, zone),
+    )

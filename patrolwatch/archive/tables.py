@@ -1,0 +1,160 @@
+"""Arrow tables of archived rows (CONTRACT.md section 6 columns) and how they are encoded.
+
+Positions keep ``ts`` as a UTC microsecond timestamp and ``lat``/``lon`` as decimals with 7
+places (1 cm), stored as integers with delta encoding: a track's consecutive fixes differ
+in the last few digits, so a point costs about 7 bytes instead of the 19 that float columns
+take. ``quantize`` applies the same rounding to points read from Redis, so an answer is the
+same whichever tier held the point.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from patrolwatch.store.replay import parse_state_member
+
+LAT_TYPE = pa.decimal128(9, 7)
+LON_TYPE = pa.decimal128(10, 7)
+TS_TYPE = pa.timestamp("us", tz="UTC")
+SCALE = 10_000_000  # 7 decimal places
+ROW_GROUP = 131_072  # rows sorted by unit: a one-unit trail read skips the other groups
+
+POSITION_SCHEMA = pa.schema([
+    ("unit", pa.dictionary(pa.int32(), pa.string())), ("ts", TS_TYPE), ("lat", LAT_TYPE),
+    ("lon", LON_TYPE), ("acc", pa.float64()), ("speed", pa.float64()),
+    ("heading", pa.float64()), ("battery", pa.float64()),
+    ("source", pa.dictionary(pa.int32(), pa.string())),
+])
+STATUS_SCHEMA = pa.schema([("unit", pa.string()), ("ts", TS_TYPE), ("status", pa.string()),
+                           ("note", pa.string())])
+STATE_SCHEMA = pa.schema([("ts", TS_TYPE), ("hotspot", pa.string()), ("state", pa.string()),
+                          ("observed", pa.bool_())])
+
+UNIT_HOUR_SCHEMA = pa.schema([("unit", pa.string()), ("hour", TS_TYPE), ("points", pa.int64()),
+                              ("min_lat", pa.float64()), ("max_lat", pa.float64()),
+                              ("min_lon", pa.float64()), ("max_lon", pa.float64())])
+
+PARQUET_OPTIONS: dict[str, dict[str, Any]] = {
+    "positions": {
+        "compression": "zstd", "row_group_size": ROW_GROUP, "store_decimal_as_integer": True,
+        "use_dictionary": ["unit", "acc", "source"],
+        "column_encoding": {"ts": "DELTA_BINARY_PACKED", "lat": "DELTA_BINARY_PACKED",
+                            "lon": "DELTA_BINARY_PACKED"},
+    },
+    "statuses": {"compression": "zstd", "row_group_size": ROW_GROUP},
+    "hotspot_states": {"compression": "zstd", "row_group_size": ROW_GROUP},
+    "unit_hours": {"compression": "zstd", "row_group_size": ROW_GROUP},
+}
+_CSV_TYPES = {"ts": pa.float64(), "lat": pa.float64(), "lon": pa.float64(), "acc": pa.float64()}
+
+
+def quantize(ts: float, lat: float, lon: float) -> tuple[float, float, float]:
+    """Round a point as the archive stores it: microseconds and 7 decimal places."""
+    return round(ts * 1e6) / 1e6, round(lat * SCALE) / SCALE, round(lon * SCALE) / SCALE
+
+
+def _decimals(values: np.ndarray[Any, Any], kind: pa.DataType) -> pa.Array:
+    """Return degrees as a decimal array with 7 places, built from its 128-bit integers."""
+    ints = np.rint(values * SCALE).astype(np.int64)
+    wide = np.empty((len(ints), 2), dtype=np.int64)
+    wide[:, 0] = ints
+    wide[:, 1] = ints >> 63  # sign extension into the high word
+    return pa.Array.from_buffers(kind, len(ints), [None, pa.py_buffer(wide.tobytes())])
+
+
+def _micros(ts: np.ndarray[Any, Any]) -> pa.Array:
+    return pa.array(np.rint(ts * 1e6).astype(np.int64), type=pa.int64()).cast(TS_TYPE)
+
+
+def positions_table(members: Mapping[str, Sequence[bytes]]) -> tuple[pa.Table, str]:
+    """Return raw trail members (``ts,lat,lon,acc``) as a table sorted by unit, ts; and its digest.
+
+    The digest is of the members themselves, in unit order then Redis's own order (score,
+    then member), so the same points always give the same digest.
+    """
+    units = sorted(members)
+    digest = hashlib.blake2b(digest_size=16)
+    buf = io.BytesIO()
+    counts = []
+    for unit in units:
+        rows = members[unit]
+        digest.update(unit.encode() + b"\0")
+        block = b"\n".join(rows) + b"\n"
+        digest.update(block)
+        buf.write(block)
+        counts.append(len(rows))
+    n = sum(counts)
+    parsed = pacsv.read_csv(
+        io.BytesIO(buf.getvalue()),
+        read_options=pacsv.ReadOptions(column_names=["ts", "lat", "lon", "acc"]),
+        convert_options=pacsv.ConvertOptions(column_types=_CSV_TYPES),
+    )
+    indices = pa.array(np.repeat(np.arange(len(units), dtype=np.int32), counts))
+    unit_col = pa.DictionaryArray.from_arrays(indices, pa.array(units, type=pa.string()))
+    nulls = pa.nulls(n, pa.float64())
+    table = pa.Table.from_arrays([
+        unit_col, _micros(parsed["ts"].to_numpy()),
+        _decimals(parsed["lat"].to_numpy(), LAT_TYPE),
+        _decimals(parsed["lon"].to_numpy(), LON_TYPE),
+        parsed["acc"].combine_chunks(), nulls, nulls, nulls,
+        pa.nulls(n, pa.dictionary(pa.int32(), pa.string())),
+    ], schema=POSITION_SCHEMA)
+    return table, digest.hexdigest()
+
+
+def statuses_table(rows: Sequence[tuple[str, bytes]]) -> tuple[pa.Table, str]:
+    """Return status-log entries (unit, ``ts|STATUS``) as a table sorted by unit, ts."""
+    parsed = []
+    for unit, member in rows:
+        ts, status = member.decode().split("|", 1)
+        parsed.append((unit, float(ts), status))
+    parsed.sort()
+    digest = hashlib.blake2b(repr(parsed).encode(), digest_size=16).hexdigest()
+    table = pa.Table.from_arrays([
+        pa.array([p[0] for p in parsed], type=pa.string()),
+        _micros(np.array([p[1] for p in parsed], dtype=float)),
+        pa.array([p[2] for p in parsed], type=pa.string()),
+        pa.nulls(len(parsed), pa.string()),
+    ], schema=STATUS_SCHEMA)
+    return table, digest
+
+
+def states_table(members: Sequence[bytes]) -> tuple[pa.Table, str]:
+    """Return hotspot-state entries as one row per hotspot and time, sorted by time."""
+    rows: list[tuple[float, str, str, bool]] = []
+    for member in members:
+        ts, states, observed = parse_state_member(member)
+        # An entry with no hotspots still says whether time was observed.
+        rows.extend((ts, hid, state, observed) for hid, state in (states or {"": ""}).items())
+    rows.sort()
+    digest = hashlib.blake2b(repr(rows).encode(), digest_size=16).hexdigest()
+    table = pa.Table.from_arrays([
+        _micros(np.array([r[0] for r in rows], dtype=float)),
+        pa.array([r[1] for r in rows], type=pa.string()),
+        pa.array([r[2] for r in rows], type=pa.string()),
+        pa.array([r[3] for r in rows], type=pa.bool_()),
+    ], schema=STATE_SCHEMA)
+    return table, digest
+
+
+def unit_hours_table(positions: pa.Table, hour: float) -> pa.Table:
+    """Return each unit's point count and bounding box in one hour's positions table."""
+    import pyarrow.compute as pc
+
+    lat = pc.cast(positions["lat"], pa.float64())
+    lon = pc.cast(positions["lon"], pa.float64())
+    grouped = pa.table({"unit": pc.cast(positions["unit"], pa.string()), "lat": lat,
+                        "lon": lon}).group_by("unit").aggregate(
+        [("lat", "count"), ("lat", "min"), ("lat", "max"), ("lon", "min"), ("lon", "max")])
+    n = grouped.num_rows
+    hours = pa.array(np.full(n, round(hour * 1e6), dtype=np.int64)).cast(TS_TYPE)
+    return pa.Table.from_arrays([
+        grouped["unit"], hours, grouped["lat_count"], grouped["lat_min"], grouped["lat_max"],
+        grouped["lon_min"], grouped["lon_max"]], schema=UNIT_HOUR_SCHEMA).sort_by("unit")

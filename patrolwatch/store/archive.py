@@ -1,0 +1,117 @@
+"""What the archiver reads from and removes in Redis: windows of trails and status logs.
+
+Removal is exact: a window is removed only if Redis still holds exactly the members the
+archive was written from (a Lua check of the count, else the members one by one), so a
+late point that arrived in the window meanwhile stays in Redis for the next run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+from patrolwatch.store.base import StoreBase
+from patrolwatch.store.codec import as_text
+from patrolwatch.store.keys import K_ARCHIVE_LOCK, K_ARCHIVED_UNTIL, k_status_log, k_trail
+
+REMOVE_CHUNK = 5000  # members per ZREM when a window changed under the archiver
+
+# KEYS: trail; ARGV: lo, hi (exclusive), expected count. Remove the window only if it holds
+# exactly what was read; else return -1 and let the caller remove members one by one.
+_REMOVE_IF_COUNT = """
+local n = redis.call('ZCOUNT', KEYS[1], ARGV[1], '(' .. ARGV[2])
+if n ~= tonumber(ARGV[3]) then return -1 end
+return redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], '(' .. ARGV[2])
+"""
+
+
+class ArchiveStore(StoreBase):
+    """The archiver's lock, its progress mark and its window reads and removals."""
+
+    def acquire_archive_lock(self, owner: str, ttl_s: float) -> bool:
+        """Take or renew the single-archiver lock; tell whether this owner holds it."""
+        ms = int(ttl_s * 1000)
+        if self.r.set(K_ARCHIVE_LOCK, owner, nx=True, px=ms):
+            return True
+        holder = self.r.get(K_ARCHIVE_LOCK)
+        if holder is not None and as_text(cast(bytes, holder)) == owner:
+            self.r.pexpire(K_ARCHIVE_LOCK, ms)
+            return True
+        return False
+
+    def release_archive_lock(self, owner: str) -> None:
+        """Give up the archiver lock if this owner holds it."""
+        holder = self.r.get(K_ARCHIVE_LOCK)
+        if holder is not None and as_text(cast(bytes, holder)) == owner:
+            self.r.delete(K_ARCHIVE_LOCK)
+
+    def archived_until(self) -> float:
+        """Return the time before which everything was archived at least once (-inf: never)."""
+        raw = self.r.get(K_ARCHIVED_UNTIL)
+        return float(cast(bytes, raw)) if raw else -math.inf
+
+    def mark_archived_until(self, ts: float) -> None:
+        """Move the archived-until mark forward (never back)."""
+        current = self.archived_until()
+        if ts > current:
+            self.r.set(K_ARCHIVED_UNTIL, repr(ts))
+
+    def oldest_point(self, units: Sequence[str]) -> float:
+        """Return the event time of the oldest trail point of these units (inf if none)."""
+        pipe = self.r.pipeline(transaction=False)
+        for unit in units:
+            pipe.zrange(k_trail(unit), 0, 0, withscores=True)
+        oldest = math.inf
+        for rows in pipe.execute():
+            if rows:
+                oldest = min(oldest, float(rows[0][1]))
+        return oldest
+
+    def trail_window(self, units: Sequence[str], lo: float, hi: float) -> dict[str, list[bytes]]:
+        """Return each unit's raw trail members with lo <= ts < hi (units with none left out)."""
+        pipe = self.r.pipeline(transaction=False)
+        for unit in units:
+            pipe.zrangebyscore(k_trail(unit), lo, f"({hi!r}")
+        return {u: rows for u, rows in zip(units, pipe.execute(), strict=True) if rows}
+
+    def remove_trail_window(self, read: Mapping[str, Sequence[bytes]], lo: float,
+                            hi: float) -> int:
+        """Remove what ``trail_window`` returned, exactly; return how many points went."""
+        units = list(read)
+        pipe: Any = self.r.pipeline(transaction=False)
+        for unit in units:
+            pipe.execute_command("EVAL", _REMOVE_IF_COUNT, 1, k_trail(unit), repr(lo), repr(hi),
+                                 len(read[unit]))
+        removed = 0
+        changed = []
+        for unit, n in zip(units, pipe.execute(), strict=True):
+            if int(n) < 0:
+                changed.append(unit)
+            else:
+                removed += int(n)
+        for unit in changed:  # rare: a late point arrived, or retention trimmed meanwhile
+            members = list(read[unit])
+            for start in range(0, len(members), REMOVE_CHUNK):
+                removed += int(self.r.zrem(k_trail(unit), *members[start:start + REMOVE_CHUNK]))
+        return removed
+
+    def status_members_before(self, units: Sequence[str], cutoff: float
+                              ) -> dict[str, list[tuple[bytes, float]]]:
+        """Return each unit's raw status-log entries older than ``cutoff``, oldest first."""
+        pipe = self.r.pipeline(transaction=False)
+        for unit in units:
+            pipe.zrangebyscore(k_status_log(unit), "-inf", f"({cutoff!r}", withscores=True)
+        out: dict[str, list[tuple[bytes, float]]] = {}
+        for unit, rows in zip(units, pipe.execute(), strict=True):
+            if rows:
+                out[unit] = [(cast(bytes, m), float(s)) for m, s in cast(list[Any], rows)]
+        return out
+
+    def remove_status_members(self, members: Mapping[str, Sequence[bytes]]) -> None:
+        """Remove exactly these status-log entries."""
+        pipe = self.r.pipeline(transaction=False)
+        for unit, rows in members.items():
+            if rows:
+                pipe.zrem(k_status_log(unit), *rows)
+        pipe.execute()
