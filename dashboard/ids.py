@@ -21,7 +21,10 @@ DEGRADED = "degraded-banner"
 # Side panel
 COUNTS = "counts"
 GAPS = "gap-list"
+GAPS_DATA = "gap-list-data"  # the rendered list, copied into GAPS in the browser
 GAP_BADGE = "gap-badge"
+GAP_HOLD = "gap-hold"  # set by the browser while the pointer is on the gap list
+GAP_HELD = "gap-held"  # says the list is paused, and why
 PREDICTABILITY = "predictability"
 TABS = "side-tabs"
 TAB_HOTSPOT = "tab-hotspot"
@@ -99,8 +102,8 @@ CREW_ARMED = "crew-armed"
 CREW_DISARM = "crew-disarm"
 
 # More pattern-matching id types: ``{"type": TASK_ITEM, "hotspot", "unit", "at"}`` (``at`` is
-# "gap" or "panel": the same suggestion can show in both), ``{"type": ACK_ITEM, "unit"}``,
-# ``{"type": CREW_STATUS_BUTTON, "status"}``.
+# "gap" or "panel": the same suggestion can show in both), ``{"type": ACK_ITEM, "alarm"}``
+# (one emergency), ``{"type": CREW_STATUS_BUTTON, "status"}``.
 TASK_ITEM = "task-item"
 ACK_ITEM = "emergency-ack"
 CREW_STATUS_BUTTON = "crew-status-button"

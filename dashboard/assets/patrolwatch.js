@@ -121,7 +121,8 @@ window.patrolwatch = window.patrolwatch || {};
     var spans = document.querySelectorAll("span.pw-ago[data-ts]");
     for (var i = 0; i < spans.length; i++) {
       var raw = spans[i].getAttribute("data-ts");
-      var text = pw.ago(raw === "" ? "" : parseFloat(raw), now);
+      var text = pw.ago(raw === "" ? "" : parseFloat(raw), now,
+                        spans[i].getAttribute("data-form"));
       if (spans[i].textContent !== text) { spans[i].textContent = text; }
     }
   }
@@ -191,9 +192,46 @@ window.patrolwatch = window.patrolwatch || {};
     setInterval(alarmTick, ALARM_EVERY_MS);
   }
 
+  // While the pointer is on a list that holds buttons (the gap list), the server leaves the
+  // list as it is, so a Task button cannot move away under a click: the page tells it
+  // through a dcc.Store ("gap-hold"). The hold ends when the pointer leaves, or after
+  // HOLD_IDLE_MS without a move, so a pointer left resting there never freezes the list.
+  var HOLD_IDLE_MS = 15000;
+  var holdTimer = null;
+  var holding = false;
+
+  function setHold(on) {
+    if (on === holding) { return; }
+    var dc = window.dash_clientside;
+    // The store renders no element; the gap list shows the control-room page holds it.
+    if (!dc || !dc.set_props || !document.getElementById("gap-list")) { return; }
+    holding = on;
+    try {
+      dc.set_props("gap-hold", {data: on ? Date.now() : null});
+    } catch (err) {
+      holding = false;
+    }
+  }
+
+  function onPointer(event) {
+    var inside = event.target && event.target.closest && event.target.closest("#gap-list");
+    if (!inside) { setHold(false); return; }
+    setHold(true);
+    if (holdTimer) { clearTimeout(holdTimer); }
+    holdTimer = setTimeout(function () { setHold(false); }, HOLD_IDLE_MS);
+  }
+
+  function startHold() {
+    document.addEventListener("pointermove", onPointer, true);
+    document.addEventListener("pointerover", onPointer, true);
+    document.addEventListener("pointerdown", onPointer, true);
+    document.documentElement.addEventListener("pointerleave", function () { setHold(false); });
+  }
+
   function start() {
     startAges();
     startAlarm();
+    startHold();
   }
 
   if (document.readyState === "loading") {

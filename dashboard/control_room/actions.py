@@ -80,10 +80,11 @@ def _redis_down(deps: Deps, exc: redis.RedisError, digests: dict[str, Any],
 
 
 def refresh(deps: Deps, search: str | None, digests: dict[str, Any] | None,
-            now: float, can_act: bool = False) -> dict[str, Any]:
+            now: float, can_act: bool = False, hold: bool = False) -> dict[str, Any]:
     """Return every live output for one tick; unchanged parts are ``no_update``.
 
-    ``can_act`` (supervisors, admins) adds the Task and Acknowledge buttons.
+    ``can_act`` (supervisors, admins) adds the Task and Acknowledge buttons. ``hold`` (the
+    pointer is on the gap list) leaves the gap list as it is until the pointer leaves.
     """
     digests = digests or {}
     zone = deps.settings.zone
@@ -110,10 +111,7 @@ def refresh(deps: Deps, search: str | None, digests: dict[str, Any] | None,
     counts = view.count_units(units)
     if _changed("counts", [counts, len(gaps)], digests, new):
         out["counts"] = components.render_counts(counts, len(gaps))
-    if _changed("gaps", [gaps, live.tasked, can_act], digests, new):
-        out["gaps"] = coverage_components.render_gaps(gaps, can_act, live.tasked)
-        out["gap_badge"] = str(len(gaps))
-        out["gap_badge_class"] = "pw-badge" if gaps else "pw-badge pw-badge-none"
+    _gap_list(gaps, live.tasked, can_act, hold, digests, out, new)
     if _changed("alarms", [alarms, can_act], digests, new):
         out["alarms"], out["alarms_class"] = components.render_alarms(alarms, can_act)
     unit_list = view.unit_rows(units, search or "")
@@ -133,8 +131,40 @@ def refresh(deps: Deps, search: str | None, digests: dict[str, Any] | None,
     return out
 
 
+def _gap_list(gaps: list[coverage_view.GapRow], tasked: dict[str, list[str]], can_act: bool,
+              hold: bool, digests: dict[str, Any], out: dict[str, Any],
+              new: dict[str, Any]) -> None:
+    """Re-send the gap list only when it changed, and not while the pointer is on it.
+
+    Held, the old digest is kept, so the list is sent as soon as the pointer leaves; the
+    count beside the heading keeps up meanwhile, and a note says the list is paused.
+    """
+    if _changed("gap_count", len(gaps), digests, new):
+        out["gap_badge"] = str(len(gaps))
+        out["gap_badge_class"] = "pw-badge" if gaps else "pw-badge pw-badge-none"
+    if not _changed("gaps", [gaps, tasked, can_act], digests, new):
+        new.pop("held", None)
+        if digests.get("held"):
+            out["gap_held"] = HELD_HIDDEN
+        return
+    if hold:
+        new["gaps"] = digests.get("gaps")
+        new["held"] = True
+        if not digests.get("held"):
+            out["gap_held"] = HELD_SHOWN
+        return
+    new.pop("held", None)
+    if digests.get("held"):
+        out["gap_held"] = HELD_HIDDEN
+    out["gaps"] = coverage_components.render_gaps(gaps, can_act, tasked)
+
+
+HELD_SHOWN = "pw-gap-held"
+HELD_HIDDEN = "pw-gap-held pw-invisible"  # keeps its room: the list must not move
+
+
 REFRESH_OUTPUTS = ("units", "hideout", "clock", "feed", "alarms", "alarms_class", "degraded",
-                   "degraded_class", "counts", "gaps", "gap_badge", "gap_badge_class",
+                   "degraded_class", "counts", "gaps", "gap_badge", "gap_badge_class", "gap_held",
                    "unit_list", "lost", "lost_tab", "digests")
 
 

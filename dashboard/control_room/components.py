@@ -84,7 +84,8 @@ def side_panel(deps: Deps, can_act: bool = False) -> html.Div:
     """Return the side panel: big counts, gap list, warnings and the tabs."""
     hotspot_options = [{"label": f"{h.name} (P{h.priority})", "value": h.id}
                        for h in sorted(deps.hotspots.hotspots, key=lambda h: (h.priority, h.name))]
-    tabs = dcc.Tabs(id=ids.TABS, value=ids.TAB_HOTSPOT, className="pw-tabs", children=[
+    tabs = dcc.Tabs(id=ids.TABS, value=ids.TAB_HOTSPOT, className="pw-tabs",
+                    parent_className="pw-tabs-parent", children=[
         dcc.Tab(label="Hotspot", value=ids.TAB_HOTSPOT, children=[
             dcc.Dropdown(id=ids.HOTSPOT_PICK, options=hotspot_options, placeholder="Pick a hotspot",
                          className="pw-pick"),
@@ -132,6 +133,8 @@ def side_panel(deps: Deps, can_act: bool = False) -> html.Div:
         html.Div([html.Span([html.Span("Gaps in presence", className="pw-h2"),
                              html.Span("0", id=ids.GAP_BADGE, className="pw-badge pw-badge-none")],
                             className="pw-row-left"),
+                  html.Span("paused while the pointer is on the list", id=ids.GAP_HELD,
+                            className="pw-gap-held pw-invisible"),
                   *optimise],
                  className="pw-row", id=ids.GAP_HEAD),
         html.Div(id=ids.GAPS, className="pw-gaps"),
@@ -178,6 +181,8 @@ def page(deps: Deps, can_act: bool = False, who: Any = None) -> html.Div:
         dcc.Interval(id=ids.SLOW_TICK, interval=SLOW_TICK_MS),
         dcc.Interval(id=ids.TASK_TICK, interval=TASK_TICK_MS),
         dcc.Store(id=ids.DIGESTS, data={}),
+        dcc.Store(id=ids.GAP_HOLD, data=None),
+        dcc.Store(id=ids.GAPS_DATA),
         dcc.Store(id=ids.TASK_DIGESTS, data={}),
         *(supervisor_parts() if can_act else []),
     ], className="pw-page")

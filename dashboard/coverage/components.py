@@ -16,7 +16,7 @@ from dashboard.palette import HOTSPOT_LOOK
 from dashboard.redeploy.components import gap_units
 from dashboard.redeploy.view import UnitChoice
 from dashboard.times import local_clock
-from dashboard.widgets import Children, chip
+from dashboard.widgets import Children, ago_span, chip
 
 
 def render_gaps(rows: Sequence[GapRow], can_task: bool = False,
@@ -35,7 +35,7 @@ def render_gaps(rows: Sequence[GapRow], can_task: bool = False,
         out.append(html.Button(
             [html.Span(f"P{row.priority}", className=f"pw-prio pw-prio-{row.priority}"),
              html.Div([html.Div(row.name, className="pw-gap-name"),
-                       html.Div(f"{row.headline} · {row.detail}", className="pw-gap-text"),
+                       html.Div(gap_text(row), className="pw-gap-text"),
                        html.Div("presence gap" if row.kind == "presence_gap" else "shortfall",
                                 className="pw-gap-sub")])],
             id={"type": ids.GAP_ITEM, "hotspot": row.hotspot}, n_clicks=0,
@@ -44,6 +44,18 @@ def render_gaps(rows: Sequence[GapRow], can_task: bool = False,
         choices = [UnitChoice(s.id, s.callsign, s.distance, s.eta) for s in row.suggestions]
         out.append(gap_units(row.hotspot, choices, tasked.get(row.hotspot, []), can_task))
     return out
+
+
+def gap_text(row: GapRow) -> Children:
+    """Return a gap's line: what is missing, for how long, how late (the browser writes times)."""
+    parts: Children = [row.headline]
+    if row.absent_since is not None:
+        parts += [" (", ago_span(row.absent_since, "for"), ")"]
+    if row.detail:
+        parts.append(f" · {row.detail}")
+    if row.overdue_since is not None:
+        parts += [" · ", ago_span(row.overdue_since, "overdue")]
+    return parts
 
 
 def render_predictability(lines: Sequence[str]) -> tuple[Children, str]:

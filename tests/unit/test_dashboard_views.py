@@ -285,8 +285,9 @@ def test_every_state_has_a_style_and_inactive_is_outline_only() -> None:
 
 
 def gap(hotspot: str, priority: int, overdue: float, kind: str = "presence_gap",
-        since: float = NOW - 4320) -> dict[str, Any]:
-    return {"hotspot": hotspot, "name": hotspot.title(), "kind": kind, "since": since,
+        since: float | None = None) -> dict[str, Any]:
+    return {"hotspot": hotspot, "name": hotspot.title(), "kind": kind,
+            "since": NOW - overdue * 60 if since is None else since,
             "priority": priority, "overdue_minutes": overdue, "lat": 51.5, "lon": -0.1,
             "suggested_units": [{"id": "CW-401", "distance_m": 1234.0, "eta_s": 881.0},
                                 {"id": "X", "distance_m": 80.0, "eta_s": 57.0}]}
@@ -294,18 +295,53 @@ def gap(hotspot: str, priority: int, overdue: float, kind: str = "presence_gap",
 
 def test_gap_rows_most_urgent_first_with_readable_text() -> None:
     snap = snapshot(gaps=[gap("b", 2, 90), gap("a", 1, 5), gap("c", 1, 12),
-                          gap("s", 1, 0, kind="shortfall", since=NOW - 60)],
+                          gap("s", 1, 1, kind="shortfall")],
                     hotspots={"c": {"state": "gap", "reference": NOW - 72 * 60},
                               "s": {"state": "gap", "window_end": NOW + 540}})
     rows = coverage_view.gap_rows(snap, NOW, LONDON, {"CW-401": "CW401"})
     assert [r.hotspot for r in rows] == ["c", "a", "s", "b"]
-    assert rows[0].headline == "no presence for 1 h 12 min", "counted from the reference"
-    assert rows[0].detail == "12 min overdue"
-    assert rows[1].headline == "gap since 09:54", "no reference: say when the gap opened"
+    assert rows[0].headline == "no presence since 09:54", "counted from the reference"
+    assert rows[0].absent_since == NOW - 72 * 60 and rows[0].overdue_since == NOW - 12 * 60
+    assert rows[1].headline == "gap since 11:01", "no reference: say when the gap opened"
     assert rows[2].headline == "no qualifying visit this window"
     assert rows[2].detail == "window ends 11:15"
+    # By ETA in whole minutes: 57 s is "1 min"; distances to the nearest 100 m.
     assert [(s.callsign, s.eta, s.distance) for s in rows[0].suggestions] == [
-        ("CW401", "14 min", "1.2 km"), ("X", "57 s", "80 m")]
+        ("X", "1 min", "100 m"), ("CW401", "15 min", "1.2 km")]
+    text = dumps(coverage_components.render_gaps(rows[:1]))
+    assert '"data-form":"for"' in text and '"data-form":"overdue"' in text
+
+
+def jitter(snap: dict[str, Any], n: int, now: float) -> dict[str, Any]:
+    out = json.loads(json.dumps(snap))
+    out["evaluated_at"] = now
+    for g in out["gaps"]:
+        g["overdue_minutes"] = (now - g["since"]) / 60
+        for s in g["suggested_units"]:
+            s["distance_m"] -= 4 * n
+            s["eta_s"] -= 3 * n
+    return out
+
+
+def test_gap_rows_do_not_change_with_the_clock_or_a_few_metres() -> None:
+    """The evaluator's next pass (later, units a little nearer) is the same list on screen."""
+    base = snapshot(gaps=[gap("a", 1, 5), gap("c", 1, 12), gap("b", 2, 90)],
+                    hotspots={"c": {"state": "gap", "reference": NOW - 72 * 60}})
+    first = coverage_view.gap_rows(base, NOW, LONDON, {})
+    for n in range(1, 6):
+        later = NOW + 7 * n
+        again = coverage_view.gap_rows(jitter(base, n, later), later, LONDON, {})
+        assert changes.digest(again) == changes.digest(first), n
+
+
+@pytest.mark.parametrize("overdue", [(5, 12), (12, 5), (7, 7)])
+def test_gap_order_ties_and_equal_priorities_are_stable(overdue: tuple[int, int]) -> None:
+    """Equal priority: the longest open first; equal since: by hotspot id, in any input order."""
+    a, c = gap("a", 1, overdue[0]), gap("c", 1, overdue[1])
+    for order in ([a, c], [c, a]):
+        rows = coverage_view.gap_rows(snapshot(gaps=order), NOW, LONDON, {})
+        expected = ["a", "c"] if overdue[0] >= overdue[1] else ["c", "a"]
+        assert [r.hotspot for r in rows] == expected
 
 
 def test_gap_list_buttons_carry_the_hotspot_id() -> None:
