@@ -22,6 +22,7 @@ window.patrolwatch = window.patrolwatch || {};
   pw.units = {
     pointToLayer: function (feature, latlng, context) {
       pw.map = context.map;
+      watch(context.map);
       var p = feature.properties;
       var look = context.hideout.st[p.s] || ["?", "#000000"];
       var callsign = context.hideout.cs[p.id] || p.id;
@@ -39,6 +40,7 @@ window.patrolwatch = window.patrolwatch || {};
           permanent: true, direction: "right", offset: [16, 0],
           className: "pw-alarm-label" + (p.k ? " pw-alarm-acked" : "")
         });
+        pw.declutterSoon();
         return alarm;
       }
       var options = {radius: 6, weight: 1, color: "#111827",
@@ -91,8 +93,68 @@ window.patrolwatch = window.patrolwatch || {};
         permanent: label, direction: label ? "right" : "top", offset: label ? [14, 0] : [0, -8],
         className: label ? "pw-gap-label" : "pw-hotspot-tip"
       });
+      if (context && context.map) { watch(context.map); }
+      if (label) { pw.declutterSoon(); }
     }
   };
+
+  // Permanent labels (EMERGENCY first, then GAP) must never cover one another: each is
+  // pushed down below any label already placed that it would overlap. Emergencies are
+  // placed first, so a gap label moves for them, never the other way round. The legend
+  // turns see-through while an emergency marker or label lies under it.
+  function overlaps(a, b) {
+    return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  }
+
+  pw.declutter = function () {
+    var labels = Array.prototype.slice.call(document.querySelectorAll(
+      ".leaflet-tooltip.pw-alarm-label, .leaflet-tooltip.pw-gap-label"));
+    labels.forEach(function (el) { el.style.marginTop = ""; });
+    var boxes = labels.map(function (el) {
+      return {el: el, r: el.getBoundingClientRect(),
+              rank: el.classList.contains("pw-alarm-label") ? 0 : 1};
+    });
+    boxes.sort(function (a, b) { return a.rank - b.rank || a.r.top - b.r.top || a.r.left - b.r.left; });
+    var placed = [];
+    boxes.forEach(function (box) {
+      var r = box.r;
+      var shift = 0;
+      for (var guard = 0; guard < 100; guard++) {
+        var here = {left: r.left, right: r.right, top: r.top + shift, bottom: r.bottom + shift};
+        var hit = null;
+        for (var i = 0; i < placed.length; i++) {
+          if (overlaps(here, placed[i])) { hit = placed[i]; break; }
+        }
+        if (!hit) { placed.push(here); break; }
+        shift = hit.bottom + 2 - r.top;
+      }
+      if (shift) { box.el.style.marginTop = shift + "px"; }
+    });
+    var legend = document.getElementById("legend");
+    if (legend) {
+      var area = legend.getBoundingClientRect();
+      var under = Array.prototype.slice.call(document.querySelectorAll(
+        ".pw-alarm-icon, .leaflet-tooltip.pw-alarm-label")).some(function (el) {
+        return overlaps(el.getBoundingClientRect(), area);
+      });
+      legend.classList.toggle("pw-legend-yield", under);
+    }
+  };
+
+  var clutterPending = false;
+  pw.declutterSoon = function () {
+    if (clutterPending) { return; }
+    clutterPending = true;
+    window.requestAnimationFrame(function () { clutterPending = false; pw.declutter(); });
+  };
+
+  var watched = null;
+  function watch(map) {
+    pw.map = pw.map || map;
+    if (watched === map) { return; }
+    watched = map;
+    map.on("zoomend moveend resize", pw.declutterSoon);
+  }
 
   // Relative times ("2 min ago") are written here, once a second, into empty spans that
   // carry their epoch time in data-ts: the server then re-sends a list only when its data
@@ -110,9 +172,11 @@ window.patrolwatch = window.patrolwatch || {};
     return hours ? days + " d " + hours + " h" : days + " d";
   };
 
-  pw.ago = function (ts, now) {
-    if (ts === "" || isNaN(ts)) { return "never"; }
+  pw.ago = function (ts, now, form) {
+    if (ts === "" || isNaN(ts)) { return form ? "" : "never"; }
     var age = now - ts;
+    if (form === "for") { return pw.duration(age); }
+    if (form === "overdue") { return age < 60 ? "due now" : pw.duration(age) + " overdue"; }
     return age < 10 ? "just now" : pw.duration(age) + " ago";
   };
 

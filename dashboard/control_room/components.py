@@ -220,31 +220,36 @@ def render_counts(counts: Counts, gaps: int) -> Children:
 def render_alarms(alarms: Sequence[Alarm], can_ack: bool = False) -> tuple[Children, str]:
     """Return the emergency banner's content and class (hidden when there is none).
 
-    Loud (flashing, with the alarm tone) while any EMERGENCY is unacknowledged; quieter once
-    a supervisor has acknowledged every one, until the units' statuses change.
+    Every emergency is its own card, holding its unit, its time and its own Acknowledge
+    button or "acknowledged by" line, so nothing of one can be read as another's; all are
+    shown (the banner scrolls past a few rows). Loud (flashing, with the alarm tone) while
+    any is unacknowledged; quieter once a supervisor has acknowledged every one.
     """
     if not alarms:
         return [], "pw-banner pw-emergency pw-hidden"
     loud = [a for a in alarms if a.acked_by is None]
-    shown = (loud + [a for a in alarms if a.acked_by is not None])[:4]
-    items: Children = [html.Span("EMERGENCY", className="pw-emergency-word")]
-    for a in shown:
-        items.append(html.Button(
-            [html.B(a.callsign), f" {a.id} · {a.team} · since {a.since_clock} (",
-             ago_span(a.since), ")",
-             " · LOST CONTACT" if a.lost else ""],
-            id={"type": ids.UNIT_ITEM, "unit": a.id}, className="pw-alarm-unit", n_clicks=0,
-            title="Show on the map",
-        ))
+    cards: Children = []
+    for a in alarms:
         if a.acked_by is not None:
-            items.append(html.Span(f"acknowledged by {a.acked_by} at {a.acked_clock}",
-                                   className="pw-acked"))
+            action: Any = html.Span(f"acknowledged by {a.acked_by} at {a.acked_clock}",
+                                    className="pw-acked")
         elif can_ack:
-            items.append(html.Button("Acknowledge", id={"type": ids.ACK_ITEM, "unit": a.id},
-                                     n_clicks=0, className="pw-ack",
-                                     title=f"Acknowledge the EMERGENCY of {a.callsign}"))
-    if len(alarms) > len(shown):
-        items.append(html.Span(f"and {len(alarms) - len(shown)} more"))
+            action = html.Button("Acknowledge", id={"type": ids.ACK_ITEM, "alarm": a.alarm_id},
+                                 n_clicks=0, className="pw-ack",
+                                 title=f"Acknowledge the EMERGENCY of {a.callsign}")
+        else:
+            action = html.Span("not acknowledged", className="pw-unacked")
+        cards.append(html.Div([
+            html.Button(
+                [html.B(a.callsign), f" {a.id} · {a.team} · since {a.since_clock} (",
+                 ago_span(a.since), ")", " · LOST CONTACT" if a.lost else ""],
+                id={"type": ids.UNIT_ITEM, "unit": a.id}, className="pw-alarm-unit", n_clicks=0,
+                title="Show on the map"),
+            action,
+        ], className="pw-alarm" + ("" if a.acked_by is None else " pw-alarm-done"),
+            **{"data-alarm": a.alarm_id}))  # type: ignore[arg-type]  # data-* is allowed
+    items: Children = [html.Span("EMERGENCY", className="pw-emergency-word"),
+                       html.Div(cards, className="pw-alarms")]
     cls = "pw-banner pw-emergency pw-emergency-loud" if loud else "pw-banner pw-emergency-acked"
     return items, cls
 
