@@ -12,6 +12,7 @@ from flask import Response, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed
 
 from dashboard import api, auth, callbacks, login, metrics, pages
+from dashboard.control_room import basemap
 from dashboard.deps import Deps
 from dashboard.publisher import Publisher
 from patrolwatch.core.hotspots import CoverageDefaults, HotspotSet, load_hotspots
@@ -58,8 +59,9 @@ def create_app(settings: Settings, store: Store, roster: Roster, hotspots: Hotsp
     ``app.server.extensions["patrolwatch"]`` holds the app's ``Deps`` (tests close its
     MQTT publisher with it).
     """
+    tiles = basemap.open_basemap(settings.basemap) if settings.basemap else None
     deps = Deps(settings=settings, store=store, roster=roster, hotspots=hotspots,
-                publisher=publisher or Publisher(settings.mqtt_url))
+                publisher=publisher or Publisher(settings.mqtt_url), basemap=tiles)
     app = dash.Dash(
         __name__, title="PatrolWatch", assets_folder=str(ASSETS),
         update_title="", serve_locally=True,
@@ -84,6 +86,7 @@ def create_app(settings: Settings, store: Store, roster: Roster, hotspots: Hotsp
     callbacks.register(app, deps)
     server.register_blueprint(api.blueprint(deps))
     metrics.register(server, deps)
+    basemap.register(server, tiles)
     server.register_error_handler(MethodNotAllowed, method_not_allowed)
     server.after_request(gzip_json)
     return app

@@ -6,6 +6,8 @@ from __future__ import annotations
 MAP = "map"
 UNITS = "units-layer"
 HOTSPOTS = "hotspots-layer"
+BASEMAP = "basemap-layer"
+NO_BASEMAP = "no-basemap"  # the notice shown when no basemap is configured
 
 # Timers and client-side memory (per browser tab; Redis stays the only shared state)
 TICK = "tick"

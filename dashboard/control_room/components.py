@@ -10,7 +10,7 @@ from dash import dcc, html
 from dash.dash_table.DataTable import DataTable
 
 from dashboard import ids
-from dashboard.control_room import view
+from dashboard.control_room import basemap, view
 from dashboard.control_room.view import Alarm, Counts, LostRow, UnitRow, hotspots_hideout
 from dashboard.coverage.view import DOSAGE_COLUMNS
 from dashboard.deps import Deps
@@ -57,15 +57,21 @@ def legend() -> html.Div:
 
 
 def map_panel(deps: Deps) -> html.Div:
-    """Return the map: tiles, hotspot areas, one units layer, legend (tiles are optional)."""
+    """Return the map: base layer, hotspot areas, one units layer, legend (tiles are optional)."""
     s = deps.settings
     states = {h.id: "no_data" for h in deps.hotspots.hotspots}
+    base = basemap.base_layer(s.tile_url, s.tile_attribution, deps.basemap)
+    tiles = ([dl.TileLayer(url=base.url, attribution=base.attribution, minZoom=0, maxZoom=20,
+                           maxNativeZoom=base.max_native_zoom, id=ids.BASEMAP)]
+             if base.url else [])
+    notice = ([html.Div(base.notice, className="pw-no-basemap", id=ids.NO_BASEMAP)]
+              if base.notice else [])
     return html.Div([
         dl.Map(
             id=ids.MAP, center=[s.map_center_lat, s.map_center_lon], zoom=s.map_zoom,
             zoomControl=True, preferCanvas=True, style={"width": "100%", "height": "100%"},
             children=[
-                dl.TileLayer(url=s.tile_url, attribution=s.tile_attribution, maxZoom=19),
+                *tiles,
                 dl.GeoJSON(id=ids.HOTSPOTS, data=view.hotspot_layer_data(deps.hotspots),
                            hideout=hotspots_hideout(states), style=js("hotspots.style"),
                            pointToLayer=js("hotspots.pointToLayer"),
@@ -77,6 +83,7 @@ def map_panel(deps: Deps) -> html.Div:
             ],
         ),
         legend(),
+        *notice,
     ], className="pw-map")
 
 
