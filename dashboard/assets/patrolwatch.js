@@ -19,6 +19,12 @@ window.patrolwatch = window.patrolwatch || {};
   // The Leaflet map, for the browser console and the browser tests (read-only use).
   pw.map = null;
 
+  // Markers grow with the screen like the type does (1 up to 1700 px wide, 2.26 at 4K), so
+  // a wall screen's dots read across the room and a laptop's do not crowd the map.
+  pw.scale = function () {
+    return Math.max(1, Math.min(2.4, (window.innerWidth || 1700) / 1700));
+  };
+
   pw.units = {
     pointToLayer: function (feature, latlng, context) {
       pw.map = context.map;
@@ -29,28 +35,33 @@ window.patrolwatch = window.patrolwatch || {};
       if (p.s === "E") {
         // Pulsing until a supervisor acknowledges it (p.k), then a steady marker.
         var ring = p.k ? "" : '<span class="pw-alarm-ring"></span>';
+        var k = pw.scale();
         var icon = L.divIcon({
           className: "pw-alarm-icon" + (p.k ? " pw-alarm-icon-acked" : ""),
-          html: ring + '<span class="pw-alarm-dot"></span>',
-          iconSize: [40, 40],
-          iconAnchor: [20, 20]
+          html: '<span class="pw-alarm-box" style="transform: scale(' + k + ')">' + ring +
+                '<span class="pw-alarm-dot"></span></span>',
+          iconSize: [40 * k, 40 * k],
+          iconAnchor: [20 * k, 20 * k]
         });
         var alarm = L.marker(latlng, {icon: icon, zIndexOffset: 10000, keyboard: false});
         alarm.bindTooltip("EMERGENCY " + esc(callsign) + (p.k ? " (acknowledged)" : ""), {
-          permanent: true, direction: "right", offset: [16, 0],
+          permanent: true, direction: "right", offset: [16 * k, 0],
           className: "pw-alarm-label" + (p.k ? " pw-alarm-acked" : "")
         });
         pw.declutterSoon();
         return alarm;
       }
-      var options = {radius: 6, weight: 1, color: "#111827",
+      // A unit is always a small filled dot with a solid outline; hotspots are dashed rings
+      // and areas, so neither can be read as the other.
+      var s = pw.scale();
+      var options = {radius: 6 * s, weight: 1.5 * s, color: "#111827",
                      fillColor: look[1], fillOpacity: 1};
       var text = esc(callsign) + " · " + esc(look[0]);
       if (p.l) {
         var lost = context.hideout.lost;
-        // Hollow and dashed: the last known place, not a live position.
-        options = {radius: 7, weight: 2.5, color: lost[1], dashArray: "3 3",
-                   fillColor: "#ffffff", fillOpacity: 0.7};
+        // Grey with a white ring: the last known place, not a live position.
+        options = {radius: 6.5 * s, weight: 2.5 * s, color: "#ffffff",
+                   fillColor: lost[1], fillOpacity: 1};
         text += " · " + esc(lost[0]);
       }
       var marker = L.circleMarker(latlng, options);
@@ -73,10 +84,14 @@ window.patrolwatch = window.patrolwatch || {};
       if (feature.properties.pin) {
         // A solid hollow ring: never mistaken for a unit's filled dot, nor for the dashed
         // ring of a lost-contact unit. Inactive hotspots stay quiet.
+        // A dashed ring with a light fill: a place, never a unit's solid dot (inactive ones
+        // are quieter, gaps bigger and bolder).
         var quiet = state === "inactive";
-        return Object.assign({}, style, {radius: state === "gap" ? 14 : quiet ? 8 : 11,
-                                         weight: state === "gap" ? 6 : quiet ? 2 : 4,
-                                         dashArray: null, fillOpacity: 0.08});
+        var s = pw.scale();
+        return Object.assign({}, style, {radius: (state === "gap" ? 15 : quiet ? 10 : 12) * s,
+                                         weight: (state === "gap" ? 5 : quiet ? 2 : 3.5) * s,
+                                         dashArray: (quiet ? 3 : 5) * s + " " + 3 * s,
+                                         fillOpacity: quiet ? 0.1 : 0.22});
       }
       return style;
     },
