@@ -13,6 +13,7 @@ NO_BASEMAP = "no-basemap"  # the notice shown when no basemap is configured
 TICK = "tick"
 SLOW_TICK = "slow-tick"
 DIGESTS = "digests"
+SLOW_DIGESTS = "slow-digests"  # the dosage panel's and the predictability warning's
 
 # Header and banners
 CLOCK = "clock"

@@ -7,12 +7,10 @@ from typing import Any
 
 import dash_leaflet as dl
 from dash import dcc, html
-from dash.dash_table.DataTable import DataTable
 
 from dashboard import ids
 from dashboard.control_room import basemap, view
 from dashboard.control_room.view import Alarm, Counts, LostRow, UnitRow, hotspots_hideout
-from dashboard.coverage.view import DOSAGE_COLUMNS
 from dashboard.deps import Deps
 from dashboard.palette import HOTSPOT_LOOK, LOST_COLOUR, LOST_LABEL, LOST_ON_DARK, STATUS_LOOK
 from dashboard.redeploy import components as redeploy_components
@@ -109,20 +107,10 @@ def side_panel(deps: Deps, can_act: bool = False) -> html.Div:
             html.Div(id=ids.LOST_LIST, className="pw-list"),
         ]),
         dcc.Tab(label="Dosage", value=ids.TAB_DOSAGE, children=[
-            html.Div([html.Span("Dosage for the current operation", className="pw-h3"),
+            html.Div([html.Span("Dosage: planned against delivered", className="pw-h3"),
                       html.Button("Download CSV", id=ids.DOSAGE_CSV, n_clicks=0,
                                   className="pw-button")], className="pw-row"),
-            DataTable(
-                id=ids.DOSAGE_TABLE, data=[], sort_action="native", page_size=50,
-                columns=[{"name": label, "id": key} for key, label in DOSAGE_COLUMNS],
-                style_table={"overflowX": "auto"},
-                style_header={"backgroundColor": "#1f2937", "color": "#e5e7eb",
-                              "fontWeight": "bold", "whiteSpace": "normal"},
-                style_cell={"backgroundColor": "#111827", "color": "#e5e7eb",
-                            "border": "1px solid #374151", "fontSize": "14px",
-                            "fontFamily": "inherit", "padding": "4px 6px"},
-                style_data_conditional=_compliance_colours(),
-            ),
+            html.Div(id=ids.DOSAGE_TABLE, className="pw-dosage-panel"),
             dcc.Download(id=ids.DOSAGE_DOWNLOAD),
         ]),
         dcc.Tab(id=ids.TASKINGS_TAB, label="Taskings", value=ids.TAB_TASKINGS, children=[
@@ -148,17 +136,6 @@ def side_panel(deps: Deps, can_act: bool = False) -> html.Div:
         html.Div(id=ids.PREDICTABILITY, className="pw-predictable pw-hidden"),
         tabs,
     ], className="pw-side")
-
-
-def _compliance_colours() -> list[dict[str, Any]]:
-    return [
-        {"if": {"filter_query": "{compliance_pct} < 50", "column_id": "compliance_pct"},
-         "backgroundColor": "#7f1d1d", "fontWeight": "bold"},
-        {"if": {"filter_query": "{compliance_pct} >= 50 && {compliance_pct} < 90",
-                "column_id": "compliance_pct"}, "backgroundColor": "#78350f"},
-        {"if": {"filter_query": "{compliance_pct} >= 90", "column_id": "compliance_pct"},
-         "backgroundColor": "#14532d"},
-    ]
 
 
 def supervisor_parts() -> list[Any]:
@@ -188,6 +165,7 @@ def page(deps: Deps, can_act: bool = False, who: Any = None) -> html.Div:
         dcc.Interval(id=ids.SLOW_TICK, interval=SLOW_TICK_MS),
         dcc.Interval(id=ids.TASK_TICK, interval=TASK_TICK_MS),
         dcc.Store(id=ids.DIGESTS, data={}),
+        dcc.Store(id=ids.SLOW_DIGESTS, data={}),
         dcc.Store(id=ids.GAP_HOLD, data=None),
         dcc.Store(id=ids.GAPS_DATA),
         dcc.Store(id=ids.TASK_DIGESTS, data={}),

@@ -13,6 +13,11 @@ from zoneinfo import ZoneInfo
 
 # The API reads reporting units and coverage through this one module (api.py's ``views``).
 from dashboard.control_room.view import reporting as reporting  # noqa: PLC0414
+
+# The dosage rows and CSV live in dosage.py; actions and tests read them from here too.
+from dashboard.coverage.dosage import DOSAGE_COLUMNS as DOSAGE_COLUMNS  # noqa: PLC0414
+from dashboard.coverage.dosage import dosage_csv as dosage_csv  # noqa: PLC0414
+from dashboard.coverage.dosage import dosage_rows as dosage_rows  # noqa: PLC0414
 from dashboard.times import ago, duration_text, local_clock
 
 
@@ -217,51 +222,7 @@ def _num(value: Any) -> str:
     return f"{value:.0f}" if float(value).is_integer() or value >= 10 else f"{value:.1f}"
 
 
-# --- dosage and predictability -----------------------------------------------------------
-DOSAGE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("name", "Hotspot"), ("category", "Category"), ("windows", "Windows"),
-    ("qualifying_visits", "Qualifying visits"), ("planned_visits", "Planned"),
-    ("patrol_minutes", "Patrol-min"), ("officer_minutes", "Officer-min"),
-    ("compliance_pct", "Compliance %"),
-)
-
-
-def dosage_rows(snapshot: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """Return the dosage table rows; ``compliance`` (0–1) becomes a whole percentage."""
-    rows: list[dict[str, Any]] = []
-    for d in (snapshot or {}).get("dosage") or []:
-        compliance = d.get("compliance")
-        rows.append({
-            "hotspot": d.get("hotspot"), "name": d.get("name") or d.get("hotspot"),
-            "category": str(d.get("category") or "").replace("_", " "),
-            "windows": d.get("windows"), "qualifying_visits": d.get("qualifying_visits"),
-            "planned_visits": d.get("planned_visits"),
-            "patrol_minutes": _round(d.get("patrol_minutes")),
-            "officer_minutes": _round(d.get("officer_minutes")),
-            "compliance_pct": round(100 * compliance) if isinstance(compliance, int | float)
-            and math.isfinite(compliance) else None,
-        })
-    return rows
-
-
-def _round(value: Any) -> float | None:
-    return round(float(value), 1) if isinstance(value, int | float) else None
-
-
-def dosage_csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Return the dosage table as CSV (hotspot id first) for supervisors' reports."""
-    import csv
-    import io
-
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    keys = ["hotspot", *(k for k, _ in DOSAGE_COLUMNS)]
-    writer.writerow(["hotspot_id", *(label for _, label in DOSAGE_COLUMNS)])
-    for row in rows:
-        writer.writerow(["" if row.get(k) is None else row.get(k) for k in keys])
-    return out.getvalue()
-
-
+# --- predictability ---------------------------------------------------------------------
 def predictability_lines(snapshot: Mapping[str, Any] | None) -> list[str]:
     """Return one warning line per hotspot whose first visits fall at a predictable time."""
     lines = []

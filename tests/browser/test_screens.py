@@ -29,8 +29,8 @@ MEASURE = """
 const px = (el) => el ? parseFloat(getComputedStyle(el).fontSize) : null;
 const header = document.querySelector(".pw-header");
 const parts = Array.from(header.children).filter(e => e.offsetParent !== null);
-const tops = parts.map(e => e.getBoundingClientRect().top);
-const mids = parts.map(e => { const r = e.getBoundingClientRect(); return (r.top + r.bottom) / 2; });
+const mids = parts.map(e => {
+  const r = e.getBoundingClientRect(); return (r.top + r.bottom) / 2; });
 const side = document.querySelector(".pw-side").getBoundingClientRect();
 const tabs = Array.from(document.querySelectorAll(".pw-side .tab")).map(t => {
   const r = t.getBoundingClientRect();
@@ -50,6 +50,15 @@ return {legend: px(document.querySelector("#legend .pw-legend-row")),
         tabs: tabs, unit_radius: radius,
         page_width: document.documentElement.scrollWidth, banner_top: banner.top,
         banner_height: banner.height};
+"""
+
+FITS = """
+const box = document.getElementById(arguments[0]);
+const table = box.querySelector("table");
+const panel = document.querySelector(".pw-side .tab-content") || box.parentElement;
+return {table: table ? table.getBoundingClientRect().width : 0,
+        panel: panel.getBoundingClientRect().width,
+        scroll: panel.scrollWidth, client: panel.clientWidth};
 """
 
 
@@ -92,6 +101,16 @@ def test_sizes_from_laptop_to_wall_and_phone(dash_duo: DashComposite, redis_url:
         if os.environ.get("PATROL_SCREENSHOTS"):
             SHOTS.mkdir(parents=True, exist_ok=True)
             dash_duo.driver.save_screenshot(str(SHOTS / f"control-room-{width}x{height}.png"))
+
+    # Dosage at the laptop size: shift and week side by side, nothing wider than the panel.
+    resize(dash_duo, 1366, 768, False)
+    dash_duo.find_element(f"#{ids.TABS} .tab:nth-child(4)").click()
+    dash_duo.wait_for_contains_text(f"#{ids.DOSAGE_TABLE}", "Operation week", timeout=15)
+    fit = dash_duo.driver.execute_script(FITS, ids.DOSAGE_TABLE)
+    assert fit["table"] <= fit["panel"] + 1 and fit["scroll"] <= fit["client"] + 1, fit
+    assert "This shift" in dash_duo.find_element(f"#{ids.DOSAGE_TABLE}").text
+    if os.environ.get("PATROL_SCREENSHOTS"):
+        dash_duo.driver.save_screenshot(str(SHOTS / "dosage-1366x768.png"))
 
     laptop, desk, wall = seen[(1366, 768)], seen[(1920, 1080)], seen[(3840, 2160)]
     assert laptop["header_spread"] < 6 and laptop["header_height"] < 3.2 * laptop["body"], (

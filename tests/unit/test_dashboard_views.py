@@ -405,6 +405,41 @@ def test_dosage_rows_and_csv() -> None:
     assert coverage_view.dosage_rows(None) == []
 
 
+def dose(hid: str, priority: int, compliance: float | None, **extra: Any) -> dict[str, Any]:
+    return {"hotspot": hid, "name": hid.title(), "category": "night_time_economy",
+            "priority": priority, "windows": 2, "qualifying_visits": 3, "delivered_visits": 3,
+            "planned_visits": 4, "patrol_minutes": 41.26, "officer_minutes": 60.0,
+            "window_minutes": 480.0, "compliance": compliance, **extra}
+
+
+def test_dosage_view_shows_shift_and_week_and_observed_time_when_reported() -> None:
+    from dashboard.coverage.dosage import dosage_view
+
+    snap = snapshot(dosage=[dose("soho", 2, 0.75), dose("kx", 1, 0.95, observed_minutes=300.0,
+                                                        mostly_unobserved=False)],
+                    dosage_shift=[dose("soho", 2, None, observed_minutes=100.0,
+                                       mostly_unobserved=True)],
+                    dosage_periods={"week": [NOW - 86400, NOW], "shift": [NOW - 3600, NOW]})
+    view = dosage_view(snap, LONDON)
+    assert [line.hotspot for line in view.lines] == ["kx", "soho"], "priority 1 first"
+    kx, soho = view.lines
+    assert kx.week is not None and kx.week.level == "good" and kx.week.observed_minutes == 300
+    assert kx.shift is None, "no shift row: shown as no window"
+    assert soho.week is not None and soho.week.level == "fair"
+    assert soho.week.observed_minutes is None, "older evaluators send no observed time"
+    assert soho.shift is not None and soho.shift.mostly_unobserved
+    assert soho.shift.level == "none", "a mostly unobserved window is not a failure"
+    text = dumps(coverage_components.render_dosage(view))
+    assert "mostly unobserved" in text and "observed 300 of 480 min" in text
+    assert "This shift" in text and "Operation week" in text and "3 of 4 visits" in text
+    rows = coverage_view.dosage_rows(snap)
+    assert rows[1]["observed_minutes"] == 300 and rows[0]["shift_compliance_pct"] is None
+    header = coverage_view.dosage_csv(rows).splitlines()[0].split(",")
+    assert header[:9] == ["hotspot_id", "Hotspot", "Category", "Windows", "Qualifying visits",
+                          "Planned", "Patrol-min", "Officer-min", "Compliance %"]
+    assert "Observed-min" in header and "Shift compliance %" in header
+
+
 def test_predictability_warning_only_when_flagged() -> None:
     assert coverage_view.predictability_lines(snapshot()) == []
     assert "pw-hidden" in coverage_components.render_predictability([])[1]
