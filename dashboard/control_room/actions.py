@@ -15,6 +15,7 @@ from dash import no_update
 
 from dashboard import changes, ids
 from dashboard.control_room import components, view
+from dashboard.control_room import unit_panel as unit_panel_view
 from dashboard.control_room.view import hotspots_hideout
 from dashboard.coverage import components as coverage_components
 from dashboard.coverage import view as coverage_view
@@ -188,6 +189,33 @@ def degraded_messages(deps: Deps, snapshot: dict[str, Any] | None,
         out.append(f"Coverage last evaluated {duration_text(age)} ago: hotspot states show no "
                    "data and gaps are hidden. Is the coverage evaluator running?")
     return out
+
+
+def pick_unit(trigger: Any, clicks: Any) -> Any:
+    """Return the unit whose panel opens after a click on it (None: the panel closes)."""
+    if trigger == ids.UNIT_CLOSE:
+        return None
+    if isinstance(trigger, dict) and trigger.get("type") == ids.UNIT_ITEM and clicks:
+        return str(trigger.get("unit"))
+    return no_update
+
+
+def unit_panel(deps: Deps, unit: str | None, digest: str | None, now: float
+               ) -> tuple[Any, Any]:
+    """Return (the unit panel, its digest): the unit's state and recent events, or nothing."""
+    if not unit:
+        return ([], None) if digest else (no_update, no_update)
+    try:
+        rows = deps.store.live_rows()
+        events = deps.store.unit_events(unit, unit_panel_view.EVENTS_SHOWN)
+    except redis.RedisError:
+        return no_update, no_update
+    states = {u.id: u for u in unit_states(rows, deps.roster, now, deps.settings.stale_after_s)}
+    detail = unit_panel_view.unit_detail(states.get(unit), events, deps.settings.zone)
+    new = changes.digest([unit, detail])
+    if new == digest:
+        return no_update, no_update
+    return unit_panel_view.render_unit(detail), new
 
 
 def fly_to_unit(trigger: Any, clicks: Any, units_data: dict[str, Any] | None) -> Any:

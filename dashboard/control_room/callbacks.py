@@ -59,6 +59,20 @@ def register(app: Dash, deps: Deps) -> None:
         "function (children) { return children; }",
         Output(ids.GAPS, "children"), Input(ids.GAPS_DATA, "data"), prevent_initial_call=True)
 
+    @app.callback(Output(ids.UNIT_PICK, "data"),
+                  Input({"type": ids.UNIT_ITEM, "unit": ALL}, "n_clicks"),
+                  Input(ids.UNIT_CLOSE, "n_clicks"), prevent_initial_call=True)
+    @reader
+    def pick_unit(clicks: list[int], close: int | None) -> Any:
+        return actions.pick_unit(ctx.triggered_id, fired_value())
+
+    @app.callback(Output(ids.UNIT_PANEL, "children"), Output(ids.UNIT_DIGEST, "data"),
+                  Input(ids.UNIT_PICK, "data"), Input(ids.TASK_TICK, "n_intervals"),
+                  State(ids.UNIT_DIGEST, "data"))
+    @reader
+    def unit_panel(unit: str | None, tick: int | None, digest: str | None) -> tuple[Any, Any]:
+        return actions.unit_panel(deps, unit, digest, time.time())
+
     @app.callback(Output(ids.MAP, "viewport", allow_duplicate=True),
                   Input({"type": ids.UNIT_ITEM, "unit": ALL}, "n_clicks"),
                   State(ids.UNITS, "data"), prevent_initial_call=True)

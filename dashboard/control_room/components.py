@@ -101,6 +101,7 @@ def side_panel(deps: Deps, can_act: bool = False) -> html.Div:
         dcc.Tab(label="Units", value=ids.TAB_UNITS, children=[
             dcc.Input(id=ids.SEARCH, type="search", debounce=False, className="pw-search",
                       placeholder="Search callsign, id, team or status"),
+            html.Div(id=ids.UNIT_PANEL),
             html.Div(id=ids.UNIT_LIST, className="pw-list"),
         ]),
         dcc.Tab(id=ids.LOST_TAB, label="Lost", value=ids.TAB_LOST, children=[
@@ -166,6 +167,7 @@ def page(deps: Deps, can_act: bool = False, who: Any = None) -> html.Div:
         dcc.Interval(id=ids.TASK_TICK, interval=TASK_TICK_MS),
         dcc.Store(id=ids.DIGESTS, data={}),
         dcc.Store(id=ids.SLOW_DIGESTS, data={}),
+        dcc.Store(id=ids.UNIT_PICK), dcc.Store(id=ids.UNIT_DIGEST),
         dcc.Store(id=ids.GAP_HOLD, data=None),
         dcc.Store(id=ids.GAPS_DATA),
         dcc.Store(id=ids.TASK_DIGESTS, data={}),
