@@ -101,7 +101,10 @@ def side_panel(deps: Deps, can_act: bool = False) -> html.Div:
         dcc.Tab(label="Units", value=ids.TAB_UNITS, children=[
             dcc.Input(id=ids.SEARCH, type="search", debounce=False, className="pw-search",
                       placeholder="Search callsign, id, team or status"),
-            html.Div(id=ids.UNIT_PANEL),
+            html.Div([html.Div(id=ids.UNIT_PANEL),
+                      html.Button("Close the unit's panel", id=ids.UNIT_CLOSE, n_clicks=0,
+                                  className="pw-button pw-button-quiet pw-unit-close")],
+                     className="pw-unit-box"),
             html.Div(id=ids.UNIT_LIST, className="pw-list"),
         ]),
         dcc.Tab(id=ids.LOST_TAB, label="Lost", value=ids.TAB_LOST, children=[

@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 
 from dash import html
 
-from dashboard import ids
 from dashboard.control_room.view import is_lost
 from dashboard.palette import LOST_LABEL, LOST_ON_DARK, STATUS_LOOK
 from dashboard.times import local_datetime
@@ -98,5 +97,4 @@ def render_unit(detail: UnitDetail | None) -> Children:
                             className="pw-unit-meta")], className="pw-unit-head"),
         html.Div("Recent events", className="pw-h3"),
         html.Ul(events, className="pw-events"),
-        html.Button("Close", id=ids.UNIT_CLOSE, n_clicks=0, className="pw-button pw-button-quiet"),
     ], className="pw-unit-panel")]
