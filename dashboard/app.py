@@ -14,6 +14,7 @@ from werkzeug.exceptions import MethodNotAllowed
 
 from dashboard import api, auth, callbacks, hardening, history_api, login, metrics, pages
 from dashboard.admin import callbacks as admin_callbacks
+from dashboard.control_room import basemap
 from dashboard.deps import Deps
 from dashboard.publisher import Publisher
 from patrolwatch.core.hotspots import CoverageDefaults, HotspotSet, load_hotspots
@@ -113,8 +114,9 @@ def create_app(settings: Settings, store: Store, roster: Roster, hotspots: Hotsp
     """
     directory = auth.UserDirectory(settings.users)
     require_users(settings, directory)
+    tiles = basemap.open_basemap(settings.basemap) if settings.basemap else None
     deps = Deps(settings=settings, store=store, roster=roster, hotspots=hotspots,
-                publisher=publisher or Publisher(settings.mqtt_url))
+                publisher=publisher or Publisher(settings.mqtt_url), basemap=tiles)
     app = dash.Dash(
         __name__, title="PatrolWatch", assets_folder=str(ASSETS),
         update_title="", serve_locally=True,
@@ -148,6 +150,7 @@ def create_app(settings: Settings, store: Store, roster: Roster, hotspots: Hotsp
     server.register_blueprint(history_api.blueprint(deps))  # before api's /api/<path> catch-all
     server.register_blueprint(api.blueprint(deps))
     metrics.register(server, deps)
+    basemap.register(server, tiles)
     server.register_error_handler(MethodNotAllowed, method_not_allowed)
     server.after_request(gzip_json)
     if settings.open_access and not directory.users():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from dashboard.control_room.basemap import TileSource
 from dashboard.publisher import Publisher
 from patrolwatch.core.hotspots import HotspotSet
 from patrolwatch.roster import Roster
@@ -24,6 +25,7 @@ class Deps:
     roster: Roster
     hotspots: HotspotSet
     publisher: Publisher = field(default=None, compare=False)  # type: ignore[assignment]
+    basemap: TileSource | None = field(default=None, compare=False)  # PATROL_BASEMAP, opened
     callsigns: dict[str, str] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -6,11 +6,14 @@ from __future__ import annotations
 MAP = "map"
 UNITS = "units-layer"
 HOTSPOTS = "hotspots-layer"
+BASEMAP = "basemap-layer"
+NO_BASEMAP = "no-basemap"  # the notice shown when no basemap is configured
 
 # Timers and client-side memory (per browser tab; Redis stays the only shared state)
 TICK = "tick"
 SLOW_TICK = "slow-tick"
 DIGESTS = "digests"
+SLOW_DIGESTS = "slow-digests"  # the dosage panel's and the predictability warning's
 
 # Header and banners
 CLOCK = "clock"
@@ -21,7 +24,10 @@ DEGRADED = "degraded-banner"
 # Side panel
 COUNTS = "counts"
 GAPS = "gap-list"
+GAPS_DATA = "gap-list-data"  # the rendered list, copied into GAPS in the browser
 GAP_BADGE = "gap-badge"
+GAP_HOLD = "gap-hold"  # set by the browser while the pointer is on the gap list
+GAP_HELD = "gap-held"  # says the list is paused, and why
 PREDICTABILITY = "predictability"
 TABS = "side-tabs"
 TAB_HOTSPOT = "tab-hotspot"
@@ -31,6 +37,10 @@ TAB_DOSAGE = "tab-dosage"
 LOST_TAB = "lost-tab"
 SEARCH = "unit-search"
 UNIT_LIST = "unit-list"
+UNIT_PICK = "unit-pick"  # the unit whose panel is open (per browser tab)
+UNIT_PANEL = "unit-panel"
+UNIT_CLOSE = "unit-close"
+UNIT_DIGEST = "unit-digest"
 LOST_LIST = "lost-list"
 HOTSPOT_PICK = "hotspot-pick"
 HOTSPOT_PANEL = "hotspot-panel"
@@ -95,12 +105,13 @@ CREW_GEO_BOX = "crew-geo-box"
 CREW_GEO = "crew-geo"
 CREW_GEO_TICK = "crew-geo-tick"
 CREW_EMERGENCY = "crew-emergency"
+CREW_SOS = "crew-sos"  # the bar at the bottom of the screen holding the EMERGENCY button
 CREW_ARMED = "crew-armed"
 CREW_DISARM = "crew-disarm"
 
 # More pattern-matching id types: ``{"type": TASK_ITEM, "hotspot", "unit", "at"}`` (``at`` is
-# "gap" or "panel": the same suggestion can show in both), ``{"type": ACK_ITEM, "unit"}``,
-# ``{"type": CREW_STATUS_BUTTON, "status"}``.
+# "gap" or "panel": the same suggestion can show in both), ``{"type": ACK_ITEM, "alarm"}``
+# (one emergency), ``{"type": CREW_STATUS_BUTTON, "status"}``.
 TASK_ITEM = "task-item"
 ACK_ITEM = "emergency-ack"
 CREW_STATUS_BUTTON = "crew-status-button"

@@ -65,6 +65,8 @@ def hotspot_styles() -> dict[str, dict[str, Any]]:
     for state, look in HOTSPOT_LOOK.items():
         styles[state] = {"color": look.colour, "weight": 2, "opacity": 0.9,
                          "fillColor": look.colour, "fillOpacity": 0.28}
+    for style in styles.values():  # dashed: a place, never mistaken for a unit's solid dot
+        style["dashArray"] = "8 5"
     styles["gap"].update(weight=4, fillOpacity=0.38)
     styles["inactive"].update(fillOpacity=0.0, dashArray="6 4", weight=1.5)
     # Dashed, so "we cannot tell" never reads as a solid colour that means something.

@@ -16,11 +16,14 @@ def chip(label: str, colour: str, hollow: bool = False) -> html.Span:
     return html.Span(label, className="pw-chip", style=style)
 
 
-def ago_span(ts: float | None) -> html.Span:
+def ago_span(ts: float | None, form: str = "ago") -> html.Span:
     """Return a span the browser keeps saying "2 min ago" in (assets/patrolwatch.js).
 
     Relative times change every second; rendering them here would re-send every list
-    every second. The span carries the time and the browser writes the words.
+    every second. The span carries the time and the browser writes the words: ``form``
+    "ago" ("2 min ago"), "for" ("2 min") or "overdue" ("2 min overdue").
     """
     data = {"data-ts": "" if ts is None else f"{ts:.3f}"}
+    if form != "ago":
+        data["data-form"] = form
     return html.Span(className="pw-ago", **data)  # type: ignore[arg-type]  # data-* is allowed

@@ -63,7 +63,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from patrolwatch.sim.publisher import run_simulator
 
     run_simulator(settings, units=args.units, interval_s=args.interval, stop=_stop_on_signals(),
-                  seed=args.seed)
+                  seed=args.seed, history_h=args.history)
     return 0
 
 
@@ -256,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--units", type=positive_int, default=200)
     p.add_argument("--interval", type=positive_float, default=5.0, help="seconds between positions")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--history", type=float, default=0.0, metavar="HOURS",
+                   help="first publish this many hours of the shift so far, with past times "
+                        "(0 to 12)")
 
     p = add("device", cmd_device, "a handheld client publishing as one unit")
     p.add_argument("unit")

@@ -31,6 +31,7 @@ from patrolwatch.settings import Settings
 
 HOST = "127.0.0.1"
 MQTT_PORT = 1883  # what an OwnTracks phone expects; another is taken if it is busy
+HISTORY_H = 3.0  # the fleet starts with the last 3 h of its shift, so gaps and dosage are real
 READY_TIMEOUT_S = 90.0  # first start on a slow machine imports Dash and compiles bytecode
 SERVER_TIMEOUT_S = 30.0
 STOP_DEADLINE_S = 10.0
@@ -122,6 +123,7 @@ class Demo:
         self.out = out
         self.stop = threading.Event()
         self.procs: list[Proc] = []  # in start order; stopped in reverse
+        self.ports: list[tuple[str, str]] = []  # what listens where, for the banner
         self.workdir = Path(tempfile.mkdtemp(prefix="patrolwatch-demo-"))
 
     def say(self, text: str = "") -> None:
@@ -202,6 +204,21 @@ class Demo:
         self.say(f"started MQTT broker  pid {child.proc.pid:<7} mqtt://{HOST}:{port}")
         return f"mqtt://{HOST}:{port}", port
 
+    def metrics_port(self) -> int:
+        """Return the worker's metrics port: the one asked for, or the default, if free.
+
+        The worker only logs when its metrics port is taken; the demo picks a free one and
+        says so, like every other port it picks.
+        """
+        wanted = self.settings.metrics_port
+        if wanted == 0:
+            return 0
+        if port_free(wanted):
+            return wanted
+        chosen = free_port()
+        self.say(f"port {wanted} is taken by something else: the worker's metrics use {chosen}")
+        return chosen
+
     def users_file(self) -> tuple[Path, list[tuple[str, str, str]] | None]:
         """Return the users file: PATROL_USERS if set, else a fresh one with demo logins."""
         if "users" in self.settings.model_fields_set:
@@ -233,20 +250,27 @@ class Demo:
         port = self.port if port_free(self.port) else free_port()
         if port != self.port:
             self.say(f"port {self.port} is taken by something else: the dashboard uses {port}")
+        metrics = self.metrics_port()
         env = dict(os.environ, PATROL_REDIS_URL=redis_url, PATROL_MQTT_URL=mqtt_url,
                    PATROL_USERS=str(users.resolve()),
                    PATROL_HOTSPOTS=str(settings.hotspots.resolve()),
-                   PATROL_UNITS=str(settings.units.resolve()))
+                   PATROL_UNITS=str(settings.units.resolve()),
+                   PATROL_METRICS_PORT=str(metrics))
         # The demo's Redis lives and dies with it: so does its archive, unless one is set.
         if "archive" not in settings.model_fields_set:
             env["PATROL_ARCHIVE"] = str(self.workdir / "archive")
         me = [sys.executable, "-m", "patrolwatch"]
         url = f"http://{HOST}:{port}/"
+        self.ports = [("dashboard", url), ("MQTT broker", mqtt_url), ("Redis", redis_url),
+                      ("worker metrics", f"http://{HOST}:{metrics}/metrics" if metrics
+                       else "off (PATROL_METRICS_PORT=0)")]
+        worker = "MQTT -> Redis worker and coverage evaluator" + (
+            f", metrics on port {metrics}" if metrics else "")
         for name, args, detail in (
-            ("ingest", ["ingest"], "MQTT -> Redis worker and coverage evaluator"),
+            ("ingest", ["ingest"], worker),
             ("dashboard", ["dashboard", "--host", HOST, "--port", str(port)], url),
-            ("simulator", ["simulate", "--units", str(self.units)],
-             f"{self.units} simulated units"),
+            ("simulator", ["simulate", "--units", str(self.units), "--history", f"{HISTORY_H:g}"],
+             f"{self.units} simulated units, the last {HISTORY_H:g} h of their shift first"),
         ):
             child = self.spawn(name, [*me, *args], detail, env)
             self.say(f"started {name:<12} pid {child.proc.pid:<7} {detail}")
@@ -264,6 +288,9 @@ class Demo:
         for child in self.procs:
             self.say(f"  {child.name:<12} pid {child.proc.pid:<7} {child.detail}")
         self.say(f"  logs in {self.workdir} (removed when the demo stops)")
+        self.say("Ports:")
+        for what, where in self.ports:
+            self.say(f"  {what:<15} {where}")
         self.say()
         if mqtt_port is not None:
             lan = lan_address()
@@ -319,8 +346,22 @@ def _print_logins(logins: list[tuple[str, str, str]] | None, path: Path,
         say(f"Dashboard users come from {path} (PATROL_USERS); no demo logins were made.")
         return
     say("Demo logins (random passwords, for this run only):")
+    units = _login_units(path)
     for name, password, role in logins:
-        say(f"  {role:<11} user {name:<11} password {password}")
+        unit = units.get(name)
+        extra = f"  (unit {unit}: its crew page is /crew)" if unit else ""
+        say(f"  {role:<11} user {name:<11} password {password}{extra}")
+
+
+def _login_units(path: Path) -> dict[str, str]:
+    """Return each demo user's unit (crew users), read back from the users file."""
+    from patrolwatch.errors import ConfigError
+    from patrolwatch.users import load_users
+
+    try:
+        return {name: u.unit for name, u in load_users(path).items() if u.unit}
+    except (OSError, ValueError, ConfigError):  # the logins still print without the units
+        return {}
 
 
 def run_demo(settings: Settings, units: int = 200, port: int = 8050) -> int:

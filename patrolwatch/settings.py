@@ -81,7 +81,9 @@ class Settings(BaseSettings):
     tasking_arrival_timeout_s: float = Field(1800.0, gt=0)
 
     # Dashboard
-    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    # No public tile server by default: a force serves its own map (docs/deployment.md).
+    basemap: Path | None = None  # a local .pmtiles / .mbtiles raster tileset
+    tile_url: str = ""  # the force's XYZ or WMTS REST server, used when basemap is unset
     tile_attribution: str = "&copy; OpenStreetMap contributors"
     map_center_lat: float = 51.5072
     map_center_lon: float = -0.1276

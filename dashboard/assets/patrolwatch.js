@@ -19,36 +19,49 @@ window.patrolwatch = window.patrolwatch || {};
   // The Leaflet map, for the browser console and the browser tests (read-only use).
   pw.map = null;
 
+  // Markers grow with the screen like the type does (1 up to 1700 px wide, 2.26 at 4K), so
+  // a wall screen's dots read across the room and a laptop's do not crowd the map.
+  pw.scale = function () {
+    return Math.max(1, Math.min(2.4, (window.innerWidth || 1700) / 1700));
+  };
+
   pw.units = {
     pointToLayer: function (feature, latlng, context) {
       pw.map = context.map;
+      watch(context.map);
       var p = feature.properties;
       var look = context.hideout.st[p.s] || ["?", "#000000"];
       var callsign = context.hideout.cs[p.id] || p.id;
       if (p.s === "E") {
         // Pulsing until a supervisor acknowledges it (p.k), then a steady marker.
         var ring = p.k ? "" : '<span class="pw-alarm-ring"></span>';
+        var k = pw.scale();
         var icon = L.divIcon({
           className: "pw-alarm-icon" + (p.k ? " pw-alarm-icon-acked" : ""),
-          html: ring + '<span class="pw-alarm-dot"></span>',
-          iconSize: [40, 40],
-          iconAnchor: [20, 20]
+          html: '<span class="pw-alarm-box" style="transform: scale(' + k + ')">' + ring +
+                '<span class="pw-alarm-dot"></span></span>',
+          iconSize: [40 * k, 40 * k],
+          iconAnchor: [20 * k, 20 * k]
         });
         var alarm = L.marker(latlng, {icon: icon, zIndexOffset: 10000, keyboard: false});
         alarm.bindTooltip("EMERGENCY " + esc(callsign) + (p.k ? " (acknowledged)" : ""), {
-          permanent: true, direction: "right", offset: [16, 0],
+          permanent: true, direction: "right", offset: [16 * k, 0],
           className: "pw-alarm-label" + (p.k ? " pw-alarm-acked" : "")
         });
+        pw.declutterSoon();
         return alarm;
       }
-      var options = {radius: 6, weight: 1, color: "#111827",
+      // A unit is always a small filled dot with a solid outline; hotspots are dashed rings
+      // and areas, so neither can be read as the other.
+      var s = pw.scale();
+      var options = {radius: 6 * s, weight: 1.5 * s, color: "#111827",
                      fillColor: look[1], fillOpacity: 1};
       var text = esc(callsign) + " · " + esc(look[0]);
       if (p.l) {
         var lost = context.hideout.lost;
-        // Hollow and dashed: the last known place, not a live position.
-        options = {radius: 7, weight: 2.5, color: lost[1], dashArray: "3 3",
-                   fillColor: "#ffffff", fillOpacity: 0.7};
+        // Grey with a white ring: the last known place, not a live position.
+        options = {radius: 6.5 * s, weight: 2.5 * s, color: "#ffffff",
+                   fillColor: lost[1], fillOpacity: 1};
         text += " · " + esc(lost[0]);
       }
       var marker = L.circleMarker(latlng, options);
@@ -71,10 +84,14 @@ window.patrolwatch = window.patrolwatch || {};
       if (feature.properties.pin) {
         // A solid hollow ring: never mistaken for a unit's filled dot, nor for the dashed
         // ring of a lost-contact unit. Inactive hotspots stay quiet.
+        // A dashed ring with a light fill: a place, never a unit's solid dot (inactive ones
+        // are quieter, gaps bigger and bolder).
         var quiet = state === "inactive";
-        return Object.assign({}, style, {radius: state === "gap" ? 14 : quiet ? 8 : 11,
-                                         weight: state === "gap" ? 6 : quiet ? 2 : 4,
-                                         dashArray: null, fillOpacity: 0.08});
+        var s = pw.scale();
+        return Object.assign({}, style, {radius: (state === "gap" ? 15 : quiet ? 10 : 12) * s,
+                                         weight: (state === "gap" ? 5 : quiet ? 2 : 3.5) * s,
+                                         dashArray: (quiet ? 3 : 5) * s + " " + 3 * s,
+                                         fillOpacity: quiet ? 0.1 : 0.22});
       }
       return style;
     },
@@ -91,8 +108,68 @@ window.patrolwatch = window.patrolwatch || {};
         permanent: label, direction: label ? "right" : "top", offset: label ? [14, 0] : [0, -8],
         className: label ? "pw-gap-label" : "pw-hotspot-tip"
       });
+      if (context && context.map) { watch(context.map); }
+      if (label) { pw.declutterSoon(); }
     }
   };
+
+  // Permanent labels (EMERGENCY first, then GAP) must never cover one another: each is
+  // pushed down below any label already placed that it would overlap. Emergencies are
+  // placed first, so a gap label moves for them, never the other way round. The legend
+  // turns see-through while an emergency marker or label lies under it.
+  function overlaps(a, b) {
+    return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  }
+
+  pw.declutter = function () {
+    var labels = Array.prototype.slice.call(document.querySelectorAll(
+      ".leaflet-tooltip.pw-alarm-label, .leaflet-tooltip.pw-gap-label"));
+    labels.forEach(function (el) { el.style.marginTop = ""; });
+    var boxes = labels.map(function (el) {
+      return {el: el, r: el.getBoundingClientRect(),
+              rank: el.classList.contains("pw-alarm-label") ? 0 : 1};
+    });
+    boxes.sort(function (a, b) { return a.rank - b.rank || a.r.top - b.r.top || a.r.left - b.r.left; });
+    var placed = [];
+    boxes.forEach(function (box) {
+      var r = box.r;
+      var shift = 0;
+      for (var guard = 0; guard < 100; guard++) {
+        var here = {left: r.left, right: r.right, top: r.top + shift, bottom: r.bottom + shift};
+        var hit = null;
+        for (var i = 0; i < placed.length; i++) {
+          if (overlaps(here, placed[i])) { hit = placed[i]; break; }
+        }
+        if (!hit) { placed.push(here); break; }
+        shift = hit.bottom + 2 - r.top;
+      }
+      if (shift) { box.el.style.marginTop = shift + "px"; }
+    });
+    var legend = document.getElementById("legend");
+    if (legend) {
+      var area = legend.getBoundingClientRect();
+      var under = Array.prototype.slice.call(document.querySelectorAll(
+        ".pw-alarm-icon, .leaflet-tooltip.pw-alarm-label")).some(function (el) {
+        return overlaps(el.getBoundingClientRect(), area);
+      });
+      legend.classList.toggle("pw-legend-yield", under);
+    }
+  };
+
+  var clutterPending = false;
+  pw.declutterSoon = function () {
+    if (clutterPending) { return; }
+    clutterPending = true;
+    window.requestAnimationFrame(function () { clutterPending = false; pw.declutter(); });
+  };
+
+  var watched = null;
+  function watch(map) {
+    pw.map = pw.map || map;
+    if (watched === map) { return; }
+    watched = map;
+    map.on("zoomend moveend resize", pw.declutterSoon);
+  }
 
   // Relative times ("2 min ago") are written here, once a second, into empty spans that
   // carry their epoch time in data-ts: the server then re-sends a list only when its data
@@ -110,9 +187,11 @@ window.patrolwatch = window.patrolwatch || {};
     return hours ? days + " d " + hours + " h" : days + " d";
   };
 
-  pw.ago = function (ts, now) {
-    if (ts === "" || isNaN(ts)) { return "never"; }
+  pw.ago = function (ts, now, form) {
+    if (ts === "" || isNaN(ts)) { return form ? "" : "never"; }
     var age = now - ts;
+    if (form === "for") { return pw.duration(age); }
+    if (form === "overdue") { return age < 60 ? "due now" : pw.duration(age) + " overdue"; }
     return age < 10 ? "just now" : pw.duration(age) + " ago";
   };
 
@@ -121,7 +200,8 @@ window.patrolwatch = window.patrolwatch || {};
     var spans = document.querySelectorAll("span.pw-ago[data-ts]");
     for (var i = 0; i < spans.length; i++) {
       var raw = spans[i].getAttribute("data-ts");
-      var text = pw.ago(raw === "" ? "" : parseFloat(raw), now);
+      var text = pw.ago(raw === "" ? "" : parseFloat(raw), now,
+                        spans[i].getAttribute("data-form"));
       if (spans[i].textContent !== text) { spans[i].textContent = text; }
     }
   }
@@ -191,9 +271,46 @@ window.patrolwatch = window.patrolwatch || {};
     setInterval(alarmTick, ALARM_EVERY_MS);
   }
 
+  // While the pointer is on a list that holds buttons (the gap list), the server leaves the
+  // list as it is, so a Task button cannot move away under a click: the page tells it
+  // through a dcc.Store ("gap-hold"). The hold ends when the pointer leaves, or after
+  // HOLD_IDLE_MS without a move, so a pointer left resting there never freezes the list.
+  var HOLD_IDLE_MS = 15000;
+  var holdTimer = null;
+  var holding = false;
+
+  function setHold(on) {
+    if (on === holding) { return; }
+    var dc = window.dash_clientside;
+    // The store renders no element; the gap list shows the control-room page holds it.
+    if (!dc || !dc.set_props || !document.getElementById("gap-list")) { return; }
+    holding = on;
+    try {
+      dc.set_props("gap-hold", {data: on ? Date.now() : null});
+    } catch (err) {
+      holding = false;
+    }
+  }
+
+  function onPointer(event) {
+    var inside = event.target && event.target.closest && event.target.closest("#gap-list");
+    if (!inside) { setHold(false); return; }
+    setHold(true);
+    if (holdTimer) { clearTimeout(holdTimer); }
+    holdTimer = setTimeout(function () { setHold(false); }, HOLD_IDLE_MS);
+  }
+
+  function startHold() {
+    document.addEventListener("pointermove", onPointer, true);
+    document.addEventListener("pointerover", onPointer, true);
+    document.addEventListener("pointerdown", onPointer, true);
+    document.documentElement.addEventListener("pointerleave", function () { setHold(false); });
+  }
+
   function start() {
     startAges();
     startAlarm();
+    startHold();
   }
 
   if (document.readyState === "loading") {

@@ -15,6 +15,7 @@ from dash import no_update
 
 from dashboard import changes, ids
 from dashboard.control_room import components, view
+from dashboard.control_room import unit_panel as unit_panel_view
 from dashboard.control_room.view import hotspots_hideout
 from dashboard.coverage import components as coverage_components
 from dashboard.coverage import view as coverage_view
@@ -80,10 +81,11 @@ def _redis_down(deps: Deps, exc: redis.RedisError, digests: dict[str, Any],
 
 
 def refresh(deps: Deps, search: str | None, digests: dict[str, Any] | None,
-            now: float, can_act: bool = False) -> dict[str, Any]:
+            now: float, can_act: bool = False, hold: bool = False) -> dict[str, Any]:
     """Return every live output for one tick; unchanged parts are ``no_update``.
 
-    ``can_act`` (supervisors, admins) adds the Task and Acknowledge buttons.
+    ``can_act`` (supervisors, admins) adds the Task and Acknowledge buttons. ``hold`` (the
+    pointer is on the gap list) leaves the gap list as it is until the pointer leaves.
     """
     digests = digests or {}
     zone = deps.settings.zone
@@ -110,10 +112,7 @@ def refresh(deps: Deps, search: str | None, digests: dict[str, Any] | None,
     counts = view.count_units(units)
     if _changed("counts", [counts, len(gaps)], digests, new):
         out["counts"] = components.render_counts(counts, len(gaps))
-    if _changed("gaps", [gaps, live.tasked, can_act], digests, new):
-        out["gaps"] = coverage_components.render_gaps(gaps, can_act, live.tasked)
-        out["gap_badge"] = str(len(gaps))
-        out["gap_badge_class"] = "pw-badge" if gaps else "pw-badge pw-badge-none"
+    _gap_list(gaps, live.tasked, can_act, hold, digests, out, new)
     if _changed("alarms", [alarms, can_act], digests, new):
         out["alarms"], out["alarms_class"] = components.render_alarms(alarms, can_act)
     unit_list = view.unit_rows(units, search or "")
@@ -133,8 +132,40 @@ def refresh(deps: Deps, search: str | None, digests: dict[str, Any] | None,
     return out
 
 
+def _gap_list(gaps: list[coverage_view.GapRow], tasked: dict[str, list[str]], can_act: bool,
+              hold: bool, digests: dict[str, Any], out: dict[str, Any],
+              new: dict[str, Any]) -> None:
+    """Re-send the gap list only when it changed, and not while the pointer is on it.
+
+    Held, the old digest is kept, so the list is sent as soon as the pointer leaves; the
+    count beside the heading keeps up meanwhile, and a note says the list is paused.
+    """
+    if _changed("gap_count", len(gaps), digests, new):
+        out["gap_badge"] = str(len(gaps))
+        out["gap_badge_class"] = "pw-badge" if gaps else "pw-badge pw-badge-none"
+    if not _changed("gaps", [gaps, tasked, can_act], digests, new):
+        new.pop("held", None)
+        if digests.get("held"):
+            out["gap_held"] = HELD_HIDDEN
+        return
+    if hold:
+        new["gaps"] = digests.get("gaps")
+        new["held"] = True
+        if not digests.get("held"):
+            out["gap_held"] = HELD_SHOWN
+        return
+    new.pop("held", None)
+    if digests.get("held"):
+        out["gap_held"] = HELD_HIDDEN
+    out["gaps"] = coverage_components.render_gaps(gaps, can_act, tasked)
+
+
+HELD_SHOWN = "pw-gap-held"
+HELD_HIDDEN = "pw-gap-held pw-invisible"  # keeps its room: the list must not move
+
+
 REFRESH_OUTPUTS = ("units", "hideout", "clock", "feed", "alarms", "alarms_class", "degraded",
-                   "degraded_class", "counts", "gaps", "gap_badge", "gap_badge_class",
+                   "degraded_class", "counts", "gaps", "gap_badge", "gap_badge_class", "gap_held",
                    "unit_list", "lost", "lost_tab", "digests")
 
 
@@ -173,6 +204,33 @@ def fly_to_stored_unit(deps: Deps, trigger: Any, clicks: Any) -> Any:
     if not position:
         return no_update
     return view.viewport(position["lat"], position["lon"], view.UNIT_ZOOM)
+
+
+def pick_unit(trigger: Any, clicks: Any) -> Any:
+    """Return the unit whose panel opens after a click on it (None: the panel closes)."""
+    if trigger == ids.UNIT_CLOSE:
+        return None
+    if isinstance(trigger, dict) and trigger.get("type") == ids.UNIT_ITEM and clicks:
+        return str(trigger.get("unit"))
+    return no_update
+
+
+def unit_panel(deps: Deps, unit: str | None, digest: str | None, now: float
+               ) -> tuple[Any, Any]:
+    """Return (the unit panel, its digest): the unit's state and recent events, or nothing."""
+    if not unit:
+        return ([], None) if digest else (no_update, no_update)
+    try:
+        rows = deps.store.live_rows()
+        events = deps.store.unit_events(unit, unit_panel_view.EVENTS_SHOWN)
+    except redis.RedisError:
+        return no_update, no_update
+    states = {u.id: u for u in unit_states(rows, deps.roster, now, deps.settings.stale_after_s)}
+    detail = unit_panel_view.unit_detail(states.get(unit), events, deps.settings.zone)
+    new = changes.digest([unit, detail])
+    if new == digest:
+        return no_update, no_update
+    return unit_panel_view.render_unit(detail), new
 
 
 def fly_to_unit(trigger: Any, clicks: Any, units_data: dict[str, Any] | None) -> Any:

@@ -27,9 +27,10 @@ REFRESH_TARGETS: dict[str, Output] = {
     "degraded": Output(ids.DEGRADED, "children"),
     "degraded_class": Output(ids.DEGRADED, "className"),
     "counts": Output(ids.COUNTS, "children"),
-    "gaps": Output(ids.GAPS, "children"),
+    "gaps": Output(ids.GAPS_DATA, "data"),
     "gap_badge": Output(ids.GAP_BADGE, "children"),
     "gap_badge_class": Output(ids.GAP_BADGE, "className"),
+    "gap_held": Output(ids.GAP_HELD, "className"),
     "unit_list": Output(ids.UNIT_LIST, "children"),
     "lost": Output(ids.LOST_LIST, "children"),
     "lost_tab": Output(ids.LOST_TAB, "label"),
@@ -44,10 +45,33 @@ def register(app: Dash, deps: Deps) -> None:
     @app.callback(output=REFRESH_TARGETS,
                   inputs={"tick": Input(ids.TICK, "n_intervals"),
                           "search": Input(ids.SEARCH, "value"),
-                          "digests": State(ids.DIGESTS, "data")})
+                          "digests": State(ids.DIGESTS, "data"),
+                          "hold": State(ids.GAP_HOLD, "data")})
     @reader
-    def refresh(tick: int | None, search: str | None, digests: dict[str, Any]) -> dict[str, Any]:
-        return actions.refresh(deps, search, digests, time.time(), allowed("supervisor"))
+    def refresh(tick: int | None, search: str | None, digests: dict[str, Any],
+                hold: Any) -> dict[str, Any]:
+        return actions.refresh(deps, search, digests, time.time(), allowed("supervisor"),
+                               hold=bool(hold))
+
+    # The list is copied from a store in the browser: a tick that changes nothing in it does
+    # not touch it at all (Dash marks an output "loading" for every server call it is in).
+    app.clientside_callback(  # type: ignore[no-untyped-call]
+        "function (children) { return children; }",
+        Output(ids.GAPS, "children"), Input(ids.GAPS_DATA, "data"), prevent_initial_call=True)
+
+    @app.callback(Output(ids.UNIT_PICK, "data"),
+                  Input({"type": ids.UNIT_ITEM, "unit": ALL}, "n_clicks"),
+                  Input(ids.UNIT_CLOSE, "n_clicks"), prevent_initial_call=True)
+    @reader
+    def pick_unit(clicks: list[int], close: int | None) -> Any:
+        return actions.pick_unit(ctx.triggered_id, fired_value())
+
+    @app.callback(Output(ids.UNIT_PANEL, "children"), Output(ids.UNIT_DIGEST, "data"),
+                  Input(ids.UNIT_PICK, "data"), Input(ids.TASK_TICK, "n_intervals"),
+                  State(ids.UNIT_DIGEST, "data"))
+    @reader
+    def unit_panel(unit: str | None, tick: int | None, digest: str | None) -> tuple[Any, Any]:
+        return actions.unit_panel(deps, unit, digest, time.time())
 
     @app.callback(Output(ids.MAP, "viewport", allow_duplicate=True),
                   Input({"type": ids.UNIT_ITEM, "unit": ALL}, "n_clicks"),

@@ -7,12 +7,10 @@ from typing import Any
 
 import dash_leaflet as dl
 from dash import dcc, html
-from dash.dash_table.DataTable import DataTable
 
 from dashboard import ids
-from dashboard.control_room import view
+from dashboard.control_room import basemap, view
 from dashboard.control_room.view import Alarm, Counts, LostRow, UnitRow, hotspots_hideout
-from dashboard.coverage.view import DOSAGE_COLUMNS
 from dashboard.deps import Deps
 from dashboard.palette import HOTSPOT_LOOK, LOST_COLOUR, LOST_LABEL, LOST_ON_DARK, STATUS_LOOK
 from dashboard.redeploy import components as redeploy_components
@@ -57,15 +55,21 @@ def legend() -> html.Div:
 
 
 def map_panel(deps: Deps) -> html.Div:
-    """Return the map: tiles, hotspot areas, one units layer, legend (tiles are optional)."""
+    """Return the map: base layer, hotspot areas, one units layer, legend (tiles are optional)."""
     s = deps.settings
     states = {h.id: "no_data" for h in deps.hotspots.hotspots}
+    base = basemap.base_layer(s.tile_url, s.tile_attribution, deps.basemap)
+    tiles = ([dl.TileLayer(url=base.url, attribution=base.attribution, minZoom=0, maxZoom=20,
+                           maxNativeZoom=base.max_native_zoom, id=ids.BASEMAP)]
+             if base.url else [])
+    notice = ([html.Div(base.notice, className="pw-no-basemap", id=ids.NO_BASEMAP)]
+              if base.notice else [])
     return html.Div([
         dl.Map(
             id=ids.MAP, center=[s.map_center_lat, s.map_center_lon], zoom=s.map_zoom,
             zoomControl=True, preferCanvas=True, style={"width": "100%", "height": "100%"},
             children=[
-                dl.TileLayer(url=s.tile_url, attribution=s.tile_attribution, maxZoom=19),
+                *tiles,
                 dl.GeoJSON(id=ids.HOTSPOTS, data=view.hotspot_layer_data(deps.hotspots),
                            hideout=hotspots_hideout(states), style=js("hotspots.style"),
                            pointToLayer=js("hotspots.pointToLayer"),
@@ -77,6 +81,7 @@ def map_panel(deps: Deps) -> html.Div:
             ],
         ),
         legend(),
+        *notice,
     ], className="pw-map")
 
 
@@ -84,7 +89,8 @@ def side_panel(deps: Deps, can_act: bool = False) -> html.Div:
     """Return the side panel: big counts, gap list, warnings and the tabs."""
     hotspot_options = [{"label": f"{h.name} (P{h.priority})", "value": h.id}
                        for h in sorted(deps.hotspots.hotspots, key=lambda h: (h.priority, h.name))]
-    tabs = dcc.Tabs(id=ids.TABS, value=ids.TAB_HOTSPOT, className="pw-tabs", children=[
+    tabs = dcc.Tabs(id=ids.TABS, value=ids.TAB_HOTSPOT, className="pw-tabs",
+                    parent_className="pw-tabs-parent", children=[
         dcc.Tab(label="Hotspot", value=ids.TAB_HOTSPOT, children=[
             dcc.Dropdown(id=ids.HOTSPOT_PICK, options=hotspot_options, placeholder="Pick a hotspot",
                          className="pw-pick"),
@@ -95,30 +101,24 @@ def side_panel(deps: Deps, can_act: bool = False) -> html.Div:
         dcc.Tab(label="Units", value=ids.TAB_UNITS, children=[
             dcc.Input(id=ids.SEARCH, type="search", debounce=False, className="pw-search",
                       placeholder="Search callsign, id, team or status"),
+            html.Div([html.Div(id=ids.UNIT_PANEL),
+                      html.Button("Close the unit's panel", id=ids.UNIT_CLOSE, n_clicks=0,
+                                  className="pw-button pw-button-quiet pw-unit-close")],
+                     className="pw-unit-box"),
             html.Div(id=ids.UNIT_LIST, className="pw-list"),
         ]),
         dcc.Tab(id=ids.LOST_TAB, label="Lost", value=ids.TAB_LOST, children=[
             html.Div(id=ids.LOST_LIST, className="pw-list"),
         ]),
         dcc.Tab(label="Dosage", value=ids.TAB_DOSAGE, children=[
-            html.Div([html.Span("Dosage for the current operation", className="pw-h3"),
+            html.Div([html.Span("Dosage: planned against delivered", className="pw-h3"),
                       html.Button("Download CSV", id=ids.DOSAGE_CSV, n_clicks=0,
                                   className="pw-button"),
                       *([html.A("Operation report", href="/api/reports/operation",
                                 target="_blank", className="pw-button", id="dosage-report"),
                          html.A("Replay", href="/replay", className="pw-button")]
                         if can_act else [])], className="pw-row"),
-            DataTable(
-                id=ids.DOSAGE_TABLE, data=[], sort_action="native", page_size=50,
-                columns=[{"name": label, "id": key} for key, label in DOSAGE_COLUMNS],
-                style_table={"overflowX": "auto"},
-                style_header={"backgroundColor": "#1f2937", "color": "#e5e7eb",
-                              "fontWeight": "bold", "whiteSpace": "normal"},
-                style_cell={"backgroundColor": "#111827", "color": "#e5e7eb",
-                            "border": "1px solid #374151", "fontSize": "14px",
-                            "fontFamily": "inherit", "padding": "4px 6px"},
-                style_data_conditional=_compliance_colours(),
-            ),
+            html.Div(id=ids.DOSAGE_TABLE, className="pw-dosage-panel"),
             dcc.Download(id=ids.DOSAGE_DOWNLOAD),
         ]),
         dcc.Tab(id=ids.TASKINGS_TAB, label="Taskings", value=ids.TAB_TASKINGS, children=[
@@ -136,23 +136,14 @@ def side_panel(deps: Deps, can_act: bool = False) -> html.Div:
         html.Div([html.Span([html.Span("Gaps in presence", className="pw-h2"),
                              html.Span("0", id=ids.GAP_BADGE, className="pw-badge pw-badge-none")],
                             className="pw-row-left"),
+                  html.Span("paused while the pointer is on the list", id=ids.GAP_HELD,
+                            className="pw-gap-held pw-invisible"),
                   *optimise],
                  className="pw-row", id=ids.GAP_HEAD),
         html.Div(id=ids.GAPS, className="pw-gaps"),
         html.Div(id=ids.PREDICTABILITY, className="pw-predictable pw-hidden"),
         tabs,
     ], className="pw-side")
-
-
-def _compliance_colours() -> list[dict[str, Any]]:
-    return [
-        {"if": {"filter_query": "{compliance_pct} < 50", "column_id": "compliance_pct"},
-         "backgroundColor": "#7f1d1d", "fontWeight": "bold"},
-        {"if": {"filter_query": "{compliance_pct} >= 50 && {compliance_pct} < 90",
-                "column_id": "compliance_pct"}, "backgroundColor": "#78350f"},
-        {"if": {"filter_query": "{compliance_pct} >= 90", "column_id": "compliance_pct"},
-         "backgroundColor": "#14532d"},
-    ]
 
 
 def supervisor_parts() -> list[Any]:
@@ -182,6 +173,10 @@ def page(deps: Deps, can_act: bool = False, who: Any = None) -> html.Div:
         dcc.Interval(id=ids.SLOW_TICK, interval=SLOW_TICK_MS),
         dcc.Interval(id=ids.TASK_TICK, interval=TASK_TICK_MS),
         dcc.Store(id=ids.DIGESTS, data={}),
+        dcc.Store(id=ids.SLOW_DIGESTS, data={}),
+        dcc.Store(id=ids.UNIT_PICK), dcc.Store(id=ids.UNIT_DIGEST),
+        dcc.Store(id=ids.GAP_HOLD, data=None),
+        dcc.Store(id=ids.GAPS_DATA),
         dcc.Store(id=ids.TASK_DIGESTS, data={}),
         *(supervisor_parts() if can_act else []),
     ], className="pw-page")
@@ -219,31 +214,36 @@ def render_counts(counts: Counts, gaps: int) -> Children:
 def render_alarms(alarms: Sequence[Alarm], can_ack: bool = False) -> tuple[Children, str]:
     """Return the emergency banner's content and class (hidden when there is none).
 
-    Loud (flashing, with the alarm tone) while any EMERGENCY is unacknowledged; quieter once
-    a supervisor has acknowledged every one, until the units' statuses change.
+    Every emergency is its own card, holding its unit, its time and its own Acknowledge
+    button or "acknowledged by" line, so nothing of one can be read as another's; all are
+    shown (the banner scrolls past a few rows). Loud (flashing, with the alarm tone) while
+    any is unacknowledged; quieter once a supervisor has acknowledged every one.
     """
     if not alarms:
         return [], "pw-banner pw-emergency pw-hidden"
     loud = [a for a in alarms if a.acked_by is None]
-    shown = (loud + [a for a in alarms if a.acked_by is not None])[:4]
-    items: Children = [html.Span("EMERGENCY", className="pw-emergency-word")]
-    for a in shown:
-        items.append(html.Button(
-            [html.B(a.callsign), f" {a.id} · {a.team} · since {a.since_clock} (",
-             ago_span(a.since), ")",
-             " · LOST CONTACT" if a.lost else ""],
-            id={"type": ids.UNIT_ITEM, "unit": a.id}, className="pw-alarm-unit", n_clicks=0,
-            title="Show on the map",
-        ))
+    cards: Children = []
+    for a in alarms:
         if a.acked_by is not None:
-            items.append(html.Span(f"acknowledged by {a.acked_by} at {a.acked_clock}",
-                                   className="pw-acked"))
+            action: Any = html.Span(f"acknowledged by {a.acked_by} at {a.acked_clock}",
+                                    className="pw-acked")
         elif can_ack:
-            items.append(html.Button("Acknowledge", id={"type": ids.ACK_ITEM, "unit": a.id},
-                                     n_clicks=0, className="pw-ack",
-                                     title=f"Acknowledge the EMERGENCY of {a.callsign}"))
-    if len(alarms) > len(shown):
-        items.append(html.Span(f"and {len(alarms) - len(shown)} more"))
+            action = html.Button("Acknowledge", id={"type": ids.ACK_ITEM, "alarm": a.alarm_id},
+                                 n_clicks=0, className="pw-ack",
+                                 title=f"Acknowledge the EMERGENCY of {a.callsign}")
+        else:
+            action = html.Span("not acknowledged", className="pw-unacked")
+        cards.append(html.Div([
+            html.Button(
+                [html.B(a.callsign), f" {a.id} · {a.team} · since {a.since_clock} (",
+                 ago_span(a.since), ")", " · LOST CONTACT" if a.lost else ""],
+                id={"type": ids.UNIT_ITEM, "unit": a.id}, className="pw-alarm-unit", n_clicks=0,
+                title="Show on the map"),
+            action,
+        ], className="pw-alarm" + ("" if a.acked_by is None else " pw-alarm-done"),
+            **{"data-alarm": a.alarm_id}))  # type: ignore[arg-type]  # data-* is allowed
+    items: Children = [html.Span("EMERGENCY", className="pw-emergency-word"),
+                       html.Div(cards, className="pw-alarms")]
     cls = "pw-banner pw-emergency pw-emergency-loud" if loud else "pw-banner pw-emergency-acked"
     return items, cls
 

@@ -8,6 +8,7 @@ about a metre); callsigns of roster units go once in the layer's ``hideout``.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -144,7 +145,12 @@ def lost_rows(units: Iterable[UnitState], zone: ZoneInfo) -> list[LostRow]:
 
 @dataclass(frozen=True)
 class Alarm:
-    """One unit in EMERGENCY, as the banner names it."""
+    """One emergency, its own alarm with its own acknowledgement (DOMAIN.md).
+
+    ``alarm_id`` names this emergency, not the unit: today ``unit@status time`` (a unit's
+    next EMERGENCY is a new alarm); the store's per-alarm records, when they come, give the
+    id instead, and the Acknowledge button carries whichever it is.
+    """
 
     id: str
     callsign: str
@@ -154,11 +160,29 @@ class Alarm:
     lost: bool
     acked_by: str | None = None  # set while a supervisor's acknowledgement covers it
     acked_clock: str | None = None
+    alarm_id: str = ""
+
+
+def alarm_id(unit: str, since: float | None) -> str:
+    """Return the id of a unit's emergency raised at ``since`` (``unit@epoch``)."""
+    return f"{unit}@{since or 0.0:.3f}"
+
+
+def parse_alarm_id(value: object) -> tuple[str, float] | None:
+    """Return (unit, raised at) from an alarm id, or None if it is not one."""
+    if not isinstance(value, str) or "@" not in value:
+        return None
+    unit, _, raw = value.rpartition("@")
+    try:
+        since = float(raw)
+    except ValueError:
+        return None
+    return (unit, since) if unit and math.isfinite(since) else None
 
 
 def alarms(units: Iterable[UnitState], zone: ZoneInfo,
            acks: Mapping[str, Mapping[str, Any]] | None = None) -> list[Alarm]:
-    """Return the emergency banner's entries, the earliest alarm first.
+    """Return the emergencies, unacknowledged first, each group the earliest first.
 
     An acknowledgement counts only for the EMERGENCY it was given for: a later one
     (newer status time) is unacknowledged again.
@@ -173,8 +197,9 @@ def alarms(units: Iterable[UnitState], zone: ZoneInfo,
                          lost=is_lost(u),
                          acked_by=str(ack.get("by")) if ack and covered else None,
                          acked_clock=local_clock(ack.get("ts"), zone) if ack and covered
-                         else None))
-    return out
+                         else None, alarm_id=alarm_id(u.id, u.status_ts)))
+    # Stable: sorted() keeps the earliest-first order inside each group.
+    return sorted(out, key=lambda a: a.acked_by is not None)
 
 
 # --- emergencies -------------------------------------------------------------------------

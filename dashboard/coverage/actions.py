@@ -12,9 +12,10 @@ import plotly.graph_objects as go
 import redis
 from dash import html, no_update
 
-from dashboard import ids
+from dashboard import changes, ids
 from dashboard.control_room import view as control_room_view
 from dashboard.coverage import components, view
+from dashboard.coverage.dosage import dosage_view
 from dashboard.deps import Deps
 from dashboard.redeploy import components as redeploy_components
 from dashboard.redeploy import view as redeploy_view
@@ -23,15 +24,21 @@ from dashboard.redeploy.actions import suggestions_for
 DAY_S = 86_400.0
 
 
-def slow(deps: Deps) -> tuple[Any, Any, Any]:
-    """Return the dosage table rows and the predictability warning (every few seconds)."""
+def slow(deps: Deps, digests: dict[str, Any] | None) -> tuple[Any, Any, Any, Any]:
+    """Return the dosage panel, the predictability warning and digests (unchanged: no_update)."""
+    digests = digests or {}
     try:
         snapshot = deps.store.coverage()
     except redis.RedisError:
-        return no_update, no_update, no_update
+        return no_update, no_update, no_update, no_update
     lines = view.predictability_lines(snapshot)
-    warning, cls = components.render_predictability(lines)
-    return view.dosage_rows(snapshot), warning, cls
+    dosage = dosage_view(snapshot, deps.settings.zone)
+    new = {"dosage": changes.digest(dosage), "predictability": changes.digest(lines)}
+    table = (components.render_dosage(dosage) if new["dosage"] != digests.get("dosage")
+             else no_update)
+    warning, cls = ((no_update, no_update) if new["predictability"] == digests.get(
+        "predictability") else components.render_predictability(lines))
+    return table, warning, cls, new
 
 
 def dosage_download(deps: Deps, now: float) -> Any:

@@ -22,11 +22,12 @@ def register(app: Dash, deps: Deps) -> None:
     """Register the coverage callbacks (viewer, supervisor, admin)."""
     reader = require_role(*CONTROL_ROOM_ROLES)
 
-    @app.callback(Output(ids.DOSAGE_TABLE, "data"), Output(ids.PREDICTABILITY, "children"),
-                  Output(ids.PREDICTABILITY, "className"), Input(ids.SLOW_TICK, "n_intervals"))
+    @app.callback(Output(ids.DOSAGE_TABLE, "children"), Output(ids.PREDICTABILITY, "children"),
+                  Output(ids.PREDICTABILITY, "className"), Output(ids.SLOW_DIGESTS, "data"),
+                  Input(ids.SLOW_TICK, "n_intervals"), State(ids.SLOW_DIGESTS, "data"))
     @reader
-    def slow(tick: int | None) -> tuple[Any, Any, Any]:
-        return actions.slow(deps)
+    def slow(tick: int | None, digests: dict[str, Any] | None) -> tuple[Any, Any, Any, Any]:
+        return actions.slow(deps, digests)
 
     @app.callback(Output(ids.DOSAGE_DOWNLOAD, "data"), Input(ids.DOSAGE_CSV, "n_clicks"),
                   prevent_initial_call=True)

@@ -11,12 +11,13 @@ import plotly.graph_objects as go
 from dash import html
 
 from dashboard import ids
+from dashboard.coverage.dosage import DosageCell, DosageView
 from dashboard.coverage.view import GapRow, HotspotDetail
 from dashboard.palette import HOTSPOT_LOOK
 from dashboard.redeploy.components import gap_units
 from dashboard.redeploy.view import UnitChoice
 from dashboard.times import local_clock
-from dashboard.widgets import Children, chip
+from dashboard.widgets import Children, ago_span, chip
 
 
 def render_gaps(rows: Sequence[GapRow], can_task: bool = False,
@@ -35,7 +36,7 @@ def render_gaps(rows: Sequence[GapRow], can_task: bool = False,
         out.append(html.Button(
             [html.Span(f"P{row.priority}", className=f"pw-prio pw-prio-{row.priority}"),
              html.Div([html.Div(row.name, className="pw-gap-name"),
-                       html.Div(f"{row.headline} · {row.detail}", className="pw-gap-text"),
+                       html.Div(gap_text(row), className="pw-gap-text"),
                        html.Div("presence gap" if row.kind == "presence_gap" else "shortfall",
                                 className="pw-gap-sub")])],
             id={"type": ids.GAP_ITEM, "hotspot": row.hotspot}, n_clicks=0,
@@ -44,6 +45,63 @@ def render_gaps(rows: Sequence[GapRow], can_task: bool = False,
         choices = [UnitChoice(s.id, s.callsign, s.distance, s.eta) for s in row.suggestions]
         out.append(gap_units(row.hotspot, choices, tasked.get(row.hotspot, []), can_task))
     return out
+
+
+def gap_text(row: GapRow) -> Children:
+    """Return a gap's line: what is missing, for how long, how late (the browser writes times)."""
+    parts: Children = [row.headline]
+    if row.absent_since is not None:
+        parts += [" (", ago_span(row.absent_since, "for"), ")"]
+    if row.detail:
+        parts.append(f" · {row.detail}")
+    if row.overdue_since is not None:
+        parts += [" · ", ago_span(row.overdue_since, "overdue")]
+    return parts
+
+
+def _dose(cell: DosageCell | None) -> html.Td:
+    if cell is None or (cell.planned == 0 and cell.compliance_pct is None):
+        return html.Td(html.Div("no window", className="pw-dose-big"),
+                       className="pw-dose pw-dose-none")
+    big = ("mostly unobserved" if cell.mostly_unobserved
+           else "—" if cell.compliance_pct is None else f"{cell.compliance_pct} %")
+    lines: Children = [html.Div(big, className="pw-dose-big"),
+                       html.Div(f"{cell.delivered} of {cell.planned} visits"),
+                       html.Div(f"{_minutes(cell.patrol_minutes)} patrol-min · "
+                                f"{_minutes(cell.officer_minutes)} officer-min")]
+    if cell.observed_minutes is not None:
+        of = f" of {_minutes(cell.window_minutes)}" if cell.window_minutes is not None else ""
+        lines.append(html.Div(f"observed {_minutes(cell.observed_minutes)}{of} min",
+                              className="pw-dose-observed"))
+    return html.Td(lines, className=f"pw-dose pw-dose-{cell.level}")
+
+
+def _minutes(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f}"
+
+
+def render_dosage(view: DosageView) -> Children:
+    """Return the dosage panel: per hotspot, this shift and the operation week side by side.
+
+    Three columns that wrap inside the panel (no sideways scrolling): compliance in large
+    type, coloured, with delivered of planned visits, patrol- and officer-minutes and, when
+    the evaluator reports it, the observed minutes; a mostly unobserved period says so.
+    """
+    if not view.lines:
+        return [html.Div("No dosage yet: the evaluator computes it every minute.",
+                         className="pw-empty")]
+    head = html.Tr([html.Th("Hotspot"),
+                    html.Th(["This shift", html.Div(f"since {view.shift_since}",
+                                                    className="pw-dose-since")]),
+                    html.Th(["Operation week", html.Div(f"since {view.week_since}",
+                                                        className="pw-dose-since")])])
+    body = [html.Tr([html.Td([html.Div(line.name, className="pw-dose-name"),
+                              html.Div(f"P{line.priority} · {line.category}",
+                                       className="pw-dose-cat")]),
+                     _dose(line.shift), _dose(line.week)],
+                    **{"data-hotspot": line.hotspot})  # type: ignore[arg-type]  # data-*
+            for line in view.lines]
+    return [html.Table([html.Thead(head), html.Tbody(body)], className="pw-dosage")]
 
 
 def render_predictability(lines: Sequence[str]) -> tuple[Children, str]:

@@ -13,6 +13,11 @@ from zoneinfo import ZoneInfo
 
 # The API reads reporting units and coverage through this one module (api.py's ``views``).
 from dashboard.control_room.view import reporting as reporting  # noqa: PLC0414
+
+# The dosage rows and CSV live in dosage.py; actions and tests read them from here too.
+from dashboard.coverage.dosage import DOSAGE_COLUMNS as DOSAGE_COLUMNS  # noqa: PLC0414
+from dashboard.coverage.dosage import dosage_csv as dosage_csv  # noqa: PLC0414
+from dashboard.coverage.dosage import dosage_rows as dosage_rows  # noqa: PLC0414
 from dashboard.times import ago, duration_text, local_clock
 
 
@@ -55,7 +60,12 @@ class Suggestion:
 
 @dataclass(frozen=True)
 class GapRow:
-    """One line of the gap list, most urgent first."""
+    """One line of the gap list, most urgent first.
+
+    Nothing here depends on the clock: "for 1 h 12 min" and "12 min overdue" are written by
+    the browser from ``absent_since`` and ``overdue_since`` (assets/patrolwatch.js), so the
+    row, and the list, change only when the gap itself does.
+    """
 
     hotspot: str
     name: str
@@ -66,20 +76,52 @@ class GapRow:
     lat: float | None
     lon: float | None
     suggestions: list[Suggestion] = field(default_factory=list)
+    absent_since: float | None = None  # the reference: "no presence for ..." counts from it
+    overdue_since: float | None = None  # when the gap opened: "... overdue" counts from it
 
 
 def _metres(distance: float) -> str:
-    return f"{distance / 1000:.1f} km" if distance >= 1000 else f"{round(distance)} m"
+    """Say a distance to the nearest 100 m: a unit a few metres on must not redraw the list."""
+    if distance < 950:
+        return f"{max(100, round(distance / 100) * 100)} m"
+    return f"{distance / 1000:.1f} km"
 
 
-def gap_urgency(gap: Mapping[str, Any]) -> tuple[int, float]:
-    """Sort key for gaps: priority 1 first, then the most minutes overdue (DOMAIN.md)."""
-    return int(gap.get("priority") or 3), -float(gap.get("overdue_minutes") or 0.0)
+def _eta_minutes(seconds: float) -> int:
+    """Return an ETA in whole minutes, rounded up, at least 1: steady while the unit walks."""
+    return max(1, math.ceil(seconds / 60 - 1e-9))
+
+
+def _suggestions(found: Sequence[Mapping[str, Any]],
+                 callsigns: Mapping[str, str]) -> list[Suggestion]:
+    """Return the first three suggested units, by ETA in whole minutes, then by id.
+
+    Two units a few seconds apart swap places in the evaluator's list as they walk; in
+    whole minutes they tie, and the id keeps them where they were.
+    """
+    rows = [(s, float(s.get("eta_s") or 0.0)) for s in found[:3] if isinstance(s, Mapping)]
+    rows.sort(key=lambda r: (_eta_minutes(r[1]), str(r[0].get("id"))))
+    return [Suggestion(id=str(s["id"]), callsign=callsigns.get(str(s["id"]), str(s["id"])),
+                       eta=f"{_eta_minutes(eta)} min",
+                       distance=_metres(float(s.get("distance_m") or 0.0)))
+            for s, eta in rows]
+
+
+def gap_urgency(gap: Mapping[str, Any]) -> tuple[int, float, str]:
+    """Sort key for gaps: priority 1 first, then the longest open, then by hotspot id.
+
+    "Longest open" (earliest ``since``) is "most minutes overdue" (DOMAIN.md) without the
+    clock in it: the key of a gap does not change from one evaluation to the next, so the
+    list keeps its order, and ties never swap.
+    """
+    since = gap.get("since")
+    key = float(since) if isinstance(since, int | float) and math.isfinite(since) else math.inf
+    return int(gap.get("priority") or 3), key, str(gap.get("hotspot"))
 
 
 def gap_rows(snapshot: Mapping[str, Any] | None, now: float, zone: ZoneInfo,
              callsigns: Mapping[str, str]) -> list[GapRow]:
-    """Return the gaps, priority 1 first and then the most overdue.
+    """Return the gaps, priority 1 first and then the longest open.
 
     A gap's ``since`` is when it opened (reference + T, or window end - M for a shortfall);
     "no presence for" counts from the hotspot's reference (window start or the end of the
@@ -91,28 +133,27 @@ def gap_rows(snapshot: Mapping[str, Any] | None, now: float, zone: ZoneInfo,
     rows: list[GapRow] = []
     for gap in sorted(snapshot.get("gaps") or [], key=gap_urgency):
         entry = entries.get(str(gap.get("hotspot"))) or {}
-        overdue = float(gap.get("overdue_minutes") or 0.0)
-        late = f"{duration_text(overdue * 60)} overdue" if overdue > 0 else "due now"
+        since = gap.get("since")
+        opened = float(since) if isinstance(since, int | float) else None
+        absent: float | None = None
         if gap.get("kind") == "shortfall":
             headline = "no qualifying visit this window"
             ends = entry.get("window_end")
-            detail = f"window ends {local_clock(ends, zone)}" if ends else late
+            detail = f"window ends {local_clock(ends, zone)}" if ends else ""
         else:
             reference = entry.get("reference")
-            headline = (f"no presence for {duration_text(now - reference)}"
-                        if isinstance(reference, int | float)
-                        else f"gap since {local_clock(gap.get('since'), zone)}")
-            detail = late
+            if isinstance(reference, int | float):
+                absent = float(reference)
+                headline = f"no presence since {local_clock(reference, zone)}"
+            else:
+                headline = f"gap since {local_clock(since, zone)}"
+            detail = ""
         rows.append(GapRow(
             hotspot=str(gap.get("hotspot")), name=str(gap.get("name") or gap.get("hotspot")),
             kind=str(gap.get("kind")), priority=int(gap.get("priority") or 3),
             headline=headline, detail=detail, lat=gap.get("lat"), lon=gap.get("lon"),
-            suggestions=[
-                Suggestion(id=str(s["id"]), callsign=callsigns.get(str(s["id"]), str(s["id"])),
-                           eta=duration_text(float(s.get("eta_s") or 0.0)),
-                           distance=_metres(float(s.get("distance_m") or 0.0)))
-                for s in (gap.get("suggested_units") or [])[:3]
-            ],
+            suggestions=_suggestions(gap.get("suggested_units") or [], callsigns),
+            absent_since=absent, overdue_since=opened,
         ))
     return rows
 
@@ -181,53 +222,7 @@ def _num(value: Any) -> str:
     return f"{value:.0f}" if float(value).is_integer() or value >= 10 else f"{value:.1f}"
 
 
-# --- dosage and predictability -----------------------------------------------------------
-DOSAGE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("name", "Hotspot"), ("category", "Category"), ("windows", "Windows"),
-    ("qualifying_visits", "Qualifying visits"), ("planned_visits", "Planned"),
-    ("patrol_minutes", "Patrol-min"), ("officer_minutes", "Officer-min"),
-    ("compliance_pct", "Compliance %"),
-)
-
-
-def dosage_rows(snapshot: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """Return the dosage table rows; ``compliance`` (0–1) becomes a whole percentage."""
-    rows: list[dict[str, Any]] = []
-    for d in (snapshot or {}).get("dosage") or []:
-        compliance = d.get("compliance")
-        rows.append({
-            "hotspot": d.get("hotspot"), "name": d.get("name") or d.get("hotspot"),
-            "category": str(d.get("category") or "").replace("_", " "),
-            "windows": d.get("windows"), "qualifying_visits": d.get("qualifying_visits"),
-            "planned_visits": d.get("planned_visits"),
-            "patrol_minutes": _round(d.get("patrol_minutes")),
-            "officer_minutes": _round(d.get("officer_minutes")),
-            "compliance_pct": round(100 * compliance) if isinstance(compliance, int | float)
-            and math.isfinite(compliance) else None,
-        })
-    return rows
-
-
-def _round(value: Any) -> float | None:
-    return round(float(value), 1) if isinstance(value, int | float) else None
-
-
-def dosage_csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Return the dosage table as CSV (hotspot id first) for supervisors' reports."""
-    import csv
-    import io
-
-    from patrolwatch.core.csvsafe import csv_safe_row
-
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    keys = ["hotspot", *(k for k, _ in DOSAGE_COLUMNS)]
-    writer.writerow(["hotspot_id", *(label for _, label in DOSAGE_COLUMNS)])
-    for row in rows:
-        writer.writerow(csv_safe_row("" if row.get(k) is None else row.get(k) for k in keys))
-    return out.getvalue()
-
-
+# --- predictability ---------------------------------------------------------------------
 def predictability_lines(snapshot: Mapping[str, Any] | None) -> list[str]:
     """Return one warning line per hotspot whose first visits fall at a predictable time."""
     lines = []

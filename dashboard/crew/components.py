@@ -90,12 +90,14 @@ def crew_page(deps: Deps, user: User) -> html.Div:
                      className="pw-crew-small"),
             html.Div(id=ids.CREW_GEO_BOX),
         ], className="pw-crew-section"),
+        # Pinned to the bottom of the screen: whatever the page above it shows (a message,
+        # a tasking), the EMERGENCY button is on screen without scrolling.
         html.Section([
             html.Button(EMERGENCY_LABEL, id=ids.CREW_EMERGENCY, n_clicks=0,
                         className="pw-crew-emergency"),
             html.Div("Tap twice within 5 seconds. The control room is alerted at once.",
                      className="pw-crew-small"),
-        ], className="pw-crew-section"),
+        ], className="pw-crew-sos", id=ids.CREW_SOS),
         dcc.Interval(id=ids.CREW_TICK, interval=CREW_TICK_MS),
         dcc.Interval(id=ids.CREW_GEO_TICK, interval=GEO_EVERY_MS, disabled=True),
         dcc.Interval(id=ids.CREW_DISARM, interval=ARM_MS, disabled=True),

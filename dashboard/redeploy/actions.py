@@ -14,11 +14,13 @@ import redis
 from dash import no_update
 
 from dashboard import changes, ids
+from dashboard.control_room.view import parse_alarm_id
 from dashboard.coverage import view as coverage_view
 from dashboard.deps import Deps
 from dashboard.palette import STATUS_LOOK
 from dashboard.publisher import BrokerUnavailableError
 from dashboard.redeploy import components, view
+from dashboard.times import local_clock
 from patrolwatch.core.model import ELIGIBLE_STATUSES, Status
 from patrolwatch.core.suggest import Suggestion, assign, suggest_units
 from patrolwatch.core.taskings import Tasking
@@ -196,19 +198,31 @@ def task_panels(deps: Deps, digests: dict[str, Any] | None, now: float) -> tuple
 
 # --- emergencies -------------------------------------------------------------------------
 def acknowledge(deps: Deps, trigger: Any, clicked: Any, by: str, now: float) -> Any:
-    """Acknowledge a unit's current EMERGENCY (audited); return the toast."""
+    """Acknowledge one emergency, by its alarm id (audited); return the toast.
+
+    Today an alarm is a unit's current EMERGENCY (``unit@status time``): the click counts
+    only if that very EMERGENCY is still the unit's status, so a newer one raised after the
+    banner was drawn is never acknowledged by a click on the older one.
+    """
     if not isinstance(trigger, dict) or trigger.get("type") != ids.ACK_ITEM or not clicked:
         return no_update
-    unit = str(trigger.get("unit"))
+    parsed = parse_alarm_id(trigger.get("alarm"))
+    if parsed is None:
+        return no_update
+    unit, since = parsed
     callsign = deps.callsigns.get(unit, unit)
     try:
         status = deps.store.unit_status(unit) or {}
-        # The status time comes from Redis, never from the page: an EMERGENCY raised after
-        # the banner was drawn is not acknowledged by a click on the older one.
-        if status.get("status") != Status.EMERGENCY.value or status.get("ts") is None:
+        # The status time comes from Redis, never from the page.
+        ts = status.get("ts")
+        if status.get("status") != Status.EMERGENCY.value or ts is None:
             return components.toast(f"{callsign} is no longer in EMERGENCY: nothing to "
                                     "acknowledge.", ok=False)
-        deps.store.acknowledge_emergency(unit, by, float(status["ts"]), now)
+        if abs(float(ts) - since) > 0.001:
+            return components.toast(f"{callsign} raised a newer EMERGENCY at "
+                                    f"{local_clock(float(ts), deps.settings.zone)}: "
+                                    "acknowledge that one.", ok=False)
+        deps.store.acknowledge_emergency(unit, by, float(ts), now)
     except redis.RedisError as exc:
         return components.toast(f"Not acknowledged: {_failure(exc)}", ok=False)
     log.warning("EMERGENCY of %s acknowledged by %s", unit, by)

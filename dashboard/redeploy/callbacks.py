@@ -63,7 +63,7 @@ def register(app: Dash, deps: Deps) -> None:
         return actions.confirm_plan(deps, plan, actor(), time.time())
 
     @app.callback(Output(ids.TOAST, "children", allow_duplicate=True),
-                  Input({"type": ids.ACK_ITEM, "unit": ALL}, "n_clicks"),
+                  Input({"type": ids.ACK_ITEM, "alarm": ALL}, "n_clicks"),
                   prevent_initial_call=True)
     @supervisor
     def acknowledge(clicks: list[int]) -> Any:

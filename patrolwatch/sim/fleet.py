@@ -128,6 +128,25 @@ class Fleet:
         self._started = False
         self._start = start
 
+    @property
+    def start(self) -> float:
+        """Return when the simulated shift began (in the past when history is replayed)."""
+        return self._start
+
+    def go_live(self, now: float, interval_s: float, emergency_every_s: float = 1800.0) -> None:
+        """Switch from replaying history (coarse, no emergencies) to live reporting at ``now``.
+
+        Reports already due at the history's coarse interval are brought within one live
+        interval, and emergencies start: none is raised in the past, so a demo does not open
+        on alarms that ended hours ago.
+        """
+        self.interval_s = max(interval_s, MIN_INTERVAL_S)
+        self.emergency_every_s = emergency_every_s
+        self._next_emergency = now + self._exp(emergency_every_s)
+        self._reports = [(min(t, now + self.rng.uniform(0, self.interval_s)), i)
+                         for t, i in self._reports]
+        heapq.heapify(self._reports)
+
     # -- set-up ---------------------------------------------------------------------------------
     def _exp(self, mean: float) -> float:
         return self.rng.expovariate(1.0 / mean) if mean > 0 and math.isfinite(mean) else math.inf

@@ -50,6 +50,10 @@ EXTRA_KINDS = ("foot", "foot", "foot", "cycle", "vehicle")  # units beyond the r
 CONNECT_TIMEOUT_S = 15.0
 STATS_EVERY_S = 60.0
 TASKING_FILTER = "patrol/+/tasking"
+HISTORY_MAX_H = 12.0  # --history: a shift, not a week, in one bounded burst
+HISTORY_INTERVAL_S = 90.0  # a position every 90 s: under the 120 s a visit allows between pings
+HISTORY_MAX_RATE = 800.0  # history messages a second, in all
+HISTORY_UNIT_RATE = 4.0  # history messages a second from one unit
 
 
 # -- configuration -----------------------------------------------------------------------------
@@ -284,16 +288,27 @@ def _stop_event(stop: threading.Event | None) -> tuple[threading.Event, Callable
 
 
 def run_simulator(settings: Settings, units: int = 200, interval_s: float = 5.0, *,
-                  stop: threading.Event | None = None, seed: int | None = None) -> None:
-    """Run ``units`` simulated units against the broker until stopped."""
+                  stop: threading.Event | None = None, seed: int | None = None,
+                  history_h: float = 0.0) -> None:
+    """Run ``units`` simulated units against the broker until stopped.
+
+    ``history_h`` hours of the shift so far are published first, with their past times, as
+    devices flushing their buffers would (see ``publish_history``).
+    """
     if units < 1:
         raise ValueError(f"--units must be at least 1, not {units}")
     if not interval_s > 0:
         raise ValueError(f"--interval must be a positive number of seconds, not {interval_s}")
+    if not 0 <= history_h <= HISTORY_MAX_H:
+        raise ValueError(f"--history must be 0 to {HISTORY_MAX_H:g} hours, not {history_h:g}")
     targets = load_targets(settings.hotspots)
     specs = fleet_specs(_roster(settings), units)
-    start = time.time()
-    fleet = Fleet(specs, targets, start=start, interval_s=interval_s, seed=seed)
+    now = time.time()
+    start = now - history_h * 3600.0
+    fleet = (Fleet(specs, targets, start=start, interval_s=HISTORY_INTERVAL_S, seed=seed,
+                   emergency_every_s=math.inf)
+             if history_h else Fleet(specs, targets, start=start, interval_s=interval_s,
+                                     seed=seed))
     publisher = _Publisher(settings.mqtt_url, specs, start, settings.mqtt_password_file)
     stop, restore = _stop_event(stop)
     try:
@@ -301,11 +316,43 @@ def run_simulator(settings: Settings, units: int = 200, interval_s: float = 5.0,
         log.info("simulating %d units (%d OwnTracks) over %d hotspots, a position every %.1f s, "
                  "on %s", len(specs), len(publisher.phones), len(targets), interval_s,
                  publisher.native.address)
+        if history_h:
+            publish_history(fleet, publisher, now, stop, rate=history_rate(len(specs)))
+            fleet.go_live(time.time(), interval_s)
         _loop(fleet, publisher, stop)
     finally:
         publisher.close()
         restore()
     log.info("simulator stopped: %s", dict(publisher.counts))
+
+
+def history_rate(units: int) -> float:
+    """Return how many history messages a second to publish: bounded in total and per unit.
+
+    Per unit it stays under the worker's per-unit limit (PATROL_UNIT_MAX_RATE, 5 a second
+    by default); in total under what the embedded broker takes without queueing up.
+    """
+    return float(min(HISTORY_MAX_RATE, HISTORY_UNIT_RATE * max(units, 1)))
+
+
+def publish_history(fleet: Fleet, publisher: _Publisher, now: float, stop: threading.Event,
+                    rate: float) -> int:
+    """Publish the fleet's reports from its start up to ``now``, oldest first, at ``rate``/s.
+
+    Real MQTT messages with their own past times, through the broker and the worker, as a
+    handheld flushing its buffer after a dead spot sends them; return how many were sent.
+    """
+    # By event time (stable: a unit's own messages keep their order at equal times).
+    reports = sorted(fleet.advance(now), key=lambda r: r.ts)
+    began = time.monotonic()
+    for sent, report in enumerate(reports, start=1):
+        publisher.send(report)
+        ahead = sent / rate - (time.monotonic() - began)
+        if ahead > 0.05 and stop.wait(ahead):
+            return sent
+    log.info("history: %d messages from the last %.1f h published in %.0f s", len(reports),
+             (now - fleet.start) / 3600.0, time.monotonic() - began)
+    return len(reports)
 
 
 def _loop(fleet: Fleet, publisher: _Publisher, stop: threading.Event) -> None:

@@ -137,8 +137,14 @@ def coverage_snapshot(hotspots: HotspotSet, now: float, gap_ids: list[str], *,
             "patrol_minutes": 38.0 + 11 * (i % 6), "officer_minutes": 60.0 + 17 * (i % 6),
             "compliance": qualifying / planned,
         })
+    shift = [{**d, "planned_visits": 1 + i % 2, "qualifying_visits": i % 2,
+              "delivered_visits": i % 2, "compliance": (i % 2) / (1 + i % 2),
+              "patrol_minutes": 12.0 + i, "officer_minutes": 15.0 + i}
+             for i, d in enumerate(dosage)]
     return {"evaluated_at": now, "feed_fresh": True, "hotspots": entries, "gaps": gaps,
-            "dosage": dosage, "predictability": []}
+            "dosage": dosage, "dosage_shift": shift,
+            "dosage_periods": {"week": [now - 3 * 86400, now], "shift": [now - 4 * 3600, now]},
+            "predictability": []}
 
 
 def write_users(path: Path, *users: tuple[str, Role, str | None]) -> Path:

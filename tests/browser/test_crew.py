@@ -29,7 +29,7 @@ GAP = "nte-soho-old-compton-st"
 HERE = (51.51362, -0.13178)  # Old Compton Street, where the fake GPS puts the phone
 
 
-def test_crew_sends_status_shares_position_accepts_a_tasking_and_raises_emergency(
+def test_crew_sends_status_shares_position_accepts_a_tasking_and_raises_emergency(  # noqa: PLR0915
     dash_duo: DashComposite, redis_url: str, ingest_worker: Settings, tmp_path: Path
 ) -> None:
     store = Store.from_url(redis_url)
@@ -70,7 +70,10 @@ def test_crew_sends_status_shares_position_accepts_a_tasking_and_raises_emergenc
                                         timeout=10)
 
         # Sharing the browser's position makes it the unit's position.
-        dash_duo.find_element(f"#{ids.CREW_SHARE}").click()
+        # The EMERGENCY bar is fixed to the bottom of the screen: scroll as a person would.
+        share = dash_duo.find_element(f"#{ids.CREW_SHARE}")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", share)
+        share.click()
         dash_duo.wait_for_contains_text(f"#{ids.CREW_SHARE_TEXT}", "Position sent", timeout=15)
         pos = wait_until(lambda: store.live_rows().positions.get(UNIT), 10,
                          what="the shared position stored")
@@ -80,7 +83,9 @@ def test_crew_sends_status_shares_position_accepts_a_tasking_and_raises_emergenc
         dash_duo.wait_for_contains_text(f"#{ids.CREW_TASK_TEXT}", "Old Compton Street",
                                         timeout=10)
         assert "fight reported" in dash_duo.find_element(f"#{ids.CREW_TASK_TEXT}").text
-        dash_duo.find_element(f"#{ids.CREW_ACCEPT}").click()
+        accept = dash_duo.find_element(f"#{ids.CREW_ACCEPT}")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", accept)
+        accept.click()
         dash_duo.wait_for_contains_text(f"#{ids.CREW_MSG}", "Accepted", timeout=10)
         ack: dict[str, Any] = json.loads(acks.get(timeout=10).payload)
         assert ack["id"] == tasking.id and ack["accepted"] is True

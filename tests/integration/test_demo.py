@@ -89,7 +89,20 @@ def healthz(url: str) -> dict[str, object]:
 
 def test_the_demo_runs_everything_and_ctrl_c_stops_it_all(taken_port: int) -> None:
     mqtt_port_busy = port_open(1883)
-    demo = Demo("--units", "20", "--port", str(taken_port))
+    with socket.socket() as metrics_taken:  # the worker's metrics port is busy too
+        metrics_taken.bind(("127.0.0.1", 0))
+        metrics_taken.listen()
+        busy = int(metrics_taken.getsockname()[1])
+        demo = Demo("--units", "20", "--port", str(taken_port),
+                    env={"PATROL_METRICS_PORT": str(busy)})
+        try:
+            run_and_stop(demo, taken_port, mqtt_port_busy, busy)
+        finally:
+            demo.kill()
+
+
+def run_and_stop(demo: Demo, taken_port: int, mqtt_port_busy: bool, metrics_busy: int) -> None:
+    """Check what the demo prints and runs, then stop it with Ctrl-C."""
     try:
         ready = wait_until(lambda: demo.printed(r"ready: open (http://127\.0\.0\.1:(\d+)/)")
                            or demo.proc.poll() is not None, 90, interval=0.2, what="ready")
@@ -108,11 +121,22 @@ def test_the_demo_runs_everything_and_ctrl_c_stops_it_all(taken_port: int) -> No
         assert demo.printed(r"OwnTracks phone on the same network: mode MQTT, .*port \d+")
         for role in ("viewer", "supervisor", "admin", "crew"):
             assert demo.printed(rf"{role}\s+user \S+\s+password \S+")
+        assert demo.printed(r"crew\s+user \S+\s+password \S+\s+\(unit CW-401: its crew page")
+        # Every port it picked is said, the worker's metrics included.
+        moved = demo.printed(rf"port {metrics_busy} is taken by something else: the worker's "
+                             r"metrics use (\d+)")
+        assert moved, "\n".join(demo.out)
+        assert demo.printed(rf"worker metrics\s+http://127\.0\.0\.1:{moved.group(1)}/metrics")
+        wait_until(lambda: port_open(int(moved.group(1))), 30, what="the worker's metrics port")
+        assert demo.printed(rf"dashboard\s+{re.escape(url)}")
+        assert demo.printed(r"MQTT broker\s+mqtt://") and demo.printed(r"Redis\s+redis://")
         assert healthz(url)["redis"] is True
         # The fleet's messages flow through the broker and the worker into Redis.
+        # History first: 20 units x 3 h at 90 s is 2,400 positions with past times.
         wait_until(lambda: demo.proc.poll() is not None
-                   or int(healthz(url)["accepted_total"]) > 20, 30, interval=0.5,  # type: ignore[call-overload]
-                   what="simulated positions accepted")
+                   or int(healthz(url)["accepted_total"]) > 2000, 90, interval=0.5,  # type: ignore[call-overload]
+                   what="the fleet's history accepted")
+        assert demo.printed(r"simulator\s+pid \d+\s+20 simulated units, the last 3 h")
         assert demo.proc.poll() is None, "\n".join(demo.out + demo.err)
         pids = demo.pids()
         names = {m.group(1) for line in demo.out if (m := re.match(r"  (\w+)\s+pid", line))}

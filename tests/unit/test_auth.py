@@ -312,16 +312,19 @@ def test_a_viewer_may_not_acknowledge_an_emergency(app: Any, redis_url: str) -> 
     http = app.server.test_client()
     sign_in(http, "viewer")
     body = callback_request(app, ids.ACK_ITEM, 1)
-    button = {"type": ids.ACK_ITEM, "unit": CREW_UNIT}
+    button = {"type": ids.ACK_ITEM, "alarm": f"{CREW_UNIT}@{now:.3f}"}
     body["inputs"] = [[{"id": button, "property": "n_clicks", "value": 1}]]
-    body["changedPropIds"] = [json.dumps(button, separators=(",", ":")) + ".n_clicks"]
+    body["changedPropIds"] = [json.dumps(button, separators=(",", ":"), sort_keys=True)
+                              + ".n_clicks"]
     response = post_callback(http, body)
     assert response.status_code == 403
     assert store.emergency_acks() == {}
 
     supervisor = app.server.test_client()
     sign_in(supervisor, "sup")
-    assert post_callback(supervisor, body).status_code == 200
+    answer = post_callback(supervisor, body)
+    assert answer.status_code == 200
+    assert CREW_UNIT in store.emergency_acks(), answer.get_json()
     ack = store.emergency_acks()[CREW_UNIT]
     assert ack["by"] == "sup" and ack["status_ts"] == pytest.approx(now)
     audit = store.audit_log()

@@ -67,7 +67,8 @@ def test_refresh_request_is_what_the_browser_sends(tmp_path: Path) -> None:
     body = dash_bench.refresh_request(app, {"units": "abc"})
     assert {"id": ids.UNITS, "property": "data"} in body["outputs"]
     assert body["changedPropIds"] == [f"{ids.TICK}.n_intervals"]
-    assert body["state"] == [{"id": ids.DIGESTS, "property": "data", "value": {"units": "abc"}}]
+    assert body["state"] == [{"id": ids.DIGESTS, "property": "data", "value": {"units": "abc"}},
+                             {"id": ids.GAP_HOLD, "property": "data", "value": None}]
     assert json.loads(json.dumps(body)) == body
 
 

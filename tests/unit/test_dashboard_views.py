@@ -286,8 +286,9 @@ def test_every_state_has_a_style_and_inactive_is_outline_only() -> None:
 
 
 def gap(hotspot: str, priority: int, overdue: float, kind: str = "presence_gap",
-        since: float = NOW - 4320) -> dict[str, Any]:
-    return {"hotspot": hotspot, "name": hotspot.title(), "kind": kind, "since": since,
+        since: float | None = None) -> dict[str, Any]:
+    return {"hotspot": hotspot, "name": hotspot.title(), "kind": kind,
+            "since": NOW - overdue * 60 if since is None else since,
             "priority": priority, "overdue_minutes": overdue, "lat": 51.5, "lon": -0.1,
             "suggested_units": [{"id": "CW-401", "distance_m": 1234.0, "eta_s": 881.0},
                                 {"id": "X", "distance_m": 80.0, "eta_s": 57.0}]}
@@ -295,18 +296,53 @@ def gap(hotspot: str, priority: int, overdue: float, kind: str = "presence_gap",
 
 def test_gap_rows_most_urgent_first_with_readable_text() -> None:
     snap = snapshot(gaps=[gap("b", 2, 90), gap("a", 1, 5), gap("c", 1, 12),
-                          gap("s", 1, 0, kind="shortfall", since=NOW - 60)],
+                          gap("s", 1, 1, kind="shortfall")],
                     hotspots={"c": {"state": "gap", "reference": NOW - 72 * 60},
                               "s": {"state": "gap", "window_end": NOW + 540}})
     rows = coverage_view.gap_rows(snap, NOW, LONDON, {"CW-401": "CW401"})
     assert [r.hotspot for r in rows] == ["c", "a", "s", "b"]
-    assert rows[0].headline == "no presence for 1 h 12 min", "counted from the reference"
-    assert rows[0].detail == "12 min overdue"
-    assert rows[1].headline == "gap since 09:54", "no reference: say when the gap opened"
+    assert rows[0].headline == "no presence since 09:54", "counted from the reference"
+    assert rows[0].absent_since == NOW - 72 * 60 and rows[0].overdue_since == NOW - 12 * 60
+    assert rows[1].headline == "gap since 11:01", "no reference: say when the gap opened"
     assert rows[2].headline == "no qualifying visit this window"
     assert rows[2].detail == "window ends 11:15"
+    # By ETA in whole minutes: 57 s is "1 min"; distances to the nearest 100 m.
     assert [(s.callsign, s.eta, s.distance) for s in rows[0].suggestions] == [
-        ("CW401", "14 min", "1.2 km"), ("X", "57 s", "80 m")]
+        ("X", "1 min", "100 m"), ("CW401", "15 min", "1.2 km")]
+    text = dumps(coverage_components.render_gaps(rows[:1]))
+    assert '"data-form":"for"' in text and '"data-form":"overdue"' in text
+
+
+def jitter(snap: dict[str, Any], n: int, now: float) -> dict[str, Any]:
+    out = json.loads(json.dumps(snap))
+    out["evaluated_at"] = now
+    for g in out["gaps"]:
+        g["overdue_minutes"] = (now - g["since"]) / 60
+        for s in g["suggested_units"]:
+            s["distance_m"] -= 4 * n
+            s["eta_s"] -= 3 * n
+    return out
+
+
+def test_gap_rows_do_not_change_with_the_clock_or_a_few_metres() -> None:
+    """The evaluator's next pass (later, units a little nearer) is the same list on screen."""
+    base = snapshot(gaps=[gap("a", 1, 5), gap("c", 1, 12), gap("b", 2, 90)],
+                    hotspots={"c": {"state": "gap", "reference": NOW - 72 * 60}})
+    first = coverage_view.gap_rows(base, NOW, LONDON, {})
+    for n in range(1, 6):
+        later = NOW + 7 * n
+        again = coverage_view.gap_rows(jitter(base, n, later), later, LONDON, {})
+        assert changes.digest(again) == changes.digest(first), n
+
+
+@pytest.mark.parametrize("overdue", [(5, 12), (12, 5), (7, 7)])
+def test_gap_order_ties_and_equal_priorities_are_stable(overdue: tuple[int, int]) -> None:
+    """Equal priority: the longest open first; equal since: by hotspot id, in any input order."""
+    a, c = gap("a", 1, overdue[0]), gap("c", 1, overdue[1])
+    for order in ([a, c], [c, a]):
+        rows = coverage_view.gap_rows(snapshot(gaps=order), NOW, LONDON, {})
+        expected = ["a", "c"] if overdue[0] >= overdue[1] else ["c", "a"]
+        assert [r.hotspot for r in rows] == expected
 
 
 def test_gap_list_buttons_carry_the_hotspot_id() -> None:
@@ -368,6 +404,41 @@ def test_dosage_rows_and_csv() -> None:
     assert parsed[0][:3] == ["hotspot_id", "Hotspot", "Category"]
     assert parsed[2][1] == 'King\'s Cross, "KX"' and parsed[2][-1] == ""
     assert coverage_view.dosage_rows(None) == []
+
+
+def dose(hid: str, priority: int, compliance: float | None, **extra: Any) -> dict[str, Any]:
+    return {"hotspot": hid, "name": hid.title(), "category": "night_time_economy",
+            "priority": priority, "windows": 2, "qualifying_visits": 3, "delivered_visits": 3,
+            "planned_visits": 4, "patrol_minutes": 41.26, "officer_minutes": 60.0,
+            "window_minutes": 480.0, "compliance": compliance, **extra}
+
+
+def test_dosage_view_shows_shift_and_week_and_observed_time_when_reported() -> None:
+    from dashboard.coverage.dosage import dosage_view
+
+    snap = snapshot(dosage=[dose("soho", 2, 0.75), dose("kx", 1, 0.95, observed_minutes=300.0,
+                                                        mostly_unobserved=False)],
+                    dosage_shift=[dose("soho", 2, None, observed_minutes=100.0,
+                                       mostly_unobserved=True)],
+                    dosage_periods={"week": [NOW - 86400, NOW], "shift": [NOW - 3600, NOW]})
+    view = dosage_view(snap, LONDON)
+    assert [line.hotspot for line in view.lines] == ["kx", "soho"], "priority 1 first"
+    kx, soho = view.lines
+    assert kx.week is not None and kx.week.level == "good" and kx.week.observed_minutes == 300
+    assert kx.shift is None, "no shift row: shown as no window"
+    assert soho.week is not None and soho.week.level == "fair"
+    assert soho.week.observed_minutes is None, "older evaluators send no observed time"
+    assert soho.shift is not None and soho.shift.mostly_unobserved
+    assert soho.shift.level == "none", "a mostly unobserved window is not a failure"
+    text = dumps(coverage_components.render_dosage(view))
+    assert "mostly unobserved" in text and "observed 300 of 480 min" in text
+    assert "This shift" in text and "Operation week" in text and "3 of 4 visits" in text
+    rows = coverage_view.dosage_rows(snap)
+    assert rows[1]["observed_minutes"] == 300 and rows[0]["shift_compliance_pct"] is None
+    header = coverage_view.dosage_csv(rows).splitlines()[0].split(",")
+    assert header[:9] == ["hotspot_id", "Hotspot", "Category", "Windows", "Qualifying visits",
+                          "Planned", "Patrol-min", "Officer-min", "Compliance %"]
+    assert "Observed-min" in header and "Shift compliance %" in header
 
 
 def test_predictability_warning_only_when_flagged() -> None:

@@ -467,3 +467,31 @@ def inbound(topic: str, payload: bytes) -> Inbound:
 ])
 def test_parse_tasking(payload: bytes, expected: Tasking | None) -> None:
     assert parse_tasking(inbound("patrol/CW-402/tasking", payload)) == expected
+
+
+def test_history_is_the_shift_so_far_with_past_times_and_no_old_alarms() -> None:
+    """``--history``: reports from hours ago, a presence ping at most every 120 s, no EMERGENCY."""
+    from patrolwatch.sim.publisher import HISTORY_INTERVAL_S, history_rate
+
+    now = START + 3 * 3600
+    fleet = Fleet(specs(30), TARGETS, start=START, interval_s=HISTORY_INTERVAL_S, seed=5,
+                  emergency_every_s=math.inf)
+    reports = fleet.advance(now)
+    positions = [r for r in reports if isinstance(r, PositionReport)]
+    assert min(r.ts for r in reports) == pytest.approx(START, abs=HISTORY_INTERVAL_S * 1.2)
+    assert max(r.ts for r in reports) <= now and fleet.start == START
+    assert not any(isinstance(r, StatusReport) and r.status == "EMERGENCY" for r in reports)
+    by_unit: defaultdict[str, list[float]] = defaultdict(list)
+    for r in positions:
+        by_unit[r.unit].append(r.ts)
+    gaps = [b - a for ts in by_unit.values() for a, b in itertools.pairwise(ts)]
+    # Close enough to form visits (DOMAIN.md G = 120 s), except while a unit is off duty.
+    assert sum(g < 120 for g in gaps) / len(gaps) > 0.97
+    assert len(positions) > 30 * 3 * 3600 / HISTORY_INTERVAL_S * 0.8
+
+    # Live from now on: the next reports come within one live interval, emergencies resume.
+    fleet.go_live(now, 5.0, emergency_every_s=60.0)
+    live = fleet.advance(now + 6)
+    assert {r.unit for r in live if isinstance(r, PositionReport)}, "live reports resume"
+    assert all(r.ts > now for r in live)
+    assert history_rate(200) == 800 and history_rate(20) == 80, "bounded, 4 a unit a second"

@@ -345,7 +345,7 @@ def test_acknowledging_an_emergency_is_audited_and_a_new_one_raises_it_again(
         deps: Deps) -> None:
     now = time.time()
     seed_units(deps.store, now)
-    trigger = {"type": ids.ACK_ITEM, "unit": "CW-403"}
+    trigger = {"type": ids.ACK_ITEM, "alarm": f"CW-403@{now - 30:.3f}"}
     toast = redeploy_actions.acknowledge(deps, trigger, 1, "sgt.jones", now)
     assert "EMERGENCY of CW403 acknowledged by sgt.jones" in dumps(toast)
     ack = deps.store.emergency_acks()["CW-403"]
@@ -365,11 +365,16 @@ def test_acknowledging_an_emergency_is_audited_and_a_new_one_raises_it_again(
     out = supervise_refresh(deps, later)
     assert "pw-emergency-loud" in out["alarms_class"], "a new EMERGENCY is loud again"
     assert "Acknowledge" in dumps(out["alarms"])
+    # The old alarm's button does not acknowledge the new EMERGENCY.
+    assert "raised a newer EMERGENCY" in dumps(
+        redeploy_actions.acknowledge(deps, trigger, 1, "sgt.jones", later))
+    assert deps.store.emergency_acks()["CW-403"]["status_ts"] == pytest.approx(now - 30)
 
     deps.store.write_batch(Batch(statuses=[StatusChange("CW-402", later, Status.AVAILABLE)]),
                            now=later)
     assert "no longer in EMERGENCY" in dumps(
-        redeploy_actions.acknowledge(deps, {"type": ids.ACK_ITEM, "unit": "CW-402"}, 1, "x", later))
+        redeploy_actions.acknowledge(deps, {"type": ids.ACK_ITEM, "alarm": f"CW-402@{now:.3f}"}, 1,
+                                     "x", later))
 
 
 def supervise_refresh(deps: Deps, now: float) -> dict[str, Any]:
@@ -530,7 +535,7 @@ def test_gap_list_has_task_buttons_only_for_supervisors() -> None:
     rows = coverage_view.gap_rows(snapshot, NOW, LONDON, {"U1": "Uniform 1"})
     supervisor = dumps(coverage_components.render_gaps(rows, True, {"soho": ["U9 sent"]}))
     viewer = dumps(coverage_components.render_gaps(rows))
-    assert "Uniform 1" in viewer and "420 m · ETA 5 min" in viewer
+    assert "Uniform 1" in viewer and "400 m · ETA 5 min" in viewer
     assert ids.TASK_ITEM in supervisor and ids.TASK_ITEM not in viewer
     assert "Tasked: U9 sent" in supervisor
 
