@@ -142,12 +142,19 @@ def gap_rows(snapshot: Mapping[str, Any] | None, now: float, zone: ZoneInfo,
             detail = f"window ends {local_clock(ends, zone)}" if ends else ""
         else:
             reference = entry.get("reference")
+            seen = gap.get("last_presence_end", entry.get("last_presence_end"))
             if isinstance(reference, int | float):
                 absent = float(reference)
                 headline = f"no presence since {local_clock(reference, zone)}"
             else:
                 headline = f"gap since {local_clock(since, zone)}"
             detail = ""
+            # A presence gap is about qualifying visits: shorter ones since the reference are
+            # presence too, and saying "no presence" beside "3 visits this window" is false.
+            if isinstance(reference, int | float) and isinstance(seen, int | float) \
+                    and seen > reference:
+                headline = f"no qualifying visit since {local_clock(reference, zone)}"
+                detail = f"last brief presence {local_clock(seen, zone)}"
         rows.append(GapRow(
             hotspot=str(gap.get("hotspot")), name=str(gap.get("name") or gap.get("hotspot")),
             kind=str(gap.get("kind")), priority=int(gap.get("priority") or 3),

@@ -536,3 +536,18 @@ def test_a_window_ending_at_midnight_reads_24_00() -> None:
     detail = coverage_view.hotspot_detail(soho, entry, "covered", now=midnight + 600, zone=LONDON,
                                   callsigns={})
     assert dict(detail.lines)["Active window"] == "00:00–24:00"  # always active, not 00:00–00:00
+
+
+def test_a_gap_with_brief_visits_does_not_say_no_presence() -> None:
+    """Visits shorter than M since the reference are presence: the headline says so."""
+    ref = NOW - 3 * 3600
+    snapshot = {"hotspots": {"soho": {"reference": ref}},
+                "gaps": [{"hotspot": "soho", "name": "Soho", "kind": "presence_gap",
+                          "since": ref + 7200, "priority": 1, "visits_in_window": 3,
+                          "last_presence_end": NOW - 600, "suggested_units": []}]}
+    row = coverage_view.gap_rows(snapshot, NOW, LONDON, {})[0]
+    assert row.headline.startswith("no qualifying visit since"), row.headline
+    assert "last brief presence" in row.detail, row.detail
+    snapshot["gaps"][0]["last_presence_end"] = ref - 60  # nothing since: no presence at all
+    assert coverage_view.gap_rows(snapshot, NOW, LONDON, {})[0].headline.startswith(
+        "no presence since")
