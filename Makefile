@@ -26,7 +26,7 @@ test-unit: $(STAMP)
 
 # The browser test rewrites README's image only when asked, so `make test` leaves git clean.
 screenshots: $(STAMP)
-	PATROL_WRITE_SCREENSHOT=1 $(BIN)/pytest tests/browser/test_control_room.py -k screenshot $(PYTEST_ARGS)
+	PATROL_WRITE_SCREENSHOT=1 $(BIN)/pytest tests/browser/test_control_room.py tests/browser/test_screens.py tests/browser/test_crew_screen.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

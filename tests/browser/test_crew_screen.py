@@ -72,7 +72,7 @@ def test_emergency_button_visible_without_scrolling_at_360x640(
         button.click()
         wait_until(lambda: store.live_rows().statuses[UNIT]["status"] == "EMERGENCY", 10,
                    what="EMERGENCY stored")
-        if __import__("os").environ.get("PATROL_SCREENSHOTS"):
+        if __import__("os").environ.get("PATROL_WRITE_SCREENSHOT"):
             shots = seed.ROOT / "docs/screenshots"
             shots.mkdir(parents=True, exist_ok=True)
             dash_duo.driver.execute_script("window.scrollTo(0, 0);")

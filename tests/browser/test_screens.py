@@ -1,6 +1,6 @@
 """The control room at the sizes it meets: a laptop, a 1080p desk, a 4K wall, a phone.
 
-Sizes are checked every run; with ``PATROL_SCREENSHOTS=1`` (``make screenshots``) each size
+Sizes are checked every run; with ``PATROL_WRITE_SCREENSHOT=1`` (``make screenshots``) each size
 is also saved in docs/screenshots/ for the README and for a person to look at.
 """
 
@@ -98,7 +98,7 @@ def test_sizes_from_laptop_to_wall_and_phone(dash_duo: DashComposite, redis_url:
         seen[(width, height)] = m = dash_duo.driver.execute_script(MEASURE, ids.EMERGENCY)
         assert m["page_width"] <= width + 1, f"sideways scrolling at {width}x{height}: {m}"
         assert 0 <= m["banner_top"] < height / 3 and m["banner_height"] > 0, m
-        if os.environ.get("PATROL_SCREENSHOTS"):
+        if os.environ.get("PATROL_WRITE_SCREENSHOT"):
             SHOTS.mkdir(parents=True, exist_ok=True)
             dash_duo.driver.save_screenshot(str(SHOTS / f"control-room-{width}x{height}.png"))
 
@@ -109,7 +109,7 @@ def test_sizes_from_laptop_to_wall_and_phone(dash_duo: DashComposite, redis_url:
     fit = dash_duo.driver.execute_script(FITS, ids.DOSAGE_TABLE)
     assert fit["table"] <= fit["panel"] + 1 and fit["scroll"] <= fit["client"] + 1, fit
     assert "This shift" in dash_duo.find_element(f"#{ids.DOSAGE_TABLE}").text
-    if os.environ.get("PATROL_SCREENSHOTS"):
+    if os.environ.get("PATROL_WRITE_SCREENSHOT"):
         dash_duo.driver.save_screenshot(str(SHOTS / "dosage-1366x768.png"))
 
     laptop, desk, wall = seen[(1366, 768)], seen[(1920, 1080)], seen[(3840, 2160)]
