@@ -57,3 +57,17 @@ TRAIL_TRIM_EVERY_S = 3600.0  # trim a unit's trail and re-arm its TTL at most th
 # KEYS: value hash, ts hash, [geo]; ARGV: stride, then (field, ts, value[, lon, lat]) tuples.
 K_ACCESS = "pw:{access}:log"  # ZSET score=time, member=JSON history read (who, what, when)
 ACCESS_RETENTION_S = 400 * 86_400.0  # the access log outlives the history it records
+
+# The live picture (issue 11): what every control-room screen shows, built once per change.
+K_LIVE_VERSION = "pw:{live}:version"  # STRING counter: +1 with every batch that stored anything
+K_PICTURE = "pw:{pic}:now"  # HASH the current picture: head fields and pre-serialised parts
+K_PICTURE_LOCK = "pw:{pic}:lock"  # one picture producer at a time
+
+
+def k_picture_step(version: int) -> str:
+    """Return the key of the map delta that turned picture ``version - 1`` into ``version``."""
+    return f"pw:{{pic}}:step:{version}"
+
+
+PICTURE_STEPS_KEPT = 30  # a screen further behind than this gets the whole units layer again
+PICTURE_STEP_TTL_S = 120  # steps older than the kept ones expire on their own

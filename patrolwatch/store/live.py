@@ -36,6 +36,7 @@ from patrolwatch.store.keys import (
     k_trail,
     k_unit_events,
 )
+from patrolwatch.store.picture import bump_live_version
 from patrolwatch.store.types import Batch, LiveRows, Stats, WriteResult
 
 _SET_IF_NEWER = """
@@ -67,6 +68,14 @@ def _set_if_newer(pipe: Any, keys: list[str], args: list[Any]) -> None:
     """
     pipe.execute_command("EVAL", _SET_IF_NEWER, len(keys), *keys, *args)
 
+
+
+def _score_pairs(raw: list[Any]) -> dict[str, float]:
+    """Return member -> score from a raw ZRANGE WITHSCORES reply (RESP3 pairs or RESP2 flat)."""
+    if raw and isinstance(raw[0], list | tuple):
+        return {as_text(m): float(s) for m, s in raw}
+    it = iter(raw)
+    return {as_text(m): float(s) for m, s in zip(it, it, strict=True)}
 
 
 class LiveStore(StoreBase):
@@ -122,6 +131,11 @@ class LiveStore(StoreBase):
                                               "description": ev.description})
         self._feed(pipe, batch)
         self._log_rejections(pipe, batch.rejections, now)
+        # --- live picture (issue 11): tell the picture producer live state changed. Last in
+        # the pipeline, so the result indexes read below stay where they are.
+        if batch.accepted:
+            bump_live_version(pipe)
+        # --- end live picture
         results = pipe.execute()
 
         new = sum(int(results[i]) for i in range(len(batch.positions)))
@@ -199,7 +213,9 @@ class LiveStore(StoreBase):
     def _queue_live(pipe: Any) -> None:
         pipe.hgetall(K_POS)
         pipe.hgetall(K_STATUS)
-        pipe.zrange(K_SEEN, 0, -1, withscores=True)
+        # Raw ZRANGE: redis-py 8 re-encodes every score to bytes and back for withscores=True,
+        # a third of this read at 10,000 units (live picture, issue 11).
+        pipe.execute_command("ZRANGE", K_SEEN, 0, -1, "WITHSCORES")
         pipe.hgetall(K_LWT)
 
     @staticmethod
@@ -209,7 +225,7 @@ class LiveStore(StoreBase):
             # orjson: parsing every unit's JSON is most of a dashboard refresh at 10,000 units
             positions={as_text(k): orjson.loads(v) for k, v in pos.items()},
             statuses={as_text(k): orjson.loads(v) for k, v in status.items()},
-            seen={as_text(k): float(v) for k, v in seen},
+            seen=_score_pairs(seen),
             lwt={as_text(k): float(v) for k, v in lwt.items()},
         )
 

@@ -1,0 +1,121 @@
+"""Build the live picture (pure): what every control-room screen shows, as bytes.
+
+One build turns what a refresh reads (``handlers.Live``) into: the map's units as compact
+entries, the side panel's view models as JSON parts with a digest each, and ``/api/units``.
+Nothing here depends on who looks: role-specific controls (Task, Acknowledge) are added
+when a screen renders a part, so the same bytes serve viewers and supervisors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from dashboard import mapdata, views
+from dashboard.palette import LOST_LABEL, STATUS_LOOK
+from dashboard.times import rfc3339
+from patrolwatch.core.model import Status, UnitState
+
+FLAG_LOST = 1  # drawn hollow and dashed: the last known place
+FLAG_ACKED = 2  # an EMERGENCY a supervisor has acknowledged: no pulse
+Entry = tuple[float, float, str, int]  # lon, lat, status code, flags
+JSON_OPTS = orjson.OPT_NON_STR_KEYS  # Counts.by_status is keyed by Status
+
+# Every side-panel part a build produces; a screen asks only for those whose digest changed.
+PARTS = ("counts", "gaps", "alarms", "units0", "index", "lost", "hideout", "degraded", "feed")
+
+
+@dataclass(frozen=True)
+class Built:
+    """One build: map entries, side-panel parts with digests, and the /api/units body."""
+
+    entries: dict[str, Entry]
+    parts: dict[str, bytes]
+    digests: dict[str, str]
+    api_units: bytes
+
+
+def digest(data: bytes) -> str:
+    """Return a short fingerprint of a part's bytes."""
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+def dumps(value: Any) -> bytes:
+    """Return compact JSON bytes (dataclasses and Status values included)."""
+    return orjson.dumps(value, option=JSON_OPTS)
+
+
+def map_entries(units: Iterable[UnitState], acked: Iterable[str] = ()) -> dict[str, Entry]:
+    """Return every drawn unit's map entry: rounded position, status code, lost/acked flags."""
+    acked_set = set(acked)
+    out: dict[str, Entry] = {}
+    for u in units:
+        if not mapdata.on_map(u):
+            continue
+        flags = FLAG_LOST if u.stale else 0
+        if u.status is Status.EMERGENCY and u.id in acked_set:
+            flags |= FLAG_ACKED
+        out[u.id] = (round(u.lon or 0.0, mapdata.COORD_DECIMALS),
+                     round(u.lat or 0.0, mapdata.COORD_DECIMALS),
+                     STATUS_LOOK[u.status].code, flags)
+    return out
+
+
+def search_index(units: Sequence[UnitState], rows: Sequence[views.UnitRow]) -> list[list[Any]]:
+    """Return every unit-list row with its search text, most urgent first.
+
+    Row: ``[hay, id, callsign, team, status label, colour, lost, last_seen]``; ``hay`` is
+    what ``views.matches`` searches, lower-cased.
+    """
+    by_id = {u.id: u for u in units}
+    out: list[list[Any]] = []
+    for r in rows:
+        u = by_id[r.id]
+        hay = " ".join([u.callsign, u.id, u.team, u.status.value, STATUS_LOOK[u.status].label,
+                        LOST_LABEL if views.is_lost(u) else ""]).lower()
+        out.append([hay, r.id, r.callsign, r.team, r.status, r.colour, r.lost, r.last_seen])
+    return out
+
+
+def api_units(units: Iterable[UnitState]) -> bytes:
+    """Return the ``/api/units`` body (CONTRACT.md): every unit that has reported."""
+    return dumps({"units": [
+        {"id": u.id, "callsign": u.callsign, "team": u.team, "status": u.status.value,
+         "lat": u.lat, "lon": u.lon, "acc": u.acc, "ts": rfc3339(u.ts), "stale": u.stale,
+         "source": u.source}
+        for u in views.reporting(units)]})
+
+
+def side_parts(units: Sequence[UnitState], alarms: Sequence[views.Alarm],
+               gaps: Sequence[views.GapRow], tasked: Mapping[str, Sequence[str]],
+               hideout: Mapping[str, Any], problems: Sequence[str],
+               stats: Mapping[str, Any], zone: Any) -> dict[str, bytes]:
+    """Return every side-panel part as JSON bytes (view models, not Dash components)."""
+    every, _ = views.unit_rows(units, "", limit=len(units))
+    rows, more = every[:views.UNIT_LIST_LIMIT], max(0, len(every) - views.UNIT_LIST_LIMIT)
+    return {
+        "counts": dumps([views.count_units(units), len(gaps)]),
+        "gaps": dumps({"rows": list(gaps), "tasked": dict(tasked)}),
+        "alarms": dumps(list(alarms)),
+        "units0": dumps({"rows": rows, "more": more}),
+        "index": dumps(search_index(units, every)),
+        "lost": dumps(views.lost_rows(units, zone)),
+        "hideout": dumps(dict(hideout)),
+        "degraded": dumps(list(problems)),
+        "feed": dumps(dict(stats)),
+    }
+
+
+def build(units: Sequence[UnitState], alarms: Sequence[views.Alarm],
+          gaps: Sequence[views.GapRow], tasked: Mapping[str, Sequence[str]],
+          hideout: Mapping[str, Any], problems: Sequence[str], stats: Mapping[str, Any],
+          zone: Any) -> Built:
+    """Return the whole picture for one moment of live state."""
+    parts = side_parts(units, alarms, gaps, tasked, hideout, problems, stats, zone)
+    acked = [a.id for a in alarms if a.acked_by is not None]
+    return Built(entries=map_entries(units, acked), parts=parts,
+                 digests={k: digest(v) for k, v in parts.items()}, api_units=api_units(units))
