@@ -17,11 +17,11 @@ from typing import Any
 import redis
 from flask import Blueprint, Response, jsonify, request
 
-from dashboard import views
 from dashboard.auth import CONTROL_ROOM_ROLES, actor, check_role
-from dashboard.handlers import Deps
+from dashboard.coverage import view as views
+from dashboard.deps import Deps
 from dashboard.publisher import BrokerUnavailableError
-from dashboard.supervise import DuplicateTaskingError, send_tasking
+from dashboard.redeploy.actions import DuplicateTaskingError, send_tasking
 from dashboard.times import BadTimeError, parse_rfc3339, rfc3339
 from patrolwatch.core.hotspots import Hotspot
 from patrolwatch.core.model import UNIT_ID_RE, UnitState

@@ -12,7 +12,7 @@ from flask import Response, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed
 
 from dashboard import api, auth, callbacks, login, metrics, pages
-from dashboard.handlers import Deps
+from dashboard.deps import Deps
 from dashboard.publisher import Publisher
 from patrolwatch.core.hotspots import CoverageDefaults, HotspotSet, load_hotspots
 from patrolwatch.roster import Roster, load_roster

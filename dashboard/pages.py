@@ -11,9 +11,10 @@ from typing import Any
 
 from dash import dcc, html
 
-from dashboard import ids, layout
-from dashboard.crew_page import crew_page, crew_unavailable
-from dashboard.handlers import Deps
+from dashboard import ids
+from dashboard.control_room import components as layout
+from dashboard.crew.components import crew_page, crew_unavailable
+from dashboard.deps import Deps
 from dashboard.login import CREW_PATH
 from patrolwatch.users import User
 

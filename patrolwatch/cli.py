@@ -13,14 +13,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from patrolwatch.errors import ConfigError
+from patrolwatch.errors import CommandError, ConfigError
 from patrolwatch.settings import Settings, load_settings
 
 log = logging.getLogger("patrolwatch")
-
-
-class CommandError(Exception):
-    """A failure to report to the operator in one line, with exit status 1."""
 
 
 def _stop_on_signals() -> threading.Event:
@@ -57,7 +53,7 @@ def cmd_dashboard(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     """Run the simulated fleet."""
-    from patrolwatch.simulate import run_simulator
+    from patrolwatch.sim.publisher import run_simulator
 
     run_simulator(settings, units=args.units, interval_s=args.interval, stop=_stop_on_signals(),
                   seed=args.seed)

@@ -17,10 +17,9 @@ import time
 import uuid
 from typing import Any, TextIO
 
-from patrolwatch.cli import CommandError
 from patrolwatch.core.model import Status
 from patrolwatch.core.topics import ack_topic, position_topic, status_topic, tasking_topic
-from patrolwatch.errors import ConfigError
+from patrolwatch.errors import CommandError, ConfigError
 from patrolwatch.mqtt import BrokerAddress, Inbound, MqttClient, publish_once
 from patrolwatch.roster import load_status_codes
 from patrolwatch.settings import Settings

@@ -1,4 +1,4 @@
-"""Errors a person meets: bad configuration files, with file, feature and reason."""
+"""Errors a person meets: bad configuration files (file, feature, reason), failed commands."""
 
 from __future__ import annotations
 
@@ -17,3 +17,7 @@ class ConfigError(Exception):
 def problem(path: Path | str, feature: str, reason: str) -> str:
     """Format one configuration problem the way `patrolwatch check-config` prints it."""
     return f"{path}:{feature}: {reason}"
+
+
+class CommandError(Exception):
+    """A failure to report to the operator in one line, with exit status 1."""

@@ -14,7 +14,7 @@ from dash.testing.composite import DashComposite
 
 from dashboard import ids
 from dashboard.app import create_app
-from dashboard.supervise import send_tasking
+from dashboard.redeploy.actions import send_tasking
 from patrolwatch.mqtt import Inbound, MqttClient
 from patrolwatch.settings import Settings
 from patrolwatch.store import Store

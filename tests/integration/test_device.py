@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from patrolwatch.cli import CommandError
 from patrolwatch.device import (
     BrokerUnreachableError,
     DeviceError,
@@ -21,9 +20,10 @@ from patrolwatch.device import (
     send_position,
     send_status,
 )
+from patrolwatch.errors import CommandError
 from patrolwatch.mqtt import Inbound, MqttClient, publish_once
 from patrolwatch.settings import Settings
-from patrolwatch.simulate import run_simulator
+from patrolwatch.sim.publisher import run_simulator
 from tests.services import ServerProcess, free_port, wait_until
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from patrolwatch.mqtt import Inbound, MqttClient
 from patrolwatch.mqtt_credentials import read_passwords, write_credentials
 from patrolwatch.roster import Roster, RosterUnit
 from patrolwatch.settings import Settings
-from patrolwatch.simulate import TASKING_FILTER
+from patrolwatch.sim.publisher import TASKING_FILTER
 from tests.conftest import require_mosquitto
 from tests.services import ServerProcess, mosquitto_server, wait_until
 

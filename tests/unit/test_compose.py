@@ -19,7 +19,7 @@ from patrolwatch.cli import build_parser
 from patrolwatch.core import topics
 from patrolwatch.mqtt import BrokerAddress, MqttClient
 from patrolwatch.mqtt_credentials import SERVICE_ACCOUNTS, Account
-from patrolwatch.simulate import TASKING_FILTER
+from patrolwatch.sim.publisher import TASKING_FILTER
 from tests.services import ServerProcess, free_port, mosquitto_binary
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from plotly.io.json import to_json_plotly
 
-from dashboard import callbacks, handlers, ids, mapdata, panels, views
+from dashboard import changes, ids
+from dashboard.control_room import actions as control_room_actions
+from dashboard.control_room import callbacks as control_room_callbacks
+from dashboard.control_room import components as control_room_components
+from dashboard.control_room import view as control_room_view
+from dashboard.coverage import actions as coverage_actions
+from dashboard.coverage import components as coverage_components
+from dashboard.coverage import view as coverage_view
+from dashboard.deps import Deps
 from dashboard.palette import HOTSPOT_LOOK, HOTSPOT_STATES, STATUS_LOOK, hotspot_styles
 from dashboard.times import BadTimeError, ago, duration_text, local_clock, parse_rfc3339, rfc3339
 from patrolwatch.core.hotspots import CoverageDefaults, HotspotSet
@@ -116,7 +124,8 @@ def test_ago_and_local_clock_use_the_zone() -> None:
 # --- units on the map --------------------------------------------------------------------
 @pytest.mark.parametrize("status", list(Status))
 def test_unit_feature_codes_every_status(status: Status) -> None:
-    feature = mapdata.unit_feature(unit("CW-401", status, lat=51.123456789, lon=-0.987654321))
+    feature = control_room_view.unit_feature(unit("CW-401", status, lat=51.123456789,
+                                                  lon=-0.987654321))
     assert feature["geometry"]["coordinates"] == [-0.98765, 51.12346]
     assert feature["properties"] == {"id": "CW-401", "s": STATUS_LOOK[status].code}
 
@@ -129,14 +138,14 @@ def test_status_codes_are_distinct_and_colours_differ() -> None:
 
 
 def test_stale_unit_is_flagged_lost() -> None:
-    assert mapdata.unit_feature(unit("A", stale=True))["properties"]["l"] == 1
-    assert "l" not in mapdata.unit_feature(unit("A"))["properties"]
+    assert control_room_view.unit_feature(unit("A", stale=True))["properties"]["l"] == 1
+    assert "l" not in control_room_view.unit_feature(unit("A"))["properties"]
 
 
 def test_units_geojson_skips_off_duty_and_unplaced_and_draws_emergency_last() -> None:
     units = [unit("E1", Status.EMERGENCY), unit("A1"), unit("OFF", Status.OFF_DUTY),
              unit("NOPOS", lat=None, lon=None), unit("A2", Status.AVAILABLE)]
-    features = mapdata.units_geojson(units)["features"]
+    features = control_room_view.units_geojson(units)["features"]
     assert [f["properties"]["id"] for f in features] == ["A1", "A2", "E1"]
 
 
@@ -145,17 +154,17 @@ def test_payload_for_2000_units_is_lean() -> None:
     units = [unit(f"TSG-U{i:04d}", rng.choice(list(Status)), lat=51.3 + rng.random() * 0.4,
                   lon=-0.4 + rng.random() * 0.6, stale=rng.random() < 0.05)
              for i in range(2000)]
-    data = mapdata.units_geojson(units)
-    size = mapdata.payload_bytes(data)
+    data = control_room_view.units_geojson(units)
+    size = control_room_view.payload_bytes(data)
     assert size < 2000 * 110, f"{size} bytes for 2,000 units"
     zipped = len(gzip.compress(json.dumps(data, separators=(",", ":")).encode(), 5))
     assert zipped < 2000 * 15, f"{zipped} gzipped bytes for 2,000 units"
     roster = Roster({"TSG-U0001": RosterUnit(id="TSG-U0001", callsign="U1 Alpha", team="TSG")}, {})
-    assert mapdata.units_hideout(roster)["cs"] == {"TSG-U0001": "U1 Alpha"}
+    assert control_room_view.units_hideout(roster)["cs"] == {"TSG-U0001": "U1 Alpha"}
 
 
 def test_hotspot_layer_data_adds_one_pin_per_hotspot() -> None:
-    data = mapdata.hotspot_layer_data(hotspots())
+    data = control_room_view.hotspot_layer_data(hotspots())
     pins = [f for f in data["features"] if f["properties"].get("pin")]
     assert [p["properties"]["id"] for p in pins] == ["soho", "kx"]
     assert len(data["features"]) == 4
@@ -164,8 +173,8 @@ def test_hotspot_layer_data_adds_one_pin_per_hotspot() -> None:
 
 
 def test_viewport_flies_to_the_point() -> None:
-    vp = mapdata.viewport(51.5, -0.1)
-    assert vp["center"] == [51.5, -0.1] and vp["zoom"] == mapdata.HOTSPOT_ZOOM
+    vp = control_room_view.viewport(51.5, -0.1)
+    assert vp["center"] == [51.5, -0.1] and vp["zoom"] == control_room_view.HOTSPOT_ZOOM
     assert vp["transition"] == "flyTo"
 
 
@@ -174,7 +183,7 @@ def test_counts() -> None:
     units = [unit("E", Status.EMERGENCY), unit("P1"), unit("P2", stale=True),
              unit("OFF", Status.OFF_DUTY, stale=True), unit("AV", Status.AVAILABLE),
              unit("NEVER", last_seen=None, stale=True)]
-    c = views.count_units(units)
+    c = control_room_view.count_units(units)
     assert c.total == 5 and c.not_reporting == 1
     assert c.emergencies == 1
     assert c.lost == 1, "off duty and never-heard units are not lost contact"
@@ -192,11 +201,11 @@ def test_counts_from_live_rows_with_roster_and_last_will() -> None:
         statuses={"CW-401": {"status": "EMERGENCY", "ts": NOW - 30}},
         seen={"CW-401": NOW - 5, "X-1": NOW - 1000, "OT-1": NOW - 5},
         lwt={"OT-1": NOW - 2}), roster=roster, now=NOW, stale_after_s=180)
-    c = views.count_units(units)
+    c = control_room_view.count_units(units)
     assert (c.total, c.emergencies, c.lost, c.not_reporting) == (3, 1, 2, 1)
     x1 = next(u for u in units if u.id == "X-1")
     assert x1.team == "unregistered"
-    lost = views.lost_rows(units, LONDON)
+    lost = control_room_view.lost_rows(units, LONDON)
     assert [r.id for r in lost] == ["OT-1", "X-1"], "most recent loss first"
     assert lost[0].why.startswith("device went offline")
     assert lost[1].last_seen == NOW - 1000 and lost[1].at == "10:50"
@@ -215,15 +224,15 @@ def test_counts_from_live_rows_with_roster_and_last_will() -> None:
 def test_unit_search(query: str, expected: list[str]) -> None:
     units = [unit("B2", Status.AVAILABLE), unit("A1"), unit("LOST", stale=True),
              unit("E1", Status.EMERGENCY)]
-    rows, more = views.unit_rows(units, query)
+    rows, more = control_room_view.unit_rows(units, query)
     assert [r.id for r in rows] == expected and more == 0
 
 
 def test_unit_list_is_capped_and_says_how_many_more() -> None:
     units = [unit(f"U{i:03d}") for i in range(130)]
-    rows, more = views.unit_rows(units, "", limit=100)
+    rows, more = control_room_view.unit_rows(units, "", limit=100)
     assert len(rows) == 100 and more == 30
-    rendered = panels.render_units(rows, more)
+    rendered = control_room_components.render_units(rows, more)
     assert "and 30 more" in dumps(rendered[-1])
     first = dumps(rendered[0])
     assert f'"data-ts":"{NOW - 5:.3f}"' in first, "the browser writes '2 min ago' from data-ts"
@@ -233,14 +242,14 @@ def test_alarms_name_the_unit_earliest_first() -> None:
     units = [unit("E2", Status.EMERGENCY, status_ts=NOW - 10, callsign="U12"),
              unit("E1", Status.EMERGENCY, status_ts=NOW - 300, callsign="U11", stale=True),
              unit("P")]
-    alarms = views.alarms(units, LONDON)
+    alarms = control_room_view.alarms(units, LONDON)
     assert [a.callsign for a in alarms] == ["U11", "U12"]
     assert alarms[0].lost and alarms[0].since == NOW - 300 and alarms[0].since_clock == "11:01"
-    children, cls = panels.render_alarms(alarms)
+    children, cls = control_room_components.render_alarms(alarms)
     assert "pw-hidden" not in cls
     text = dumps(children)
     assert "U11" in text and "LOST CONTACT" in text
-    assert "pw-hidden" in panels.render_alarms([])[1]
+    assert "pw-hidden" in control_room_components.render_alarms([])[1]
 
 
 # --- coverage ----------------------------------------------------------------------------
@@ -262,7 +271,7 @@ def snapshot(**extra: Any) -> dict[str, Any]:
     (snapshot(hotspots={"soho": {"state": "present"}}), {"soho": "present", "kx": "no_data"}),
 ])
 def test_hotspot_states(snap: dict[str, Any] | None, expected: dict[str, str]) -> None:
-    assert views.hotspot_states(snap, ["soho", "kx"], NOW, max_age_s=60) == expected
+    assert coverage_view.hotspot_states(snap, ["soho", "kx"], NOW, max_age_s=60) == expected
 
 
 def test_every_state_has_a_style_and_inactive_is_outline_only() -> None:
@@ -288,7 +297,7 @@ def test_gap_rows_most_urgent_first_with_readable_text() -> None:
                           gap("s", 1, 0, kind="shortfall", since=NOW - 60)],
                     hotspots={"c": {"state": "gap", "reference": NOW - 72 * 60},
                               "s": {"state": "gap", "window_end": NOW + 540}})
-    rows = views.gap_rows(snap, NOW, LONDON, {"CW-401": "CW401"})
+    rows = coverage_view.gap_rows(snap, NOW, LONDON, {"CW-401": "CW401"})
     assert [r.hotspot for r in rows] == ["c", "a", "s", "b"]
     assert rows[0].headline == "no presence for 1 h 12 min", "counted from the reference"
     assert rows[0].detail == "12 min overdue"
@@ -300,10 +309,10 @@ def test_gap_rows_most_urgent_first_with_readable_text() -> None:
 
 
 def test_gap_list_buttons_carry_the_hotspot_id() -> None:
-    rows = views.gap_rows(snapshot(gaps=[gap("soho", 1, 3)]), NOW, LONDON, {})
-    button = panels.render_gaps(rows)[0]
+    rows = coverage_view.gap_rows(snapshot(gaps=[gap("soho", 1, 3)]), NOW, LONDON, {})
+    button = coverage_components.render_gaps(rows)[0]
     assert button.id == {"type": ids.GAP_ITEM, "hotspot": "soho"}
-    assert "No gaps" in dumps(panels.render_gaps([]))
+    assert "No gaps" in dumps(coverage_components.render_gaps([]))
 
 
 def test_hotspot_detail_lines() -> None:
@@ -313,7 +322,7 @@ def test_hotspot_detail_lines() -> None:
              "officer_minutes_in_window": 48.0, "present_units": ["CW-401"],
              "target_minutes": 10, "max_gap_minutes": 60, "overdue_minutes": 0}
     soho = hotspots().by_id["soho"]
-    detail = views.hotspot_detail(soho, entry, "covered", now=NOW, zone=LONDON,
+    detail = coverage_view.hotspot_detail(soho, entry, "covered", now=NOW, zone=LONDON,
                                   callsigns={"CW-401": "CW401"})
     lines = dict(detail.lines)
     assert lines["Active window"] == "10:06–13:06"
@@ -322,7 +331,7 @@ def test_hotspot_detail_lines() -> None:
     assert lines["Visits this window"] == "4 (2 of ≥ 10 min)"
     assert lines["Patrol-minutes"] == "32 min (officer-minutes 48)"
     assert "Overdue by" not in lines
-    empty = views.hotspot_detail(soho, None, "no_data", now=NOW, zone=LONDON, callsigns={})
+    empty = coverage_view.hotspot_detail(soho, None, "no_data", now=NOW, zone=LONDON, callsigns={})
     assert dict(empty.lines)["Coverage"] == "no evaluation yet"
 
 
@@ -331,13 +340,13 @@ def test_timeline_figure_has_one_bar_per_visit_in_local_time() -> None:
                "qualifying": True},
               {"unit": "X", "start": NOW - 600, "end": NOW - 300, "minutes": 5.0,
                "qualifying": False}]
-    fig = panels.timeline_figure(visits, NOW - 86400, NOW, LONDON, {"CW-401": "CW401"})
+    fig = coverage_components.timeline_figure(visits, NOW - 86400, NOW, LONDON, {"CW-401": "CW401"})
     bars = {trace.name: trace for trace in fig.data}
     assert list(bars["qualifying visit"].y) == ["CW401"]
     assert bars["qualifying visit"].base[0] == "2026-11-18 09:06:40"
     assert bars["qualifying visit"].x[0] == 900_000
     assert list(bars["shorter visit"].y) == ["X"]
-    empty = panels.timeline_figure([], NOW - 86400, NOW, LONDON, {})
+    empty = coverage_components.timeline_figure([], NOW - 86400, NOW, LONDON, {})
     assert not empty.data and "No presence" in empty.layout.annotations[0].text
 
 
@@ -350,36 +359,36 @@ def test_dosage_rows_and_csv() -> None:
                              "category": "transport", "windows": 1, "qualifying_visits": 0,
                              "planned_visits": 4, "patrol_minutes": 0,
                              "officer_minutes": 0, "compliance": None}])
-    rows = views.dosage_rows(snap)
+    rows = coverage_view.dosage_rows(snap)
     assert rows[0]["compliance_pct"] == 83 and rows[0]["patrol_minutes"] == 81.3
     assert rows[0]["category"] == "night time economy"
     assert rows[1]["compliance_pct"] is None
-    parsed = list(csv.reader(io.StringIO(views.dosage_csv(rows))))
+    parsed = list(csv.reader(io.StringIO(coverage_view.dosage_csv(rows))))
     assert parsed[0][:3] == ["hotspot_id", "Hotspot", "Category"]
     assert parsed[2][1] == 'King\'s Cross, "KX"' and parsed[2][-1] == ""
-    assert views.dosage_rows(None) == []
+    assert coverage_view.dosage_rows(None) == []
 
 
 def test_predictability_warning_only_when_flagged() -> None:
-    assert views.predictability_lines(snapshot()) == []
-    assert "pw-hidden" in panels.render_predictability([])[1]
-    lines = views.predictability_lines(snapshot(predictability=[
+    assert coverage_view.predictability_lines(snapshot()) == []
+    assert "pw-hidden" in coverage_components.render_predictability([])[1]
+    lines = coverage_view.predictability_lines(snapshot(predictability=[
         {"hotspot": "soho", "name": "Soho", "days": ["2026-11-16", "2026-11-17", "2026-11-18"],
          "typical_time": "22:10"}]))
     assert lines == ["Soho: first visit around 22:10 on 2026-11-16, 2026-11-17, 2026-11-18"]
-    assert "pw-hidden" not in panels.render_predictability(lines)[1]
+    assert "pw-hidden" not in coverage_components.render_predictability(lines)[1]
 
 
 def test_digest_is_stable_and_sensitive() -> None:
-    a = [views.UnitRow("A", "A", "T", "On patrol", "#000", False, NOW)]
-    b = [views.UnitRow("A", "A", "T", "Available", "#000", False, NOW)]
-    assert views.digest(a) == views.digest(list(a))
-    assert views.digest(a) != views.digest(b)
+    a = [control_room_view.UnitRow("A", "A", "T", "On patrol", "#000", False, NOW)]
+    b = [control_room_view.UnitRow("A", "A", "T", "Available", "#000", False, NOW)]
+    assert changes.digest(a) == changes.digest(list(a))
+    assert changes.digest(a) != changes.digest(b)
 
 
 # --- handlers without a browser ----------------------------------------------------------
-def deps_for(store: Store, **settings: Any) -> handlers.Deps:
-    return handlers.Deps(settings=Settings(**settings), store=store, roster=Roster.empty(),
+def deps_for(store: Store, **settings: Any) -> Deps:
+    return Deps(settings=Settings(**settings), store=store, roster=Roster.empty(),
                          hotspots=hotspots())
 
 
@@ -393,7 +402,7 @@ def deps_for(store: Store, **settings: Any) -> handlers.Deps:
 def test_select_hotspot(trigger: Any, picked: str | None, clicked: dict[str, Any] | None,
                         expected_pick: Any, flies: bool) -> None:
     deps = deps_for(Store.from_url("redis://127.0.0.1:9/0"))
-    pick, vp, _tab = handlers.select_hotspot(deps, trigger, picked, clicked)
+    pick, vp, _tab = coverage_actions.select_hotspot(deps, trigger, picked, clicked)
     assert pick == expected_pick
     assert (vp is not no_update) == flies
     if flies:
@@ -401,23 +410,25 @@ def test_select_hotspot(trigger: Any, picked: str | None, clicked: dict[str, Any
 
 
 def test_fly_to_unit_uses_the_positions_the_map_has() -> None:
-    data = mapdata.units_geojson([unit("A", lat=51.4, lon=-0.2)])
-    vp = handlers.fly_to_unit({"type": ids.UNIT_ITEM, "unit": "A"}, 1, data)
-    assert vp["center"] == [51.4, -0.2] and vp["zoom"] == mapdata.UNIT_ZOOM
-    assert handlers.fly_to_unit({"type": ids.UNIT_ITEM, "unit": "A"}, 0, data) is no_update
-    assert handlers.fly_to_unit({"type": ids.UNIT_ITEM, "unit": "B"}, 1, data) is no_update
+    data = control_room_view.units_geojson([unit("A", lat=51.4, lon=-0.2)])
+    vp = control_room_actions.fly_to_unit({"type": ids.UNIT_ITEM, "unit": "A"}, 1, data)
+    assert vp["center"] == [51.4, -0.2] and vp["zoom"] == control_room_view.UNIT_ZOOM
+    fly = control_room_actions.fly_to_unit
+    assert fly({"type": ids.UNIT_ITEM, "unit": "A"}, 0, data) is no_update
+    assert fly({"type": ids.UNIT_ITEM, "unit": "B"}, 1, data) is no_update
 
 
 def test_refresh_with_redis_down_keeps_the_map_and_says_so() -> None:
     down = "redis://127.0.0.1:9/0"  # nothing listens on the discard port
     deps = deps_for(Store.from_url(down), redis_url=down)
-    out = handlers.refresh(deps, "", {"ok_at": NOW - 30, "units": "x"}, NOW)
+    out = control_room_actions.refresh(deps, "", {"ok_at": NOW - 30, "units": "x"}, NOW)
     assert out["units"] is no_update and out["counts"] is no_update
     assert "pw-hidden" not in out["degraded_class"]
     text = dumps(out["degraded"])
     assert "unreachable at 127.0.0.1:9" in text and "11:06:10" in text
     assert out["digests"]["units"] == "x", "the last data shown is remembered"
-    assert set(out) == set(handlers.REFRESH_OUTPUTS) == set(callbacks.REFRESH_TARGETS)
+    assert set(out) == set(control_room_actions.REFRESH_OUTPUTS) \
+        == set(control_room_callbacks.REFRESH_TARGETS)
 
 
 @pytest.mark.integration
@@ -432,15 +443,15 @@ def test_refresh_reads_redis_and_skips_what_did_not_change(redis_url: str) -> No
                             statuses=[StatusChange("B", now - 1, Status.EMERGENCY)]), now=now)
     store.write_coverage({**snapshot(evaluated_at=now), "gaps": [gap("soho", 1, 5)]})
     deps = deps_for(store, redis_url=redis_url)
-    first = handlers.refresh(deps, "", {}, now)
+    first = control_room_actions.refresh(deps, "", {}, now)
     assert [f["properties"]["id"] for f in first["units"]["features"]] == ["A", "B"]
     assert first["hideout"]["s"] == {"soho": "gap", "kx": "covered"}
     assert first["gap_badge"] == "1" and "pw-hidden" not in first["alarms_class"]
     assert "pw-hidden" in first["degraded_class"]
-    second = handlers.refresh(deps, "", first["digests"], now)
+    second = control_room_actions.refresh(deps, "", first["digests"], now)
     unchanged = ["units", "hideout", "counts", "gaps", "alarms", "unit_list", "lost", "degraded"]
     assert all(second[k] is no_update for k in unchanged)
     store.write_batch(Batch(positions=[Position("A", now, 51.52, -0.1)]), now=now)
-    third = handlers.refresh(deps, "", second["digests"], now)
+    third = control_room_actions.refresh(deps, "", second["digests"], now)
     assert third["units"]["features"][0]["geometry"]["coordinates"] == [-0.1, 51.52]
     assert third["counts"] is no_update

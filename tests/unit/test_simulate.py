@@ -17,8 +17,17 @@ from patrolwatch.core.model import Position, Rejection, StatusChange, UnitEvent
 from patrolwatch.errors import ConfigError
 from patrolwatch.mqtt import Inbound
 from patrolwatch.roster import Roster, RosterUnit, load_roster
-from patrolwatch.simfleet import SPEED_MPS, Fleet
-from patrolwatch.simtypes import (
+from patrolwatch.sim.fleet import SPEED_MPS, Fleet
+from patrolwatch.sim.publisher import (
+    HUMAN_UNITS,
+    fleet_specs,
+    native_message,
+    owntracks_message,
+    parse_tasking,
+    street_share,
+    targets_from_geojson,
+)
+from patrolwatch.sim.types import (
     AckReport,
     PositionReport,
     Report,
@@ -28,15 +37,6 @@ from patrolwatch.simtypes import (
     TransitionReport,
     UnitSpec,
     distance_m,
-)
-from patrolwatch.simulate import (
-    HUMAN_UNITS,
-    fleet_specs,
-    native_message,
-    owntracks_message,
-    parse_tasking,
-    street_share,
-    targets_from_geojson,
 )
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,11 +17,19 @@ import pytest
 from flask.testing import FlaskClient
 from plotly.io.json import to_json_plotly
 
-from dashboard import crew, ids, panels, supervise, taskviews, views
+from dashboard import ids
 from dashboard.api import BadRequestError, read_json_object
 from dashboard.app import create_app
-from dashboard.handlers import Deps
+from dashboard.control_room import components as control_room_components
+from dashboard.control_room import view as control_room_view
+from dashboard.coverage import components as coverage_components
+from dashboard.coverage import view as coverage_view
+from dashboard.crew import actions as crew_actions
+from dashboard.crew import view as crew_view
+from dashboard.deps import Deps
 from dashboard.publisher import BrokerUnavailableError, Publisher
+from dashboard.redeploy import actions as redeploy_actions
+from dashboard.redeploy import view as redeploy_view
 from patrolwatch.core.coverage import Gap
 from patrolwatch.core.hotspots import CoverageDefaults, load_hotspots
 from patrolwatch.core.model import Position, Status, StatusChange, UnitState
@@ -272,15 +280,15 @@ def test_optimise_all_gaps_plans_one_unit_per_gap_and_sends_on_confirm(
     now = time.time()
     seed_units(deps.store, now)
     deps.store.write_coverage(snapshot_with_gaps(deps, now, SOHO, "nte-leicester-square"))
-    shown, table, plan, send = supervise.plan_dialog(deps, ids.OPTIMISE, now)
-    assert shown == supervise.SHOW and "pw-hidden" not in send
+    shown, table, plan, send = redeploy_actions.plan_dialog(deps, ids.OPTIMISE, now)
+    assert shown == redeploy_actions.SHOW and "pw-hidden" not in send
     text = dumps(table)
     assert "CW401" in text and "CW402" in text and "CW403" not in text, "EMERGENCY never goes"
     assert sorted(p["unit"] for p in plan) == ["CW-401", "CW-402"]
     assert {p["hotspot"] for p in plan} == {SOHO, "nte-leicester-square"}
 
-    hidden, _, toast = supervise.confirm_plan(deps, plan, "sgt.jones", time.time())
-    assert hidden == supervise.HIDE and "Sent 2 taskings" in dumps(toast)
+    hidden, _, toast = redeploy_actions.confirm_plan(deps, plan, "sgt.jones", time.time())
+    assert hidden == redeploy_actions.HIDE and "Sent 2 taskings" in dumps(toast)
     wait_until(lambda: len(listener.on("patrol/CW-401/tasking"))
                + len(listener.on("patrol/CW-402/tasking")) == 2, 10, what="both taskings")
     assert {t["by"] for t in deps.store.taskings()} == {"sgt.jones"}
@@ -293,7 +301,7 @@ def test_optimise_all_gaps_plans_one_unit_per_gap_and_sends_on_confirm(
     assert "Tasked: CW40" in gaps and '"unit": "CW-401"' not in gaps
 
     # A second plan leaves the tasked gaps alone and says so.
-    _, again, pairs, send = supervise.plan_dialog(deps, ids.OPTIMISE, time.time())
+    _, again, pairs, send = redeploy_actions.plan_dialog(deps, ids.OPTIMISE, time.time())
     assert pairs is None and "pw-hidden" in send, "nothing to send: no Send all button"
     assert "Old Compton Street, Soho: already has CW401 sent" in dumps(again)
 
@@ -302,7 +310,7 @@ def test_optimise_all_gaps_plans_one_unit_per_gap_and_sends_on_confirm(
 def test_no_plan_from_an_old_coverage_snapshot(deps: Deps) -> None:
     now = time.time()
     deps.store.write_coverage({**snapshot_with_gaps(deps, now, SOHO), "evaluated_at": now - 3600})
-    _, table, plan, _ = supervise.plan_dialog(deps, ids.OPTIMISE, now)
+    _, table, plan, _ = redeploy_actions.plan_dialog(deps, ids.OPTIMISE, now)
     assert plan is None and "not been evaluated recently" in dumps(table)
 
 
@@ -312,22 +320,23 @@ def test_task_dialog_names_the_unit_and_eta_then_sends_with_the_note(
     now = time.time()
     seed_units(deps.store, now)
     button = {"type": ids.TASK_ITEM, "hotspot": SOHO, "unit": "CW-402", "at": "gap"}
-    shown, summary, pending, note, error = supervise.open_task_dialog(deps, button, 1, now)
-    assert shown == supervise.SHOW and pending == {"unit": "CW-402", "hotspot": SOHO}
+    shown, summary, pending, note, error = redeploy_actions.open_task_dialog(deps, button, 1, now)
+    assert shown == redeploy_actions.SHOW and pending == {"unit": "CW-402", "hotspot": SOHO}
     assert summary.startswith("Send CW402 (CW-402) to Old Compton Street, Soho (priority 1)?")
     assert "ETA" in summary and "On patrol" in summary and (note, error) == ("", "")
-    assert supervise.open_task_dialog(deps, button, 0, now) == (supervise.no_update,) * 5
-    busy = supervise.open_task_dialog(deps, {**button, "unit": "CW-403"}, 1, now)[1]
+    assert redeploy_actions.open_task_dialog(deps, button, 0, now) \
+        == (redeploy_actions.no_update,) * 5
+    busy = redeploy_actions.open_task_dialog(deps, {**button, "unit": "CW-403"}, 1, now)[1]
     assert "Status now: Emergency. Warning: it is not available" in busy
 
-    hidden, err, toast = supervise.confirm_task(deps, pending, "  see the door staff ",
+    hidden, err, toast = redeploy_actions.confirm_task(deps, pending, "  see the door staff ",
                                                 "sgt.jones", time.time())
-    assert (hidden, err) == (supervise.HIDE, "") and "sent: CW402" in dumps(toast)
+    assert (hidden, err) == (redeploy_actions.HIDE, "") and "sent: CW402" in dumps(toast)
     message = wait_until(lambda: listener.on("patrol/CW-402/tasking"), 10, what="tasking")[0]
     assert message["note"] == "see the door staff"
 
-    shown, err, _ = supervise.confirm_task(deps, pending, None, "sgt.jones", time.time())
-    assert shown == supervise.SHOW and "already holds open tasking" in err
+    shown, err, _ = redeploy_actions.confirm_task(deps, pending, None, "sgt.jones", time.time())
+    assert shown == redeploy_actions.SHOW and "already holds open tasking" in err
 
 
 @pytest.mark.integration
@@ -336,7 +345,7 @@ def test_acknowledging_an_emergency_is_audited_and_a_new_one_raises_it_again(
     now = time.time()
     seed_units(deps.store, now)
     trigger = {"type": ids.ACK_ITEM, "unit": "CW-403"}
-    toast = supervise.acknowledge(deps, trigger, 1, "sgt.jones", now)
+    toast = redeploy_actions.acknowledge(deps, trigger, 1, "sgt.jones", now)
     assert "EMERGENCY of CW403 acknowledged by sgt.jones" in dumps(toast)
     ack = deps.store.emergency_acks()["CW-403"]
     assert ack["status_ts"] == pytest.approx(now - 30)
@@ -359,13 +368,13 @@ def test_acknowledging_an_emergency_is_audited_and_a_new_one_raises_it_again(
     deps.store.write_batch(Batch(statuses=[StatusChange("CW-402", later, Status.AVAILABLE)]),
                            now=later)
     assert "no longer in EMERGENCY" in dumps(
-        supervise.acknowledge(deps, {"type": ids.ACK_ITEM, "unit": "CW-402"}, 1, "x", later))
+        redeploy_actions.acknowledge(deps, {"type": ids.ACK_ITEM, "unit": "CW-402"}, 1, "x", later))
 
 
 def supervise_refresh(deps: Deps, now: float) -> dict[str, Any]:
-    from dashboard import handlers
+    from dashboard.control_room import actions as control_room_actions
 
-    return handlers.refresh(deps, "", {}, now, can_act=True)
+    return control_room_actions.refresh(deps, "", {}, now, can_act=True)
 
 
 # --- the crew's handlers ------------------------------------------------------------------------
@@ -373,35 +382,36 @@ def supervise_refresh(deps: Deps, now: float) -> dict[str, Any]:
 def test_crew_status_answer_and_emergency_are_published_as_the_unit(
         deps: Deps, listener: Listener) -> None:
     now = time.time()
-    assert "Status sent: On patrol" in dumps(crew.send_status(deps, UNIT, "ON_PATROL", now))
-    assert "Unknown status" in dumps(crew.send_status(deps, UNIT, "COMMITTED_X", now))
+    assert "Status sent: On patrol" in dumps(crew_actions.send_status(deps, UNIT, "ON_PATROL", now))
+    assert "Unknown status" in dumps(crew_actions.send_status(deps, UNIT, "COMMITTED_X", now))
     status = wait_until(lambda: listener.on(f"patrol/{UNIT}/status"), 10, what="status")[0]
     assert status == {"ts": round(now, 3), "status": "ON_PATROL"}
 
-    tasking = supervise.send_tasking(deps, unit=UNIT, hotspot=SOHO, note=None, by="sgt",
+    tasking = redeploy_actions.send_tasking(deps, unit=UNIT, hotspot=SOHO, note=None, by="sgt",
                                      now=now)
-    seen, text, answer_box, tid = crew.tick(deps, UNIT, now)
+    seen, text, answer_box, tid = crew_actions.tick(deps, UNIT, now)
     assert tid == tasking.id and answer_box == "pw-crew-answer"
     assert "no status from you yet" in seen, "no ingest worker runs here: Redis has none"
     assert "Go to Old Compton Street" in dumps(text)
     assert "Accept" not in dumps(text)
-    declined = crew.answer(deps, UNIT, ids.CREW_DECLINE, tasking.id, " with a prisoner ", now)
+    declined = crew_actions.answer(deps, UNIT, ids.CREW_DECLINE, tasking.id, " with a prisoner ",
+                                   now)
     assert "Declined" in dumps(declined)
     ack = wait_until(lambda: listener.on(f"patrol/{UNIT}/ack"), 10, what="ack")[0]
     assert ack == {"id": tasking.id, "ts": round(now, 3), "accepted": False,
                    "reason": "with a prisoner"}
-    other = crew.answer(deps, "CW-402", ids.CREW_ACCEPT, tasking.id, None, now)
+    other = crew_actions.answer(deps, "CW-402", ids.CREW_ACCEPT, tasking.id, None, now)
     assert "no longer waiting" in dumps(other), "a unit cannot answer another's tasking"
 
-    armed = crew.emergency(deps, UNIT, ids.CREW_EMERGENCY, None, now)
+    armed = crew_actions.emergency(deps, UNIT, ids.CREW_EMERGENCY, None, now)
     assert armed[0] == now and "TAP AGAIN" in armed[1] and armed[3] is False
     assert not listener.on(f"patrol/{UNIT}/status")[1:], "one tap sends nothing"
-    sent = crew.emergency(deps, UNIT, ids.CREW_EMERGENCY, now, now + 2)
+    sent = crew_actions.emergency(deps, UNIT, ids.CREW_EMERGENCY, now, now + 2)
     assert "EMERGENCY sent" in dumps(sent[4]) and sent[0] is None
     statuses = wait_until(lambda: (s := listener.on(f"patrol/{UNIT}/status"))[1:] and s, 10,
                           what="EMERGENCY")
     assert statuses[1]["status"] == "EMERGENCY"
-    late = crew.emergency(deps, UNIT, ids.CREW_EMERGENCY, now, now + 30)
+    late = crew_actions.emergency(deps, UNIT, ids.CREW_EMERGENCY, now, now + 30)
     assert "TAP AGAIN" in late[1], "a second tap long after the first only re-arms"
 
 
@@ -418,7 +428,7 @@ def test_crew_status_answer_and_emergency_are_published_as_the_unit(
     ({"lat": 51.5, "lon": -0.1}, (NOW - 600) * 1000, "600 s old"),
 ])
 def test_position_from_the_browser(position: Any, stamp: Any, expected: Any) -> None:
-    body = crew.position_body(position, stamp, NOW)
+    body = crew_view.position_body(position, stamp, NOW)
     if isinstance(expected, str):
         assert isinstance(body, str) and expected in body
     else:
@@ -434,7 +444,7 @@ def tasking(tid: str, unit: str, state: str, created: float, hotspot: str = "soh
 
 
 def test_tasking_rows_open_first_then_recently_closed() -> None:
-    rows = taskviews.tasking_rows([
+    rows = redeploy_view.tasking_rows([
         tasking("T1", "A", "COMPLETED", NOW - 3000, updated=NOW - 600),
         tasking("T2", "B", "SENT", NOW - 60),
         tasking("T3", "C", "EXPIRED", NOW - 90_000, updated=NOW - 80_000),
@@ -448,24 +458,24 @@ def test_tasking_rows_open_first_then_recently_closed() -> None:
     assert "Reason: busy" in text and "\"data-state\": \"DECLINED\"" in text
 
 
-def panels_taskings(rows: list[taskviews.TaskingRow]) -> Any:
-    from dashboard import taskpanels
+def panels_taskings(rows: list[redeploy_view.TaskingRow]) -> Any:
+    from dashboard.redeploy import components as redeploy_components
 
-    return taskpanels.render_taskings(rows)
+    return redeploy_components.render_taskings(rows)
 
 
 def test_tasked_by_hotspot_and_duplicates() -> None:
     rows = [tasking("T1", "A", "SENT", NOW), tasking("T2", "B", "DECLINED", NOW),
             tasking("T3", "C", "ARRIVED", NOW - 5)]
-    assert taskviews.tasked_by_hotspot(rows, {"A": "Alpha"}) == {
+    assert redeploy_view.tasked_by_hotspot(rows, {"A": "Alpha"}) == {
         "soho": ["C arrived", "Alpha sent"]}
-    assert taskviews.duplicate_of(rows, "A", "soho") is not None
-    assert taskviews.duplicate_of(rows, "B", "soho") is None
-    assert taskviews.open_for_unit(rows, "C")["id"] == "T3"  # type: ignore[index]
+    assert redeploy_view.duplicate_of(rows, "A", "soho") is not None
+    assert redeploy_view.duplicate_of(rows, "B", "soho") is None
+    assert redeploy_view.open_for_unit(rows, "C")["id"] == "T3"  # type: ignore[index]
 
 
 def test_audit_rows_newest_first_with_the_change() -> None:
-    rows = taskviews.audit_rows([
+    rows = redeploy_view.audit_rows([
         {"ts": NOW - 10, "kind": "tasking", "tasking": "T1", "from": None, "to": "SENT",
          "actor": "sgt", "detail": "A tasked to Soho"},
         {"ts": NOW, "kind": "emergency_ack", "unit": "A", "actor": "sgt",
@@ -479,7 +489,7 @@ def test_plan_rows_follow_gap_urgency_and_say_what_is_left() -> None:
     gaps = [Gap("b", "Bee", "presence_gap", NOW, 2, 5.0, 51.5, -0.1),
             Gap("a", "Ay", "presence_gap", NOW, 1, 1.0, 51.5, -0.1),
             Gap("c", "Sea", "shortfall", NOW, 3, 0.0, 51.5, -0.1)]
-    plan = taskviews.plan(gaps, [("b", Suggestion("U2", 900.0, 640.0)),
+    plan = redeploy_view.plan(gaps, [("b", Suggestion("U2", 900.0, 640.0)),
                                  ("a", Suggestion("U1", 300.0, 200.0))], {"U1": "One"},
                           {"d": ["Two sent"]})
     assert [(r.hotspot, r.callsign, r.distance, r.eta) for r in plan.rows] == [
@@ -499,11 +509,12 @@ def unit_in(status: Status, uid: str = "E1", status_ts: float = NOW - 60) -> Uni
     ({"by": "sgt", "ts": NOW - 100, "status_ts": NOW - 120}, True),  # an earlier EMERGENCY
 ])
 def test_alarm_is_loud_until_acknowledged(ack: dict[str, Any] | None, loud: bool) -> None:
-    alarms = views.alarms([unit_in(Status.EMERGENCY)], LONDON, {"E1": ack} if ack else {})
-    children, cls = panels.render_alarms(alarms, can_ack=True)
+    alarms = control_room_view.alarms([unit_in(Status.EMERGENCY)], LONDON,
+                                      {"E1": ack} if ack else {})
+    children, cls = control_room_components.render_alarms(alarms, can_ack=True)
     assert ("pw-emergency-loud" in cls) is loud
     assert ("Acknowledge" in dumps(children)) is loud
-    viewer, _ = panels.render_alarms(alarms, can_ack=False)
+    viewer, _ = control_room_components.render_alarms(alarms, can_ack=False)
     assert "Acknowledge" not in dumps(viewer), "no action controls for viewers"
 
 
@@ -512,9 +523,9 @@ def test_gap_list_has_task_buttons_only_for_supervisors() -> None:
                           "since": NOW - 600, "priority": 1, "overdue_minutes": 5,
                           "suggested_units": [{"id": "U1", "distance_m": 420, "eta_s": 300}]}],
                 "hotspots": {}}
-    rows = views.gap_rows(snapshot, NOW, LONDON, {"U1": "Uniform 1"})
-    supervisor = dumps(panels.render_gaps(rows, True, {"soho": ["U9 sent"]}))
-    viewer = dumps(panels.render_gaps(rows))
+    rows = coverage_view.gap_rows(snapshot, NOW, LONDON, {"U1": "Uniform 1"})
+    supervisor = dumps(coverage_components.render_gaps(rows, True, {"soho": ["U9 sent"]}))
+    viewer = dumps(coverage_components.render_gaps(rows))
     assert "Uniform 1" in viewer and "420 m · ETA 5 min" in viewer
     assert ids.TASK_ITEM in supervisor and ids.TASK_ITEM not in viewer
     assert "Tasked: U9 sent" in supervisor

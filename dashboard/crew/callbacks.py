@@ -12,9 +12,10 @@ from typing import Any
 from dash import ALL, Dash, Input, Output, State
 from werkzeug.exceptions import Forbidden
 
-from dashboard import crew, ids
+from dashboard import ids
 from dashboard.auth import check_role, require_role
-from dashboard.handlers import Deps
+from dashboard.crew import actions
+from dashboard.deps import Deps
 from dashboard.trigger import fired
 
 
@@ -33,20 +34,20 @@ def register(app: Dash, deps: Deps) -> None:
                   Output(ids.CREW_TASK, "className"), Output(ids.CREW_TASK_ID, "data"),
                   Input(ids.CREW_TICK, "n_intervals"))
     def tick(n: int | None) -> tuple[Any, Any, Any, Any]:
-        return crew.tick(deps, unit_of_request(), time.time())
+        return actions.tick(deps, unit_of_request(), time.time())
 
     @app.callback(Output(ids.CREW_MSG, "children", allow_duplicate=True),
                   Input({"type": ids.CREW_STATUS_BUTTON, "status": ALL}, "n_clicks"),
                   prevent_initial_call=True)
     def status(clicks: list[int]) -> Any:
-        return crew.send_status(deps, unit_of_request(), _status_of(fired()), time.time())
+        return actions.send_status(deps, unit_of_request(), _status_of(fired()), time.time())
 
     @app.callback(Output(ids.CREW_MSG, "children", allow_duplicate=True),
                   Input(ids.CREW_ACCEPT, "n_clicks"), Input(ids.CREW_DECLINE, "n_clicks"),
                   State(ids.CREW_TASK_ID, "data"), State(ids.CREW_REASON, "value"),
                   prevent_initial_call=True)
     def answer(accept: int, decline: int, tasking: Any, reason: Any) -> Any:
-        return crew.answer(deps, unit_of_request(), fired(), tasking, reason, time.time())
+        return actions.answer(deps, unit_of_request(), fired(), tasking, reason, time.time())
 
     @app.callback(Output(ids.CREW_ARMED, "data"), Output(ids.CREW_EMERGENCY, "children"),
                   Output(ids.CREW_EMERGENCY, "className"), Output(ids.CREW_DISARM, "disabled"),
@@ -54,7 +55,7 @@ def register(app: Dash, deps: Deps) -> None:
                   Input(ids.CREW_EMERGENCY, "n_clicks"), Input(ids.CREW_DISARM, "n_intervals"),
                   State(ids.CREW_ARMED, "data"), prevent_initial_call=True)
     def emergency(clicks: int, disarm: int, armed_at: Any) -> tuple[Any, ...]:
-        return crew.emergency(deps, unit_of_request(), fired(), armed_at, time.time())
+        return actions.emergency(deps, unit_of_request(), fired(), armed_at, time.time())
 
     @app.callback(Output(ids.CREW_SHARE_ON, "data"), Output(ids.CREW_SHARE, "children"),
                   Output(ids.CREW_SHARE, "className"), Output(ids.CREW_GEO_TICK, "disabled"),
@@ -64,7 +65,7 @@ def register(app: Dash, deps: Deps) -> None:
                   prevent_initial_call=True)
     @require_role("crew")
     def share(clicks: int, sharing: Any) -> tuple[Any, ...]:
-        return crew.share(fired(), sharing)
+        return actions.share(fired(), sharing)
 
     # Ask the browser for a fresh fix on each tick while sharing (no server round trip).
     app.clientside_callback(  # type: ignore[no-untyped-call]
@@ -77,7 +78,7 @@ def register(app: Dash, deps: Deps) -> None:
                   State(ids.CREW_GEO, "position"), State(ids.CREW_SHARE_ON, "data"),
                   prevent_initial_call=True)
     def position(stamp: Any, error: Any, where: Any, sharing: Any) -> Any:
-        return crew.send_position(deps, unit_of_request(), bool(sharing), where, stamp, error,
+        return actions.send_position(deps, unit_of_request(), bool(sharing), where, stamp, error,
                                   time.time())
 
 

@@ -1,6 +1,6 @@
 """Plain values the simulated fleet takes and gives: targets, units, reports, taskings.
 
-Pure: no I/O. :mod:`patrolwatch.simfleet` moves the units; :mod:`patrolwatch.simulate`
+Pure: no I/O. :mod:`patrolwatch.sim.fleet` moves the units; :mod:`patrolwatch.sim.publisher`
 publishes the reports.
 """
 

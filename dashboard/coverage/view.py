@@ -1,171 +1,19 @@
-"""Pure functions from live state and the coverage snapshot to what the control room sees.
+"""Pure view models of coverage: hotspot states, the gap list, the hotspot panel, dosage.
 
-No I/O: the handlers read Redis and pass plain values in; tests call these directly.
+No I/O: actions read Redis and pass plain values in; tests call these directly.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dashboard.palette import LOST_LABEL, LOST_ON_DARK, STATUS_LOOK, STATUS_ORDER
-from dashboard.taskviews import acknowledged
+# The API reads reporting units and coverage through this one module (api.py's ``views``).
+from dashboard.control_room.view import reporting as reporting  # noqa: PLC0414
 from dashboard.times import ago, duration_text, local_clock
-from patrolwatch.core.model import Status, UnitState
-
-UNIT_LIST_LIMIT = 100
-
-
-# --- units -------------------------------------------------------------------------------
-def reporting(units: Iterable[UnitState]) -> list[UnitState]:
-    """Return the units that have sent anything (roster entries never heard from are not)."""
-    return [u for u in units if u.last_seen is not None]
-
-
-@dataclass(frozen=True)
-class Counts:
-    """The big numbers: units by status, lost contact, emergencies."""
-
-    total: int
-    by_status: dict[Status, int]
-    lost: int
-    emergencies: int
-    not_reporting: int
-
-
-def count_units(units: Sequence[UnitState]) -> Counts:
-    """Count reporting units by status; lost contact excludes units that booked off duty."""
-    live = reporting(units)
-    by_status = {s: 0 for s in STATUS_ORDER}
-    for u in live:
-        by_status[u.status] += 1
-    return Counts(
-        total=len(live),
-        by_status=by_status,
-        lost=sum(1 for u in live if is_lost(u)),
-        emergencies=by_status[Status.EMERGENCY],
-        not_reporting=len(units) - len(live),
-    )
-
-
-def is_lost(unit: UnitState) -> bool:
-    """Tell whether a unit counts as lost contact (stale and not booked off duty)."""
-    return unit.stale and unit.last_seen is not None and unit.status is not Status.OFF_DUTY
-
-
-def emergencies(units: Iterable[UnitState]) -> list[UnitState]:
-    """Return units in EMERGENCY, the earliest alarm first."""
-    found = [u for u in units if u.status is Status.EMERGENCY]
-    return sorted(found, key=lambda u: (u.status_ts or 0.0, u.callsign))
-
-
-def matches(unit: UnitState, query: str) -> bool:
-    """Tell whether a unit matches every word of a search (callsign, id, team, status)."""
-    look = STATUS_LOOK[unit.status]
-    hay = " ".join([unit.callsign, unit.id, unit.team, unit.status.value, look.label,
-                    LOST_LABEL if is_lost(unit) else ""]).lower()
-    return all(word in hay for word in query.lower().split())
-
-
-@dataclass(frozen=True)
-class UnitRow:
-    """One line of the unit list."""
-
-    id: str
-    callsign: str
-    team: str
-    status: str
-    colour: str
-    lost: bool
-    last_seen: float | None  # shown as "2 min ago" by the browser, so rows change with data only
-
-
-def _urgency(unit: UnitState) -> tuple[int, str]:
-    if unit.status is Status.EMERGENCY:
-        return 0, unit.callsign
-    return (1 if is_lost(unit) else 2), unit.callsign
-
-
-def unit_rows(units: Sequence[UnitState], query: str,
-              limit: int = UNIT_LIST_LIMIT) -> tuple[list[UnitRow], int]:
-    """Return the unit list for a search (emergencies, then lost, then by callsign) and the rest."""
-    found = sorted((u for u in reporting(units) if matches(u, query)), key=_urgency)
-    rows = [
-        UnitRow(id=u.id, callsign=u.callsign, team=u.team,
-                status=LOST_LABEL if is_lost(u) and u.status is not Status.EMERGENCY
-                else STATUS_LOOK[u.status].label,
-                colour=LOST_ON_DARK if is_lost(u) and u.status is not Status.EMERGENCY
-                else STATUS_LOOK[u.status].colour,
-                lost=is_lost(u), last_seen=u.last_seen)
-        for u in found[:limit]
-    ]
-    return rows, max(0, len(found) - limit)
-
-
-@dataclass(frozen=True)
-class LostRow:
-    """One line of the lost-contact list."""
-
-    id: str
-    callsign: str
-    team: str
-    last_status: str
-    last_seen: float | None
-    at: str
-    why: str
-
-
-def lost_rows(units: Iterable[UnitState], zone: ZoneInfo) -> list[LostRow]:
-    """Return lost-contact units, the most recent loss first."""
-    lost = sorted((u for u in units if is_lost(u)), key=lambda u: -(u.last_seen or 0.0))
-    return [
-        LostRow(id=u.id, callsign=u.callsign, team=u.team,
-                last_status=STATUS_LOOK[u.status].label, last_seen=u.last_seen,
-                at=local_clock(u.last_seen, zone),
-                why="device went offline (last will)" if u.lwt_ts is not None
-                and u.last_seen is not None and u.lwt_ts >= u.last_seen else "no message")
-        for u in lost
-    ]
-
-
-@dataclass(frozen=True)
-class Alarm:
-    """One unit in EMERGENCY, as the banner names it."""
-
-    id: str
-    callsign: str
-    team: str
-    since: float | None
-    since_clock: str
-    lost: bool
-    acked_by: str | None = None  # set while a supervisor's acknowledgement covers it
-    acked_clock: str | None = None
-
-
-def alarms(units: Iterable[UnitState], zone: ZoneInfo,
-           acks: Mapping[str, Mapping[str, Any]] | None = None) -> list[Alarm]:
-    """Return the emergency banner's entries, the earliest alarm first.
-
-    An acknowledgement counts only for the EMERGENCY it was given for: a later one
-    (newer status time) is unacknowledged again.
-    """
-    acks = acks or {}
-    out = []
-    for u in emergencies(units):
-        ack = acks.get(u.id)
-        covered = acknowledged(ack, u.status_ts)
-        out.append(Alarm(id=u.id, callsign=u.callsign, team=u.team,
-                         since=u.status_ts, since_clock=local_clock(u.status_ts, zone),
-                         lost=is_lost(u),
-                         acked_by=str(ack.get("by")) if ack and covered else None,
-                         acked_clock=local_clock(ack.get("ts"), zone) if ack and covered
-                         else None))
-    return out
 
 
 # --- coverage snapshot -------------------------------------------------------------------
@@ -386,18 +234,3 @@ def predictability_lines(snapshot: Mapping[str, Any] | None) -> list[str]:
         lines.append(f"{flag.get('name') or flag.get('hotspot')}: first visit around "
                      f"{flag.get('typical_time', '?')} on {days}")
     return lines
-
-
-# --- selection and change detection ------------------------------------------------------
-def digest(value: Any) -> str:
-    """Return a short fingerprint of a view model, to skip re-sending what has not changed."""
-    text = json.dumps(value, default=_plain, sort_keys=True, separators=(",", ":"))
-    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "__dataclass_fields__"):
-        return {k: getattr(value, k) for k in value.__dataclass_fields__}
-    if isinstance(value, Status):
-        return value.value
-    return str(value)

@@ -2,7 +2,7 @@
 
 Time is whatever the caller passes (epoch seconds). :meth:`Fleet.advance` moves every unit
 whose report is due and returns what the fleet would send, as plain values; the publishing
-loop in :mod:`patrolwatch.simulate` only turns those into MQTT messages.
+loop in :mod:`patrolwatch.sim.publisher` only turns those into MQTT messages.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from patrolwatch.simtypes import (
+from patrolwatch.sim.types import (
     AckReport,
     PositionReport,
     Report,

@@ -1,6 +1,6 @@
-"""Pure view models for redeployment: taskings, the audit log, assignment plans, alarms.
+"""Pure view models for redeployment: taskings, the audit log, suggestions, assignment plans.
 
-No I/O: handlers read Redis and pass plain values in; tests call these directly.
+No I/O: actions read Redis and pass plain values in; tests call these directly.
 """
 
 from __future__ import annotations
@@ -19,7 +19,11 @@ from patrolwatch.core.suggest import Suggestion
 from patrolwatch.core.taskings import OPEN_STATES
 
 RECENT_CLOSED_S = 2 * 3600.0  # closed taskings stay in the panel this long
+
+
 TASKINGS_SHOWN = 60
+
+
 AUDIT_SHOWN = 80
 
 
@@ -235,12 +239,3 @@ def eta_to(lat: float | None, lon: float | None, target: tuple[float, float],
         return None
     distance = haversine_m(lat, lon, target[0], target[1])
     return metres(distance), duration_text(distance / speed_mps)
-
-
-# --- emergencies -------------------------------------------------------------------------
-def acknowledged(ack: Mapping[str, Any] | None, since: float | None) -> bool:
-    """Tell whether an acknowledgement covers this EMERGENCY (one raised later needs a new one)."""
-    if not ack or since is None:
-        return False
-    acked_ts = ack.get("status_ts")
-    return isinstance(acked_ts, int | float) and acked_ts >= since

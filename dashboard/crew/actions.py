@@ -2,37 +2,39 @@
 
 It speaks the same contract as any handheld (CONTRACT.md section 3), through the app's
 ``Publisher``. Every function takes the unit from the caller, which takes it from the
-signed-in user on the server (``callbacks_crew.unit_of_request``), never from the page.
+signed-in user on the server (``crew.callbacks.unit_of_request``), never from the page.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import redis
 from dash import html, no_update
 
 from dashboard import ids
-from dashboard.crew_page import (
+from dashboard.crew.components import (
     ARM_MS,
     CREW_STATUSES,
     EMERGENCY_ARMED_LABEL,
     EMERGENCY_LABEL,
     geolocation,
+    message,
 )
-from dashboard.handlers import Deps
+from dashboard.crew.view import _stamp, position_body
+from dashboard.deps import Deps
 from dashboard.palette import STATUS_LOOK, TASK_STATE_LOOK
 from dashboard.publisher import BrokerUnavailableError
-from dashboard.taskviews import open_for_unit
+from dashboard.redeploy.view import open_for_unit
 from dashboard.times import local_clock
 from patrolwatch.core.model import Status
 from patrolwatch.core.taskings import TaskState
 from patrolwatch.core.topics import ack_topic, position_topic, status_topic
 
-MAX_FIX_AGE_S = 120.0  # an older fix is not "where I am now"
 REASON_MAX = 200
+
+
 ARM_SLACK_S = 2.0  # the second tap travels to the server too
 
 
@@ -43,15 +45,6 @@ def _send(deps: Deps, topic: str, body: dict[str, Any]) -> str | None:
     except BrokerUnavailableError as exc:
         return f"Not sent: {exc}"
     return None
-
-
-def _stamp(now: float) -> float:
-    return round(now, 3)
-
-
-def message(text: str, ok: bool = True) -> list[Any]:
-    """Return the feedback line under the header."""
-    return [html.Div(text, className="pw-crew-ok" if ok else "pw-crew-bad")]
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -165,34 +158,6 @@ def share(trigger: Any, sharing: Any) -> tuple[Any, ...]:
                 "Your position is not being shared.")
     return (True, "Share my position: ON", "pw-crew-share pw-crew-share-on", False,
             [geolocation()], "Asking the browser for your position…")
-
-
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def position_body(position: Any, timestamp_ms: Any, now: float) -> dict[str, Any] | str:
-    """Return the position payload from a browser geolocation fix, or why it cannot be sent."""
-    if not isinstance(position, dict):
-        return "no position from the browser yet"
-    lat, lon = _finite(position.get("lat")), _finite(position.get("lon"))
-    if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        return "the browser gave no usable position"
-    fix = _finite(timestamp_ms)
-    ts = now if fix is None else min(fix / 1000.0, now)  # a phone clock ahead of ours: now
-    if now - ts > MAX_FIX_AGE_S:
-        return f"the browser's fix is {now - ts:.0f} s old: waiting for a fresh one"
-    body: dict[str, Any] = {"ts": _stamp(ts), "lat": lat, "lon": lon}
-    acc, speed, heading = (_finite(position.get(k)) for k in ("accuracy", "speed", "heading"))
-    if acc is not None and acc >= 0:
-        body["acc"] = round(acc, 1)
-    if speed is not None and speed >= 0:
-        body["speed"] = round(speed, 2)
-    if heading is not None and 0 <= heading <= 360:
-        body["heading"] = round(heading % 360, 1)
-    return body
 
 
 def send_position(deps: Deps, unit: str, sharing: bool, position: Any, timestamp_ms: Any,

@@ -11,19 +11,30 @@ from typing import Any
 from dash import dcc, html
 
 from dashboard import ids
-from dashboard.handlers import Deps
+from dashboard.deps import Deps
 from dashboard.palette import STATUS_LOOK
 from patrolwatch.core.model import Status
 from patrolwatch.users import User
 
 CREW_TICK_MS = 3_000
+
+
 GEO_EVERY_MS = 10_000  # a position every 10 s while sharing: enough to show presence
+
+
 ARM_MS = 5_000  # the EMERGENCY button's second tap must come within this
+
+
 GEO_TIMEOUT_MS = 20_000
+
 
 CREW_STATUSES: tuple[Status, ...] = (Status.AVAILABLE, Status.ON_PATROL, Status.EN_ROUTE,
                                      Status.AT_SCENE, Status.REFRESHMENT, Status.OFF_DUTY)
+
+
 EMERGENCY_LABEL = "EMERGENCY"
+
+
 EMERGENCY_ARMED_LABEL = "TAP AGAIN TO SEND EMERGENCY"
 
 
@@ -99,3 +110,8 @@ def crew_unavailable(reason: str, link: tuple[str, str] | None = None) -> html.D
     extra: list[Any] = [html.A(link[1], href=link[0])] if link else []
     return html.Div([html.H1("PatrolWatch crew page"), html.P(reason), *extra,
                      html.P(html.A("Sign out", href="/logout"))], className="pw-crew")
+
+
+def message(text: str, ok: bool = True) -> list[Any]:
+    """Return the feedback line under the header."""
+    return [html.Div(text, className="pw-crew-ok" if ok else "pw-crew-bad")]

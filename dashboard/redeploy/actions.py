@@ -13,20 +13,27 @@ from typing import Any
 import redis
 from dash import no_update
 
-from dashboard import ids, taskpanels, taskviews, views
-from dashboard.handlers import Deps
+from dashboard import changes, ids
+from dashboard.coverage import view as coverage_view
+from dashboard.deps import Deps
 from dashboard.palette import STATUS_LOOK
 from dashboard.publisher import BrokerUnavailableError
+from dashboard.redeploy import components, view
 from patrolwatch.core.model import ELIGIBLE_STATUSES, Status
-from patrolwatch.core.suggest import assign
+from patrolwatch.core.suggest import Suggestion, assign, suggest_units
 from patrolwatch.core.taskings import Tasking
 from patrolwatch.dispatch import TaskingError, create_tasking
 from patrolwatch.live import unit_states
 
 log = logging.getLogger(__name__)
 
+
 SHOW = "pw-overlay"
+
+
 HIDE = "pw-overlay pw-hidden"
+
+
 PLAN_MAX = 50  # one confirm sends at most this many taskings
 
 
@@ -43,7 +50,7 @@ def send_tasking(deps: Deps, *, unit: object, hotspot: object, note: object, by:
     """
     deps.publisher.ensure_connected()
     if isinstance(unit, str) and isinstance(hotspot, str):
-        same = taskviews.duplicate_of(deps.store.open_taskings(), unit, hotspot)
+        same = view.duplicate_of(deps.store.open_taskings(), unit, hotspot)
         if same is not None:
             raise DuplicateTaskingError(
                 f"{unit} already holds open tasking {same['id']} to {hotspot} "
@@ -82,7 +89,7 @@ def open_task_dialog(deps: Deps, trigger: Any, clicked: Any, now: float) -> tupl
     found = units.get(unit)
     where = ""
     if found is not None:
-        eta = taskviews.eta_to(found.lat, found.lon, hotspot.centroid,
+        eta = view.eta_to(found.lat, found.lon, hotspot.centroid,
                                deps.speeds.get(found.kind) or min(deps.speeds.values()))
         where = f" It is {eta[0]} away, ETA {eta[1]}." if eta else ""
         where += f" Status now: {STATUS_LOOK[found.status].label}."
@@ -106,7 +113,7 @@ def confirm_task(deps: Deps, pending: Any, note: str | None, by: str,
     except (TaskingError, BrokerUnavailableError, redis.RedisError) as exc:
         return SHOW, f"Not sent: {_failure(exc)}", no_update
     callsign = deps.callsigns.get(t.unit, t.unit)
-    return HIDE, "", taskpanels.toast(f"Tasking {t.id} sent: {callsign} to {t.name}.")
+    return HIDE, "", components.toast(f"Tasking {t.id} sent: {callsign} to {t.name}.")
 
 
 # --- optimise all gaps -------------------------------------------------------------------
@@ -127,25 +134,25 @@ def _plan(deps: Deps, trigger: Any, now: float) -> tuple[Any, Any, Any]:
         rows, snapshot, _ = deps.store.dashboard_state()
         open_taskings = deps.store.open_taskings()
     except redis.RedisError as exc:
-        return SHOW, taskpanels.render_plan(None, _failure(exc)), None
-    if not views.coverage_usable(snapshot, now, deps.coverage_max_age_s):
-        return SHOW, taskpanels.render_plan(
+        return SHOW, components.render_plan(None, _failure(exc)), None
+    if not coverage_view.coverage_usable(snapshot, now, deps.coverage_max_age_s):
+        return SHOW, components.render_plan(
             None, "Coverage has not been evaluated recently: gaps cannot be trusted, so no "
                   "plan is made. Is the coverage evaluator running?"), None
     units = unit_states(rows, deps.roster, now, deps.settings.stale_after_s)
-    already = taskviews.tasked_by_hotspot(open_taskings, deps.callsigns)
-    gaps = taskviews.gaps_from_snapshot(snapshot)
+    already = view.tasked_by_hotspot(open_taskings, deps.callsigns)
+    gaps = view.gaps_from_snapshot(snapshot)
     untasked = [g for g in gaps if g.hotspot not in already]  # a unit is on its way to the rest
     busy = {str(t.get("unit")) for t in open_taskings}
     pairs = assign(untasked, units, deps.speeds, busy, now, deps.settings.stale_after_s)
-    plan = taskviews.plan(gaps, pairs[:PLAN_MAX], deps.callsigns, already)
-    return SHOW, taskpanels.render_plan(plan), plan.pairs() or None
+    plan = view.plan(gaps, pairs[:PLAN_MAX], deps.callsigns, already)
+    return SHOW, components.render_plan(plan), plan.pairs() or None
 
 
 def confirm_plan(deps: Deps, plan: Any, by: str, now: float) -> tuple[Any, Any, Any]:
     """Return (dialog class, plan table, toast) after "Send all": one tasking per line."""
     if not isinstance(plan, list) or not plan:
-        return HIDE, [], taskpanels.toast("Nothing to send.", ok=False)
+        return HIDE, [], components.toast("Nothing to send.", ok=False)
     sent, failed = [], []
     for line in plan[:PLAN_MAX]:
         if not isinstance(line, dict):
@@ -163,7 +170,7 @@ def confirm_plan(deps: Deps, plan: Any, by: str, now: float) -> tuple[Any, Any, 
     text += f" ({', '.join(sent)})." if sent else "."
     if failed:
         text += " Not sent: " + "; ".join(failed)
-    return HIDE, [], taskpanels.toast(text, ok=not failed)
+    return HIDE, [], components.toast(text, ok=not failed)
 
 
 # --- taskings and audit panels -----------------------------------------------------------
@@ -172,17 +179,17 @@ def task_panels(deps: Deps, digests: dict[str, Any] | None, now: float) -> tuple
     digests = digests or {}
     try:
         taskings = deps.store.taskings()
-        audit = deps.store.audit_log(taskviews.AUDIT_SHOWN)
+        audit = deps.store.audit_log(view.AUDIT_SHOWN)
     except redis.RedisError:
         return no_update, no_update, no_update, no_update
-    rows = taskviews.tasking_rows(taskings, deps.callsigns, now)
-    entries = taskviews.audit_rows(audit, deps.settings.zone)
-    new = {"taskings": views.digest(rows), "audit": views.digest(entries)}
+    rows = view.tasking_rows(taskings, deps.callsigns, now)
+    entries = view.audit_rows(audit, deps.settings.zone)
+    new = {"taskings": changes.digest(rows), "audit": changes.digest(entries)}
     open_count = sum(1 for r in rows if r.open)
-    return (taskpanels.render_taskings(rows) if new["taskings"] != digests.get("taskings")
+    return (components.render_taskings(rows) if new["taskings"] != digests.get("taskings")
             else no_update,
             f"Taskings ({open_count})",
-            taskpanels.render_audit(entries) if new["audit"] != digests.get("audit")
+            components.render_audit(entries) if new["audit"] != digests.get("audit")
             else no_update,
             new)
 
@@ -199,11 +206,20 @@ def acknowledge(deps: Deps, trigger: Any, clicked: Any, by: str, now: float) -> 
         # The status time comes from Redis, never from the page: an EMERGENCY raised after
         # the banner was drawn is not acknowledged by a click on the older one.
         if status.get("status") != Status.EMERGENCY.value or status.get("ts") is None:
-            return taskpanels.toast(f"{callsign} is no longer in EMERGENCY: nothing to "
+            return components.toast(f"{callsign} is no longer in EMERGENCY: nothing to "
                                     "acknowledge.", ok=False)
         deps.store.acknowledge_emergency(unit, by, float(status["ts"]), now)
     except redis.RedisError as exc:
-        return taskpanels.toast(f"Not acknowledged: {_failure(exc)}", ok=False)
+        return components.toast(f"Not acknowledged: {_failure(exc)}", ok=False)
     log.warning("EMERGENCY of %s acknowledged by %s", unit, by)
-    return taskpanels.toast(f"EMERGENCY of {callsign} acknowledged by {by}.")
+    return components.toast(f"EMERGENCY of {callsign} acknowledged by {by}.")
 
+
+def suggestions_for(deps: Deps, where: tuple[float, float], now: float,
+                    limit: int = 3) -> list[Suggestion]:
+    """Return the units that could go to a place now, soonest first (reads Redis)."""
+    rows = deps.store.live_rows()
+    units = unit_states(rows, deps.roster, now, deps.settings.stale_after_s)
+    busy = {str(t.get("unit")) for t in deps.store.open_taskings()}
+    return suggest_units(where[0], where[1], units, deps.speeds, busy, now,
+                         deps.settings.stale_after_s, limit=limit)

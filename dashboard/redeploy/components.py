@@ -7,16 +7,13 @@ contain them at all (the callbacks behind them check the role on the server anyw
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from dash import dcc, html
 
 from dashboard import ids
-from dashboard.panels import ago_span, chip, choice_rows
-from dashboard.taskviews import AuditRow, Plan, TaskingRow, UnitChoice
+from dashboard.redeploy.view import AuditRow, Plan, TaskingRow, UnitChoice
+from dashboard.widgets import Children, ago_span, chip
 from patrolwatch.dispatch import NOTE_MAX
-
-Children = list[Any]
 
 
 def hotspot_units(hotspot: str, choices: Sequence[UnitChoice], can_task: bool) -> Children:
@@ -126,3 +123,35 @@ def toast(text: str, ok: bool = True) -> Children:
     """Return a one-line result of a supervisor's action."""
     return [html.Div(text, className="pw-toast " + ("pw-toast-ok" if ok else "pw-toast-bad"),
                      role="status")]
+
+
+def task_button(hotspot: str, unit: str, at: str, callsign: str) -> html.Button:
+    """Return the "Task" button for one suggested unit (``at``: gap list or hotspot panel)."""
+    return html.Button("Task", id={"type": ids.TASK_ITEM, "hotspot": hotspot, "unit": unit,
+                                   "at": at},
+                       n_clicks=0, className="pw-task", title=f"Send {callsign} here")
+
+
+def choice_rows(choices: Sequence[UnitChoice], hotspot: str, at: str,
+                can_task: bool) -> Children:
+    """Return one line per suggested unit: callsign, distance, ETA, and Task for supervisors."""
+    return [
+        html.Div([html.Span(c.callsign, className="pw-callsign"),
+                  html.Span(f"{c.distance} · ETA {c.eta}", className="pw-choice-eta"),
+                  *([task_button(hotspot, c.unit, at, c.callsign)] if can_task else [])],
+                 className="pw-choice")
+        for c in choices
+    ]
+
+
+def gap_units(hotspot: str, choices: Sequence[UnitChoice], tasked: Sequence[str],
+              can_task: bool) -> html.Div:
+    """Return what goes under a gap: units already tasked there, then suggested units."""
+    lines: Children = []
+    if tasked:
+        lines.append(html.Div("Tasked: " + ", ".join(tasked), className="pw-tasked"))
+    if choices:
+        lines += choice_rows(choices, hotspot, "gap", can_task)
+    elif not tasked:
+        lines.append(html.Div("No available unit to suggest", className="pw-muted"))
+    return html.Div(lines, className="pw-gap-units")

@@ -1,6 +1,6 @@
 """The simulated fleet on a real broker: roster and hotspots in, MQTT messages out.
 
-The behaviour lives in :mod:`patrolwatch.simfleet` (pure, seeded); this module only reads the
+The behaviour lives in :mod:`patrolwatch.sim.fleet` (pure, seeded); this module only reads the
 configuration, turns the fleet's reports into native and OwnTracks messages, and feeds the
 taskings it receives back to the simulated crews. It is also the benchmarks' load generator,
 so the loop does no more than format and publish.
@@ -29,8 +29,8 @@ from patrolwatch.errors import ConfigError, problem
 from patrolwatch.mqtt import Inbound, MqttClient
 from patrolwatch.roster import Roster, load_roster
 from patrolwatch.settings import Settings
-from patrolwatch.simfleet import Fleet
-from patrolwatch.simtypes import (
+from patrolwatch.sim.fleet import Fleet
+from patrolwatch.sim.types import (
     M_PER_DEG,
     AckReport,
     PositionReport,

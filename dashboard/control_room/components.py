@@ -1,21 +1,30 @@
-"""The control-room page: map with legend on the left, counts, gaps and tabs on the right."""
+"""The control-room page (map with legend, counts, gaps, tabs) and its unit and alarm panels."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import dash_leaflet as dl
 from dash import dcc, html
 from dash.dash_table.DataTable import DataTable
 
-from dashboard import ids, mapdata, taskpanels
-from dashboard.handlers import Deps, hotspots_hideout
-from dashboard.palette import HOTSPOT_LOOK, LOST_COLOUR, LOST_LABEL, STATUS_LOOK
-from dashboard.views import DOSAGE_COLUMNS
+from dashboard import ids
+from dashboard.control_room import view
+from dashboard.control_room.view import Alarm, Counts, LostRow, UnitRow, hotspots_hideout
+from dashboard.coverage.view import DOSAGE_COLUMNS
+from dashboard.deps import Deps
+from dashboard.palette import HOTSPOT_LOOK, LOST_COLOUR, LOST_LABEL, LOST_ON_DARK, STATUS_LOOK
+from dashboard.redeploy import components as redeploy_components
+from dashboard.widgets import Children, ago_span, chip
 from patrolwatch.core.model import Status
 
 SLOW_TICK_MS = 10_000
+
+
 TASK_TICK_MS = 3_000  # taskings and the audit log: a crew's answer shows within seconds
+
+
 EMPTY = {"type": "FeatureCollection", "features": []}
 
 
@@ -57,11 +66,11 @@ def map_panel(deps: Deps) -> html.Div:
             zoomControl=True, preferCanvas=True, style={"width": "100%", "height": "100%"},
             children=[
                 dl.TileLayer(url=s.tile_url, attribution=s.tile_attribution, maxZoom=19),
-                dl.GeoJSON(id=ids.HOTSPOTS, data=mapdata.hotspot_layer_data(deps.hotspots),
+                dl.GeoJSON(id=ids.HOTSPOTS, data=view.hotspot_layer_data(deps.hotspots),
                            hideout=hotspots_hideout(states), style=js("hotspots.style"),
                            pointToLayer=js("hotspots.pointToLayer"),
                            onEachFeature=js("hotspots.onEachFeature")),
-                dl.GeoJSON(id=ids.UNITS, data=EMPTY, hideout=mapdata.units_hideout(deps.roster),
+                dl.GeoJSON(id=ids.UNITS, data=EMPTY, hideout=view.units_hideout(deps.roster),
                            pointToLayer=js("units.pointToLayer"),
                            disableDefaultEventHandlers=True),
                 dl.ScaleControl(position="bottomright", imperial=False),
@@ -144,7 +153,7 @@ def _compliance_colours() -> list[dict[str, Any]]:
 
 def supervisor_parts() -> list[Any]:
     """Return the dialogs and memory only supervisors' pages hold (never a viewer's)."""
-    return [taskpanels.task_dialog(), taskpanels.plan_dialog(),
+    return [redeploy_components.task_dialog(), redeploy_components.plan_dialog(),
             dcc.Store(id=ids.TASK_PENDING), dcc.Store(id=ids.PLAN)]
 
 
@@ -172,3 +181,106 @@ def page(deps: Deps, can_act: bool = False, who: Any = None) -> html.Div:
         dcc.Store(id=ids.TASK_DIGESTS, data={}),
         *(supervisor_parts() if can_act else []),
     ], className="pw-page")
+
+
+def render_counts(counts: Counts, gaps: int) -> Children:
+    """Return the big numbers and one chip per status."""
+    big = [
+        ("Units", counts.total, "#e5e7eb", "pw-count-total"),
+        ("Emergency", counts.emergencies, STATUS_LOOK[Status.EMERGENCY].colour,
+         "pw-count-emergency"),
+        (LOST_LABEL, counts.lost, LOST_ON_DARK, "pw-count-lost"),
+        ("Gaps", gaps, HOTSPOT_LOOK["gap"].colour, "pw-count-gaps"),
+    ]
+    tiles = [
+        html.Div([html.Div(str(n), className="pw-big", style={"color": colour}),
+                  html.Div(label, className="pw-big-label")],
+                 className="pw-tile" + (" pw-tile-alert" if n and label != "Units" else ""),
+                 id=tile_id)
+        for label, n, colour, tile_id in big
+    ]
+    statuses = [
+        html.Div([html.Span(className="pw-dot", style={"background": look.colour}),
+                  html.Span(look.label, className="pw-status-label"),
+                  html.Span(str(counts.by_status[status]), className="pw-status-n")],
+                 className="pw-status", id=f"count-{status.value}")
+        for status, look in STATUS_LOOK.items() if status is not Status.EMERGENCY
+    ]
+    extra = ([html.Div(f"{counts.not_reporting} roster units not reporting",
+                       className="pw-muted")] if counts.not_reporting else [])
+    return [html.Div(tiles, className="pw-tiles"), html.Div(statuses, className="pw-statuses"),
+            *extra]
+
+
+def render_alarms(alarms: Sequence[Alarm], can_ack: bool = False) -> tuple[Children, str]:
+    """Return the emergency banner's content and class (hidden when there is none).
+
+    Loud (flashing, with the alarm tone) while any EMERGENCY is unacknowledged; quieter once
+    a supervisor has acknowledged every one, until the units' statuses change.
+    """
+    if not alarms:
+        return [], "pw-banner pw-emergency pw-hidden"
+    loud = [a for a in alarms if a.acked_by is None]
+    shown = (loud + [a for a in alarms if a.acked_by is not None])[:4]
+    items: Children = [html.Span("EMERGENCY", className="pw-emergency-word")]
+    for a in shown:
+        items.append(html.Button(
+            [html.B(a.callsign), f" {a.id} · {a.team} · since {a.since_clock} (",
+             ago_span(a.since), ")",
+             " · LOST CONTACT" if a.lost else ""],
+            id={"type": ids.UNIT_ITEM, "unit": a.id}, className="pw-alarm-unit", n_clicks=0,
+            title="Show on the map",
+        ))
+        if a.acked_by is not None:
+            items.append(html.Span(f"acknowledged by {a.acked_by} at {a.acked_clock}",
+                                   className="pw-acked"))
+        elif can_ack:
+            items.append(html.Button("Acknowledge", id={"type": ids.ACK_ITEM, "unit": a.id},
+                                     n_clicks=0, className="pw-ack",
+                                     title=f"Acknowledge the EMERGENCY of {a.callsign}"))
+    if len(alarms) > len(shown):
+        items.append(html.Span(f"and {len(alarms) - len(shown)} more"))
+    cls = "pw-banner pw-emergency pw-emergency-loud" if loud else "pw-banner pw-emergency-acked"
+    return items, cls
+
+
+def render_degraded(messages: Sequence[str]) -> tuple[Children, str]:
+    """Return the degraded banner (Redis down, feed stale, evaluator silent) and its class."""
+    if not messages:
+        return [], "pw-banner pw-degraded pw-hidden"
+    return [html.Div(m) for m in messages], "pw-banner pw-degraded"
+
+
+def render_units(rows: Sequence[UnitRow], more: int) -> Children:
+    """Return the searchable unit list."""
+    if not rows:
+        return [html.Div("No unit matches.", className="pw-empty")]
+    out: Children = [
+        html.Button(
+            [html.Span(r.callsign, className="pw-callsign"),
+             html.Span(f"{r.id} · {r.team}", className="pw-unit-meta"),
+             chip(r.status, r.colour, hollow=r.lost),
+             ago_span(r.last_seen)],
+            id={"type": ids.UNIT_ITEM, "unit": r.id}, n_clicks=0, className="pw-unit-row",
+        )
+        for r in rows
+    ]
+    if more:
+        out.append(html.Div(f"and {more} more: refine the search", className="pw-muted"))
+    return out
+
+
+def render_lost(rows: Sequence[LostRow]) -> Children:
+    """Return the lost-contact list."""
+    if not rows:
+        return [html.Div("Every unit is in contact.", className="pw-empty")]
+    return [
+        html.Button(
+            [html.Span(r.callsign, className="pw-callsign"),
+             html.Span(f"{r.id} · {r.team} · was {r.last_status}", className="pw-unit-meta"),
+             html.Span([ago_span(r.last_seen), f" ({r.at}) · {r.why}"], className="pw-lost-when")],
+            id={"type": ids.UNIT_ITEM, "unit": r.id}, n_clicks=0,
+            className="pw-unit-row pw-lost-row",
+        )
+        for r in rows
+    ]

@@ -1,0 +1,1 @@
+"""The control room: the map, unit counts, the unit list, lost contact, emergencies."""

@@ -1,0 +1,57 @@
+"""Callback wiring for the control room: the live tick and flying to a clicked unit.
+
+Each callback is one line handing its inputs to a plain function in actions.py; reading
+the control room needs viewer, supervisor or admin, checked on the server.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from dash import ALL, Dash, Input, Output, State, ctx
+
+from dashboard import ids
+from dashboard.auth import CONTROL_ROOM_ROLES, allowed, require_role
+from dashboard.control_room import actions
+from dashboard.deps import Deps
+from dashboard.trigger import fired_value
+
+REFRESH_TARGETS: dict[str, Output] = {
+    "units": Output(ids.UNITS, "data"),
+    "hideout": Output(ids.HOTSPOTS, "hideout"),
+    "clock": Output(ids.CLOCK, "children"),
+    "feed": Output(ids.FEED, "children"),
+    "alarms": Output(ids.EMERGENCY, "children"),
+    "alarms_class": Output(ids.EMERGENCY, "className"),
+    "degraded": Output(ids.DEGRADED, "children"),
+    "degraded_class": Output(ids.DEGRADED, "className"),
+    "counts": Output(ids.COUNTS, "children"),
+    "gaps": Output(ids.GAPS, "children"),
+    "gap_badge": Output(ids.GAP_BADGE, "children"),
+    "gap_badge_class": Output(ids.GAP_BADGE, "className"),
+    "unit_list": Output(ids.UNIT_LIST, "children"),
+    "lost": Output(ids.LOST_LIST, "children"),
+    "lost_tab": Output(ids.LOST_TAB, "label"),
+    "digests": Output(ids.DIGESTS, "data"),
+}
+
+
+def register(app: Dash, deps: Deps) -> None:
+    """Register the control room's reading callbacks (viewer, supervisor, admin)."""
+    reader = require_role(*CONTROL_ROOM_ROLES)
+
+    @app.callback(output=REFRESH_TARGETS,
+                  inputs={"tick": Input(ids.TICK, "n_intervals"),
+                          "search": Input(ids.SEARCH, "value"),
+                          "digests": State(ids.DIGESTS, "data")})
+    @reader
+    def refresh(tick: int | None, search: str | None, digests: dict[str, Any]) -> dict[str, Any]:
+        return actions.refresh(deps, search, digests, time.time(), allowed("supervisor"))
+
+    @app.callback(Output(ids.MAP, "viewport", allow_duplicate=True),
+                  Input({"type": ids.UNIT_ITEM, "unit": ALL}, "n_clicks"),
+                  State(ids.UNITS, "data"), prevent_initial_call=True)
+    @reader
+    def fly_to_unit(clicks: list[int], data: dict[str, Any] | None) -> Any:
+        return actions.fly_to_unit(ctx.triggered_id, fired_value(), data)

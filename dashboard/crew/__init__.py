@@ -1,0 +1,1 @@
+"""The crew page (/crew): one unit's status, position, taskings and EMERGENCY button."""

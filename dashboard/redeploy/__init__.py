@@ -1,0 +1,1 @@
+"""Redeployment: suggested units, taskings and plans, emergency acknowledgements, the audit log."""

@@ -1,0 +1,1 @@
+"""The simulated fleet: ``types`` (plain values), ``fleet`` (pure movement), ``publisher``."""
