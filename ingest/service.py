@@ -4,19 +4,33 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ingest.evaluator import CoverageEvaluator
 from ingest.metrics import WorkerMetrics
 from ingest.worker import IngestWorker
-from patrolwatch.core.hotspots import CoverageDefaults, load_hotspots
+from patrolwatch.core.hotspots import CoverageDefaults, HotspotSet, load_hotspots
 from patrolwatch.core.messages import ParseContext
 from patrolwatch.mqtt import MqttClient
-from patrolwatch.roster import load_roster, load_status_codes
+from patrolwatch.roster import Roster, load_roster, load_status_codes
 from patrolwatch.settings import Settings
 from patrolwatch.store import Store
 
+if TYPE_CHECKING:
+    from dashboard.picture.producer import PictureProducer
+
 log = logging.getLogger(__name__)
+
+
+def picture_producer(settings: Settings, store: Store, roster: Roster,
+                     hotspots: HotspotSet) -> PictureProducer:
+    """Return the live picture's producer for this process (it publishes nothing over MQTT)."""
+    from dashboard.deps import Deps
+    from dashboard.picture.producer import PictureProducer
+
+    return PictureProducer(Deps(settings=settings, store=store, roster=roster,
+                                hotspots=hotspots))
 
 
 def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = True,
@@ -48,6 +62,12 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
         cov = CoverageEvaluator(settings, store, hotspots, roster,
                                 publish=events_client.publish)
         threads.append(threading.Thread(target=cov.run, args=(stop,), name="coverage",
+                                        daemon=True))
+    if settings.picture_producer:
+        # The live picture every control-room screen reads (issue 11); one process at a
+        # time builds it, under its lock, whichever ingest processes run.
+        producer = picture_producer(settings, store, roster, hotspots)
+        threads.append(threading.Thread(target=producer.run, args=(stop,), name="picture",
                                         daemon=True))
     log.info("roster: %d units; hotspots: %d; stale after %.0f s", len(roster.units),
              len(hotspots), settings.stale_after_s)

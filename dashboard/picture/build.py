@@ -1,7 +1,8 @@
 """Build the live picture (pure): what every control-room screen shows, as bytes.
 
-One build turns what a refresh reads (``handlers.Live``) into: the map's units as compact
-entries, the side panel's view models as JSON parts with a digest each, and ``/api/units``.
+One build turns what a refresh reads (``control_room.actions.Live``) into: the map's
+units as compact entries, the side panel's view models as JSON parts with a digest each,
+and the ``/api/units`` body.
 Nothing here depends on who looks: role-specific controls (Task, Acknowledge) are added
 when a screen renders a part, so the same bytes serve viewers and supervisors.
 """
@@ -15,9 +16,10 @@ from typing import Any
 
 import orjson
 
-from dashboard import mapdata, views
+from dashboard.api import units_json
+from dashboard.control_room import view as views
+from dashboard.coverage.view import GapRow
 from dashboard.palette import LOST_LABEL, STATUS_LOOK
-from dashboard.times import rfc3339
 from patrolwatch.core.model import Status, UnitState
 
 FLAG_LOST = 1  # drawn hollow and dashed: the last known place
@@ -54,13 +56,13 @@ def map_entries(units: Iterable[UnitState], acked: Iterable[str] = ()) -> dict[s
     acked_set = set(acked)
     out: dict[str, Entry] = {}
     for u in units:
-        if not mapdata.on_map(u):
+        if not views.on_map(u):
             continue
         flags = FLAG_LOST if u.stale else 0
         if u.status is Status.EMERGENCY and u.id in acked_set:
             flags |= FLAG_ACKED
-        out[u.id] = (round(u.lon or 0.0, mapdata.COORD_DECIMALS),
-                     round(u.lat or 0.0, mapdata.COORD_DECIMALS),
+        out[u.id] = (round(u.lon or 0.0, views.COORD_DECIMALS),
+                     round(u.lat or 0.0, views.COORD_DECIMALS),
                      STATUS_LOOK[u.status].code, flags)
     return out
 
@@ -83,15 +85,11 @@ def search_index(units: Sequence[UnitState], rows: Sequence[views.UnitRow]) -> l
 
 def api_units(units: Iterable[UnitState]) -> bytes:
     """Return the ``/api/units`` body (CONTRACT.md): every unit that has reported."""
-    return dumps({"units": [
-        {"id": u.id, "callsign": u.callsign, "team": u.team, "status": u.status.value,
-         "lat": u.lat, "lon": u.lon, "acc": u.acc, "ts": rfc3339(u.ts), "stale": u.stale,
-         "source": u.source}
-        for u in views.reporting(units)]})
+    return dumps(units_json(units))
 
 
 def side_parts(units: Sequence[UnitState], alarms: Sequence[views.Alarm],
-               gaps: Sequence[views.GapRow], tasked: Mapping[str, Sequence[str]],
+               gaps: Sequence[GapRow], tasked: Mapping[str, Sequence[str]],
                hideout: Mapping[str, Any], problems: Sequence[str],
                stats: Mapping[str, Any], zone: Any) -> dict[str, bytes]:
     """Return every side-panel part as JSON bytes (view models, not Dash components)."""
@@ -111,7 +109,7 @@ def side_parts(units: Sequence[UnitState], alarms: Sequence[views.Alarm],
 
 
 def build(units: Sequence[UnitState], alarms: Sequence[views.Alarm],
-          gaps: Sequence[views.GapRow], tasked: Mapping[str, Sequence[str]],
+          gaps: Sequence[GapRow], tasked: Mapping[str, Sequence[str]],
           hideout: Mapping[str, Any], problems: Sequence[str], stats: Mapping[str, Any],
           zone: Any) -> Built:
     """Return the whole picture for one moment of live state."""

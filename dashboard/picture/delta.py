@@ -20,7 +20,7 @@ from patrolwatch.store.keys import PICTURE_STEPS_KEPT
 
 def changes(before: Mapping[str, Entry], after: Mapping[str, Entry]
             ) -> tuple[list[list[object]], list[str]]:
-    """Return (entries new or different in ``after`` as ``[id, lon, lat, code, flags]``, ids gone)."""
+    """Return (entries new or changed in ``after``, ids gone)."""
     changed = [[uid, *entry] for uid, entry in after.items() if before.get(uid) != entry]
     gone = [uid for uid in before if uid not in after]
     return changed, gone

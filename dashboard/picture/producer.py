@@ -13,6 +13,7 @@ uses the same class as a standby when no producer has confirmed the picture late
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
 import math
@@ -23,8 +24,10 @@ import time
 
 import redis
 
-from dashboard import handlers, views
-from dashboard.handlers import Deps, Live
+from dashboard.control_room import view
+from dashboard.control_room.actions import Live, degraded_messages, read_live
+from dashboard.coverage.view import hotspot_states
+from dashboard.deps import Deps
 from dashboard.picture.build import Built, build, dumps
 from dashboard.picture.delta import changes, full_bytes, next_version, step_bytes
 
@@ -40,13 +43,13 @@ GZIP_LEVEL = 1  # /api/units at 10,000 units: level 1 is ~4x faster than 5 for ~
 def build_live(deps: Deps, live: Live, now: float) -> Built:
     """Return the picture of what one refresh read (pure: no I/O)."""
     zone = deps.settings.zone
-    alarms = views.alarms(live.units, zone, live.acks)
-    states = views.hotspot_states(live.snapshot, (h.id for h in deps.hotspots.hotspots), now,
+    alarms = view.alarms(live.units, zone, live.acks)
+    states = hotspot_states(live.snapshot, (h.id for h in deps.hotspots.hotspots), now,
                                   deps.coverage_max_age_s)
-    problems = handlers.degraded_messages(deps, live.snapshot, live.stats.last_message_ts, now)
+    problems = degraded_messages(deps, live.snapshot, live.stats.last_message_ts, now)
     stats = {"last": live.stats.last_message_ts, "accepted": live.stats.accepted_total,
              "rejected": live.stats.rejected_total}
-    return build(live.units, alarms, live.gaps, live.tasked, handlers.hotspots_hideout(states),
+    return build(live.units, alarms, live.gaps, live.tasked, view.hotspots_hideout(states),
                  problems, stats, zone)
 
 
@@ -97,7 +100,7 @@ class PictureProducer:
 
     def publish(self, now: float, live_version: int) -> None:
         """Read live state, build, and store what changed (RedisError propagates)."""
-        built = build_live(self.deps, handlers.read_live(self.deps, now), now)
+        built = build_live(self.deps, read_live(self.deps, now), now)
         self.builds += 1
         if self.version is None:
             stored = self.store.picture_fields(["version"])[0]
@@ -110,9 +113,11 @@ class PictureProducer:
                                           "live_version": str(live_version)}
         step = None
         if version != self.version:
+            units = full_bytes(version, built.entries)
             fields |= {"version": str(version), "built_at": repr(now),
                        "digests": dumps(built.digests),
-                       "units": full_bytes(version, built.entries),
+                       "units": units,
+                       "units_len": str(len(units)),
                        "api_units": built.api_units,
                        "api_units_gz": gzip.compress(built.api_units, compresslevel=GZIP_LEVEL)}
             fields |= {f"part:{name}": data for name, data in built.parts.items()}
@@ -135,7 +140,5 @@ class PictureProducer:
                 self.renewed_at = -math.inf
             stop.wait(POLL_S)
         if self.holding:
-            try:
+            with contextlib.suppress(redis.RedisError):
                 self.store.release_picture_lock(self.owner)
-            except redis.RedisError:
-                pass

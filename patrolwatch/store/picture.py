@@ -76,7 +76,7 @@ class PictureStore(StoreBase):
         if version is not None and step is not None:
             # The step goes first: a reader that sees the new version finds its step.
             pipe.set(k_picture_step(version), step, ex=PICTURE_STEP_TTL_S)
-        pipe.hset(K_PICTURE, mapping=dict(fields))
+        pipe.hset(K_PICTURE, mapping=dict(fields))  # type: ignore[arg-type]  # bytes|str values
         pipe.execute()
 
     def picture_holder(self) -> str | None:

@@ -1,0 +1,84 @@
+"""Turn the stored side-panel parts (JSON view models) back into what the screen shows.
+
+The producer stores view models, not Dash components: the components depend on who looks
+(supervisors get Task and Acknowledge buttons), and a screen renders a part only when its
+digest differs from the one the screen holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from dashboard.control_room import components
+from dashboard.control_room.view import UNIT_LIST_LIMIT, Alarm, Counts, LostRow, UnitRow
+from dashboard.coverage import components as coverage_components
+from dashboard.coverage.view import GapRow, Suggestion
+from dashboard.widgets import Children, ago_span
+from patrolwatch.core.model import Status
+
+
+def counts(data: bytes) -> Children:
+    """Render the big numbers part (``[Counts, gaps]``)."""
+    raw, gaps = orjson.loads(data)
+    by_status = {Status(k): int(v) for k, v in raw["by_status"].items()}
+    return components.render_counts(Counts(total=raw["total"], by_status=by_status,
+                                           lost=raw["lost"], emergencies=raw["emergencies"],
+                                           not_reporting=raw["not_reporting"]), int(gaps))
+
+
+def gaps(data: bytes, can_act: bool) -> tuple[Children, str, str]:
+    """Render the gap list part; return (list, badge text, badge class)."""
+    raw = orjson.loads(data)
+    rows = [GapRow(**{**r, "suggestions": [Suggestion(**s) for s in r["suggestions"]]})
+            for r in raw["rows"]]
+    badge = "pw-badge" if rows else "pw-badge pw-badge-none"
+    return coverage_components.render_gaps(rows, can_act, raw["tasked"]), str(len(rows)), badge
+
+
+def alarms(data: bytes, can_act: bool) -> tuple[Children, str]:
+    """Render the emergency banner part; return (content, class)."""
+    return components.render_alarms([Alarm(**a) for a in orjson.loads(data)], can_act)
+
+
+def unit_list(data: bytes, query: str) -> Children:
+    """Render the unit list: the stored first rows, or the search index filtered by ``query``."""
+    raw = orjson.loads(data)
+    if isinstance(raw, dict):
+        return components.render_units([UnitRow(**r) for r in raw["rows"]], int(raw["more"]))
+    return components.render_units(*search(raw, query))
+
+
+def search(index: Sequence[Sequence[Any]], query: str,
+           limit: int = UNIT_LIST_LIMIT) -> tuple[list[UnitRow], int]:
+    """Return the index rows matching every word of ``query`` (as ``view.matches``)."""
+    words = query.lower().split()
+    found = [r for r in index if all(w in r[0] for w in words)]
+    rows = [UnitRow(id=r[1], callsign=r[2], team=r[3], status=r[4], colour=r[5], lost=r[6],
+                    last_seen=r[7]) for r in found[:limit]]
+    return rows, max(0, len(found) - limit)
+
+
+def lost(data: bytes) -> tuple[Children, str]:
+    """Render the lost-contact part; return (list, tab label)."""
+    rows = [LostRow(**r) for r in orjson.loads(data)]
+    return components.render_lost(rows), f"Lost ({len(rows)})"
+
+
+def degraded(data: bytes) -> tuple[Children, str]:
+    """Render the degraded banner part; return (content, class)."""
+    return components.render_degraded(orjson.loads(data))
+
+
+def feed(data: bytes) -> Children:
+    """Render the header's feed line; the browser writes "just now" / "2 min ago"."""
+    raw: Mapping[str, Any] = orjson.loads(data)
+    return ["Last message ", ago_span(raw["last"]),
+            f" · accepted {raw['accepted']:,} · rejected {raw['rejected']:,}"]
+
+
+def hideout(data: bytes) -> Any:
+    """Return the hotspot layer's hideout part as stored."""
+    return orjson.loads(data)
