@@ -21,7 +21,7 @@ import redis
 from dash import no_update
 from flask import Response
 
-from dashboard.control_room.actions import REFRESH_OUTPUTS, redis_down, read_live
+from dashboard.control_room.actions import REFRESH_OUTPUTS, read_live, redis_down
 from dashboard.deps import Deps
 from dashboard.picture import delta, parts
 from dashboard.picture.build import Built
