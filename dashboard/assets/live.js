@@ -97,7 +97,7 @@ window.dash_clientside = window.dash_clientside || {};
       live.have = msg.v;
     } else {
       var steps = msg.steps || [];
-      if (live.have === null || !steps.length || steps[0].v - 1 > live.have) {
+      if (live.have === null || (steps.length && steps[0].v - 1 > live.have)) {
         live.have = null; // a gap: ask for the whole layer
         return null;
       }

@@ -1,8 +1,10 @@
-"""Turn the stored side-panel parts (JSON view models) back into what the screen shows.
+"""Turn the stored side-panel parts (JSON view models) into what the screen shows.
 
-The producer stores view models, not Dash components: the components depend on who looks
-(supervisors get Task and Acknowledge buttons), and a screen renders a part only when its
-digest differs from the one the screen holds.
+Parts that look the same to everyone (counts, unit list, lost list, banners, feed) the
+producer renders once and stores as Dash's component JSON (``rendered``): a screen passes
+those bytes on. Gaps and alarms differ by role (supervisors get Task and Acknowledge
+buttons), and a search filters the unit list, so those a screen renders itself, and only
+when the part's digest differs from the one the screen holds.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
+from plotly.io.json import to_json_plotly
 
 from dashboard.control_room import components
 from dashboard.control_room.view import UNIT_LIST_LIMIT, Alarm, Counts, LostRow, UnitRow
@@ -82,3 +85,19 @@ def feed(data: bytes) -> Children:
 def hideout(data: bytes) -> Any:
     """Return the hotspot layer's hideout part as stored."""
     return orjson.loads(data)
+
+
+# Parts every role sees alike: rendered once by the producer, output name -> render.
+SHARED: dict[str, Any] = {
+    "counts": counts,
+    "units0": lambda data: unit_list(data, ""),
+    "lost": lost,
+    "degraded": degraded,
+    "feed": feed,
+}
+
+
+def rendered(stored: Mapping[str, bytes]) -> dict[str, bytes]:
+    """Return the shared parts as component JSON, as Dash would send them."""
+    return {name: to_json_plotly(render(stored[name])).encode()
+            for name, render in SHARED.items()}

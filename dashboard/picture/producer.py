@@ -30,6 +30,7 @@ from dashboard.coverage.view import hotspot_states
 from dashboard.deps import Deps
 from dashboard.picture.build import Built, build, dumps
 from dashboard.picture.delta import changes, full_bytes, next_version, step_bytes
+from dashboard.picture.parts import rendered
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,7 @@ class PictureProducer:
                        "api_units": built.api_units,
                        "api_units_gz": gzip.compress(built.api_units, compresslevel=GZIP_LEVEL)}
             fields |= {f"part:{name}": data for name, data in built.parts.items()}
+            fields |= {f"html:{name}": data for name, data in rendered(built.parts).items()}
             # Without the previous entries (just took over) there is no step: screens
             # behind this version reload the whole layer.
             step = step_bytes(version, changed, gone) if before is not None else None

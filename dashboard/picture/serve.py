@@ -51,7 +51,8 @@ def local_fields(built: Built) -> dict[str, bytes]:
     """Return the fields a stored picture would hold, for a build not stored."""
     # Version -1: the browser holds no stored version after it, so it is sent whole again.
     return {"units": delta.full_bytes(-1, built.entries), "api_units": built.api_units,
-            **{f"part:{k}": v for k, v in built.parts.items()}}
+            **{f"part:{k}": v for k, v in built.parts.items()},
+            **{f"html:{k}": v for k, v in parts.rendered(built.parts).items()}}
 
 
 class Screens:
@@ -170,18 +171,37 @@ def _fill(pic: Picture, out: dict[str, Any], new: dict[str, Any], have: int | No
             map_payload = delta.payload(pic.version, pic.steps(missed.start - 1, pic.version),
                                         pic.units_len)
     need_full = map_needed and map_payload is None
-    names = [f"part:{sp[0]}" for sp in wanted.values()] + (["units"] if need_full else [])
+    names = [_field(name, source) for name, (source, _) in wanted.items()]
+    names += ["units"] if need_full else []
     got = dict(zip(names, pic.fields(names), strict=True)) if names else {}
     if need_full:
         map_payload = got.get("units")
     if map_payload is not None:
         out["picture"] = map_payload.decode()
     for name, (source, key) in wanted.items():
-        data = got.get(f"part:{source}")
+        data = got.get(_field(name, source))
         if data is None:
             continue
-        _render(name, data, out, query, can_act)
+        if source in parts.SHARED:
+            _shared(name, orjson.loads(data), out)
+        else:
+            _render(name, data, out, query, can_act)
         new[name] = key
+
+
+def _field(name: str, source: str) -> str:
+    """Return the stored field a part comes from: rendered once, or a view model to render."""
+    return f"html:{source}" if source in parts.SHARED else f"part:{source}"
+
+
+def _shared(name: str, value: Any, out: dict[str, Any]) -> None:
+    """Put a part the producer rendered (Dash component JSON) into its outputs."""
+    if name == "lost":
+        out["lost"], out["lost_tab"] = value
+    elif name == "degraded":
+        out["degraded"], out["degraded_class"] = value
+    else:
+        out[name] = value
 
 
 def _render(name: str, data: bytes, out: dict[str, Any], query: str, can_act: bool) -> None:
