@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 
 EVERY_S = 1.0  # rebuild at least this often: lost contact is a matter of time passing
 POLL_S = 0.05  # how often the live version is checked (one GET)
-LOCK_TTL_S = 5.0  # a producer that stops renewing is replaced after this
+LOCK_TTL_S = 15.0  # a producer that stops renewing is replaced after this; longer than a
+# build of a large fleet on a busy machine, so a slow build does not lose the lock
 RENEW_EVERY_S = 1.0
 GZIP_LEVEL = 1  # /api/units at 10,000 units: level 1 is ~4x faster than 5 for ~10% more bytes
 

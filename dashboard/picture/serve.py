@@ -4,8 +4,9 @@ A refresh where the picture has not moved past the version the screen holds cost
 HMGET and answers ``no_update`` (the clock aside). Otherwise it reads the parts whose
 digests differ from the screen's, plus the map steps since the screen's version (or the
 whole layer), as bytes: no rebuild. When no producer has confirmed the picture for
-``STALE_S``, this process stands in under the same lock; if another holder is stuck, it
-builds for this request alone, so a screen never shows an old picture as current.
+``STALE_S``, this process stands in under the same lock; while another holder is busy it
+serves the stored picture, and once that holder has been silent for ``ABANDONED_S`` it
+builds for the request alone, so a screen never shows a long-gone picture as current.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from dashboard.picture.producer import PictureProducer, build_live
 from dashboard.times import local_clock, zone_abbreviation
 
 STALE_S = 2.0  # producers confirm the picture at least every second
+# A picture older than STALE_S while another producer holds the lock is still served (that
+# producer is busy building); only past this age does a request build for itself.
+ABANDONED_S = 15.0
 HEAD = ("version", "checked_at", "digests", "units_len")
 ROLE_PARTS = frozenset({"gaps", "alarms"})  # rendered with or without supervisors' buttons
 # The map goes to the picture store (drawn by assets/live.js), not to a GeoJSON layer's data.
@@ -72,7 +76,7 @@ class Screens:
                 if not _fresh(head, now):
                     self.standby.step(now)
                     head = self.deps.store.picture_fields(HEAD)
-            if not _fresh(head, now):
+            if not _fresh(head, now, ABANDONED_S):
                 return self.local(now)
         version, _, digests, units_len = head
         store = self.deps.store
@@ -115,9 +119,9 @@ def screens_for(server: Any, deps: Deps) -> Screens:
     return found
 
 
-def _fresh(head: Sequence[bytes | None], now: float) -> bool:
+def _fresh(head: Sequence[bytes | None], now: float, max_age_s: float = STALE_S) -> bool:
     checked = head[1]
-    return head[0] is not None and checked is not None and now - float(checked) <= STALE_S
+    return head[0] is not None and checked is not None and now - float(checked) <= max_age_s
 
 
 def refresh(screens: Screens, search: str | None, have: int | None,
