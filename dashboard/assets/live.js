@@ -3,8 +3,8 @@
  * The server sends the whole units layer once, then only the steps since the version the
  * browser holds: entries [id, lon, lat, status code, flags] that moved, changed or appeared,
  * and ids that left the map. A marker that only moved is moved (setLatLng); one whose look
- * changed is drawn again with patrolwatch.units.pointToLayer. The work runs in slices of a
- * few milliseconds per animation frame, so even the first 10,000 markers never freeze the
+ * changed is drawn again with patrolwatch.units.pointToLayer. The work runs in slices of
+ * 16 ms per animation frame, so even the first 10,000 markers never freeze the
  * page. `receive` returns the version now held (to the picture-have store, which the next
  * refresh sends), or null to ask for the whole layer when a step is missing.
  */
@@ -13,7 +13,7 @@ window.dash_clientside = window.dash_clientside || {};
 
 (function (pw) {
   "use strict";
-  var BUDGET_MS = 8; // work per animation frame: the page stays at 60 fps while it catches up
+  var BUDGET_MS = 16; // work per animation frame: frames stay short while the map catches up
   var FLAG_LOST = 1;
   var FLAG_ACKED = 2;
   var live = pw.live = {have: null, layers: {}, looks: {}, queue: [], group: null,

@@ -111,7 +111,8 @@ class PictureProducer:
         changed, gone = changes(before or {}, built.entries)
         version = next_version(self.version, changed, gone, built.digests,
                                self.digests if before is not None else None)
-        fields: dict[str, bytes | str] = {"checked_at": repr(now),
+        # Confirmed when stored, not when read: a slow build must not look like a dead producer.
+        fields: dict[str, bytes | str] = {"checked_at": repr(max(now, time.time())),
                                           "live_version": str(live_version)}
         step = None
         if version != self.version:

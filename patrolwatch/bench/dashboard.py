@@ -256,6 +256,14 @@ def producer_for(dash: Dashboard) -> Any:
     return PictureProducer(deps, min_interval_s=0.0)
 
 
+def produce(producer: Any, store: Store) -> None:
+    """Build and store the picture now, holding the producer lock as a running producer does."""
+    now = time.time()
+    if not producer.hold(now):
+        raise RuntimeError(f"another picture producer holds the lock: {store.picture_holder()}")
+    producer.publish(now, store.live_version())
+
+
 def refresh_figures(dash: Dashboard, producer: Any, store: Store, ids: list[str], n: int,
                     now: float) -> dict[str, float]:
     """Time the live refresh: first load, a tick after a fifth of the fleet moved, idle ticks.
@@ -263,13 +271,13 @@ def refresh_figures(dash: Dashboard, producer: Any, store: Store, ids: list[str]
     The producer builds after each write, outside the timed refresh: its cost is paid once
     per change for every screen (``producer_build_ms``), the refresh's once per screen.
     """
-    producer.publish(time.time(), store.live_version())
+    produce(producer, store)
     first_ms, first_body, have, digests = dash.refresh(None, None)
     _, first_raw, _, _ = dash.refresh(None, None, gzipped=False)
     moving, idle, builds, tick_bytes, tick_raw, idle_bytes = [], [], [], 0, 0, 0
     for i in range(n):
         store.write_batch(moved_batch(ids, store, MOVE_SHARE, now + i + 1, seed=i))
-        builds.append(timed(lambda: producer.publish(time.time(), store.live_version()))[0])
+        builds.append(timed(lambda: produce(producer, store))[0])
         ms, body, new_have, new_digests = dash.refresh(have, digests)
         tick_bytes = len(body)
         moving.append(ms)
@@ -466,7 +474,7 @@ def one_size(settings: Settings, store: Store, hotspots: HotspotSet, n: int,
     dash = Dashboard(settings, store, roster, hotspots)
     producer = producer_for(dash)
     out: dict[str, Any] = {"live_bytes_per_unit": round(live_bytes_per_unit(store, n), 1)}
-    producer.publish(time.time(), store.live_version())
+    produce(producer, store)
     out |= api_figures(dash, API_REQUESTS)
     out |= refresh_figures(dash, producer, store, ids, REFRESH_REQUESTS, now)
     if browser:
@@ -477,6 +485,8 @@ def one_size(settings: Settings, store: Store, hotspots: HotspotSet, n: int,
                 slower = settings.model_copy(update={"refresh_ms": SLOW_REFRESH_MS})
                 again = browser_figures(Dashboard(slower, store, roster, hotspots))
                 out |= {f"{k}_at_{SLOW_REFRESH_MS}ms": v for k, v in again.items()}
+    # The screens run has a producer process of its own: this one hands over the lock.
+    producer.store.release_picture_lock(producer.owner)
     if n in SCREENS_AT and work is not None:
         from patrolwatch.bench.screens import run_screens
 
