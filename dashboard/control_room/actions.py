@@ -8,6 +8,7 @@ untrustworthy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,11 +36,15 @@ class Live:
     tasked: dict[str, list[str]]
 
 
-def read_live(deps: Deps, now: float) -> Live:
-    """Read live state, coverage and counters, plus acks and taskings when needed (RedisError)."""
+def read_live(deps: Deps, now: float, states: Callable[..., list[UnitState]] = unit_states
+              ) -> Live:
+    """Read live state, coverage and counters, plus acks and taskings when needed (RedisError).
+
+    ``states`` turns the rows into units (``patrolwatch.live.StateCache`` for the producer).
+    """
     zone = deps.settings.zone
     rows, snapshot, stats = deps.store.dashboard_state()
-    units = unit_states(rows, deps.roster, now, deps.settings.stale_after_s)
+    units = states(rows, deps.roster, now, deps.settings.stale_after_s)
     # Two more small reads, only when there is something for them to qualify.
     in_emergency = any(u.status is Status.EMERGENCY for u in units)
     acks = deps.store.emergency_acks() if in_emergency else {}

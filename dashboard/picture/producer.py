@@ -31,6 +31,7 @@ from dashboard.deps import Deps
 from dashboard.picture.build import Built, build, dumps
 from dashboard.picture.delta import changes, full_bytes, next_version, step_bytes
 from dashboard.picture.parts import rendered
+from patrolwatch.live import StateCache
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class PictureProducer:
         self.live_seen: int | None = None
         self.built_at = -math.inf
         self.builds = 0  # how many builds this producer ran (tests count them)
+        self.states = StateCache()  # a unit's state is built again only when its rows change
 
     def hold(self, now: float) -> bool:
         """Take or renew the lock when due; tell whether this producer holds it."""
@@ -102,7 +104,7 @@ class PictureProducer:
 
     def publish(self, now: float, live_version: int) -> None:
         """Read live state, build, and store what changed (RedisError propagates)."""
-        built = build_live(self.deps, read_live(self.deps, now), now)
+        built = build_live(self.deps, read_live(self.deps, now, self.states), now)
         self.builds += 1
         if self.version is None:
             stored = self.store.picture_fields(["version"])[0]

@@ -285,3 +285,21 @@ def test_refresh_with_redis_down_keeps_the_map_and_says_so() -> None:
 def test_the_refresh_callback_fills_the_picture_store_not_a_geojson_layer() -> None:
     assert REFRESH_TARGETS["picture"].component_id == ids.PICTURE
     assert "units" not in REFRESH_TARGETS
+
+
+def test_state_cache_gives_what_unit_states_gives_as_rows_change_and_time_passes() -> None:
+    from patrolwatch.live import StateCache, unit_states
+    from patrolwatch.store import LiveRows
+
+    roster = Roster.empty()
+    cache = StateCache()
+    pos = {"A": {"ts": NOW, "lat": 51.5, "lon": -0.1}, "B": {"ts": NOW, "lat": 51.6, "lon": -0.2}}
+    rows = [
+        LiveRows(pos, {"A": {"status": "ON_PATROL", "ts": NOW}}, {"A": NOW, "B": NOW}, {}),
+        LiveRows({**pos, "B": {"ts": NOW + 1, "lat": 51.7, "lon": -0.2}},
+                 {"A": {"status": "EMERGENCY", "ts": NOW + 1}}, {"A": NOW + 1, "B": NOW + 1}, {}),
+        LiveRows(pos, {}, {"A": NOW + 1}, {"A": NOW + 2}),
+    ]
+    for i, row in enumerate(rows):
+        for now in (NOW + i, NOW + i + 500):  # the second look: everyone is silent too long
+            assert cache(row, roster, now, 180.0) == unit_states(row, roster, now, 180.0)
