@@ -97,9 +97,9 @@ SHARED: dict[str, Any] = {
 
 
 def rendered(stored: Mapping[str, bytes]) -> dict[str, bytes]:
-    """Return the shared parts as component JSON, as Dash would send them."""
-    return {name: orjson.dumps(render(stored[name]), default=_component)
-            for name, render in SHARED.items()}
+    """Return the shared parts given as component JSON, as Dash would send them."""
+    return {name: orjson.dumps(SHARED[name](data), default=_component)
+            for name, data in stored.items() if name in SHARED}
 
 
 def _component(value: Any) -> Any:

@@ -30,7 +30,7 @@ from dashboard.coverage.view import hotspot_states
 from dashboard.deps import Deps
 from dashboard.picture.build import Built, build, dumps
 from dashboard.picture.delta import changes, full_bytes, next_version, step_bytes
-from dashboard.picture.parts import rendered
+from dashboard.picture.parts import SHARED, rendered
 from patrolwatch.live import StateCache
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ class PictureProducer:
         self.built_at = -math.inf
         self.builds = 0  # how many builds this producer ran (tests count them)
         self.states = StateCache()  # a unit's state is built again only when its rows change
+        self._html: dict[str, tuple[str, bytes]] = {}  # shared part -> (digest, rendered)
 
     def hold(self, now: float) -> bool:
         """Take or renew the lock when due; tell whether this producer holds it."""
@@ -126,13 +127,21 @@ class PictureProducer:
                        "api_units": built.api_units,
                        "api_units_gz": gzip.compress(built.api_units, compresslevel=GZIP_LEVEL)}
             fields |= {f"part:{name}": data for name, data in built.parts.items()}
-            fields |= {f"html:{name}": data for name, data in rendered(built.parts).items()}
+            fields |= {f"html:{name}": data for name, data in self.render(built).items()}
             # Without the previous entries (just took over) there is no step: screens
             # behind this version reload the whole layer.
             step = step_bytes(version, changed, gone) if before is not None else None
         self.store.write_picture(fields, version, step)
         self.version, self.entries, self.digests = version, built.entries, built.digests
         self.live_seen, self.built_at = live_version, now
+
+    def render(self, built: Built) -> dict[str, bytes]:
+        """Return the shared parts rendered, rendering again only those whose digest changed."""
+        changed = {k for k in SHARED if self._html.get(k, ("", b""))[0] != built.digests[k]}
+        fresh = rendered({k: built.parts[k] for k in changed}) if changed else {}
+        self._html = {k: (built.digests[k], fresh[k]) if k in fresh else self._html[k]
+                      for k in SHARED}
+        return {k: data for k, (_, data) in self._html.items()}
 
     def run(self, stop: threading.Event) -> None:
         """Produce until ``stop`` is set; Redis outages pause it, never end it."""

@@ -303,3 +303,16 @@ def test_state_cache_gives_what_unit_states_gives_as_rows_change_and_time_passes
     for i, row in enumerate(rows):
         for now in (NOW + i, NOW + i + 500):  # the second look: everyone is silent too long
             assert cache(row, roster, now, 180.0) == unit_states(row, roster, now, 180.0)
+
+
+def test_the_producer_renders_again_only_the_shared_parts_that_changed() -> None:
+    from dashboard.picture.producer import PictureProducer
+
+    producer = PictureProducer(OnePicture(stored(1, [])).deps)
+    before = built_for([unit("A"), unit("B")])
+    after = built_for([unit("A"), unit("B", stale=True, last_seen=NOW - 999)])
+    first = producer.render(before)
+    assert first == parts.rendered(before.parts)
+    second = producer.render(after)
+    assert second == parts.rendered(after.parts)
+    assert second["lost"] != first["lost"] and second["degraded"] is first["degraded"]
