@@ -19,7 +19,7 @@ import orjson
 
 from dashboard.control_room import view as views
 from dashboard.coverage.view import GapRow
-from dashboard.palette import LOST_LABEL, STATUS_LOOK
+from dashboard.palette import LOST_LABEL, LOST_ON_DARK, STATUS_LOOK
 from dashboard.times import rfc3339
 from patrolwatch.core.model import Status, UnitState
 
@@ -68,20 +68,34 @@ def map_entries(units: Iterable[UnitState], acked: Iterable[str] = ()) -> dict[s
     return out
 
 
-def search_index(units: Sequence[UnitState], rows: Sequence[views.UnitRow]) -> list[list[Any]]:
-    """Return every unit-list row with its search text, most urgent first.
+def search_index(units: Iterable[UnitState]) -> list[list[Any]]:
+    """Return every unit-list row with its search text, most urgent first (``view.unit_rows``).
 
     Row: ``[hay, id, callsign, team, status label, colour, lost, last_seen]``; ``hay`` is
-    what ``views.matches`` searches, lower-cased.
+    what ``view.matches`` searches, lower-cased. Built here in one pass rather than through
+    ``view.unit_rows`` over the whole fleet (a third of a build at 10,000 units); the unit
+    tests hold the two to the same answer.
     """
-    by_id = {u.id: u for u in units}
-    out: list[list[Any]] = []
-    for r in rows:
-        u = by_id[r.id]
-        hay = " ".join([u.callsign, u.id, u.team, u.status.value, STATUS_LOOK[u.status].label,
-                        LOST_LABEL if views.is_lost(u) else ""]).lower()
-        out.append([hay, r.id, r.callsign, r.team, r.status, r.colour, r.lost, r.last_seen])
-    return out
+    keyed: list[tuple[tuple[int, str], list[Any]]] = []
+    for u in views.reporting(units):
+        look = STATUS_LOOK[u.status]
+        lost = views.is_lost(u)
+        emergency = u.status is Status.EMERGENCY
+        shown_lost = lost and not emergency
+        hay = " ".join([u.callsign, u.id, u.team, u.status.value, look.label,
+                        LOST_LABEL if lost else ""]).lower()
+        keyed.append(((0 if emergency else 1 if lost else 2, u.callsign),
+                      [hay, u.id, u.callsign, u.team,
+                       LOST_LABEL if shown_lost else look.label,
+                       LOST_ON_DARK if shown_lost else look.colour, lost, u.last_seen]))
+    keyed.sort(key=lambda pair: pair[0])
+    return [row for _, row in keyed]
+
+
+def index_rows(index: Sequence[Sequence[Any]]) -> list[views.UnitRow]:
+    """Return search-index rows as the unit list's rows."""
+    return [views.UnitRow(id=r[1], callsign=r[2], team=r[3], status=r[4], colour=r[5],
+                          lost=r[6], last_seen=r[7]) for r in index]
 
 
 # Formatting a time is most of /api/units at 10,000 units, and most units' times are the same
@@ -103,14 +117,15 @@ def side_parts(units: Sequence[UnitState], alarms: Sequence[views.Alarm],
                hideout: Mapping[str, Any], problems: Sequence[str],
                stats: Mapping[str, Any], zone: Any) -> dict[str, bytes]:
     """Return every side-panel part as JSON bytes (view models, not Dash components)."""
-    every, _ = views.unit_rows(units, "", limit=len(units))
-    rows, more = every[:views.UNIT_LIST_LIMIT], max(0, len(every) - views.UNIT_LIST_LIMIT)
+    index = search_index(units)
+    rows = index_rows(index[:views.UNIT_LIST_LIMIT])
+    more = max(0, len(index) - views.UNIT_LIST_LIMIT)
     return {
         "counts": dumps([views.count_units(units), len(gaps)]),
         "gaps": dumps({"rows": list(gaps), "tasked": dict(tasked)}),
         "alarms": dumps(list(alarms)),
         "units0": dumps({"rows": rows, "more": more}),
-        "index": dumps(search_index(units, every)),
+        "index": dumps(index),
         "lost": dumps(views.lost_rows(units, zone)),
         "hideout": dumps(dict(hideout)),
         "degraded": dumps(list(problems)),

@@ -18,6 +18,7 @@ from dashboard.control_room import components
 from dashboard.control_room.view import UNIT_LIST_LIMIT, Alarm, Counts, LostRow, UnitRow
 from dashboard.coverage import components as coverage_components
 from dashboard.coverage.view import GapRow, Suggestion
+from dashboard.picture.build import index_rows
 from dashboard.widgets import Children, ago_span
 from patrolwatch.core.model import Status
 
@@ -58,9 +59,7 @@ def search(index: Sequence[Sequence[Any]], query: str,
     """Return the index rows matching every word of ``query`` (as ``view.matches``)."""
     words = query.lower().split()
     found = [r for r in index if all(w in r[0] for w in words)]
-    rows = [UnitRow(id=r[1], callsign=r[2], team=r[3], status=r[4], colour=r[5], lost=r[6],
-                    last_seen=r[7]) for r in found[:limit]]
-    return rows, max(0, len(found) - limit)
+    return index_rows(found[:limit]), max(0, len(found) - limit)
 
 
 def lost(data: bytes) -> tuple[Children, str]:

@@ -112,10 +112,14 @@ def test_only_supervisors_get_task_and_acknowledge_buttons_from_the_same_bytes()
 @pytest.mark.parametrize("query", ["", "cs-a", "team b", "lost", "emergency", "a1 team", "zz"])
 def test_search_over_the_index_matches_the_unit_list_search(query: str) -> None:
     units = [unit(f"A{i}", team="Team B" if i % 2 else "Team A", stale=i % 5 == 0)
-             for i in range(30)] + [unit("E1", Status.EMERGENCY)]
+             for i in range(30)] + [
+        unit("E1", Status.EMERGENCY), unit("E2", Status.EMERGENCY, stale=True),
+        unit("O1", Status.OFF_DUTY, stale=True), unit("Z9", Status.AVAILABLE),
+        UnitState(id="N1", callsign="cs-N1", team="Team A", kind="foot", registered=True)]
     built = built_for(units)
     index = orjson.loads(built.parts["index"])
     assert parts.search(index, query, limit=10) == view.unit_rows(units, query, limit=10)
+    assert parts.search(index, query, limit=99) == view.unit_rows(units, query, limit=99)
 
 
 # --- map deltas ----------------------------------------------------------------------------
