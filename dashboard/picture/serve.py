@@ -74,7 +74,7 @@ class Screens:
             with self._standby_lock:
                 head = self.deps.store.picture_fields(HEAD)
                 if not _fresh(head, now):
-                    self.standby.step(now)
+                    self.stand_in(now)
                     head = self.deps.store.picture_fields(HEAD)
             if not _fresh(head, now, ABANDONED_S):
                 return self.local(now)
@@ -82,6 +82,19 @@ class Screens:
         store = self.deps.store
         return Picture(int(version or 0), orjson.loads(digests or b"{}"), int(units_len or 0),
                        store.picture_fields, store.picture_steps)
+
+    def stand_in(self, now: float) -> None:
+        """Build once as the producer, then give the lock back at once.
+
+        Holding on would shut out a producer process that starts later, while this one only
+        builds when a screen finds the picture stale.
+        """
+        try:
+            self.standby.step(now)
+        finally:
+            if self.standby.holding:
+                self.standby.store.release_picture_lock(self.standby.owner)
+                self.standby.holding = False
 
     def local(self, now: float) -> Picture:
         """Build for this request alone: another producer holds the lock but is not producing."""

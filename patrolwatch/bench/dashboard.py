@@ -4,13 +4,19 @@ Starts its own Redis, writes the fleet's live state through ``Store.write_batch`
 the ingest worker does (positions around London, a busy evening's status mix, 3% silent long
 enough to show as lost contact, one EMERGENCY), builds the real app with ``create_app`` and:
 
+- runs the live-picture producer (dashboard/picture/) as ``patrolwatch ingest`` does, and
+  times its build after each write (``producer_build_ms``: paid once per change, whatever
+  the number of screens);
 - times ``GET /api/units`` through the Flask test client (server time, bytes raw and gzip);
 - times the map refresh as the browser asks for it: a POST to ``/_dash-update-component``
-  for the 1 s Interval callback, both the first load (every output) and a steady tick after
-  a fifth of the fleet moved (what one second at 2,000 msg/s looks like); bytes per update;
+  for the 1 s Interval callback, with the version and digests the screen holds: the first
+  load (every output), a tick after a fifth of the fleet moved (what one second at
+  2,000 msg/s looks like) and a tick with nothing changed; bytes per update;
 - in headless Chromium (Debian's chromium + chromedriver), loads the page, moves one unit
   through Redis and times until its marker has moved on the Leaflet map; the browser also
-  samples frame gaps (requestAnimationFrame) and the JS heap.
+  samples frame gaps (requestAnimationFrame) and the JS heap;
+- at 10,000 units, 1, 10 and 30 simulated screens against a dashboard process while the
+  fleet moves: server CPU seconds per wall second (patrolwatch/bench/screens.py).
 
 Needs the dev extras (selenium) and Chromium for the browser part; without them that part is
 skipped and the figures say why.

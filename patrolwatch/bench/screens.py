@@ -94,6 +94,11 @@ def server_processes(redis_url: str, units: int, work: Path) -> Iterator[tuple[i
             child("from patrolwatch.bench.screens import producer_main; "
                   f"producer_main({redis_url!r}, {units}, {str(work)!r})") as producer:
         wait_until(lambda: _answers(port), 60, interval=0.2, what="bench dashboard answering")
+        from patrolwatch.store import Store
+
+        store = Store.from_url(redis_url)
+        wait_until(lambda: f":{producer.pid}:" in (store.picture_holder() or ""), 60,
+                   interval=0.2, what="the bench producer holding the picture lock")
         yield dash.pid, port, producer.pid
 
 

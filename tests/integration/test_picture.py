@@ -183,6 +183,8 @@ def test_one_producer_at_a_time_and_a_dashboard_stands_in_when_none_runs(
         t.join(30)
     assert screen.builds == 1, "concurrent refreshes wait for one build"
     assert screen.refresh() and screen.builds == 1
+    assert deps.store.picture_holder() is None, "the stand-in gives the lock back"
+    assert PictureProducer(deps).hold(time.time()), "so a producer starting now takes it"
 
 
 def test_every_stored_batch_bumps_the_live_version(redis_url: str) -> None:
