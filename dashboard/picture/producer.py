@@ -68,6 +68,7 @@ class PictureProducer:
         self.holding = False
         self.renewed_at = -math.inf
         self.version: int | None = None  # None until it holds the lock and read the count
+        self.verify = True  # read the stored version before the next build
         self.entries: dict[str, tuple[float, float, str, int]] | None = None
         self.digests: dict[str, str] | None = None
         self.live_seen: int | None = None
@@ -83,11 +84,11 @@ class PictureProducer:
         if not self.store.acquire_picture_lock(self.owner, LOCK_TTL_S):
             if self.holding:
                 log.info("picture producer %s lost the lock", self.owner)
-            self.holding, self.version, self.entries = False, None, None
+            self.holding = False
             return False
         if not self.holding:
-            log.info("picture producer %s took the lock", self.owner)
-            self.version, self.entries = None, None  # another producer may have gone on
+            log.debug("picture producer %s took the lock", self.owner)
+            self.verify = True  # another producer may have gone on meanwhile
         self.holding, self.renewed_at = True, now
         return True
 
@@ -107,9 +108,13 @@ class PictureProducer:
         """Read live state, build, and store what changed (RedisError propagates)."""
         built = build_live(self.deps, read_live(self.deps, now, self.states), now)
         self.builds += 1
-        if self.version is None:
-            stored = self.store.picture_fields(["version"])[0]
-            self.version = int(stored) if stored else 0
+        if self.version is None or self.verify:
+            # Steps go on from this producer's last picture only if nobody built since.
+            raw = self.store.picture_fields(["version"])[0]
+            stored = int(raw) if raw else 0
+            if stored != self.version:
+                self.version, self.entries = stored, None
+            self.verify = False
         before = self.entries
         changed, gone = changes(before or {}, built.entries)
         version = next_version(self.version, changed, gone, built.digests,
@@ -146,8 +151,11 @@ class PictureProducer:
     def run(self, stop: threading.Event) -> None:
         """Produce until ``stop`` is set; Redis outages pause it, never end it."""
         while not stop.is_set():
+            was = self.holding
             try:
                 self.step(time.time())
+                if self.holding and not was:
+                    log.info("picture producer %s holds the lock", self.owner)
             except redis.RedisError as exc:
                 if self.holding:
                     log.warning("picture producer paused, Redis unavailable: %s", exc)

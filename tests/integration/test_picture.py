@@ -194,3 +194,23 @@ def test_every_stored_batch_bumps_the_live_version(redis_url: str) -> None:
     store.write_batch(Batch(statuses=[StatusChange("A", time.time(), Status.AVAILABLE)]))
     store.write_batch(Batch())
     assert store.live_version() == 2
+
+
+def test_a_stand_in_goes_on_with_steps_while_nobody_else_built(redis_url: str) -> None:
+    deps = deps_for(settings_for(redis_url))
+    now = time.time()
+    seed(deps.store, now)
+    screens = serve.Screens(deps)
+    screens.stand_in(now)
+    version = int(deps.store.picture_fields(["version"])[0] or 0)
+    deps.store.write_batch(Batch(positions=[Position("CW-401", now + 1, 51.6, -0.2)]))
+    screens.stand_in(now + 3)
+    assert deps.store.picture_steps(version, version + 1)[0] is not None, \
+        "screens get the step, not the whole layer again"
+    other = PictureProducer(deps)  # another producer builds: the stand-in must not go on
+    other.step(now + 4)
+    deps.store.release_picture_lock(other.owner)
+    deps.store.write_batch(Batch(positions=[Position("CW-402", now + 5, 51.6, -0.2)]))
+    screens.stand_in(now + 6)
+    latest = int(deps.store.picture_fields(["version"])[0] or 0)
+    assert latest == version + 3 and deps.store.picture_steps(latest - 1, latest)[0] is None
