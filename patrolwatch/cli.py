@@ -41,6 +41,13 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
                       client_id=args.client_id)
 
 
+def cmd_picture(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the live-picture producer alone (one at a time holds its lock)."""
+    from dashboard.picture.producer import run_producer
+
+    return run_producer(settings, _stop_on_signals())
+
+
 def cmd_dashboard(settings: Settings, args: argparse.Namespace) -> int:
     """Serve the Dash app and HTTP API with the development server."""
     from dashboard.app import create_app_from_settings
@@ -214,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not take part in coverage evaluation")
     p.add_argument("--client-id", default=None,
                    help="MQTT client id (default PATROL_INGEST_CLIENT_ID)")
+
+    add("picture", cmd_picture, "the live-picture producer alone (ingest runs one unless "
+        "PATROL_PICTURE_PRODUCER=false)")
 
     p = add("dashboard", cmd_dashboard, "the Dash app and HTTP API (development server)")
     p.add_argument("--host", default="127.0.0.1")

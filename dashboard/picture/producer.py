@@ -32,6 +32,7 @@ from dashboard.picture.build import Built, build, dumps
 from dashboard.picture.delta import changes, full_bytes, next_version, step_bytes
 from dashboard.picture.parts import SHARED, rendered
 from patrolwatch.live import StateCache
+from patrolwatch.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -165,3 +166,18 @@ class PictureProducer:
         if self.holding:
             with contextlib.suppress(redis.RedisError):
                 self.store.release_picture_lock(self.owner)
+
+
+def run_producer(settings: Settings, stop: threading.Event) -> int:
+    """Load the roster and hotspots (ConfigError if invalid) and produce until ``stop``."""
+    from patrolwatch.core.hotspots import CoverageDefaults, load_hotspots
+    from patrolwatch.roster import load_roster
+    from patrolwatch.store import Store
+
+    hotspots = load_hotspots(settings.hotspots, CoverageDefaults.from_settings(settings),
+                             settings.zone)
+    deps = Deps(settings=settings, store=Store.from_settings(settings),
+                roster=load_roster(settings.units), hotspots=hotspots)
+    log.info("picture producer for %d roster units", len(deps.roster.units))
+    PictureProducer(deps).run(stop)
+    return 0

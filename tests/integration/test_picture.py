@@ -1,6 +1,6 @@
 """The live picture on a real Redis: one producer builds, every dashboard process reads.
 
-The producer runs in a child process, as in ``patrolwatch ingest``; two apps made here
+The producer runs in a child process (``patrolwatch picture``); two apps made here
 with their own Store stand for two dashboard processes (they share only Redis). Builds are
 counted, never timed.
 """
@@ -8,6 +8,8 @@ counted, never timed.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -57,21 +59,17 @@ def seed(store: Store, now: float) -> None:
         statuses=[StatusChange("CW-403", now - 1, Status.EMERGENCY)]), now=now)
 
 
-PRODUCER = """
-import sys, threading
-from tests.integration.test_picture import deps_for, settings_for
-from dashboard.picture.producer import PictureProducer
-PictureProducer(deps_for(settings_for(sys.argv[1]))).run(threading.Event())
-"""
-
-
 @pytest.fixture
 def producer_process(redis_url: str) -> Iterator[subprocess.Popen[bytes]]:
-    """Run the real producer loop in its own process until the test ends."""
-    proc = subprocess.Popen([sys.executable, "-c", PRODUCER, redis_url], cwd=ROOT)
+    """Run ``patrolwatch picture`` (the producer alone) until the test ends; it stops cleanly."""
+    env = {**os.environ, "PATROL_REDIS_URL": redis_url,
+           "PATROL_UNITS": str(ROOT / "config/units.yaml"),
+           "PATROL_HOTSPOTS": str(ROOT / "config/hotspots.geojson")}
+    proc = subprocess.Popen([sys.executable, "-m", "patrolwatch", "picture"], cwd=ROOT, env=env)
     yield proc
-    proc.terminate()
-    proc.wait(10)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
+    assert Store.from_url(redis_url).picture_holder() is None, "it gave the lock back"
 
 
 class Screen:
