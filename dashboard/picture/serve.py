@@ -158,6 +158,7 @@ def refresh(screens: Screens, search: str | None, have: int | None,
             return out
         _fill(pic, out, new, have, query, can_act, digests)
     except redis.RedisError as exc:
+        new.pop("feed", None)  # the feed line now says the store is unreachable: re-send it
         return redis_down(deps, exc, digests, out, new)
     new |= {"ok_at": now, "v": pic.version, "q": query}
     out["digests"] = new

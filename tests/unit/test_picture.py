@@ -278,8 +278,14 @@ def test_refresh_with_redis_down_keeps_the_map_and_says_so() -> None:
             import redis
             raise redis.ConnectionError("refused")
 
-    out = refresh(Down(stored(1, [])), 1, {"ok_at": NOW - 30, "v": 1, "q": ""})
+    up = OnePicture(stored(1, []))
+    shown = refresh(up, None, None)
+    out = refresh(Down(stored(1, [])), 1, {**shown["digests"], "ok_at": NOW - 30})
     assert out["picture"] is no_update and out["counts"] is no_update
+    back = refresh(up, 1, out["digests"])
+    assert "accepted 1,234" in dumps(back["feed"]) and "evaluator silent" in dumps(
+        back["degraded"]), \
+        "once Redis is back, the feed line and the banner say so again"
     assert "pw-hidden" not in out["degraded_class"]
     assert "unreachable at 127.0.0.1:6379" in dumps(out["degraded"])
     assert out["digests"]["degraded"] == "redis-down"
