@@ -9,7 +9,7 @@ untrustworthy.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -37,6 +37,7 @@ class Live:
     acks: dict[str, dict[str, Any]]
     gaps: list[coverage_view.GapRow]
     tasked: dict[str, list[str]]
+    alarms: list[dict[str, Any]] = field(default_factory=list)  # store.open_alarms()
 
 
 def read_live(deps: Deps, now: float, states: Callable[..., list[UnitState]] = unit_states
@@ -51,6 +52,8 @@ def read_live(deps: Deps, now: float, states: Callable[..., list[UnitState]] = u
     # Two more small reads, only when there is something for them to qualify.
     in_emergency = any(u.status is Status.EMERGENCY for u in units)
     acks = deps.store.emergency_acks() if in_emergency else {}
+    # An alarm stays until acknowledged, whatever its unit sent since (CONTRACT.md s. 3).
+    alarms = deps.store.open_alarms()
     gaps = (coverage_view.gap_rows(snapshot, now, zone, deps.callsigns)
             if coverage_view.coverage_usable(snapshot, now, deps.coverage_max_age_s) else [])
     open_taskings = deps.store.open_taskings() if gaps else []
@@ -58,7 +61,7 @@ def read_live(deps: Deps, now: float, states: Callable[..., list[UnitState]] = u
     # the list must not offer a unit that was just sent somewhere.
     gaps = coverage_view.without_units(gaps, {str(t.get("unit")) for t in open_taskings})
     return Live(units, snapshot, stats, acks, gaps,
-                redeploy_view.tasked_by_hotspot(open_taskings, deps.callsigns))
+                redeploy_view.tasked_by_hotspot(open_taskings, deps.callsigns), alarms)
 
 
 def redis_down(deps: Deps, exc: redis.RedisError, digests: dict[str, Any],

@@ -47,7 +47,7 @@ GZIP_LEVEL = 1  # /api/units at 10,000 units: level 1 is ~4x faster than 5 for ~
 def build_live(deps: Deps, live: Live, now: float) -> Built:
     """Return the picture of what one refresh read (pure: no I/O)."""
     zone = deps.settings.zone
-    alarms = view.alarms(live.units, zone, live.acks)
+    alarms = view.alarms(live.units, zone, live.acks, live.alarms)
     states = hotspot_states(live.snapshot, (h.id for h in deps.hotspots.hotspots), now,
                                   deps.coverage_max_age_s)
     problems = degraded_messages(deps, live.snapshot, live.stats.last_message_ts, now)
