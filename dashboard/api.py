@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import redis
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from dashboard.access import record_read
 from dashboard.auth import CONTROL_ROOM_ROLES, actor, check_role
@@ -30,7 +30,6 @@ from patrolwatch.archive.tiers import History, Trail
 from patrolwatch.core.hotspots import Hotspot
 from patrolwatch.core.model import UNIT_ID_RE, UnitState
 from patrolwatch.dispatch import TaskingError, api_taskings
-from patrolwatch.live import unit_states
 from patrolwatch.store import Stats
 
 DEFAULT_TRAIL_S = 3600.0
@@ -176,7 +175,7 @@ def _error(status: int, message: str) -> tuple[Response, int]:
     return jsonify({"error": message}), status
 
 
-def blueprint(deps: Deps) -> Blueprint:  # noqa: PLR0915  (one nested route each)
+def blueprint(deps: Deps) -> Blueprint:
     """Return the API routes bound to this app's store, roster and hotspots."""
     bp = Blueprint("patrolwatch_api", __name__)
     store, settings = deps.store, deps.settings
@@ -204,9 +203,11 @@ def blueprint(deps: Deps) -> Blueprint:  # noqa: PLR0915  (one nested route each
 
     @bp.get("/api/units")
     def units() -> Response:
-        rows = store.live_rows()
-        states = unit_states(rows, deps.roster, time.time(), settings.stale_after_s)
-        return jsonify(units_json(states))
+        # The producer's pre-built bytes (dashboard/picture/): no rebuild per request.
+        # Imported here: the picture's builder serialises units with units_json above.
+        from dashboard.picture import serve
+
+        return serve.api_units_response(serve.screens_for(current_app, deps), request.headers)
 
     @bp.get("/api/units/<unit>/trail")
     def trail(unit: str) -> Response | tuple[Response, int]:

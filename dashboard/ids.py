@@ -5,6 +5,10 @@ from __future__ import annotations
 # Map and its layers
 MAP = "map"
 UNITS = "units-layer"
+# The live picture (issue 11): what the server sends, the version the map holds, unit looks
+PICTURE = "picture"
+PICTURE_HAVE = "picture-have"
+UNITS_HIDEOUT = "units-hideout"
 HOTSPOTS = "hotspots-layer"
 BASEMAP = "basemap-layer"
 NO_BASEMAP = "no-basemap"  # the notice shown when no basemap is configured

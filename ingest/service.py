@@ -9,23 +9,36 @@ import os
 import queue
 import signal
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ingest.evaluator import CoverageEvaluator
 from ingest.metrics import WorkerMetrics, bind_address
 from ingest.worker import IngestWorker
 from patrolwatch.archive.service import archiver_thread
-from patrolwatch.core.hotspots import CoverageDefaults, load_hotspots
+from patrolwatch.core.hotspots import CoverageDefaults, HotspotSet, load_hotspots
 from patrolwatch.core.messages import ParseContext
-from patrolwatch.roster import load_roster, load_status_codes
+from patrolwatch.roster import Roster, load_roster, load_status_codes
 from patrolwatch.settings import Settings
 from patrolwatch.store import Store
+
+if TYPE_CHECKING:
+    from dashboard.picture.producer import PictureProducer
 
 log = logging.getLogger(__name__)
 
 EVALUATOR_NICENESS = 10  # the evaluator process's nice increment over the worker's
 EVENTS_QUEUED_MAX = 10_000  # gap events waiting for the worker's connection
+
+
+def picture_producer(settings: Settings, store: Store, roster: Roster,
+                     hotspots: HotspotSet) -> PictureProducer:
+    """Return the live picture's producer for this process (it publishes nothing over MQTT)."""
+    from dashboard.deps import Deps
+    from dashboard.picture.producer import PictureProducer
+
+    return PictureProducer(Deps(settings=settings, store=store, roster=roster,
+                                hotspots=hotspots))
 
 
 def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = True,
@@ -53,6 +66,13 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
     metrics.follow(worker.client)
     # Every ingest process offers to archive; a Redis lock lets exactly one do it.
     archiver = archiver_thread(settings, store, stop)
+    picture: threading.Thread | None = None
+    if settings.picture_producer:
+        # The live picture every control-room screen reads (issue 11); one process at a
+        # time builds it, under its lock, whichever ingest processes run.
+        producer = picture_producer(settings, store, roster, hotspots)
+        picture = threading.Thread(target=producer.run, args=(stop,), name="picture",
+                                   daemon=True)
     log.info("roster: %d units; hotspots: %d; stale after %.0f s", len(roster.units),
              len(hotspots), settings.stale_after_s)
     # The evaluator runs in a child process: as a thread it took a third of the ingest
@@ -71,6 +91,8 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
         child.start()
         forwarder.start()
     archiver.start()
+    if picture is not None:
+        picture.start()
     try:
         worker.run(stop)
     finally:
@@ -82,6 +104,8 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
                 child.terminate()
             forwarder.join(timeout=5)
         archiver.join(timeout=10)
+        if picture is not None:
+            picture.join(timeout=10)
     return 0
 
 

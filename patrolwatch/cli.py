@@ -48,6 +48,13 @@ def cmd_archive(settings: Settings, args: argparse.Namespace) -> int:
     return run_archiver(settings, _stop_on_signals(), once=args.once)
 
 
+def cmd_picture(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the live-picture producer alone (one at a time holds its lock)."""
+    from dashboard.picture.producer import run_producer
+
+    return run_producer(settings, _stop_on_signals())
+
+
 def cmd_dashboard(settings: Settings, args: argparse.Namespace) -> int:
     """Serve the Dash app and HTTP API with the development server."""
     from dashboard.app import create_app_from_settings
@@ -247,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("archive", cmd_archive, "move history older than PATROL_HOT_HOURS to the archive")
     p.add_argument("--once", action="store_true", help="one pass, then exit (for cron)")
+
+    add("picture", cmd_picture, "the live-picture producer alone (ingest runs one unless "
+        "PATROL_PICTURE_PRODUCER=false)")
 
     p = add("dashboard", cmd_dashboard, "the Dash app and HTTP API (development server)")
     p.add_argument("--host", default="127.0.0.1")

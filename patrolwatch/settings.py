@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     refresh_ms: int = Field(1000, ge=250)
     secret_key: str = "change-me-in-production"
     secure_cookies: bool = False  # set true behind HTTPS: the session cookie is then Secure
+    # The live picture (issue 11): one producer builds what every screen shows
+    picture_producer: bool = True  # run the producer in `patrolwatch ingest` (one holds the lock)
+    picture_min_interval_s: float = Field(0.2, ge=0)  # least time between two builds
 
     # Dashboard security (docs/security.md)
     # No users file (or an empty one): the dashboard refuses to start unless this is true.

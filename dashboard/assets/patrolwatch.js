@@ -72,7 +72,9 @@ window.patrolwatch = window.patrolwatch || {};
 
   // Hotspot areas, plus a pin at each centroid so a 150 m hotspot stays visible city-wide.
   pw.hotspots = {
-    pointToLayer: function (feature, latlng) {
+    pointToLayer: function (feature, latlng, context) {
+      // The units layer (assets/live.js) draws on this map: hotspot pins come first.
+      if (context && context.map) { pw.map = pw.map || context.map; }
       if (feature.properties.pin) {
         return L.circleMarker(latlng, {radius: 9});
       }

@@ -1,36 +1,30 @@
-"""What the control room's tick does: read Redis through the Store, then call the pure views.
+"""What the control room's tick reads: live state through the Store, and what the screen says.
 
-Every function here takes the app's ``Deps`` and the callback's inputs and returns its
-outputs; callbacks.py only wires them. A Redis failure never raises out of here: the
-screen keeps its last data and says it is degraded.
+``read_live`` is what the picture producer (dashboard/picture/) reads once per change for
+every screen; ``redis_down`` is the screen's answer when Redis cannot be reached (it keeps
+its last data and says it is degraded); ``degraded_messages`` says what else makes it
+untrustworthy.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 from dash import no_update
 
 from dashboard import changes, ids
-from dashboard.control_room import components, view
+from dashboard.control_room import components
 from dashboard.control_room import unit_panel as unit_panel_view
-from dashboard.control_room.view import hotspots_hideout
-from dashboard.coverage import components as coverage_components
 from dashboard.coverage import view as coverage_view
 from dashboard.deps import Deps
 from dashboard.redeploy import view as redeploy_view
-from dashboard.times import ago, duration_text, local_clock, zone_abbreviation
+from dashboard.times import duration_text, local_clock
 from patrolwatch.core.model import Status, UnitState
 from patrolwatch.live import unit_states
 from patrolwatch.store import Stats
-
-
-def _changed(key: str, model: Any, digests: dict[str, Any], new: dict[str, Any]) -> bool:
-    """Record a view model's digest; tell whether the browser needs it again."""
-    new[key] = changes.digest(model)
-    return bool(digests.get(key) != new[key])
 
 
 @dataclass(frozen=True)
@@ -43,16 +37,23 @@ class Live:
     acks: dict[str, dict[str, Any]]
     gaps: list[coverage_view.GapRow]
     tasked: dict[str, list[str]]
+    alarms: list[dict[str, Any]] = field(default_factory=list)  # store.open_alarms()
 
 
-def read_live(deps: Deps, now: float) -> Live:
-    """Read live state, coverage and counters, plus acks and taskings when needed (RedisError)."""
+def read_live(deps: Deps, now: float, states: Callable[..., list[UnitState]] = unit_states
+              ) -> Live:
+    """Read live state, coverage and counters, plus acks and taskings when needed (RedisError).
+
+    ``states`` turns the rows into units (``patrolwatch.live.StateCache`` for the producer).
+    """
     zone = deps.settings.zone
     rows, snapshot, stats = deps.store.dashboard_state()
-    units = unit_states(rows, deps.roster, now, deps.settings.stale_after_s)
+    units = states(rows, deps.roster, now, deps.settings.stale_after_s)
     # Two more small reads, only when there is something for them to qualify.
     in_emergency = any(u.status is Status.EMERGENCY for u in units)
     acks = deps.store.emergency_acks() if in_emergency else {}
+    # An alarm stays until acknowledged, whatever its unit sent since (CONTRACT.md s. 3).
+    alarms = deps.store.open_alarms()
     gaps = (coverage_view.gap_rows(snapshot, now, zone, deps.callsigns)
             if coverage_view.coverage_usable(snapshot, now, deps.coverage_max_age_s) else [])
     open_taskings = deps.store.open_taskings() if gaps else []
@@ -60,10 +61,10 @@ def read_live(deps: Deps, now: float) -> Live:
     # the list must not offer a unit that was just sent somewhere.
     gaps = coverage_view.without_units(gaps, {str(t.get("unit")) for t in open_taskings})
     return Live(units, snapshot, stats, acks, gaps,
-                redeploy_view.tasked_by_hotspot(open_taskings, deps.callsigns))
+                redeploy_view.tasked_by_hotspot(open_taskings, deps.callsigns), alarms)
 
 
-def _redis_down(deps: Deps, exc: redis.RedisError, digests: dict[str, Any],
+def redis_down(deps: Deps, exc: redis.RedisError, digests: dict[str, Any],
                 out: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """Keep the last data on screen and say the live store is unreachable."""
     zone = deps.settings.zone
@@ -80,90 +81,7 @@ def _redis_down(deps: Deps, exc: redis.RedisError, digests: dict[str, Any],
     return out
 
 
-def refresh(deps: Deps, search: str | None, digests: dict[str, Any] | None,
-            now: float, can_act: bool = False, hold: bool = False) -> dict[str, Any]:
-    """Return every live output for one tick; unchanged parts are ``no_update``.
-
-    ``can_act`` (supervisors, admins) adds the Task and Acknowledge buttons. ``hold`` (the
-    pointer is on the gap list) leaves the gap list as it is until the pointer leaves.
-    """
-    digests = digests or {}
-    zone = deps.settings.zone
-    out: dict[str, Any] = {k: no_update for k in REFRESH_OUTPUTS}
-    out["clock"] = (f"{local_clock(now, zone, seconds=True)} "
-                    f"{zone_abbreviation(now, zone)}")
-    new: dict[str, Any] = {k: v for k, v in digests.items() if k != "ok_at"}
-    try:
-        live = read_live(deps, now)
-    except redis.RedisError as exc:
-        return _redis_down(deps, exc, digests, out, new)
-    units, snapshot, stats, gaps = live.units, live.snapshot, live.stats, live.gaps
-    new["ok_at"] = now
-
-    alarms = view.alarms(units, zone, live.acks)
-    geo = view.units_geojson(units, {a.id for a in alarms if a.acked_by is not None})
-    if _changed("units", geo, digests, new):
-        out["units"] = geo
-    states = coverage_view.hotspot_states(snapshot, (h.id for h in deps.hotspots.hotspots), now,
-                                  deps.coverage_max_age_s)
-    if _changed("hideout", states, digests, new):
-        out["hideout"] = hotspots_hideout(states)
-
-    counts = view.count_units(units)
-    if _changed("counts", [counts, len(gaps)], digests, new):
-        out["counts"] = components.render_counts(counts, len(gaps))
-    _gap_list(gaps, live.tasked, can_act, hold, digests, out, new)
-    if _changed("alarms", [alarms, can_act], digests, new):
-        out["alarms"], out["alarms_class"] = components.render_alarms(alarms, can_act)
-    unit_list = view.unit_rows(units, search or "")
-    if _changed("unit_list", unit_list, digests, new):
-        out["unit_list"] = components.render_units(*unit_list)
-    lost = view.lost_rows(units, zone)
-    if _changed("lost", lost, digests, new):
-        out["lost"] = components.render_lost(lost)
-        out["lost_tab"] = f"Lost ({len(lost)})"
-
-    problems = degraded_messages(deps, snapshot, stats.last_message_ts, now)
-    if _changed("degraded", problems, digests, new):
-        out["degraded"], out["degraded_class"] = components.render_degraded(problems)
-    out["feed"] = (f"Last message {ago(stats.last_message_ts, now)} · "
-                   f"accepted {stats.accepted_total:,} · rejected {stats.rejected_total:,}")
-    out["digests"] = new
-    return out
-
-
-def _gap_list(gaps: list[coverage_view.GapRow], tasked: dict[str, list[str]], can_act: bool,
-              hold: bool, digests: dict[str, Any], out: dict[str, Any],
-              new: dict[str, Any]) -> None:
-    """Re-send the gap list only when it changed, and not while the pointer is on it.
-
-    Held, the old digest is kept, so the list is sent as soon as the pointer leaves; the
-    count beside the heading keeps up meanwhile, and a note says the list is paused.
-    """
-    if _changed("gap_count", len(gaps), digests, new):
-        out["gap_badge"] = str(len(gaps))
-        out["gap_badge_class"] = "pw-badge" if gaps else "pw-badge pw-badge-none"
-    if not _changed("gaps", [gaps, tasked, can_act], digests, new):
-        new.pop("held", None)
-        if digests.get("held"):
-            out["gap_held"] = HELD_HIDDEN
-        return
-    if hold:
-        new["gaps"] = digests.get("gaps")
-        new["held"] = True
-        if not digests.get("held"):
-            out["gap_held"] = HELD_SHOWN
-        return
-    new.pop("held", None)
-    if digests.get("held"):
-        out["gap_held"] = HELD_HIDDEN
-    out["gaps"] = coverage_components.render_gaps(gaps, can_act, tasked)
-
-
-HELD_SHOWN = "pw-gap-held"
-HELD_HIDDEN = "pw-gap-held pw-invisible"  # keeps its room: the list must not move
-
-
+# Every output of the live tick (dashboard/picture/serve.py fills them from the stored picture).
 REFRESH_OUTPUTS = ("units", "hideout", "clock", "feed", "alarms", "alarms_class", "degraded",
                    "degraded_class", "counts", "gaps", "gap_badge", "gap_badge_class", "gap_held",
                    "unit_list", "lost", "lost_tab", "digests")
@@ -191,21 +109,6 @@ def degraded_messages(deps: Deps, snapshot: dict[str, Any] | None,
     return out
 
 
-def fly_to_stored_unit(deps: Deps, trigger: Any, clicks: Any) -> Any:
-    """Return a viewport centred on a clicked unit, from its latest position in the store.
-
-    Read on the server rather than sent by the page: the map's unit data is ~130 bytes a
-    unit, so as callback State it made one click a 108 KB request at 500 units, over the
-    dashboard's 64 KiB body limit.
-    """
-    if not isinstance(trigger, dict) or trigger.get("type") != ids.UNIT_ITEM or not clicks:
-        return no_update
-    position = deps.store.live_rows().positions.get(str(trigger.get("unit")))
-    if not position:
-        return no_update
-    return view.viewport(position["lat"], position["lon"], view.UNIT_ZOOM)
-
-
 def pick_unit(trigger: Any, clicks: Any) -> Any:
     """Return the unit whose panel opens after a click on it (None: the panel closes)."""
     if trigger == ids.UNIT_CLOSE:
@@ -231,14 +134,3 @@ def unit_panel(deps: Deps, unit: str | None, digest: str | None, now: float
     if new == digest:
         return no_update, no_update
     return unit_panel_view.render_unit(detail), new
-
-
-def fly_to_unit(trigger: Any, clicks: Any, units_data: dict[str, Any] | None) -> Any:
-    """Return a viewport centred on a clicked unit, from the positions the map already has."""
-    if not isinstance(trigger, dict) or trigger.get("type") != ids.UNIT_ITEM or not clicks:
-        return no_update
-    for feature in (units_data or {}).get("features", []):
-        if feature["properties"]["id"] == trigger.get("unit"):
-            lon, lat = feature["geometry"]["coordinates"]
-            return view.viewport(lat, lon, view.UNIT_ZOOM)
-    return no_update

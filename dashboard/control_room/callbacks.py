@@ -9,16 +9,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from dash import ALL, Dash, Input, Output, State, ctx
+from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx
 
 from dashboard import ids
 from dashboard.auth import CONTROL_ROOM_ROLES, allowed, require_role
 from dashboard.control_room import actions
 from dashboard.deps import Deps
+from dashboard.picture import serve
 from dashboard.trigger import fired_value
 
 REFRESH_TARGETS: dict[str, Output] = {
-    "units": Output(ids.UNITS, "data"),
+    "picture": Output(ids.PICTURE, "data"),
     "hideout": Output(ids.HOTSPOTS, "hideout"),
     "clock": Output(ids.CLOCK, "children"),
     "feed": Output(ids.FEED, "children"),
@@ -42,16 +43,25 @@ def register(app: Dash, deps: Deps) -> None:
     """Register the control room's reading callbacks (viewer, supervisor, admin)."""
     reader = require_role(*CONTROL_ROOM_ROLES)
 
+    screens = serve.screens_for(app.server, deps)
+
     @app.callback(output=REFRESH_TARGETS,
                   inputs={"tick": Input(ids.TICK, "n_intervals"),
                           "search": Input(ids.SEARCH, "value"),
+                          "have": State(ids.PICTURE_HAVE, "data"),
                           "digests": State(ids.DIGESTS, "data"),
                           "hold": State(ids.GAP_HOLD, "data")})
     @reader
-    def refresh(tick: int | None, search: str | None, digests: dict[str, Any],
-                hold: Any) -> dict[str, Any]:
-        return actions.refresh(deps, search, digests, time.time(), allowed("supervisor"),
-                               hold=bool(hold))
+    def refresh(tick: int | None, search: str | None, have: int | None,
+                digests: dict[str, Any], hold: Any) -> dict[str, Any]:
+        return serve.refresh(screens, search, have, digests, time.time(), allowed("supervisor"),
+                             hold=bool(hold))
+
+    # The browser moves the markers that moved (assets/live.js) and says which version it holds.
+    app.clientside_callback(  # type: ignore[no-untyped-call]
+        ClientsideFunction("patrolwatch", "receive"),
+        Output(ids.PICTURE_HAVE, "data"), Input(ids.PICTURE, "data"),
+        State(ids.UNITS_HIDEOUT, "data"))
 
     # The list is copied from a store in the browser: a tick that changes nothing in it does
     # not touch it at all (Dash marks an output "loading" for every server call it is in).
@@ -73,9 +83,9 @@ def register(app: Dash, deps: Deps) -> None:
     def unit_panel(unit: str | None, tick: int | None, digest: str | None) -> tuple[Any, Any]:
         return actions.unit_panel(deps, unit, digest, time.time())
 
-    @app.callback(Output(ids.MAP, "viewport", allow_duplicate=True),
-                  Input({"type": ids.UNIT_ITEM, "unit": ALL}, "n_clicks"),
-                  prevent_initial_call=True)
-    @reader
-    def fly_to_unit(clicks: list[int]) -> Any:
-        return actions.fly_to_stored_unit(deps, ctx.triggered_id, fired_value())
+    # Flying to a clicked unit needs no server call: the browser holds every unit's place.
+    app.clientside_callback(  # type: ignore[no-untyped-call]
+        ClientsideFunction("patrolwatch", "flyTo"),
+        Output(ids.MAP, "viewport", allow_duplicate=True),
+        Input({"type": ids.UNIT_ITEM, "unit": ALL}, "n_clicks"),
+        State(ids.UNITS_HIDEOUT, "data"), prevent_initial_call=True)

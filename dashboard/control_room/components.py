@@ -23,7 +23,7 @@ SLOW_TICK_MS = 10_000
 TASK_TICK_MS = 3_000  # taskings and the audit log: a crew's answer shows within seconds
 
 
-EMPTY = {"type": "FeatureCollection", "features": []}
+EMPTY = {"type": "FeatureCollection", "features": []}  # an empty layer (replay starts so)
 
 
 def js(name: str) -> dict[str, str]:
@@ -74,9 +74,6 @@ def map_panel(deps: Deps) -> html.Div:
                            hideout=hotspots_hideout(states), style=js("hotspots.style"),
                            pointToLayer=js("hotspots.pointToLayer"),
                            onEachFeature=js("hotspots.onEachFeature")),
-                dl.GeoJSON(id=ids.UNITS, data=EMPTY, hideout=view.units_hideout(deps.roster),
-                           pointToLayer=js("units.pointToLayer"),
-                           disableDefaultEventHandlers=True),
                 dl.ScaleControl(position="bottomright", imperial=False),
             ],
         ),
@@ -177,6 +174,10 @@ def page(deps: Deps, can_act: bool = False, who: Any = None) -> html.Div:
         dcc.Store(id=ids.UNIT_PICK), dcc.Store(id=ids.UNIT_DIGEST),
         dcc.Store(id=ids.GAP_HOLD, data=None),
         dcc.Store(id=ids.GAPS_DATA),
+        # The live picture: units drawn by assets/live.js, not re-rendered by dash-leaflet
+        dcc.Store(id=ids.PICTURE), dcc.Store(id=ids.PICTURE_HAVE),
+        dcc.Store(id=ids.UNITS_HIDEOUT, data={**view.units_hideout(deps.roster),
+                                              "zoom": view.UNIT_ZOOM}),
         dcc.Store(id=ids.TASK_DIGESTS, data={}),
         *(supervisor_parts() if can_act else []),
     ], className="pw-page")

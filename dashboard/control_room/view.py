@@ -147,9 +147,9 @@ def lost_rows(units: Iterable[UnitState], zone: ZoneInfo) -> list[LostRow]:
 class Alarm:
     """One emergency, its own alarm with its own acknowledgement (DOMAIN.md).
 
-    ``alarm_id`` names this emergency, not the unit: today ``unit@status time`` (a unit's
-    next EMERGENCY is a new alarm); the store's per-alarm records, when they come, give the
-    id instead, and the Acknowledge button carries whichever it is.
+    ``alarm_id`` names this emergency, not the unit: the store's alarm id (one per
+    EMERGENCY that arrived), or ``unit@status time`` for an EMERGENCY the store holds no
+    alarm record of; the Acknowledge button carries whichever it is.
     """
 
     id: str
@@ -181,15 +181,32 @@ def parse_alarm_id(value: object) -> tuple[str, float] | None:
 
 
 def alarms(units: Iterable[UnitState], zone: ZoneInfo,
-           acks: Mapping[str, Mapping[str, Any]] | None = None) -> list[Alarm]:
-    """Return the emergencies, unacknowledged first, each group the earliest first.
+           acks: Mapping[str, Mapping[str, Any]] | None = None,
+           open_alarms: Iterable[Mapping[str, Any]] = ()) -> list[Alarm]:
+    """Return the alarm cards, unacknowledged first, each group the earliest first.
 
-    An acknowledgement counts only for the EMERGENCY it was given for: a later one
-    (newer status time) is unacknowledged again.
+    Every open alarm of the store (``store.open_alarms()``) is a card until a supervisor
+    acknowledges it, even when its unit has sent another status since (CONTRACT.md
+    section 3); its button carries the store's alarm id. A unit still in EMERGENCY with
+    no open alarm shows its acknowledgement, or, when none covers this EMERGENCY (an
+    alarm the store holds no record of), a card of its own (``unit@status time``).
     """
     acks = acks or {}
-    out = []
-    for u in emergencies(units):
+    by_id = {u.id: u for u in units}
+    out: list[Alarm] = []
+    with_open: set[str] = set()
+    for rec in open_alarms:
+        unit_id = str(rec.get("unit", ""))
+        u = by_id.get(unit_id)
+        since = _epoch(rec.get("ts"))
+        with_open.add(unit_id)
+        out.append(Alarm(id=unit_id, callsign=u.callsign if u else unit_id,
+                         team=u.team if u else "", since=since,
+                         since_clock=local_clock(since, zone), lost=bool(u and is_lost(u)),
+                         alarm_id=str(rec.get("id", ""))))
+    for u in emergencies(by_id.values()):
+        if u.id in with_open:
+            continue
         ack = acks.get(u.id)
         covered = acknowledged(ack, u.status_ts)
         out.append(Alarm(id=u.id, callsign=u.callsign, team=u.team,
@@ -199,7 +216,16 @@ def alarms(units: Iterable[UnitState], zone: ZoneInfo,
                          acked_clock=local_clock(ack.get("ts"), zone) if ack and covered
                          else None, alarm_id=alarm_id(u.id, u.status_ts)))
     # Stable: sorted() keeps the earliest-first order inside each group.
-    return sorted(out, key=lambda a: a.acked_by is not None)
+    return sorted(out, key=lambda a: (a.acked_by is not None, a.since or 0.0))
+
+
+def _epoch(value: Any) -> float | None:
+    """Return a stored time as epoch seconds (None when it is not a number)."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
 
 
 # --- emergencies -------------------------------------------------------------------------

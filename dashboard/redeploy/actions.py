@@ -200,13 +200,23 @@ def task_panels(deps: Deps, digests: dict[str, Any] | None, now: float) -> tuple
 def acknowledge(deps: Deps, trigger: Any, clicked: Any, by: str, now: float) -> Any:
     """Acknowledge one emergency, by its alarm id (audited); return the toast.
 
-    Today an alarm is a unit's current EMERGENCY (``unit@status time``): the click counts
-    only if that very EMERGENCY is still the unit's status, so a newer one raised after the
-    banner was drawn is never acknowledged by a click on the older one.
+    The id is the store's alarm id (``store.acknowledge_alarm``): one alarm, whatever its
+    unit sent since. A ``unit@status time`` id (an EMERGENCY the store holds no alarm
+    record of) counts only if that very EMERGENCY is still the unit's status, so a newer
+    one raised after the banner was drawn is never acknowledged by a click on the older one.
     """
     if not isinstance(trigger, dict) or trigger.get("type") != ids.ACK_ITEM or not clicked:
         return no_update
-    parsed = parse_alarm_id(trigger.get("alarm"))
+    key = trigger.get("alarm")
+    if not isinstance(key, str) or not key or len(key) > ALARM_ID_MAX:
+        return no_update
+    try:
+        stored = deps.store.alarm(key)
+        if stored is not None:
+            return _acknowledge_alarm(deps, key, stored, by, now)
+    except redis.RedisError as exc:
+        return components.toast(f"Not acknowledged: {_failure(exc)}", ok=False)
+    parsed = parse_alarm_id(key)
     if parsed is None:
         return no_update
     unit, since = parsed
@@ -226,6 +236,28 @@ def acknowledge(deps: Deps, trigger: Any, clicked: Any, by: str, now: float) -> 
     except redis.RedisError as exc:
         return components.toast(f"Not acknowledged: {_failure(exc)}", ok=False)
     log.warning("EMERGENCY of %s acknowledged by %s", unit, by)
+    return components.toast(f"EMERGENCY of {callsign} acknowledged by {by}.")
+
+
+ALARM_ID_MAX = 200  # ids come from the page: bounded before they reach Redis
+
+
+def _acknowledge_alarm(deps: Deps, alarm_id: str, stored: dict[str, Any], by: str,
+                       now: float) -> Any:
+    """Acknowledge one stored alarm (RedisError); return the toast."""
+    unit = str(stored.get("unit", ""))
+    callsign = deps.callsigns.get(unit, unit)
+    if "acked_by" in stored or deps.store.acknowledge_alarm(alarm_id, by, now) is None:
+        done = deps.store.alarm(alarm_id) or stored
+        return components.toast(f"That EMERGENCY of {callsign} was already acknowledged by "
+                                f"{done.get('acked_by', 'someone')}.", ok=False)
+    status = deps.store.unit_status(unit) or {}
+    ts = status.get("ts")
+    if (status.get("status") == Status.EMERGENCY.value and ts is not None
+            and not any(a.get("unit") == unit for a in deps.store.open_alarms())):
+        # Its last open alarm: the banner keeps "acknowledged by" while it stays in EMERGENCY.
+        deps.store.note_emergency_ack(unit, by, float(ts), now)
+    log.warning("EMERGENCY %s of %s acknowledged by %s", alarm_id, unit, by)
     return components.toast(f"EMERGENCY of {callsign} acknowledged by {by}.")
 
 

@@ -13,6 +13,7 @@ from patrolwatch.store.history import HistoryStore, TierReads, points_for
 from patrolwatch.store.keys import *  # noqa: F403  (every key name, for tests and benches)
 from patrolwatch.store.keys import k_status_log, k_trail, k_unit_events, k_visits
 from patrolwatch.store.live import LiveStore
+from patrolwatch.store.picture import PictureStore
 from patrolwatch.store.replay import ReplayStore, ReportReads
 from patrolwatch.store.sessions import Session, SessionStore
 from patrolwatch.store.taskings import TaskingStore
@@ -20,7 +21,7 @@ from patrolwatch.store.types import Batch, LiveRows, Stats, WriteResult
 
 
 class Store(LiveStore, HistoryStore, CoverageStore, TaskingStore, AccessStore, SessionStore,
-            ArchiveStore, ReplayStore, TierReads, ReportReads):
+            ArchiveStore, ReplayStore, TierReads, ReportReads, PictureStore):
     """Live state in Redis: writes for the ingest worker, reads for the dashboard and API."""
 
 

@@ -50,6 +50,7 @@ from patrolwatch.store.keys import (
     k_trail,
     k_unit_events,
 )
+from patrolwatch.store.picture import bump_live_version
 from patrolwatch.store.scripts import ALARMS, FEED, LIVE, TRAILS
 from patrolwatch.store.types import Batch, WriteResult
 
@@ -115,6 +116,10 @@ class BatchStore(StoreBase):
                                               "description": ev.description})
         self._queue_alarms(pipe, [s for s in batch.statuses if s.status is Status.EMERGENCY])
         self._feed_others(pipe, batch)
+        if batch.accepted:
+            # Tell the live-picture producer live state changed (issue 11); last in the
+            # pipeline, so the live script's result stays at index 0.
+            bump_live_version(pipe)
         results = pipe.execute()
         moved, off, lwt, dels, trail_flags = (
             _live_result(results[0]) if has_live else (0, "", "", [], ""))

@@ -90,3 +90,16 @@ K_ARCHIVE_LOCK = "pw:{archive}:lock"  # one archiver at a time
 K_ARCHIVED_UNTIL = "pw:{archive}:until"  # STRING epoch: everything before it was archived once
 K_HOTSPOT_STATES = "pw:{replay}:hotspot_states"  # ZSET score=time, member=JSON {t, s: {id: st}}
 HOTSPOT_STATES_EVERY_S = 60.0  # one entry a minute at least, and one at every change
+# The live picture (issue 11): what every control-room screen shows, built once per change.
+K_LIVE_VERSION = "pw:{live}:version"  # STRING counter: +1 with every batch that stored anything
+K_PICTURE = "pw:{pic}:now"  # HASH the current picture: head fields and pre-serialised parts
+K_PICTURE_LOCK = "pw:{pic}:lock"  # one picture producer at a time
+
+
+def k_picture_step(version: int) -> str:
+    """Return the key of the map delta that turned picture ``version - 1`` into ``version``."""
+    return f"pw:{{pic}}:step:{version}"
+
+
+PICTURE_STEPS_KEPT = 30  # a screen further behind than this gets the whole units layer again
+PICTURE_STEP_TTL_S = 120  # steps older than the kept ones expire on their own

@@ -93,6 +93,15 @@ class TaskingStore(StoreBase):
                            "detail": f"emergency of {unit} acknowledged by {by}"})
         pipe.execute()
 
+    def note_emergency_ack(self, unit: str, by: str, status_ts: float, now: float) -> None:
+        """Record who acknowledged a unit's current EMERGENCY (its alarms are audited alone).
+
+        Set once the last open alarm of a unit still in EMERGENCY is acknowledged, so the
+        banner keeps an "acknowledged by" card and the marker stops pulsing.
+        """
+        self.r.hset(K_EMERGENCY_ACK, unit, json.dumps({"by": by, "ts": now,
+                                                       "status_ts": status_ts}))
+
     # --- alarms: one per EMERGENCY that arrived --------------------------------------------
     def open_alarms(self) -> list[dict[str, Any]]:
         """Return the alarms no supervisor has acknowledged yet, oldest first, in one round trip.

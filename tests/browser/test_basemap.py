@@ -108,7 +108,7 @@ def write_mbtiles(path: Path, tiles: dict[tuple[int, int, int], bytes]) -> Path:
 def start(dash_duo: DashComposite, redis_url: str, **extra: Any) -> None:
     settings = Settings(redis_url=redis_url, hotspots=seed.HOTSPOTS,  # type: ignore[arg-type]
                         units=seed.UNITS, map_zoom=ZOOM, map_center_lat=CENTRE[0],
-                        map_center_lon=CENTRE[1], **extra)
+                        map_center_lon=CENTRE[1], open_access=True, **extra)
     store = Store.from_url(redis_url)
     store.write_coverage(seed.coverage_snapshot(seed.hotspot_set(), time.time(), []))
     app = create_app(settings, store, seed.roster(), seed.hotspot_set())

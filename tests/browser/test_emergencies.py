@@ -75,7 +75,7 @@ def test_two_emergencies_each_its_own_alarm_label_and_acknowledgement(
     shown = cards(dash_duo)
     for card, unit in zip(shown, [seeded.emergency, first, second], strict=True):
         assert names[unit] in card["text"] and card["button"], shown
-        assert card["alarm"].startswith(f"{unit}@")
+        assert card["alarm"].startswith(f"{unit}."), "the store's alarm id"
     labels = wait_until(lambda: (m := dash_duo.driver.execute_script(LABELS))
                         and len(m["labels"]) >= 3 and m, 15, what="the map's labels")
     assert sum("EMERGENCY" in t for t in labels["labels"]) == 3

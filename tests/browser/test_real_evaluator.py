@@ -136,7 +136,7 @@ def test_the_page_shows_what_the_evaluator_computed(
     dash_duo.wait_for_contains_text(f"#{ids.GAPS}", "Spot gap", timeout=15)
     assert len(dash_duo.find_elements(f"#{ids.GAPS} .pw-gap")) == 1
     gap_text = text(dash_duo, f"#{ids.GAPS}")
-    assert "no presence for" in gap_text and "overdue" in gap_text, gap_text
+    assert "no presence since" in gap_text and "overdue" in gap_text, gap_text
     assert callsign in gap_text, gap_text
 
     # The covered hotspot's panel shows the visit the evaluator found.

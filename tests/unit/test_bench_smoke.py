@@ -64,11 +64,14 @@ def test_refresh_request_is_what_the_browser_sends(tmp_path: Path) -> None:
                              settings.zone)
     app = dash_bench.Dashboard(settings, Store.from_url(settings.redis_url),
                                dash_bench.synthetic_roster(["A1"]), hotspots).app
-    body = dash_bench.refresh_request(app, {"units": "abc"})
-    assert {"id": ids.UNITS, "property": "data"} in body["outputs"]
+    body = dash_bench.refresh_request(app, 7, {"units": "abc"})
+    assert {"id": ids.PICTURE, "property": "data"} in body["outputs"]
     assert body["changedPropIds"] == [f"{ids.TICK}.n_intervals"]
-    assert body["state"] == [{"id": ids.DIGESTS, "property": "data", "value": {"units": "abc"}},
+    assert body["state"] == [{"id": ids.PICTURE_HAVE, "property": "data", "value": 7},
+                             {"id": ids.DIGESTS, "property": "data", "value": {"units": "abc"}},
                              {"id": ids.GAP_HOLD, "property": "data", "value": None}]
+    assert dash_bench.picture_version({ids.PICTURE: {"data": '{"v":9,"steps":[]}'}}, 7) == 9
+    assert dash_bench.picture_version({}, 7) == 7
     assert json.loads(json.dumps(body)) == body
 
 

@@ -7,7 +7,6 @@ import gzip
 import io
 import json
 import random
-import time
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,8 +18,6 @@ from hypothesis import strategies as st
 from plotly.io.json import to_json_plotly
 
 from dashboard import changes, ids
-from dashboard.control_room import actions as control_room_actions
-from dashboard.control_room import callbacks as control_room_callbacks
 from dashboard.control_room import components as control_room_components
 from dashboard.control_room import view as control_room_view
 from dashboard.coverage import actions as coverage_actions
@@ -479,54 +476,6 @@ def test_select_hotspot(trigger: Any, picked: str | None, clicked: dict[str, Any
     assert (vp is not no_update) == flies
     if flies:
         assert vp["center"] == list(deps.hotspots.by_id[expected_pick].centroid)
-
-
-def test_fly_to_unit_uses_the_positions_the_map_has() -> None:
-    data = control_room_view.units_geojson([unit("A", lat=51.4, lon=-0.2)])
-    vp = control_room_actions.fly_to_unit({"type": ids.UNIT_ITEM, "unit": "A"}, 1, data)
-    assert vp["center"] == [51.4, -0.2] and vp["zoom"] == control_room_view.UNIT_ZOOM
-    fly = control_room_actions.fly_to_unit
-    assert fly({"type": ids.UNIT_ITEM, "unit": "A"}, 0, data) is no_update
-    assert fly({"type": ids.UNIT_ITEM, "unit": "B"}, 1, data) is no_update
-
-
-def test_refresh_with_redis_down_keeps_the_map_and_says_so() -> None:
-    down = "redis://127.0.0.1:9/0"  # nothing listens on the discard port
-    deps = deps_for(Store.from_url(down), redis_url=down)
-    out = control_room_actions.refresh(deps, "", {"ok_at": NOW - 30, "units": "x"}, NOW)
-    assert out["units"] is no_update and out["counts"] is no_update
-    assert "pw-hidden" not in out["degraded_class"]
-    text = dumps(out["degraded"])
-    assert "unreachable at 127.0.0.1:9" in text and "11:06:10" in text
-    assert out["digests"]["units"] == "x", "the last data shown is remembered"
-    assert set(out) == set(control_room_actions.REFRESH_OUTPUTS) \
-        == set(control_room_callbacks.REFRESH_TARGETS)
-
-
-@pytest.mark.integration
-def test_refresh_reads_redis_and_skips_what_did_not_change(redis_url: str) -> None:
-    from patrolwatch.core.model import Position, StatusChange
-    from patrolwatch.store import Batch
-
-    store = Store.from_url(redis_url)
-    now = time.time()
-    store.write_batch(Batch(positions=[Position("A", now - 1, 51.5, -0.1),
-                                       Position("B", now - 1, 51.51, -0.11)],
-                            statuses=[StatusChange("B", now - 1, Status.EMERGENCY)]), now=now)
-    store.write_coverage({**snapshot(evaluated_at=now), "gaps": [gap("soho", 1, 5)]})
-    deps = deps_for(store, redis_url=redis_url)
-    first = control_room_actions.refresh(deps, "", {}, now)
-    assert [f["properties"]["id"] for f in first["units"]["features"]] == ["A", "B"]
-    assert first["hideout"]["s"] == {"soho": "gap", "kx": "covered"}
-    assert first["gap_badge"] == "1" and "pw-hidden" not in first["alarms_class"]
-    assert "pw-hidden" in first["degraded_class"]
-    second = control_room_actions.refresh(deps, "", first["digests"], now)
-    unchanged = ["units", "hideout", "counts", "gaps", "alarms", "unit_list", "lost", "degraded"]
-    assert all(second[k] is no_update for k in unchanged)
-    store.write_batch(Batch(positions=[Position("A", now, 51.52, -0.1)]), now=now)
-    third = control_room_actions.refresh(deps, "", second["digests"], now)
-    assert third["units"]["features"][0]["geometry"]["coordinates"] == [-0.1, 51.52]
-    assert third["counts"] is no_update
 
 
 def test_a_window_ending_at_midnight_reads_24_00() -> None:

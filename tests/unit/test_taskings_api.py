@@ -27,6 +27,7 @@ from dashboard.coverage import view as coverage_view
 from dashboard.crew import actions as crew_actions
 from dashboard.crew import view as crew_view
 from dashboard.deps import Deps
+from dashboard.picture.build import FLAG_ACKED
 from dashboard.publisher import BrokerUnavailableError, Publisher
 from dashboard.redeploy import actions as redeploy_actions
 from dashboard.redeploy import view as redeploy_view
@@ -356,8 +357,8 @@ def test_acknowledging_an_emergency_is_audited_and_a_new_one_raises_it_again(
     assert "pw-emergency-acked" in out["alarms_class"] and "pw-emergency-loud" not in \
         out["alarms_class"]
     assert "acknowledged by sgt.jones" in dumps(out["alarms"])
-    emergency = next(f for f in out["units"]["features"] if f["properties"]["id"] == "CW-403")
-    assert emergency["properties"].get("k") == 1, "the marker stops pulsing"
+    emergency = next(e for e in json.loads(out["picture"])["u"] if e[0] == "CW-403")
+    assert emergency[4] & FLAG_ACKED, "the marker stops pulsing"
 
     later = now + 5
     deps.store.write_batch(Batch(statuses=[StatusChange("CW-403", later, Status.EMERGENCY)]),
@@ -378,9 +379,12 @@ def test_acknowledging_an_emergency_is_audited_and_a_new_one_raises_it_again(
 
 
 def supervise_refresh(deps: Deps, now: float) -> dict[str, Any]:
-    from dashboard.control_room import actions as control_room_actions
+    """Build the picture as the producer would, then refresh a new supervisor's screen."""
+    from dashboard.picture import serve
+    from dashboard.picture.producer import PictureProducer
 
-    return control_room_actions.refresh(deps, "", {}, now, can_act=True)
+    PictureProducer(deps).publish(now, deps.store.live_version())
+    return serve.refresh(serve.Screens(deps), "", None, {}, now, can_act=True)
 
 
 # --- the crew's handlers ------------------------------------------------------------------------
