@@ -9,36 +9,23 @@ import os
 import queue
 import signal
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from ingest.evaluator import CoverageEvaluator
 from ingest.metrics import WorkerMetrics, bind_address
 from ingest.worker import IngestWorker
 from patrolwatch.archive.service import archiver_thread
-from patrolwatch.core.hotspots import CoverageDefaults, HotspotSet, load_hotspots
+from patrolwatch.core.hotspots import CoverageDefaults, load_hotspots
 from patrolwatch.core.messages import ParseContext
-from patrolwatch.roster import Roster, load_roster, load_status_codes
+from patrolwatch.roster import load_roster, load_status_codes
 from patrolwatch.settings import Settings
 from patrolwatch.store import Store
-
-if TYPE_CHECKING:
-    from dashboard.picture.producer import PictureProducer
 
 log = logging.getLogger(__name__)
 
 EVALUATOR_NICENESS = 10  # the evaluator process's nice increment over the worker's
 EVENTS_QUEUED_MAX = 10_000  # gap events waiting for the worker's connection
-
-
-def picture_producer(settings: Settings, store: Store, roster: Roster,
-                     hotspots: HotspotSet) -> PictureProducer:
-    """Return the live picture's producer for this process (it publishes nothing over MQTT)."""
-    from dashboard.deps import Deps
-    from dashboard.picture.producer import PictureProducer
-
-    return PictureProducer(Deps(settings=settings, store=store, roster=roster,
-                                hotspots=hotspots))
 
 
 def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = True,
@@ -66,13 +53,6 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
     metrics.follow(worker.client)
     # Every ingest process offers to archive; a Redis lock lets exactly one do it.
     archiver = archiver_thread(settings, store, stop)
-    picture: threading.Thread | None = None
-    if settings.picture_producer:
-        # The live picture every control-room screen reads (issue 11); one process at a
-        # time builds it, under its lock, whichever ingest processes run.
-        producer = picture_producer(settings, store, roster, hotspots)
-        picture = threading.Thread(target=producer.run, args=(stop,), name="picture",
-                                   daemon=True)
     log.info("roster: %d units; hotspots: %d; stale after %.0f s", len(roster.units),
              len(hotspots), settings.stale_after_s)
     # The evaluator runs in a child process: as a thread it took a third of the ingest
@@ -87,6 +67,13 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
                                 logging.getLogger().getEffectiveLevel(), events))
     forwarder = threading.Thread(target=forward_events, args=(events, worker, stop),
                                  name="coverage-events", daemon=True)
+    # The live picture every control-room screen reads (issue 11), built by one process at a
+    # time under its lock: a child of its own too, since a build at 10,000 units is ~1 s of
+    # CPU that would otherwise hold the worker's GIL.
+    picture = (spawn.Process(target=run_picture, name="picture", daemon=True,
+                             args=(settings, evaluator_stop, os.getpid(),
+                                   logging.getLogger().getEffectiveLevel()))
+               if settings.picture_producer else None)
     if evaluator:
         child.start()
         forwarder.start()
@@ -105,7 +92,9 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
             forwarder.join(timeout=5)
         archiver.join(timeout=10)
         if picture is not None:
-            picture.join(timeout=10)
+            picture.join(timeout=15)
+            if picture.is_alive():
+                picture.terminate()
     return 0
 
 
@@ -121,20 +110,40 @@ def forward_events(events: Any, worker: IngestWorker, stop: threading.Event) -> 
         worker.client.publish(topic, payload)
 
 
+def _child_setup(level: int, stop: Any, parent: int) -> threading.Event:
+    """Log like the parent, leave Ctrl-C to it, and return an event set at stop or orphaning."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if stop.wait(1.0) or os.getppid() != parent:  # parent killed: do not linger
+                done.set()
+
+    threading.Thread(target=watch, name="child-watch", daemon=True).start()
+    return done
+
+
+def run_picture(settings: Settings, stop: Any, parent: int, level: int) -> None:
+    """Run the live-picture producer until ``stop`` is set or the ingest process is gone."""
+    from dashboard.picture.producer import run_producer
+
+    run_producer(settings, _child_setup(level, stop, parent))
+
+
 def run_evaluator(settings: Settings, stop: Any, parent: int, level: int,
                   events: Any) -> None:
     """Run the coverage evaluator until ``stop`` is set or the ingest process is gone."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    done = _child_setup(level, stop, parent)
     # Coverage can wait a tick; positions cannot: when CPU is short, the worker goes first.
     with contextlib.suppress(OSError):
         os.nice(EVALUATOR_NICENESS)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     roster = load_roster(settings.units)
     hotspots = load_hotspots(settings.hotspots, CoverageDefaults.from_settings(settings),
                              settings.zone)
     store = Store.from_settings(settings)
-    done = threading.Event()
 
     def publish(topic: str, payload: str) -> None:
         try:
@@ -142,12 +151,6 @@ def run_evaluator(settings: Settings, stop: Any, parent: int, level: int,
         except queue.Full:  # the worker is not publishing; the snapshot still holds the gaps
             log.warning("coverage event queue full; dropped an event on %s", topic)
 
-    def watch() -> None:
-        while not done.is_set():
-            if stop.wait(1.0) or os.getppid() != parent:  # parent killed: do not linger
-                done.set()
-
-    threading.Thread(target=watch, name="evaluator-watch", daemon=True).start()
     try:
         CoverageEvaluator(settings, store, hotspots, roster, publish=publish).run(done)
     finally:

@@ -213,3 +213,26 @@ def test_a_stand_in_goes_on_with_steps_while_nobody_else_built(redis_url: str) -
     screens.stand_in(now + 6)
     latest = int(deps.store.picture_fields(["version"])[0] or 0)
     assert latest == version + 3 and deps.store.picture_steps(latest - 1, latest)[0] is None
+
+
+def test_the_ingest_process_runs_the_producer_in_a_child_of_its_own(
+        redis_url: str, tmp_path: Path) -> None:
+    """`patrolwatch ingest` builds the picture, in a child process: never on the worker's GIL."""
+    from tests.integration.ingest_process import IngestProcess, broker_server
+
+    store = Store.from_url(redis_url)
+    broker = broker_server(tmp_path)
+    url = f"mqtt://127.0.0.1:{broker.port}"
+    ingest = IngestProcess(url, redis_url, tmp_path / "ingest.log", evaluator=False)
+    ingest.start()
+    try:
+        ingest.wait_storing(store)
+        holder = wait_until(store.picture_holder, 60,
+                            what=f"a picture producer: {ingest.log()[-2000:]}")
+        assert ingest.proc is not None
+        # The lock names its owner as host:pid:object: a child of ingest, not ingest itself.
+        owner_pid = int(str(holder).split(":")[1])
+        assert owner_pid != ingest.proc.pid, holder
+    finally:
+        ingest.stop()
+        broker.terminate()
