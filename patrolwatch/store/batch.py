@@ -107,6 +107,7 @@ class BatchStore(StoreBase):
         prepared = _Prepared(batch.positions)
         pipe = self.r.pipeline(transaction=False)
         has_live = self._queue_live_script(pipe, batch, prepared, now, single)
+        counted = single and has_live and bool(prepared.rows)  # the script counts (LIVE)
         cutoff = now - self.trail_retention_s
         for s in batch.statuses:
             pipe.zadd(k_status_log(s.unit), {f"{s.ts!r}|{s.status.value}": s.ts})
@@ -145,7 +146,9 @@ class BatchStore(StoreBase):
         self._log_rejections(pipe, batch.rejections, now)
         if single:
             new = trail_flags.count("1")
-            self._queue_counts(pipe, batch, len(batch.positions) - new, now)
+            # With positions, the live script counted what it stored (see scripts.LIVE).
+            self._queue_counts(pipe, batch, len(batch.positions) - new, now,
+                               stored_counted=counted)
             pipe.execute()
         else:
             results = pipe.execute()
@@ -180,6 +183,10 @@ class BatchStore(StoreBase):
             keys += trails
             body["t"] = trims
             body["maxlen"] = FEED_MAXLEN
+            keys.append(K_STATS)
+            body["ci"] = len(keys)
+            body["others"] = batch.accepted - len(batch.positions)
+            body["now"] = repr(now)
         _eval(pipe, LIVE, keys, orjson.dumps(body))
         return True
 
@@ -257,12 +264,13 @@ class BatchStore(StoreBase):
         pipe.ltrim(K_REJECTIONS, 0, self.rejection_log_size - 1)
 
     @staticmethod
-    def _queue_counts(pipe: Any, batch: Batch, duplicates: int, now: float) -> None:
+    def _queue_counts(pipe: Any, batch: Batch, duplicates: int, now: float,
+                      stored_counted: bool = False) -> None:
         """Queue the counters; duplicates are only known from the write's results."""
-        if batch.accepted:
+        if batch.accepted and not stored_counted:
             pipe.hincrby(K_STATS, "accepted_total", batch.accepted - duplicates)
             pipe.hset(K_STATS, "last_message_ts", repr(now))
-        if duplicates:
+        if duplicates and not stored_counted:
             pipe.hincrby(K_STATS, "duplicates_total", duplicates)
         if batch.rejections:
             pipe.hincrby(K_STATS, "rejected_total", len(batch.rejections))

@@ -157,6 +157,22 @@ if b.t then
     redis.call('EXPIRE', KEYS[t[1]], t[3])
   end
 end
+-- Counted in this call too (b.ci: the stats hash), so a worker killed after it has counted
+-- exactly what it stored, and the broker's re-delivery then counts as duplicates only.
+if b.ci then
+  local new = 0
+  for _, f in ipairs(trail_flags) do
+    if f == '1' then new = new + 1 end
+  end
+  local accepted = b.others + new
+  if accepted > 0 then
+    redis.call('HINCRBY', KEYS[b.ci], 'accepted_total', accepted)
+    redis.call('HSET', KEYS[b.ci], 'last_message_ts', b.now)
+  end
+  if #trail_flags > new then
+    redis.call('HINCRBY', KEYS[b.ci], 'duplicates_total', #trail_flags - new)
+  end
+end
 local dels = {}
 for _, d in ipairs(deletions) do
   dels[#dels + 1] = d[1]; dels[#dels + 1] = d[2]; dels[#dels + 1] = d[3]
