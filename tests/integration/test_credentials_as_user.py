@@ -50,6 +50,11 @@ def out_dir(other_user: tuple[int, int]) -> Iterator[Path]:
 def run_as(uid: int, gid: int, out_dir: Path, argv: list[str]) -> tuple[int, str]:
     """Run the command line in a forked child that is ``uid``; return (status, stdout)."""
     out = out_dir / "stdout.txt"
+    # The roster goes in the user's own folder: the checkout may be one that user cannot
+    # read (a clone in a `mktemp -d` folder is 0700, root's).
+    roster = out_dir / "units.yaml"
+    shutil.copyfile(ROOT / "config/units.yaml", roster)
+    roster.chmod(0o644)
     pid = os.fork()
     if pid == 0:  # the child: become the user, run, never return into pytest
         status = 3
@@ -61,7 +66,7 @@ def run_as(uid: int, gid: int, out_dir: Path, argv: list[str]) -> tuple[int, str
             os.chdir(out_dir)
             for name in [k for k in os.environ if k.startswith("PATROL_")]:
                 del os.environ[name]
-            os.environ["PATROL_UNITS"] = str(ROOT / "config/units.yaml")
+            os.environ["PATROL_UNITS"] = str(roster)
             with out.open("w") as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
                 try:
                     status = main(argv)
