@@ -26,6 +26,7 @@ from patrolwatch.core.model import (
     LostContact,
     Message,
     Position,
+    RadioReport,
     Reason,
     Rejection,
     Status,
@@ -58,6 +59,10 @@ def build_batch(messages: list[Inbound], ctx: ParseContext, now: float,
         arrival = msg.received if msg.received > last else last + 1e-6
         last = arrival
         result = parse_message(msg.topic, msg.payload, min(arrival, now), ctx, msg.retain)
+        if isinstance(result, RadioReport):  # a radio's emergency is never rate limited
+            if result.emergency is not None:
+                batch.statuses.append(result.emergency)
+            result = result.position
         if limiter is not None and not isinstance(result, Rejection):
             result = _limited(result, msg, arrival, limiter)
         if isinstance(result, Position):

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Protocol
 
-from patrolwatch.core.model import DEFAULT_STATUS, Status, UnitState, is_stale
+from patrolwatch.core.model import DEFAULT_STATUS, Source, Status, UnitState, is_stale
 from patrolwatch.roster import Roster
 
 
@@ -25,6 +25,7 @@ class LiveState(Protocol):
 
 # A dict lookup, not Status(value): the enum call was a fifth of a 10,000-unit dashboard read.
 _STATUSES: dict[object, Status] = {s.value: s for s in Status}
+_SOURCES: dict[object, Source] = {"native": "native", "owntracks": "owntracks", "tetra": "tetra"}
 
 
 def unit_states(rows: LiveState, roster: Roster, now: float, stale_after_s: float
@@ -59,7 +60,7 @@ def unit_state(unit: str, roster: Roster, pos: Mapping[str, Any] | None,
         state.acc, state.speed = pos.get("acc"), pos.get("speed")
         state.heading, state.battery = pos.get("heading"), pos.get("battery")
         state.ts = pos["ts"]
-        state.source = "owntracks" if pos.get("source") == "owntracks" else "native"
+        state.source = _SOURCES.get(pos.get("source"), "native")
     state.stale = is_stale(state.last_seen, state.lwt_ts, now, stale_after_s)
     return state
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,14 +25,16 @@ class RosterUnit(BaseModel):
     team: str = Field(min_length=1, max_length=60)
     kind: Kind = "foot"
     owntracks: str | None = Field(None, pattern=r"^[^/+#\s]+/[^/+#\s]+$")
+    issi: int | None = Field(None, ge=0, lt=2**24, strict=True)  # its TETRA radio (24 bits)
 
 
 @dataclass(frozen=True)
 class Roster:
-    """Units by id, and OwnTracks ``user/device`` pairs to unit ids."""
+    """Units by id, OwnTracks ``user/device`` pairs and radio ISSIs to unit ids."""
 
     units: dict[str, RosterUnit]
     owntracks: dict[str, str]
+    issis: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> Roster:
@@ -46,6 +48,10 @@ class Roster:
     def owntracks_unit(self, user: str, device: str) -> str | None:
         """Return the roster unit id whose ``owntracks`` is ``user/device``, if any."""
         return self.owntracks.get(f"{user}/{device}")
+
+    def issi_unit(self, issi: int) -> str | None:
+        """Return the roster unit id whose radio has this ISSI, if any."""
+        return self.issis.get(issi)
 
     def kind_of(self, unit: str) -> Kind:
         """Return a unit's kind; unregistered units count as foot (CONTRACT.md)."""
@@ -82,6 +88,7 @@ def load_roster(path: Path) -> Roster:
     problems: list[str] = []
     units: dict[str, RosterUnit] = {}
     owntracks: dict[str, str] = {}
+    issis: dict[int, str] = {}
     for index, raw in enumerate(data["units"]):
         label = raw.get("id", f"#{index}") if isinstance(raw, dict) else f"#{index}"
         try:
@@ -100,10 +107,16 @@ def load_roster(path: Path) -> Roster:
                 )
                 continue
             owntracks[unit.owntracks] = unit.id
+        if unit.issi is not None:
+            if unit.issi in issis:
+                problems.append(problem(path, unit.id, f"issi {unit.issi} already belongs to "
+                                        f"{issis[unit.issi]}; a radio reports for one unit"))
+                continue
+            issis[unit.issi] = unit.id
         units[unit.id] = unit
     if problems:
         raise ConfigError(problems)
-    return Roster(units, owntracks)
+    return Roster(units, owntracks, issis)
 
 
 def load_status_codes(path: Path) -> dict[str, Status]:

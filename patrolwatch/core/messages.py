@@ -47,6 +47,7 @@ from patrolwatch.core.payloads import (
     short,
     validate,
 )
+from patrolwatch.core.radio import parse_lip
 from patrolwatch.core.topics import TopicKind, classify
 
 if TYPE_CHECKING:
@@ -299,7 +300,9 @@ def _parse(topic: str, payload: bytes, now: float, ctx: ParseContext,
     kind = classify(topic)
     if kind is None:
         reject(Reason.UNKNOWN_TOPIC, f"topic {short(topic)} is not one PatrolWatch takes "
-                "(patrol/UNIT/position|status|ack, owntracks/USER/DEVICE[/event])")
+                "(patrol/UNIT/position|status|ack, owntracks/USER/DEVICE[/event], tetra/ISSI/lip)")
+    if kind.kind == "tetra_lip":  # a binary LIP PDU, not JSON (core.radio)
+        return parse_lip(kind.issi or "", payload, now, ctx)
     unit = _unit_for(kind, ctx)
     raw = _decode(payload)
     if kind.kind == "owntracks_location":

@@ -13,7 +13,7 @@ from typing import Literal
 
 UNIT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
-Source = Literal["native", "owntracks"]
+Source = Literal["native", "owntracks", "tetra"]
 
 
 class Status(StrEnum):
@@ -53,6 +53,9 @@ class Reason(StrEnum):
     UNSUPPORTED_TYPE = "unsupported_type"  # an OwnTracks _type we do not take
     RATE_LIMITED = "rate_limited"  # over PATROL_UNIT_MAX_RATE for its unit (never EMERGENCY)
     OFF_DUTY = "off_duty"  # a position in an OFF_DUTY period of its unit: not kept (privacy)
+    UNKNOWN_ISSI = "unknown_issi"  # tetra/{issi}/lip from a radio no roster unit carries
+    LIP_MALFORMED = "lip_malformed"  # a LIP PDU too short, too long or out of range
+    LIP_UNSUPPORTED = "lip_unsupported"  # a valid LIP PDU that holds no placeable position
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +134,25 @@ class UnitEvent:
     description: str | None = None
 
 
-Message = Position | StatusChange | Ack | LostContact | UnitEvent
+@dataclass(frozen=True, slots=True)
+class RadioReport:
+    """A radio's LIP report: its position and, when it was sent for an emergency, that status."""
+
+    position: Position
+    emergency: StatusChange | None = None
+
+    @property
+    def unit(self) -> str:
+        """Return the unit the radio belongs to."""
+        return self.position.unit
+
+    @property
+    def ts(self) -> float:
+        """Return the report's event time."""
+        return self.position.ts
+
+
+Message = Position | StatusChange | Ack | LostContact | UnitEvent | RadioReport
 
 
 @dataclass(slots=True)

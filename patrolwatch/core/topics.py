@@ -19,6 +19,7 @@ SUBSCRIPTION_FILTERS: tuple[str, ...] = (
     "patrol/+/ack",
     "owntracks/+/+",
     "owntracks/+/+/event",
+    "tetra/+/lip",
 )
 COVERAGE_EVENTS_TOPIC = "patrol/events/coverage"
 
@@ -34,7 +35,7 @@ _FORBIDDEN_RE = re.compile(
 _CACHED_TOPIC_CHARS = 128
 
 TopicKindName = Literal[
-    "position", "status", "ack", "owntracks_location", "owntracks_event"
+    "position", "status", "ack", "owntracks_location", "owntracks_event", "tetra_lip"
 ]
 _NATIVE: dict[str, TopicKindName] = {"position": "position", "status": "status", "ack": "ack"}
 
@@ -47,6 +48,7 @@ class TopicKind:
     unit: str | None = None  # native topics: the unit segment exactly as received
     user: str | None = None  # OwnTracks topics
     device: str | None = None
+    issi: str | None = None  # tetra/{issi}/lip: the radio's ISSI exactly as received
 
 
 def classify(topic: str) -> TopicKind | None:
@@ -73,6 +75,8 @@ def _classify(topic: str) -> TopicKind | None:
             return TopicKind(kind, unit=middle) if kind is not None else None
         if head == "owntracks":
             return TopicKind("owntracks_location", user=middle, device=tail)
+        if head == "tetra" and tail == "lip":
+            return TopicKind("tetra_lip", issi=middle)
     elif len(parts) == 4 and parts[0] == "owntracks" and parts[3] == "event":
         return TopicKind("owntracks_event", user=parts[1], device=parts[2])
     return None
@@ -176,6 +180,13 @@ def ack_topic(unit: str) -> str:
 def tasking_topic(unit: str) -> str:
     """Return the topic the system sends a unit its taskings on."""
     return f"patrol/{_checked_unit(unit)}/tasking"
+
+
+def lip_topic(issi: int) -> str:
+    """Return the topic a radio gateway publishes one radio's LIP reports to."""
+    if type(issi) is not int or not 0 <= issi < 2**24:
+        raise ValueError(f"ISSI {issi!r} must be an integer from 0 to 16777215 (24 bits)")
+    return f"tetra/{issi}/lip"
 
 
 def owntracks_topic(user: str, device: str) -> str:

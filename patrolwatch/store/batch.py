@@ -75,7 +75,7 @@ def _eval(pipe: Any, script: str, keys: Sequence[str], *args: Any) -> None:
 
 def _off_duty_rejection(p: Position) -> Rejection:
     """Reject a position sent off duty; no payload is kept of it (that is the point)."""
-    topic = f"patrol/{p.unit}/position" if p.source == "native" else f"owntracks ({p.unit})"
+    topic = f"patrol/{p.unit}/position" if p.source == "native" else f"{p.source} ({p.unit})"
     return Rejection(Reason.OFF_DUTY, f"position at {format_time(p.ts)} falls in an OFF_DUTY "
                      f"period of unit {p.unit}; positions sent off duty are not kept",
                      topic, b"")
