@@ -14,11 +14,10 @@ from tests.lip_encoder import (
     SHAPE_FIELDS,
     VELOCITY_FIELDS,
     lat_code,
+    lon_code,
     long_fields,
     long_report,
-    lon_code,
     pack,
-    short_fields,
     short_report,
 )
 
