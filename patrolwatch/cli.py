@@ -97,6 +97,14 @@ def cmd_device(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pei(settings: Settings, args: argparse.Namespace) -> int:
+    """Publish the LIP reports a TETRA radio receives on its PEI."""
+    from patrolwatch.pei import run_pei
+
+    run_pei(settings, args.port, args.baud, stop=_stop_on_signals())
+    return 0
+
+
 def cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
     """Validate the hotspots, roster and users files."""
     from patrolwatch.config_check import check_config
@@ -286,6 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("tasking_id")
     a.add_argument("--decline", action="store_true")
     a.add_argument("--reason", default=None)
+
+    p = add("pei", cmd_pei, "read a TETRA radio's PEI and publish its LIP reports to "
+            "tetra/{issi}/lip (docs/radio.md)")
+    p.add_argument("--port", required=True, help="the radio's serial device, e.g. /dev/ttyUSB0")
+    p.add_argument("--baud", type=int, default=38400, choices=[9600, 19200, 38400, 57600, 115200])
 
     add("check-config", cmd_check_config, "validate hotspots, roster and users files")
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from patrolwatch.mqtt import read_password_file
 from patrolwatch.mqtt_logins import (
     SIMULATOR,
+    TETRA_GATEWAY,
     dashboard_logins,
     ingest_logins,
     login_problems,
@@ -48,13 +49,15 @@ class Account:
 # (write, read) of each service.
 INGEST_RIGHTS = (("patrol/events/coverage",),
                  ("patrol/+/position", "patrol/+/status", "patrol/+/ack", "owntracks/+/+",
-                  "owntracks/+/+/event"))
+                  "owntracks/+/+/event", "tetra/+/lip"))
 DASHBOARD_RIGHTS = (("patrol/+/tasking", "patrol/+/position", "patrol/+/status", "patrol/+/ack"),
                     ("patrol/events/coverage",))
 # Any unit's reports, as the simulated fleet is any roster; never taskings or coverage events,
 # which the control room acts on. Its OwnTracks phones sign in as their own users.
-SIMULATOR_RIGHTS = (("patrol/+/position", "patrol/+/status", "patrol/+/ack"),
+SIMULATOR_RIGHTS = (("patrol/+/position", "patrol/+/status", "patrol/+/ack", "tetra/+/lip"),
                     ("patrol/+/tasking",))
+# A radio gateway (`patrolwatch pei`, or a force's location server) speaks for every radio.
+TETRA_GATEWAY_RIGHTS: tuple[tuple[str, ...], tuple[str, ...]] = (("tetra/+/lip",), ())
 
 
 def service_accounts(settings: Settings) -> list[Account]:
@@ -65,7 +68,9 @@ def service_accounts(settings: Settings) -> list[Account]:
                          "taskings; the crew page publishes as the signed-in unit")
                  for n, name in enumerate(dashboard_logins(settings), 1)]
     simulator = Account(SIMULATOR, *SIMULATOR_RIGHTS, comment="simulated fleet (demo profile)")
-    return [*ingest, *dashboard, simulator]
+    gateway = Account(TETRA_GATEWAY, *TETRA_GATEWAY_RIGHTS,
+                      comment="TETRA radio gateway: `patrolwatch pei` publishes LIP reports")
+    return [*ingest, *dashboard, simulator, gateway]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ login of its own:
 - an OwnTracks phone: its OwnTracks user (one phone per user);
 - an ingest worker: ``patrolwatch-ingest-1`` .. ``patrolwatch-ingest-<PATROL_INGEST_WORKERS>``;
 - a dashboard process: ``patrolwatch-dashboard-1`` .. ``-<PATROL_DASHBOARD_WORKERS>``;
-- the simulated fleet: ``patrolwatch-simulator`` (its OwnTracks phones sign in as their users).
+- the simulated fleet: ``patrolwatch-simulator`` (its OwnTracks phones sign in as their users);
+- a TETRA radio gateway (``patrolwatch pei``): ``patrolwatch-tetra-gateway``.
 
 Names starting with ``patrolwatch-`` are kept for the services, so raising a worker count can
 never hand a unit's name to a service.
@@ -26,6 +27,7 @@ SERVICE_PREFIX = "patrolwatch-"
 INGEST = "patrolwatch-ingest"
 DASHBOARD = "patrolwatch-dashboard"
 SIMULATOR = "patrolwatch-simulator"
+TETRA_GATEWAY = "patrolwatch-tetra-gateway"  # `patrolwatch pei`: publishes tetra/{issi}/lip
 
 
 def ingest_login(number: int) -> str:
