@@ -30,6 +30,7 @@ from patrolwatch.mqtt import Inbound, MqttClient, url_for_login
 from patrolwatch.roster import Roster, load_roster
 from patrolwatch.settings import Settings
 from patrolwatch.sim.fleet import Fleet
+from patrolwatch.sim.radio import Radios
 from patrolwatch.sim.types import (
     M_PER_DEG,
     AckReport,
@@ -139,7 +140,7 @@ def fleet_specs(roster: Roster, count: int) -> list[UnitSpec]:
     for u in picked:
         user, _, device = (u.owntracks or "").partition("/")
         specs.append(UnitSpec(u.id, u.kind, (user, device) if u.owntracks else None,
-                              street_share=street_share(u.team)))
+                              street_share=street_share(u.team), issi=u.issi))
     for n in range(count - len(specs)):
         specs.append(UnitSpec(f"SIM-{n + 1:05d}", EXTRA_KINDS[n % len(EXTRA_KINDS)]))
     return specs
@@ -237,6 +238,7 @@ class _Publisher:
                                     will=(owntracks_topic(user, device), lwt, 1, False))
                 self.phones[spec.id] = (client, user, device)
         self.counts: Counter[str] = Counter()
+        self.radios = Radios({s.id: s.issi for s in specs if s.issi is not None})
 
     def connect(self) -> None:
         """Connect every client; raise ConnectionError if the broker cannot be reached."""
@@ -250,6 +252,11 @@ class _Publisher:
 
     def send(self, report: Report) -> None:
         """Publish one report in its unit's format."""
+        radio = self.radios.message(report)
+        if radio is not None:
+            self.native.publish(*radio, qos=1)
+            self.counts["tetra"] += 1
+            return
         phone = self.phones.get(report.unit)
         if phone is not None and isinstance(report, PositionReport | TransitionReport):
             client, user, device = phone

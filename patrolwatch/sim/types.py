@@ -32,6 +32,7 @@ class UnitSpec:
     id: str
     kind: str  # foot / cycle / vehicle
     owntracks: tuple[str, str] | None = None
+    issi: int | None = None  # its TETRA radio reports by LIP instead (sim.radio)
     # Share of patrol legs spent away from hotspots (beats, calls, refreshment runs):
     # hotspot patrols are the taskforce's job; borough response units are mostly elsewhere.
     street_share: float = 0.2

@@ -16,12 +16,12 @@ from patrolwatch.roster import load_roster
 from patrolwatch.settings import Settings
 from patrolwatch.store import Store
 from tests.integration.ingest_process import IngestProcess
-from tests.lip_encoder import lat_code, long_report, lon_code, short_report
+from tests.lip_encoder import lat_code, lon_code, long_report, short_report
 from tests.services import wait_until
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-RADIO_UNIT, RADIO_ISSI = "CW-403", 1002403  # config/units.yaml
+RADIO_UNIT, RADIO_ISSI = "CW-413", 1002413  # config/units.yaml
 
 
 def api_units(redis_url: str) -> dict[str, dict[str, Any]]:

@@ -613,9 +613,10 @@ def test_readable_times_in_window_details() -> None:
 def test_every_reason_is_exercised_here() -> None:
     # Guard: a new Reason needs a test in this file, or, for those decided after parsing
     # (the worker's rate limit, the store's off-duty test), in test_trust_rules.py and
-    # tests/integration/test_trust_ingest.py.
+    # tests/integration/test_trust_ingest.py; the radio's (LIP, ISSI) in test_radio_messages.py.
     here = Path(__file__).parent
     source = Path(__file__).read_text(encoding="utf-8") + (
+        here / "test_radio_messages.py").read_text(encoding="utf-8") + (
         here / "test_trust_rules.py").read_text(encoding="utf-8") + (
         here.parent / "integration" / "test_trust_ingest.py").read_text(encoding="utf-8")
     missing = [r.name for r in Reason if f"Reason.{r.name}" not in source]

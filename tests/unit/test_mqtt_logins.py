@@ -39,7 +39,7 @@ def test_each_service_process_has_a_login_of_its_own() -> None:
     assert dashboard_logins(settings) == ["patrolwatch-dashboard-1", "patrolwatch-dashboard-2"]
     names = [a.name for a in service_accounts(settings)]
     assert names == [*ingest_logins(settings), *dashboard_logins(settings),
-                     "patrolwatch-simulator"]
+                     "patrolwatch-simulator", "patrolwatch-tetra-gateway"]
     assert len(set(names)) == len(names)
 
 

@@ -182,6 +182,7 @@ def test_subscriptions_with_a_share_group() -> None:
         "$share/ingest/patrol/+/ack",
         "$share/ingest/owntracks/+/+",
         "$share/ingest/owntracks/+/+/event",
+        "$share/ingest/tetra/+/lip",
     ]
     assert {q for _, q in subs} == {1}
 
