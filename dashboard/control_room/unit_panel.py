@@ -21,6 +21,9 @@ from dashboard.widgets import Children, ago_span, chip
 from patrolwatch.core.model import UnitState
 
 EVENTS_SHOWN = 20
+# Where the unit's latest position came from, as the panel says it.
+SOURCE_TEXT = {"native": "via the PatrolWatch app", "owntracks": "via OwnTracks",
+               "tetra": "via its TETRA radio (LIP)"}
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,8 @@ def render_unit(detail: UnitDetail | None) -> Children:
                   html.Span(f"{detail.id} · {detail.team}", className="pw-unit-meta"),
                   chip(detail.status, detail.colour, hollow=detail.lost),
                   html.Span(["last message ", ago_span(detail.last_seen)],
+                            className="pw-unit-meta"),
+                  html.Span(SOURCE_TEXT.get(detail.source, detail.source),
                             className="pw-unit-meta")], className="pw-unit-head"),
         html.Div("Recent events", className="pw-h3"),
         html.Ul(events, className="pw-events"),

@@ -80,3 +80,16 @@ def test_uncertainty_codes_cover_the_accuracy(acc: float) -> None:
     code = uncertainty_code(acc)
     assert 2 * (1.2**code - 1) >= acc - 1e-9
     assert code == 0 or 2 * (1.2 ** (code - 1) - 1) < acc
+
+
+def test_the_unit_panel_says_a_position_came_from_the_radio() -> None:
+    from zoneinfo import ZoneInfo
+
+    from dashboard.control_room.unit_panel import render_unit, unit_detail
+    from patrolwatch.core.model import UnitState
+
+    state = UnitState(id="R1", callsign="R1", team="T", kind="foot", registered=True,
+                      lat=51.5, lon=-0.1, ts=time.time(), last_seen=time.time(),
+                      source="tetra")
+    rendered = str(render_unit(unit_detail(state, [], ZoneInfo("Europe/London"))))
+    assert "via its TETRA radio (LIP)" in rendered
