@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +81,35 @@ def test_a_radio_unit_appears_at_its_decoded_position_with_its_accuracy(
     finally:
         client.stop()
         ingest.stop()
+
+
+def test_the_simulators_radio_only_units_move_on_the_map(
+        mqtt_url: str, redis_url: str, start_worker: Callable[..., Any], tmp_path: Path) -> None:
+    """The demo's fleet: units with an issi report by LIP alone, and move."""
+    from patrolwatch.sim.publisher import run_simulator
+    from tests.integration.conftest import make_settings
+
+    roster = load_roster(ROOT / "config/units.yaml")
+    worker = start_worker(roster=roster)
+    radio_units = {unit for unit in roster.issis.values()}
+    stop = threading.Event()
+    settings = make_settings(mqtt_url, redis_url)
+    sim = threading.Thread(target=run_simulator, args=(settings, 20, 1.0),
+                           kwargs={"stop": stop, "seed": 4}, daemon=True)
+    sim.start()
+    places: dict[str, set[tuple[float, float]]] = {}
+
+    def moved() -> bool:
+        rows = worker.store.live_rows().positions
+        for unit in radio_units & set(rows):
+            assert rows[unit]["source"] == "tetra", rows[unit]
+            places.setdefault(unit, set()).add((rows[unit]["lat"], rows[unit]["lon"]))
+        return sum(len(p) >= 3 for p in places.values()) >= 3
+
+    try:
+        wait_until(moved, 60, interval=0.2, what=f"radio units moving: {places}")
+    finally:
+        stop.set()
+        sim.join(20)
+    native = {u for u, row in worker.store.live_rows().positions.items() if u not in radio_units}
+    assert native  # the rest of the fleet still reports natively
