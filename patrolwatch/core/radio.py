@@ -48,26 +48,30 @@ def pdu_bytes(payload: bytes) -> bytes:
     return payload
 
 
-def unit_of_issi(issi_text: str, ctx: ParseContext) -> str:
-    """Return the roster unit whose radio has this ISSI, or reject the message."""
+def issi_of(issi_text: str) -> int:
+    """Return the ISSI a topic names, or reject it as an invalid unit."""
     if not _ISSI_RE.fullmatch(issi_text) or int(issi_text) >= 2**24:
         reject(Reason.INVALID_UNIT, f"ISSI {short(issi_text)} in the topic is not a TETRA "
                "ISSI (a decimal number from 0 to 16777215)")
-    unit = ctx.roster.issi_unit(int(issi_text))
-    if unit is None:
-        reject(Reason.UNKNOWN_ISSI, f"no unit on the roster has issi {int(issi_text)}; add "
-               "`issi:` to that unit in the units file")
-    return unit
+    return int(issi_text)
 
 
 def parse_lip(issi_text: str, payload: bytes, now: float, ctx: ParseContext) -> RadioReport:
-    """Parse one ``tetra/{issi}/lip`` message, or raise a PayloadError saying why not."""
-    unit = unit_of_issi(issi_text, ctx)
+    """Parse one ``tetra/{issi}/lip`` message, or raise a PayloadError saying why not.
+
+    The PDU is judged before the roster is asked, so a broken report is rejected for what is
+    wrong with it whichever radios the roster knows.
+    """
+    issi = issi_of(issi_text)
     try:
         report = decode(pdu_bytes(payload))
         ts = fix_time(report, now)
     except LipError as exc:
         reject(_PROBLEMS[exc.problem], f"LIP: {exc.detail}")
+    unit = ctx.roster.issi_unit(issi)
+    if unit is None:
+        reject(Reason.UNKNOWN_ISSI, f"no unit on the roster has issi {issi}; add `issi: "
+               f"{issi}` to that unit in the units file")
     return to_radio_report(unit, report, _in_window(ts, now, ctx), now)
 
 
