@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -78,6 +79,20 @@ def test_a_radio_unit_appears_at_its_decoded_position_with_its_accuracy(
         recent = {r["reason"]: r for r in store.recent_rejections()}
         assert recent["unknown_issi"]["topic"] == "tetra/7654321/lip"
         assert recent["lip_malformed"]["topic"] == f"tetra/{RADIO_ISSI}/lip"
+
+        # Off duty (a status from the unit's app or dispatch): the radio's fixes are not kept.
+        off = float(int(time.time()))
+        client.publish(f"patrol/{RADIO_UNIT}/status",
+                       json.dumps({"ts": off, "status": "OFF_DUTY"}))
+        wait_until(lambda: (store.unit_status(RADIO_UNIT) or {}).get("status") == "OFF_DUTY",
+                   30, what=ingest.log()[-2000:])
+        after = time.gmtime(off + 2)
+        client.publish(f"tetra/{RADIO_ISSI}/lip", long_report(
+            time_type=2, moment=(after.tm_mday, after.tm_hour, after.tm_min, after.tm_sec),
+            lon=lon_code(-0.14), lat=lat_code(51.52)))
+        wait_until(lambda: store.stats().rejected_by_reason.get("off_duty"), 30,
+                   what=ingest.log()[-2000:])
+        assert api_units(redis_url)[RADIO_UNIT]["lat"] == pytest.approx(51.5080, abs=1e-5)
     finally:
         client.stop()
         ingest.stop()
