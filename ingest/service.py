@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ingest.evaluator import CoverageEvaluator
+from ingest.experiment import experiment_thread
 from ingest.metrics import WorkerMetrics, bind_address
 from ingest.worker import IngestWorker
 from patrolwatch.archive.service import archiver_thread
@@ -78,6 +79,7 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
         child.start()
         forwarder.start()
     archiver.start()
+    experiment_thread(settings, store, hotspots, roster, worker.client.publish, stop)
     if picture is not None:
         picture.start()
     try:
