@@ -317,8 +317,8 @@ class CoverageEvaluator:
             "evaluated_at": now,
             "feed_fresh": feed_fresh,
             "observed_since": observed_since,
-            "hotspots": {hid: arms.annotate(coverage_dict(c, arms.hotspot(self.hotspots.by_id[hid])))
-                         for hid, c in coverages.items()},
+            "hotspots": {hid: arms.annotate(coverage_dict(c, arms.hotspot(
+                self.hotspots.by_id[hid]))) for hid, c in coverages.items()},
             "gaps": gap_rows,
             **self.slow,
         }

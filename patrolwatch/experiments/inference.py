@@ -17,8 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
+
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class Difference:
     draws: int
 
 
-def mean_difference(values: Mapping[Hashable, float], treated: Mapping[Hashable, bool]
+def mean_difference(values: Mapping[K, float], treated: Mapping[K, bool]
                     ) -> float | None:
     """Return mean(treated) - mean(control) over the keys with a value (None if an arm is empty)."""
     t = [v for k, v in values.items() if treated.get(k)]
@@ -42,8 +45,8 @@ def mean_difference(values: Mapping[Hashable, float], treated: Mapping[Hashable,
     return float(np.mean(t) - np.mean(c))
 
 
-def permutation_interval(values: Mapping[Hashable, float], treated: Mapping[Hashable, bool],
-                         alternatives: Sequence[Mapping[Hashable, bool]], level: float = 0.95
+def permutation_interval(values: Mapping[K, float], treated: Mapping[K, bool],
+                         alternatives: Sequence[Mapping[K, bool]], level: float = 0.95
                          ) -> Difference:
     """Return the difference in means with its interval over the alternative assignments."""
     estimate = mean_difference(values, treated)

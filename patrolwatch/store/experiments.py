@@ -52,7 +52,7 @@ class ExperimentStore:
         while True:
             with self.r.pipeline(transaction=True) as pipe:
                 try:
-                    pipe.watch(key)
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
                     raw = pipe.hget(key, field)
                     stored = Allocation.from_json(json.loads(cast(bytes, raw))) if raw else None
                     chosen, write = decide(stored, fresh, now, freeze_at)
