@@ -79,7 +79,7 @@ def panel_rows(deps: Deps, exp: Experiment, since: date, until: date) -> list[Pa
     crimes = read_crimes(exp.crimes, s.zone) if exp.crimes else None
     return panel(exp, deps.hotspots, history, deps.store, since, until, s.zone,
                  VisitParams(s.visit_gap_s, s.visit_grace_s, s.max_presence_acc_m),
-                 s.trail_retention_s, crimes)
+                 s.trail_retention_s, s.stale_after_s, crimes)
 
 
 def today_allocation(deps: Deps, now: float | None = None

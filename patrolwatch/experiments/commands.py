@@ -78,7 +78,7 @@ def cmd_experiment(settings: Settings, args: argparse.Namespace) -> int:
                          settings.max_presence_acc_m)
     crimes = read_crimes(exp.crimes, settings.zone) if exp.crimes else None
     rows = panel(exp, hotspots, history, store, since, until, settings.zone,
-                 params, settings.trail_retention_s, crimes)
+                 params, settings.trail_retention_s, settings.stale_after_s, crimes)
     store.log_access({"ts": now, "user": f"cli:{getpass.getuser()}",
                       "what": "experiment_panel", "experiment": exp.id,
                       "since": since.isoformat(), "until": until.isoformat()})

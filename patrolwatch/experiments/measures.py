@@ -46,6 +46,17 @@ class DayDose:
     buffer_officer_minutes: float
 
 
+def union(*groups: Sequence[Interval]) -> list[Interval]:
+    """Return the union of interval lists as sorted disjoint intervals."""
+    out: list[Interval] = []
+    for a, b in sorted(i for g in groups for i in g):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
 def _overlapping(visits: Sequence[Visit], a: float, b: float) -> list[Visit]:
     return sorted((v for v in visits if v.start < b and v.end >= a), key=lambda v: v.start)
 

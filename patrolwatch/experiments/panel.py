@@ -3,8 +3,10 @@
 Positions and statuses come from :class:`patrolwatch.archive.tiers.History` (Redis for the
 hot hours, the Parquet archive before), visits from the one definition
 (``visits_from_history``) over the pool's places and their buffer rings, observed time from
-the evaluator's stored intervals. The CSV has exactly CONTRACT.md's columns; the JSON rows
-add ``first_visit``, ``last_visit``, ``mostly_unobserved`` and the ring's visits.
+the evaluator's stored intervals joined with those of the positions and statuses read (so a
+day past the evaluator's horizon, or one whose data came late, is observed as it was).
+The CSV has exactly CONTRACT.md's columns; the JSON rows add ``first_visit``,
+``last_visit``, ``mostly_unobserved`` and the ring's visits.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ import numpy as np
 from patrolwatch.archive.tiers import History
 from patrolwatch.core.csvsafe import csv_safe_row
 from patrolwatch.core.hotspots import HotspotSet
+from patrolwatch.core.observed import observed_intervals
 from patrolwatch.core.taskings import rfc3339
 from patrolwatch.core.visits import Ping, Visit, VisitParams, visits_from_history
 from patrolwatch.experiments.allocation import Allocation, allocate, day_bounds
 from patrolwatch.experiments.design import Experiment
-from patrolwatch.experiments.measures import day_dose
+from patrolwatch.experiments.measures import day_dose, union
 from patrolwatch.experiments.outcomes import Crime, Tally, tally
 from patrolwatch.experiments.rings import in_rings, ring_id
 from patrolwatch.store import Store
@@ -140,7 +143,7 @@ def build_rows(exp: Experiment, day: date, alloc: Allocation, visits: dict[str, 
 
 def panel(exp: Experiment, hotspots: HotspotSet, history: History, store: Store,
           since: date, until: date, tz: tzinfo, params: VisitParams, retention_s: float,
-          crimes: Sequence[Crime] | None = None) -> list[PanelRow]:
+          stale_after_s: float, crimes: Sequence[Crime] | None = None) -> list[PanelRow]:
     """Return the panel over the experiment's days in [since, until]."""
     ids = [h for h in exp.places() if h in hotspots.by_id]
     places = HotspotSet([hotspots.by_id[h] for h in ids], tz)
@@ -152,14 +155,16 @@ def panel(exp: Experiment, hotspots: HotspotSet, history: History, store: Store,
     rows: list[PanelRow] = []
     for day in days:
         a, b = day_bounds(exp, day, tz)
-        trails = history.points(units, a - params.gap_s, b + params.gap_s)
-        statuses = history.status_changes(units, a - params.gap_s, b + params.gap_s,
-                                          retention_s)
+        lead = max(params.gap_s, stale_after_s)  # visits and observed time reach back this far
+        trails = history.points(units, a - lead, b + params.gap_s)
+        statuses = history.status_changes(units, a - lead, b + params.gap_s, retention_s)
         by_place: dict[str, list[Visit]] = defaultdict(list)
         for v in visits_from_history(classify(trails, places, ids, exp.buffer_m), statuses,
                                      params):
             by_place[v.hotspot].append(v)
-        observed = store.observed_intervals(a, b)
+        times = [p[0] for pts in trails.values() for p in pts] + [s.ts for s in statuses]
+        observed = union(store.observed_intervals(a, b),
+                         observed_intervals(times, stale_after_s))
         streaks = {h: streak(exp, arms, stored, h, day) for h in ids}
         rows += build_rows(exp, day, arms[day], by_place, observed, a, b, streaks, tallies)
     return rows
