@@ -9,7 +9,8 @@ officer-minutes from :mod:`patrolwatch.core.coverage`. Over the day's dose windo
 - ``mean_visit_minutes``: mean duration of the visits counted (blank without visits).
 - ``first_visit`` / ``last_visit``: start of the first and end of the last counted visit.
 - ``observed_minutes``: the window's minutes that were observed; under half observed the
-  day is ``mostly_unobserved``: its compliance is blank (not judged), never 0.
+  day is ``mostly_unobserved``: its compliance is blank (not judged), never 0. A day still
+  running is measured up to now (the caller cuts ``b``); before its window, nothing is judged.
 - ``planned_visits`` (treated only) = the dose's visits; ``compliance`` =
   min(1, qualifying / planned); controls have neither.
 - ``buffer_patrol_minutes``: patrol-minutes of the visits in the place's buffer ring.
@@ -71,7 +72,7 @@ def day_dose(visits: Sequence[Visit], ring_visits: Sequence[Visit], a: float, b:
     good = sum(1 for v in inside if v.end - v.start >= need)
     seen = (b - a if observed is None else observed_seconds(observed, a, b)) / 60.0
     window = (b - a) / 60.0
-    unobserved = seen * 2 < window
+    unobserved = seen * 2 < window or window <= 0  # no window yet: nothing to judge
     compliance = None
     if planned and not unobserved:
         compliance = min(1.0, good / planned)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -143,8 +144,14 @@ def build_rows(exp: Experiment, day: date, alloc: Allocation, visits: dict[str, 
 
 def panel(exp: Experiment, hotspots: HotspotSet, history: History, store: Store,
           since: date, until: date, tz: tzinfo, params: VisitParams, retention_s: float,
-          stale_after_s: float, crimes: Sequence[Crime] | None = None) -> list[PanelRow]:
-    """Return the panel over the experiment's days in [since, until]."""
+          stale_after_s: float, crimes: Sequence[Crime] | None = None,
+          now: float | None = None) -> list[PanelRow]:
+    """Return the panel over the experiment's days in [since, until].
+
+    A day still running is measured up to ``now`` (default: the current time), so the part of
+    its window not yet reached is neither observed nor missed.
+    """
+    now = time.time() if now is None else now
     ids = [h for h in exp.places() if h in hotspots.by_id]
     places = HotspotSet([hotspots.by_id[h] for h in ids], tz)
     stored = ExperimentStore(store).days(exp.id)
@@ -155,6 +162,7 @@ def panel(exp: Experiment, hotspots: HotspotSet, history: History, store: Store,
     rows: list[PanelRow] = []
     for day in days:
         a, b = day_bounds(exp, day, tz)
+        b = max(a, min(b, now))
         lead = max(params.gap_s, stale_after_s)  # visits and observed time reach back this far
         trails = history.points(units, a - lead, b + params.gap_s)
         statuses = history.status_changes(units, a - lead, b + params.gap_s, retention_s)

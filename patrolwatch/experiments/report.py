@@ -66,7 +66,9 @@ def _diff_rows(diffs: dict[str, Difference]) -> list[list[str]]:
 
 
 def summary_html(exp: Experiment, rows: Sequence[PanelRow], draws: int = DRAWS) -> str:
-    """Return the HTML summary of a panel."""
+    """Return the HTML summary of a panel (place-days with no observed minute left out)."""
+    everything = rows
+    rows = [r for r in rows if r.observed_minutes > 0]  # no data is not a zero dose
     by_arm: dict[str, list[PanelRow]] = defaultdict(list)
     for r in rows:
         by_arm[r.arm].append(r)
@@ -101,7 +103,8 @@ def summary_html(exp: Experiment, rows: Sequence[PanelRow], draws: int = DRAWS) 
         f"<p>{html.escape(str(exp.start))} to {html.escape(str(exp.end))}; pool of "
         f"{len(exp.places())}; dose {exp.dose.visits} × {exp.dose.minutes:g} min; buffer "
         f"{exp.buffer_m:g} m; design digest {html.escape(exp.digest())}; {len(rows)} "
-        "place-days.</p>",
+        f"place-days observed of {len(everything)} in the panel (the others, with no observed "
+        "minute, are left out of these tables: silence is neither presence nor absence).</p>",
         "<h2>Dose delivered by arm (means per place-day)</h2>",
         _table(["arm", "place-days", *DOSE_MEASURES], dose),
         "<h2>Balance of the pool</h2>",

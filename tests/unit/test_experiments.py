@@ -382,3 +382,8 @@ def test_window_time_is_local() -> None:
     assert (b - a) == 12 * 3600 and int(a) % 86400 == 9 * 3600
     assert exp.dose.window is not None and exp.dose.window.start == time(10, 0)
     assert yaml.safe_load((ROOT / "config/experiment.demo.yaml").read_text())["buffer_m"] == 100
+
+
+def test_a_window_not_reached_yet_is_not_judged() -> None:
+    d = day_dose([], [], A, A, None, 15.0, planned=2)
+    assert d.mostly_unobserved and d.compliance is None and d.window_minutes == 0
