@@ -387,3 +387,25 @@ def test_window_time_is_local() -> None:
 def test_a_window_not_reached_yet_is_not_judged() -> None:
     d = day_dose([], [], A, A, None, 15.0, planned=2)
     assert d.mostly_unobserved and d.compliance is None and d.window_minutes == 0
+
+
+def test_the_docs_duckdb_example_runs_on_a_panel(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (ROOT / "docs/experiments.md").read_text()
+    code = text.split("<!-- example: tests/unit/test_experiments.py runs this block",
+                      1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    exp = exp_of()
+    rows = []
+    for i in range(3):
+        day = date(2026, 3, 2) + timedelta(days=i)
+        a, b = day_bounds(exp, day, TZ)
+        observed = [] if i == 0 else None  # the first day unobserved: compliance blank
+        rows += build_rows(exp, day, allocate(exp, day), {}, observed, a, b, {}, None)
+    (tmp_path / "demo-stations-panel.csv").write_text(panel_csv(rows))
+    monkeypatch.chdir(tmp_path)
+    scope: dict[str, Any] = {}
+    exec(compile(code, "docs/experiments.md", "exec"), scope)
+    got = scope["by_arm"].fetchall()
+    assert [r[0] for r in got] == ["control", "treatment"]
+    assert [r[1] for r in got] == [8, 6]  # the unobserved day is left out
+    assert [r[4] for r in got] == [None, 0.0]
