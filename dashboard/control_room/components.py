@@ -12,6 +12,7 @@ from dashboard import ids
 from dashboard.control_room import basemap, view
 from dashboard.control_room.view import Alarm, Counts, LostRow, UnitRow, hotspots_hideout
 from dashboard.deps import Deps
+from dashboard.experiments.components import header_link
 from dashboard.palette import HOTSPOT_LOOK, LOST_COLOUR, LOST_LABEL, LOST_ON_DARK, STATUS_LOOK
 from dashboard.redeploy import components as redeploy_components
 from dashboard.widgets import Children, ago_span, chip
@@ -155,6 +156,7 @@ def page(deps: Deps, can_act: bool = False, who: Any = None) -> html.Div:
         html.Header([
             html.Span("PatrolWatch", className="pw-title"),
             html.Span("control room", className="pw-subtitle"),
+            header_link(deps),  # experiment: today's arms, a link to the allocation
             html.Span(id=ids.FEED, className="pw-feed"),
             html.Span("Click anywhere to turn on the emergency alarm sound", id=ids.SOUND_HINT,
                       className="pw-sound-hint"),

@@ -77,3 +77,18 @@ def crew_section(deps: Deps, now: float | None = None) -> html.Section | None:
         html.P(f"{view.dose_text(exp)} at each:", className="pw-crew-small"),
         html.Ul([html.Li(n) for n in names], id="crew-treated-places"),
     ], className="pw-crew-section")
+
+
+def header_link(deps: Deps, now: float | None = None) -> html.A | None:
+    """Return the control room's link to today's allocation (None outside an experiment)."""
+    try:
+        found = actions.today_allocation(deps, now)
+    except (redis.RedisError, ConfigError):  # the control room must open whatever happens here
+        return None
+    if found is None:
+        return None
+    exp, alloc = found
+    return html.A([arm_badge("treatment"), f" {len(alloc.treatment)} / ",
+                   arm_badge("control"), f" {len(alloc.control)} today: {exp.name}"],
+                  href=EXPERIMENT_PATH, className="pw-experiment-link", id="experiment-link",
+                  title="Experiment: today's treated and control hotspots")
