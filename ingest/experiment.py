@@ -4,7 +4,8 @@ When ``PATROL_EXPERIMENT`` is set, every ingest process runs this thread; alloca
 idempotent (the store keeps the first answer under WATCH), so several processes agree.
 Every pass stores today's and tomorrow's lists if nobody has (``patrolwatch experiment
 allocate`` does the same by hand), and when today's lists differ from what OwnTracks phones
-were last sent, publishes ``setWaypoints`` to every roster phone's command topic.
+were last sent, publishes ``setWaypoints`` to every roster phone's command topic; and it
+stores the measures of the last two finished days (``finalise_days``).
 """
 
 from __future__ import annotations
@@ -12,13 +13,19 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 
+import duckdb
 import redis
 
+from patrolwatch.archive.reader import ArchiveReader
+from patrolwatch.archive.storage import ArchiveStorage
+from patrolwatch.archive.tiers import History
 from patrolwatch.core.hotspots import HotspotSet
+from patrolwatch.core.visits import VisitParams
 from patrolwatch.experiments.allocation import FrozenDayError
 from patrolwatch.experiments.design import Experiment, load_experiment
+from patrolwatch.experiments.panel import panel
 from patrolwatch.experiments.service import day_allocation, local_day, now_s, settle_day
 from patrolwatch.experiments.waypoints import command_topic, set_waypoints
 from patrolwatch.roster import Roster
@@ -63,6 +70,29 @@ def experiment_pass(exp: Experiment, settings: Settings, store: Store, hotspots:
     return len(phones)
 
 
+def finalise_days(exp: Experiment, settings: Settings, store: Store, hotspots: HotspotSet,
+                  now: float) -> list[date]:
+    """Measure and store the last two days whose windows have ended, if nobody has yet.
+
+    So a trial's panel outlives the raw positions it is computed from (kept
+    ``PATROL_TRAIL_RETENTION_DAYS``) even if nobody asks for it in time.
+    """
+    today = local_day(now, settings.zone)
+    ex = ExperimentStore(store)
+    done = []
+    for back in (2, 1):
+        day = today - timedelta(days=back)
+        if not exp.runs_on(day) or ex.has_doses(exp.id, day):
+            continue
+        history = History(store, ArchiveReader(ArchiveStorage(settings.archive)))
+        panel(exp, hotspots, history, store, day, day, settings.zone,
+              VisitParams(settings.visit_gap_s, settings.visit_grace_s,
+                          settings.max_presence_acc_m),
+              settings.trail_retention_s, settings.stale_after_s, now=now)
+        done.append(day)
+    return done
+
+
 def run_loop(exp: Experiment, settings: Settings, store: Store, hotspots: HotspotSet,
              roster: Roster, publish: Callable[[str, str], object],
              stop: threading.Event) -> None:
@@ -70,8 +100,11 @@ def run_loop(exp: Experiment, settings: Settings, store: Store, hotspots: Hotspo
     while not stop.is_set():
         try:
             experiment_pass(exp, settings, store, hotspots, roster, publish, now_s())
+            finalise_days(exp, settings, store, hotspots, now_s())
         except redis.RedisError as exc:
             log.warning("experiment allocation paused, Redis unavailable: %s", exc)
+        except (OSError, duckdb.Error) as exc:  # the archive: measured again next pass
+            log.warning("experiment days not measured, archive unreadable: %s", exc)
         stop.wait(EVERY_S)
 
 

@@ -63,13 +63,11 @@ def panel_period(deps: Deps, exp: Experiment, since_text: str | None, until_text
         raise BadPeriodError("since is after until: swap them")
     if (until - since).days >= MAX_DAYS:
         raise BadPeriodError(f"the period is longer than {MAX_DAYS} days: ask in pieces")
-    oldest = today - timedelta(days=int(deps.settings.trail_retention_days))
-    if until < oldest:
-        raise BadPeriodError(f"until {until} is before the retention period (positions are "
-                             f"kept {deps.settings.trail_retention_days:g} days)")
     if until > today + timedelta(days=1):
         raise BadPeriodError(f"until {until} is in the future")
-    return max(since, oldest), until
+    # Days past raw retention are answered from the measures stored when they were measured
+    # (aggregates without unit ids, kept as long as the experiment's days).
+    return max(since, exp.start), min(until, exp.end)
 
 
 def panel_rows(deps: Deps, exp: Experiment, since: date, until: date) -> list[PanelRow]:

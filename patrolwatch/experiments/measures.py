@@ -47,6 +47,9 @@ class DayDose:
     buffer_officer_minutes: float
 
 
+NO_DATA = DayDose(0, 0, 0.0, 0.0, None, None, None, 0.0, 0.0, None, None, True, 0, 0.0, 0.0)
+
+
 def union(*groups: Sequence[Interval]) -> list[Interval]:
     """Return the union of interval lists as sorted disjoint intervals."""
     out: list[Interval] = []

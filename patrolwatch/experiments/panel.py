@@ -15,7 +15,7 @@ import csv
 import io
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta, tzinfo
 from typing import Any
@@ -30,7 +30,7 @@ from patrolwatch.core.taskings import rfc3339
 from patrolwatch.core.visits import Ping, Visit, VisitParams, visits_from_history
 from patrolwatch.experiments.allocation import Allocation, allocate, day_bounds
 from patrolwatch.experiments.design import Experiment
-from patrolwatch.experiments.measures import day_dose, union
+from patrolwatch.experiments.measures import NO_DATA, DayDose, day_dose, union
 from patrolwatch.experiments.outcomes import Crime, Tally, tally
 from patrolwatch.experiments.rings import in_rings, ring_id
 from patrolwatch.store import Store
@@ -116,8 +116,17 @@ def streak(exp: Experiment, arms: dict[date, Allocation], stored: dict[date, All
     return n
 
 
-def build_rows(exp: Experiment, day: date, alloc: Allocation, visits: dict[str, list[Visit]],
-               observed: Sequence[tuple[float, float]] | None, a: float, b: float,
+def day_doses(exp: Experiment, alloc: Allocation, visits: Mapping[str, Sequence[Visit]],
+              observed: Sequence[tuple[float, float]] | None, a: float, b: float
+              ) -> dict[str, DayDose]:
+    """Return each place's measures over [a, b) from its visits and its ring's (pure)."""
+    return {h: day_dose(visits.get(h, []), visits.get(ring_id(h), []), a, b, observed,
+                        exp.dose.minutes,
+                        exp.dose.visits if alloc.arm(h) == "treatment" else None)
+            for h in exp.places()}
+
+
+def build_rows(exp: Experiment, day: date, alloc: Allocation, doses: Mapping[str, DayDose],
                streaks: dict[str, int], tallies: dict[tuple[str, date], Tally] | None
                ) -> list[PanelRow]:
     """Return one day's rows (pure: everything is given)."""
@@ -125,21 +134,39 @@ def build_rows(exp: Experiment, day: date, alloc: Allocation, visits: dict[str, 
     out = []
     for h in exp.places():
         arm = alloc.arm(h) or "control"
-        planned = exp.dose.visits if arm == "treatment" else None
-        dose = day_dose(visits.get(h, []), visits.get(ring_id(h), []), a, b, observed,
-                        exp.dose.minutes, planned)
+        dose = doses.get(h) or NO_DATA
         t = None if tallies is None else tallies.get((h, day), Tally())
         out.append(PanelRow(
             day.isoformat(), h, blocks.get(h, ""), arm, dose.visits, dose.qualifying_visits,
             dose.patrol_minutes, dose.officer_minutes, dose.mean_visit_minutes,
-            dose.observed_minutes, dose.planned_visits, dose.compliance,
-            dose.buffer_patrol_minutes, streaks.get(h, 0),
+            dose.observed_minutes, exp.dose.visits if arm == "treatment" else None,
+            dose.compliance, dose.buffer_patrol_minutes, streaks.get(h, 0),
             None if t is None else t.events, None if t is None else t.harm,
             None if t is None else t.buffer_events, None if t is None else t.buffer_harm,
             alloc.digest, dose.first_visit, dose.last_visit, dose.mostly_unobserved,
             dose.buffer_visits, dose.buffer_officer_minutes,
         ))
     return out
+
+
+def measured_doses(exp: Experiment, places: HotspotSet, ids: Sequence[str], history: History,
+                   store: Store, alloc: Allocation, a: float, b: float, params: VisitParams,
+                   retention_s: float, stale_after_s: float) -> dict[str, DayDose]:
+    """Return one day's measures from the positions and statuses in both tiers."""
+    units = store.seen_units()
+    lead = max(params.gap_s, stale_after_s)  # visits and observed time reach back this far
+    trails = history.points(units, a - lead, b + params.gap_s)
+    statuses = history.status_changes(units, a - lead, b + params.gap_s, retention_s)
+    by_place: dict[str, list[Visit]] = defaultdict(list)
+    for v in visits_from_history(classify(trails, places, ids, exp.buffer_m), statuses, params):
+        by_place[v.hotspot].append(v)
+    times = [p[0] for pts in trails.values() for p in pts] + [s.ts for s in statuses]
+    observed = union(store.observed_intervals(a, b), observed_intervals(times, stale_after_s))
+    return day_doses(exp, alloc, by_place, observed, a, b)
+
+
+def _observed(doses: Mapping[str, DayDose]) -> float:
+    return sum(d.observed_minutes for d in doses.values())
 
 
 def panel(exp: Experiment, hotspots: HotspotSet, history: History, store: Store,
@@ -149,32 +176,38 @@ def panel(exp: Experiment, hotspots: HotspotSet, history: History, store: Store,
     """Return the panel over the experiment's days in [since, until].
 
     A day still running is measured up to ``now`` (default: the current time), so the part of
-    its window not yet reached is neither observed nor missed.
+    its window not yet reached is neither observed nor missed. A day whose window has ended
+    is stored as measured; once its raw positions are past retention (or lost), the stored
+    measures answer for it (a day never measured then reads as unobserved).
     """
     now = time.time() if now is None else now
     ids = [h for h in exp.places() if h in hotspots.by_id]
     places = HotspotSet([hotspots.by_id[h] for h in ids], tz)
-    stored = ExperimentStore(store).days(exp.id)
+    ex = ExperimentStore(store)
+    stored = ex.days(exp.id)
+    saved = ex.doses(exp.id)
     days = days_of(exp, since, until)
     arms = arms_for(exp, days, stored)
     tallies = None if crimes is None else tally(crimes, places, ids, exp.buffer_m, tz)
-    units = store.seen_units()
     rows: list[PanelRow] = []
     for day in days:
-        a, b = day_bounds(exp, day, tz)
-        b = max(a, min(b, now))
-        lead = max(params.gap_s, stale_after_s)  # visits and observed time reach back this far
-        trails = history.points(units, a - lead, b + params.gap_s)
-        statuses = history.status_changes(units, a - lead, b + params.gap_s, retention_s)
-        by_place: dict[str, list[Visit]] = defaultdict(list)
-        for v in visits_from_history(classify(trails, places, ids, exp.buffer_m), statuses,
-                                     params):
-            by_place[v.hotspot].append(v)
-        times = [p[0] for pts in trails.values() for p in pts] + [s.ts for s in statuses]
-        observed = union(store.observed_intervals(a, b),
-                         observed_intervals(times, stale_after_s))
+        a, end = day_bounds(exp, day, tz)
+        b = max(a, min(end, now))
+        alloc = arms[day]
+        kept = {h: DayDose(**d) for h, d in saved.get(day, {}).get("doses", {}).items()}
+        doses = kept
+        if a >= now - retention_s:
+            fresh = measured_doses(exp, places, ids, history, store, alloc, a, b, params,
+                                   retention_s, stale_after_s)
+            # Data lost (a flushed Redis, a deleted archive day) must not erase a measured day:
+            # the fresh measures replace the stored ones unless they observe less of the window.
+            if _observed(fresh) >= _observed(kept):
+                doses = fresh
+                if end <= now:
+                    ex.save_doses(exp.id, day, alloc.digest,
+                                  {h: asdict(d) for h, d in doses.items()})
         streaks = {h: streak(exp, arms, stored, h, day) for h in ids}
-        rows += build_rows(exp, day, arms[day], by_place, observed, a, b, streaks, tallies)
+        rows += build_rows(exp, day, alloc, doses, streaks, tallies)
     return rows
 
 

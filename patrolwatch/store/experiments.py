@@ -2,6 +2,8 @@
 
 Keys (``store.keys``): ``k_experiment_days(id)`` HASH local date -> allocation JSON, kept for
 as long as the experiment file names the experiment (a trial's design is not personal data);
+``k_experiment_doses(id)`` HASH local date -> each place's measures that day (aggregates, no
+unit ids: kept like the days, so a panel outlives the raw positions it was computed from);
 ``k_experiment_pushed(id)`` the last day and digest sent to OwnTracks phones.
 A store is decided under WATCH, so two processes allocating at once store one answer, and
 the decision is written to the audit log in the same transaction.
@@ -11,13 +13,13 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import cast
+from typing import Any, cast
 
 import redis
 
 from patrolwatch.experiments.allocation import Allocation, decide
 from patrolwatch.store import Store
-from patrolwatch.store.keys import k_experiment_days, k_experiment_pushed
+from patrolwatch.store.keys import k_experiment_days, k_experiment_doses, k_experiment_pushed
 
 
 class ExperimentStore:
@@ -72,6 +74,21 @@ class ExperimentStore:
                     return chosen, True
                 except redis.WatchError:
                     continue
+
+    def save_doses(self, experiment: str, day: date, digest: str,
+                   doses: dict[str, dict[str, Any]]) -> None:
+        """Store one day's measures per place."""
+        self.r.hset(k_experiment_doses(experiment), day.isoformat(),
+                    json.dumps({"digest": digest, "doses": doses}, sort_keys=True))
+
+    def has_doses(self, experiment: str, day: date) -> bool:
+        """Tell whether a day's measures are stored."""
+        return bool(self.r.hexists(k_experiment_doses(experiment), day.isoformat()))
+
+    def doses(self, experiment: str) -> dict[date, dict[str, Any]]:
+        """Return every stored day's measures: {date: {"digest", "doses": {place: {...}}}}."""
+        raw = cast(dict[bytes, bytes], self.r.hgetall(k_experiment_doses(experiment)))
+        return {date.fromisoformat(k.decode()): json.loads(v) for k, v in raw.items()}
 
     def pushed(self, experiment: str) -> str | None:
         """Return the "date|digest" last sent to phones, or None."""

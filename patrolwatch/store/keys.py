@@ -111,6 +111,11 @@ def k_experiment_days(experiment: str) -> str:
     return f"pw:{{exp}}:{experiment}:days"
 
 
+def k_experiment_doses(experiment: str) -> str:
+    """Return the key of an experiment's measured days (HASH date -> JSON {digest, doses})."""
+    return f"pw:{{exp}}:{experiment}:doses"
+
+
 def k_experiment_pushed(experiment: str) -> str:
     """Return the key of what was last sent to OwnTracks phones (STRING "date|digest")."""
     return f"pw:{{exp}}:{experiment}:pushed"

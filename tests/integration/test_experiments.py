@@ -197,6 +197,9 @@ def test_two_day_experiment_panel_and_owntracks_regions(
             assert row.observed_minutes == pytest.approx(60.0)
             assert row.digest == exp.digest()
             streak[(row.date, row.hotspot)] = row.consecutive_treated_days
+        # Past raw retention the stored measures answer, the same rows.
+        assert panel(exp, hotspots, history, store, d1, d2, zone, VisitParams(), 3600.0,
+                     settings.stale_after_s) == rows
         for h in CENTRES:
             was = allocate(exp, d1).arm(h) == "treatment"
             now_t = allocate(exp, d2).arm(h) == "treatment"

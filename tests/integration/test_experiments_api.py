@@ -177,3 +177,26 @@ def test_a_frozen_day_in_redis_cannot_change_and_each_store_is_audited(
              and e["date"] == day.isoformat()]
     assert [e["digest"] for e in audit] == [changed.digest(), exp.digest()]  # newest first
     assert audit[0]["replaced"] == exp.digest() and audit[0]["allocated_at"] == start - 60
+
+
+def test_ingest_stores_finished_days_so_the_panel_outlives_raw_positions(
+        world: dict[str, Any]) -> None:
+    from ingest.experiment import finalise_days
+
+    store, exp, settings = world["store"], world["exp"], world["settings"]
+    hotspots = load_hotspots(settings.hotspots, CoverageDefaults(), settings.zone)
+    now = datetime.now().timestamp()
+    assert finalise_days(exp, settings, store, hotspots, now) == [world["yesterday"]]
+    assert finalise_days(exp, settings, store, hotspots, now) == []  # once
+    doses = ExperimentStore(store).doses("trial")[world["yesterday"]]
+    assert doses["digest"] == exp.digest()
+    assert doses["doses"][world["t0"]]["qualifying_visits"] == 1
+    # The raw positions go; the panel still answers from the stored measures.
+    store.r.flushdb()
+    ExperimentStore(store).save_doses("trial", world["yesterday"], doses["digest"],
+                                      doses["doses"])
+    d = world["yesterday"].isoformat()
+    r = world["http"].get(f"/api/experiments/trial/panel?since={d}&until={d}&format=csv",
+                          headers=basic("sgt"))
+    got = {row["hotspot"]: row for row in csv.DictReader(io.StringIO(r.get_data(as_text=True)))}
+    assert r.status_code == 200 and got[world["t0"]]["qualifying_visits"] == "1"

@@ -34,7 +34,14 @@ from patrolwatch.experiments.design import Experiment, load_experiment, parse_ex
 from patrolwatch.experiments.inference import mean_difference, permutation_interval
 from patrolwatch.experiments.measures import day_dose
 from patrolwatch.experiments.outcomes import Crime, read_crimes, tally
-from patrolwatch.experiments.panel import CSV_COLUMNS, PanelRow, build_rows, classify, panel_csv
+from patrolwatch.experiments.panel import (
+    CSV_COLUMNS,
+    PanelRow,
+    build_rows,
+    classify,
+    day_doses,
+    panel_csv,
+)
 from patrolwatch.experiments.report import summary_html
 from patrolwatch.experiments.rings import in_rings, ring_id, ring_shape
 from patrolwatch.experiments.targets import arm_plan
@@ -242,7 +249,7 @@ def test_panel_rows_and_csv_columns() -> None:
     t = alloc.treatment[0]
     visits = {t: visits_from_history(
         [Ping("U1", a + i * 60, frozenset({t})) for i in range(16)], [], VisitParams())}
-    rows = build_rows(exp, day, alloc, visits, None, a, b, {t: 1}, None)
+    rows = build_rows(exp, day, alloc, day_doses(exp, alloc, visits, None, a, b), {t: 1}, None)
     assert len(rows) == 7 and {r.arm for r in rows} == {"treatment", "control"}
     row = next(r for r in rows if r.hotspot == t)
     assert (row.qualifying_visits, row.planned_visits, row.compliance) == (1, 2, 0.5)
@@ -368,7 +375,8 @@ def test_summary_html_has_every_section_and_escapes() -> None:
         a, b = day_bounds(exp, day, TZ)
         rows += [r.__class__(**{**r.__dict__, "events": 1, "harm": 2.0, "buffer_events": 0,
                                 "buffer_harm": 0.0})
-                 for r in build_rows(exp, day, alloc, {}, None, a, b, {}, None)]
+                 for r in build_rows(exp, day, alloc, day_doses(exp, alloc, {}, None, a, b), {},
+                                    None)]
     page = summary_html(exp, rows, draws=20)
     for title in ("Dose delivered by arm", "Balance of the pool", "Compliance over time",
                   "Treated minus control: dose", "an analysis aid, not a finding"):
@@ -400,7 +408,8 @@ def test_the_docs_duckdb_example_runs_on_a_panel(tmp_path: Path,
         day = date(2026, 3, 2) + timedelta(days=i)
         a, b = day_bounds(exp, day, TZ)
         observed = [] if i == 0 else None  # the first day unobserved: compliance blank
-        rows += build_rows(exp, day, allocate(exp, day), {}, observed, a, b, {}, None)
+        alloc = allocate(exp, day)
+        rows += build_rows(exp, day, alloc, day_doses(exp, alloc, {}, observed, a, b), {}, None)
     (tmp_path / "demo-stations-panel.csv").write_text(panel_csv(rows))
     monkeypatch.chdir(tmp_path)
     scope: dict[str, Any] = {}
