@@ -39,7 +39,8 @@ ACTOR = "ingest (automatic allocation)"
 
 
 def experiment_pass(exp: Experiment, settings: Settings, store: Store, hotspots: HotspotSet,
-                    roster: Roster, publish: Callable[[str, str], object], now: float) -> int:
+                    roster: Roster, publish: Callable[[str, str], object], now: float,
+                    refused: set[str] | None = None) -> int:
     """Settle today's and tomorrow's lists; send today's regions if new; return messages sent."""
     today = local_day(now, settings.zone)
     current = None
@@ -49,7 +50,10 @@ def experiment_pass(exp: Experiment, settings: Settings, store: Store, hotspots:
         try:
             alloc, stored = settle_day(exp, day, store, settings.zone, now, ACTOR)
         except FrozenDayError as exc:
-            log.error("experiment %s: %s", exp.id, exc)
+            if refused is None or str(exc) not in refused:  # said once, not every pass
+                log.error("experiment %s: %s", exp.id, exc)
+                if refused is not None:
+                    refused.add(str(exc))
             alloc, stored = day_allocation(exp, day, store), False
         if stored:
             log.info("experiment %s: %s allocated (digest %s): treated %s", exp.id, day,
@@ -97,9 +101,10 @@ def run_loop(exp: Experiment, settings: Settings, store: Store, hotspots: Hotspo
              roster: Roster, publish: Callable[[str, str], object],
              stop: threading.Event) -> None:
     """Run ``experiment_pass`` every ``EVERY_S`` until stopped; Redis outages are waited out."""
+    refused: set[str] = set()
     while not stop.is_set():
         try:
-            experiment_pass(exp, settings, store, hotspots, roster, publish, now_s())
+            experiment_pass(exp, settings, store, hotspots, roster, publish, now_s(), refused)
             finalise_days(exp, settings, store, hotspots, now_s())
         except redis.RedisError as exc:
             log.warning("experiment allocation paused, Redis unavailable: %s", exc)

@@ -200,3 +200,30 @@ def test_ingest_stores_finished_days_so_the_panel_outlives_raw_positions(
                           headers=basic("sgt"))
     got = {row["hotspot"]: row for row in csv.DictReader(io.StringIO(r.get_data(as_text=True)))}
     assert r.status_code == 200 and got[world["t0"]]["qualifying_visits"] == "1"
+
+
+def test_the_ingest_loop_keeps_a_frozen_day_says_so_once_and_tells_phones_once(
+        world: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
+    from ingest.experiment import experiment_pass
+    from patrolwatch.experiments.allocation import day_bounds
+
+    store, exp, settings = world["store"], world["exp"], world["settings"]
+    hotspots = load_hotspots(settings.hotspots, CoverageDefaults(), settings.zone)
+    roster = load_roster(settings.units)
+    today = world["today"]
+    now = day_bounds(exp, today, settings.zone)[0] + 60  # today's window has started
+    sent: list[tuple[str, str]] = []
+    assert experiment_pass(exp, settings, store, hotspots, roster,
+                           lambda t, p: sent.append((t, p)), now) == 1
+    assert [t for t, _ in sent] == ["owntracks/alice/phone/cmd"]
+    assert experiment_pass(exp, settings, store, hotspots, roster,
+                           lambda t, p: sent.append((t, p)), now + 30) == 0  # nothing new
+    frozen = ExperimentStore(store).day("trial", today)
+    changed = exp.model_copy(update={"seed": exp.seed + 1})
+    refused: set[str] = set()
+    for k in range(3):
+        experiment_pass(changed, settings, store, hotspots, roster,
+                        lambda t, p: sent.append((t, p)), now + 60 * k, refused)
+    assert ExperimentStore(store).day("trial", today) == frozen
+    said = [r for r in caplog.records if "is frozen" in r.getMessage()]
+    assert len(said) == 1 and len(sent) == 1
