@@ -67,10 +67,14 @@ def block_rng(digest: str, seed: int, day: date, block: str) -> random.Random:
     return random.Random(int.from_bytes(hashlib.sha256(text).digest(), "big"))
 
 
-def allocate(exp: Experiment, day: date, seed: int | None = None) -> Allocation:
-    """Return the day's treatment and control lists (``seed`` overrides the file's: inference)."""
+def allocate(exp: Experiment, day: date, seed: int | None = None,
+             digest: str | None = None) -> Allocation:
+    """Return the day's treatment and control lists (``seed`` overrides the file's: inference).
+
+    ``digest`` is ``exp.digest()``, given by callers that allocate many days at once.
+    """
     seed = exp.seed if seed is None else seed
-    digest = exp.digest()
+    digest = exp.digest() if digest is None else digest
     treated: set[str] = set()
     for name, block in sorted(exp.design_blocks().items()):
         places = sorted(block.hotspots)

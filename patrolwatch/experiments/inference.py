@@ -45,6 +45,14 @@ def mean_difference(values: Mapping[K, float], treated: Mapping[K, bool]
     return float(np.mean(t) - np.mean(c))
 
 
+def _differences(y: np.ndarray, arms: np.ndarray) -> np.ndarray:
+    """Return mean(treated) - mean(control) of ``y`` under each row of ``arms`` (NaN if empty)."""
+    t = arms.sum(axis=1)
+    c = arms.shape[1] - t
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray((arms @ y) / t - ((~arms) @ y) / c, float)
+
+
 def permutation_interval(values: Mapping[K, float], treated: Mapping[K, bool],
                          alternatives: Sequence[Mapping[K, bool]], level: float = 0.95
                          ) -> Difference:
@@ -52,18 +60,28 @@ def permutation_interval(values: Mapping[K, float], treated: Mapping[K, bool],
     estimate = mean_difference(values, treated)
     if estimate is None:
         return Difference(None, None, None, None, 0)
-    adjusted = {k: v - (estimate if treated.get(k) else 0.0) for k, v in values.items()}
-    spread, null = [], []
-    for alt in alternatives:
-        d0 = mean_difference(adjusted, alt)
-        d1 = mean_difference(values, alt)
-        if d0 is not None and d1 is not None:
-            spread.append(d0)
-            null.append(d1)
-    if not spread:
+    keys = [k for k in values if k in treated]
+    y = np.array([values[k] for k in keys], float)
+    mine = np.array([treated[k] for k in keys], bool)
+    arms = np.array([[alt.get(k, False) for k in keys] for alt in alternatives], bool
+                    ).reshape(len(alternatives), len(keys))
+    return interval(y, mine, arms, level)
+
+
+def interval(y: np.ndarray, mine: np.ndarray, arms: np.ndarray, level: float = 0.95
+             ) -> Difference:
+    """Return ``permutation_interval`` over arrays: outcomes, assignment, alternatives (rows)."""
+    if not mine.any() or mine.all():
+        return Difference(None, None, None, None, 0)
+    estimate = float(y[mine].mean() - y[~mine].mean())
+    spread = _differences(y - estimate * mine, arms)  # outcomes as if there were no effect
+    null = _differences(y, arms)
+    ok = np.isfinite(spread) & np.isfinite(null)
+    spread, null = spread[ok], null[ok]
+    if spread.size == 0:
         return Difference(estimate, None, None, None, 0)
     tail = (1.0 - level) / 2.0
-    lo_q, hi_q = np.quantile(np.asarray(spread), [tail, 1.0 - tail])
-    extreme = sum(1 for d in null if abs(d) >= abs(estimate) - 1e-12)
+    lo_q, hi_q = np.quantile(spread, [tail, 1.0 - tail])
+    extreme = int(np.sum(np.abs(null) >= abs(estimate) - 1e-12))
     return Difference(estimate, estimate - float(hi_q), estimate - float(lo_q),
-                      (extreme + 1) / (len(null) + 1), len(spread))
+                      (extreme + 1) / (null.size + 1), int(spread.size))

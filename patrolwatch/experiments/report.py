@@ -18,7 +18,7 @@ import numpy as np
 
 from patrolwatch.experiments.allocation import allocate
 from patrolwatch.experiments.design import Experiment
-from patrolwatch.experiments.inference import Difference, permutation_interval
+from patrolwatch.experiments.inference import Difference, interval
 from patrolwatch.experiments.panel import PanelRow
 
 DRAWS = 200  # alternative seeds for the permutation intervals
@@ -34,22 +34,23 @@ def _fmt(x: float | None, digits: int = 1) -> str:
 def differences(exp: Experiment, rows: Sequence[PanelRow], measures: Sequence[str],
                 draws: int = DRAWS) -> dict[str, Difference]:
     """Return treated-minus-control per measure with its interval under the design."""
-    days = sorted({date.fromisoformat(r.date) for r in rows})
-    treated = {(r.hotspot, r.date): r.arm == "treatment" for r in rows}
-    alternatives = []
-    for k in range(1, draws + 1):
-        seed = exp.seed + 7919 * k
-        alt: dict[tuple[str, str], bool] = {}
+    days = sorted({r.date for r in rows})
+    column = {(r.hotspot, r.date): i for i, r in enumerate(rows)}
+    arms = np.zeros((draws, len(rows)), bool)  # each row: another seed's assignment
+    digest = exp.digest()
+    for k in range(draws):
         for d in days:
-            a = allocate(exp, d, seed=seed)
-            alt.update({(h, d.isoformat()): True for h in a.treatment})
-            alt.update({(h, d.isoformat()): False for h in a.control})
-        alternatives.append(alt)
+            for h in allocate(exp, date.fromisoformat(d), seed=exp.seed + 7919 * (k + 1),
+                              digest=digest).treatment:
+                if (h, d) in column:
+                    arms[k, column[(h, d)]] = True
+    mine = np.array([r.arm == "treatment" for r in rows], bool)
     out = {}
     for m in measures:
-        values = {(r.hotspot, r.date): float(getattr(r, m)) for r in rows
-                  if getattr(r, m) is not None}
-        out[m] = permutation_interval(values, treated, alternatives)
+        raw = [getattr(r, m) for r in rows]
+        keep = np.array([v is not None for v in raw], bool)
+        y = np.array([float(v) if v is not None else 0.0 for v in raw], float)
+        out[m] = interval(y[keep], mine[keep], arms[:, keep])
     return out
 
 
