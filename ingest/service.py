@@ -75,11 +75,11 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
                              args=(settings, evaluator_stop, os.getpid(),
                                    logging.getLogger().getEffectiveLevel()))
                if settings.picture_producer else None)
+    experiment_thread(settings, store, hotspots, roster, worker.client.publish, stop)  # checks it
     if evaluator:
         child.start()
         forwarder.start()
     archiver.start()
-    experiment_thread(settings, store, hotspots, roster, worker.client.publish, stop)
     if picture is not None:
         picture.start()
     try:
