@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, Literal
 
 from patrolwatch.core.schedule import wall_to_utc
+from patrolwatch.core.taskings import rfc3339
 from patrolwatch.experiments.design import Experiment
 
 Arm = Literal["treatment", "control"]
@@ -112,7 +113,7 @@ def decide(stored: Allocation | None, fresh: Allocation, now: float, freeze_at: 
     if stored.frozen(now):
         raise FrozenDayError(
             f"{fresh.day} of experiment {fresh.experiment} is frozen (digest {stored.digest}, "
-            f"allocated {datetime.fromtimestamp(stored.allocated_at or 0).isoformat()}); the "
+            f"allocated {rfc3339(stored.allocated_at or 0.0)}); the "
             f"file now has digest {fresh.digest}: the frozen lists stay, change only later days")
     return _stamped(fresh, now, freeze_at), True
 
