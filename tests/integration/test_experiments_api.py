@@ -227,3 +227,29 @@ def test_the_ingest_loop_keeps_a_frozen_day_says_so_once_and_tells_phones_once(
     assert ExperimentStore(store).day("trial", today) == frozen
     said = [r for r in caplog.records if "is frozen" in r.getMessage()]
     assert len(said) == 1 and len(sent) == 1
+
+
+def test_report_with_a_crimes_file_counts_events_and_labels_the_outcome_aid(
+        world: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = world["paths"]["experiment"]
+    lat, lon = CENTRES[world["t0"]]
+    noon = f"{world['yesterday'].isoformat()}T12:00:00"
+    (path.parent / "crimes.csv").write_text(
+        "time,lat,lon,category,harm\n"
+        f"{noon},{lat},{lon},robbery,365\n"
+        f"{noon},{lat + 0.0012 + 0.0004},{lon},theft,20\n")  # ~45 m outside: in the ring
+    data = yaml.safe_load(path.read_text())
+    data["crimes"] = "crimes.csv"
+    path.write_text(yaml.safe_dump(data))
+    d = world["yesterday"].isoformat()
+    assert main(["experiment", "report", "--since", d, "--until", d,
+                 "--out", str(tmp_path / "r")]) == 0
+    capsys.readouterr()
+    rows = {r["hotspot"]: r for r in csv.DictReader(
+        (tmp_path / "r" / "trial-panel.csv").read_text().splitlines())}
+    mine = rows[world["t0"]]
+    assert (mine["events"], mine["harm"], mine["buffer_events"], mine["buffer_harm"]) == (
+        "1", "365", "1", "20")
+    assert {r["events"] for h, r in rows.items() if h != world["t0"]} == {"0"}
+    html = (tmp_path / "r" / "trial-summary.html").read_text()
+    assert "outcomes (an analysis aid, not a finding)" in html
