@@ -92,3 +92,12 @@ def header_link(deps: Deps, now: float | None = None) -> html.A | None:
                    arm_badge("control"), f" {len(alloc.control)} today: {exp.name}"],
                   href=EXPERIMENT_PATH, className="pw-experiment-link", id="experiment-link",
                   title="Experiment: today's treated and control hotspots")
+
+
+def arm_labels(deps: Deps, layer: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+    """Return the map's hotspot layer with today's arms in the pool places' names."""
+    try:
+        found = actions.today_allocation(deps, now)
+    except (redis.RedisError, ConfigError):
+        return layer
+    return layer if found is None else view.label_arms(layer, found[1])

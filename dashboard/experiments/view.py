@@ -39,3 +39,18 @@ def allocation_rows(exp: Experiment, alloc: Allocation, hotspots: Mapping[str, H
             for h in exp.places()]
     rows.sort(key=lambda r: (r["arm"] != "treatment", r["block"], r["name"]))
     return rows
+
+
+def label_arms(layer: dict[str, Any], alloc: Allocation) -> dict[str, Any]:
+    """Return the hotspot layer with each pool place's name saying its arm and day.
+
+    The map's tooltips and gap labels show names as text; the day is in the label so a page
+    left open past midnight shows which day's arm it is.
+    """
+    for feature in layer.get("features", []):
+        props = feature.get("properties") or {}
+        arm = alloc.arm(str(props.get("id")))
+        if arm is not None:
+            word = "treated" if arm == "treatment" else "control"
+            props["name"] = f"{props.get('name') or props.get('id')} · {word} {alloc.day}"
+    return layer

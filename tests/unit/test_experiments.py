@@ -418,3 +418,21 @@ def test_the_docs_duckdb_example_runs_on_a_panel(tmp_path: Path,
     assert [r[0] for r in got] == ["control", "treatment"]
     assert [r[1] for r in got] == [8, 6]  # the unobserved day is left out
     assert [r[4] for r in got] == [None, 0.0]
+
+
+def test_the_map_names_say_each_pool_place_arm_and_day() -> None:
+    from dashboard.control_room.view import hotspot_layer_data
+    from dashboard.experiments.view import arm_lines, label_arms
+
+    hs = places()
+    exp = parse_experiment(design(blocks=None, pool=["c", "sq"], per_day=1), "x", {"c", "sq"})
+    alloc = allocate(exp, date(2026, 3, 5))
+    layer = label_arms(hotspot_layer_data(hs), alloc)
+    names = {f["properties"]["id"]: f["properties"]["name"] for f in layer["features"]}
+    (t,), (c,) = alloc.treatment, alloc.control
+    assert names[t] == f"{hs.by_id[t].name} · treated 2026-03-05"
+    assert names[c] == f"{hs.by_id[c].name} · control 2026-03-05"
+    assert hs.by_id[t].properties.get("name") != names[t]  # the hotspot set is untouched
+    assert arm_lines({"arm": "treatment", "experiment": "t1"}) == [
+        ("Experiment", "t1: treated today: the dose is this hotspot's target")]
+    assert arm_lines({}) == [] and arm_lines(None) == []
