@@ -57,8 +57,9 @@ def panel_period(deps: Deps, exp: Experiment, since_text: str | None, until_text
                  now: float) -> tuple[date, date]:
     """Return the checked (since, until) local dates of a panel request."""
     today = local_day(now, deps.settings.zone)
-    since = parse_day(since_text, "since", exp.start)
     until = parse_day(until_text, "until", min(today, exp.end))
+    since = parse_day(since_text, "since",
+                      max(exp.start, until - timedelta(days=MAX_DAYS - 1)))
     if since > until:
         raise BadPeriodError("since is after until: swap them")
     if (until - since).days >= MAX_DAYS:

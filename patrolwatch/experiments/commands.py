@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from patrolwatch.archive.reader import ArchiveReader
@@ -17,7 +17,7 @@ from patrolwatch.errors import CommandError
 from patrolwatch.experiments.allocation import FrozenDayError
 from patrolwatch.experiments.design import Experiment, load_experiment
 from patrolwatch.experiments.outcomes import read_crimes
-from patrolwatch.experiments.panel import panel, panel_csv
+from patrolwatch.experiments.panel import MAX_DAYS, panel, panel_csv
 from patrolwatch.experiments.report import summary_html
 from patrolwatch.experiments.service import local_day, settle_day
 from patrolwatch.settings import Settings
@@ -71,8 +71,8 @@ def cmd_experiment(settings: Settings, args: argparse.Namespace) -> int:
         print("control:   " + ", ".join(alloc.control))
         return 0
     today = local_day(now, settings.zone)
-    since = args.since or exp.start
     until = args.until or min(today, exp.end)
+    since = args.since or max(exp.start, until - timedelta(days=MAX_DAYS - 1))
     history = History(store, ArchiveReader(ArchiveStorage(settings.archive)))
     params = VisitParams(settings.visit_gap_s, settings.visit_grace_s,
                          settings.max_presence_acc_m)
