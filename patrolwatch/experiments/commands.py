@@ -86,7 +86,7 @@ def cmd_experiment(settings: Settings, args: argparse.Namespace) -> int:
     csv_path = args.out / f"{exp.id}-panel.csv"
     html_path = args.out / f"{exp.id}-summary.html"
     csv_path.write_text(panel_csv(rows), encoding="utf-8")
-    html_path.write_text(summary_html(exp, rows), encoding="utf-8")
+    html_path.write_text(summary_html(exp, rows, hotspots=hotspots.by_id), encoding="utf-8")
     print(f"{len(rows)} place-days, {since} to {until}")
     print(f"panel:   {csv_path}")
     print(f"summary: {html_path}")

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import html
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 import numpy as np
 
+from patrolwatch.core.hotspots import Hotspot
 from patrolwatch.experiments.allocation import allocate
 from patrolwatch.experiments.design import Experiment
 from patrolwatch.experiments.inference import Difference, interval
@@ -66,7 +67,23 @@ def _diff_rows(diffs: dict[str, Difference]) -> list[list[str]]:
              _fmt(d.p_value, 3), str(d.draws)] for m, d in diffs.items()]
 
 
-def summary_html(exp: Experiment, rows: Sequence[PanelRow], draws: int = DRAWS) -> str:
+def _arm_balance(by_arm: Mapping[str, Sequence[PanelRow]],
+                 hotspots: Mapping[str, Hotspot]) -> list[list[str]]:
+    """Return, per arm, the place-days' mean priority and their share of each category."""
+    cats = sorted({h.category for h in hotspots.values()})
+    out = []
+    for arm, rs in sorted(by_arm.items()):
+        known = [hotspots[r.hotspot] for r in rs if r.hotspot in hotspots]
+        share = [f"{100 * sum(1 for h in known if h.category == c) / len(known):.0f} %"
+                 if known else "–" for c in cats]
+        out.append([arm, str(len(rs)),
+                    _fmt(float(np.mean([h.priority for h in known])) if known else None, 2),
+                    *share])
+    return out
+
+
+def summary_html(exp: Experiment, rows: Sequence[PanelRow], draws: int = DRAWS,
+                 hotspots: Mapping[str, Hotspot] | None = None) -> str:
     """Return the HTML summary of a panel (place-days with no observed minute left out)."""
     everything = rows
     rows = [r for r in rows if r.observed_minutes > 0]  # no data is not a zero dose
@@ -83,7 +100,9 @@ def summary_html(exp: Experiment, rows: Sequence[PanelRow], draws: int = DRAWS) 
     for h, rs in places.items():
         treated = [r for r in rs if r.arm == "treatment"]
         control = [r for r in rs if r.arm == "control"]
-        balance.append([h, rs[0].block, str(len(rs)), str(len(treated)),
+        spot = (hotspots or {}).get(h)
+        balance.append([h, rs[0].block, spot.category if spot else "–",
+                        str(spot.priority) if spot else "–", str(len(rs)), str(len(treated)),
                         _fmt(float(np.mean([r.patrol_minutes for r in control]))
                              if control else None),
                         _fmt(float(np.mean([r.patrol_minutes for r in treated]))
@@ -109,8 +128,11 @@ def summary_html(exp: Experiment, rows: Sequence[PanelRow], draws: int = DRAWS) 
         "<h2>Dose delivered by arm (means per place-day)</h2>",
         _table(["arm", "place-days", *DOSE_MEASURES], dose),
         "<h2>Balance of the pool</h2>",
-        _table(["hotspot", "block", "days", "treated days", "patrol-min as control",
-                "patrol-min as treated"], balance),
+        _table(["hotspot", "block", "category", "priority", "days", "treated days",
+                "patrol-min as control", "patrol-min as treated"], balance),
+        *([_table(["arm", "place-days", "mean priority",
+                   *sorted({h.category for h in hotspots.values()})],
+                  _arm_balance(by_arm, hotspots))] if hotspots else []),
         "<h2>Compliance over time (treated places)</h2>",
         _table(["date", "treated", "judged (observed)", "mean compliance",
                 "mostly unobserved"], compliance),

@@ -378,6 +378,10 @@ def test_summary_html_has_every_section_and_escapes() -> None:
                  for r in build_rows(exp, day, alloc, day_doses(exp, alloc, {}, None, a, b), {},
                                     None)]
     page = summary_html(exp, rows, draws=20)
+    hs = places()
+    pool = {h: hs.by_id["c"] for h in exp.places()}  # every place a circle: priority 1, other
+    with_places = summary_html(exp, rows, draws=20, hotspots=pool)
+    assert "mean priority" in with_places and "100 %" in with_places
     for title in ("Dose delivered by arm", "Balance of the pool", "Compliance over time",
                   "Treated minus control: dose", "an analysis aid, not a finding"):
         assert title in page
