@@ -67,10 +67,9 @@ def _diff_rows(diffs: dict[str, Difference]) -> list[list[str]]:
              _fmt(d.p_value, 3), str(d.draws)] for m, d in diffs.items()]
 
 
-def _arm_balance(by_arm: Mapping[str, Sequence[PanelRow]],
-                 hotspots: Mapping[str, Hotspot]) -> list[list[str]]:
+def _arm_balance(by_arm: Mapping[str, Sequence[PanelRow]], hotspots: Mapping[str, Hotspot],
+                 cats: Sequence[str]) -> list[list[str]]:
     """Return, per arm, the place-days' mean priority and their share of each category."""
-    cats = sorted({h.category for h in hotspots.values()})
     out = []
     for arm, rs in sorted(by_arm.items()):
         known = [hotspots[r.hotspot] for r in rs if r.hotspot in hotspots]
@@ -86,6 +85,8 @@ def summary_html(exp: Experiment, rows: Sequence[PanelRow], draws: int = DRAWS,
                  hotspots: Mapping[str, Hotspot] | None = None) -> str:
     """Return the HTML summary of a panel (place-days with no observed minute left out)."""
     everything = rows
+    cats = sorted({hotspots[h].category for h in exp.places() if h in (hotspots or {})}
+                  ) if hotspots else []
     rows = [r for r in rows if r.observed_minutes > 0]  # no data is not a zero dose
     by_arm: dict[str, list[PanelRow]] = defaultdict(list)
     for r in rows:
@@ -130,9 +131,8 @@ def summary_html(exp: Experiment, rows: Sequence[PanelRow], draws: int = DRAWS,
         "<h2>Balance of the pool</h2>",
         _table(["hotspot", "block", "category", "priority", "days", "treated days",
                 "patrol-min as control", "patrol-min as treated"], balance),
-        *([_table(["arm", "place-days", "mean priority",
-                   *sorted({h.category for h in hotspots.values()})],
-                  _arm_balance(by_arm, hotspots))] if hotspots else []),
+        *([_table(["arm", "place-days", "mean priority", *cats],
+                  _arm_balance(by_arm, hotspots, cats))] if hotspots else []),
         "<h2>Compliance over time (treated places)</h2>",
         _table(["date", "treated", "judged (observed)", "mean compliance",
                 "mostly unobserved"], compliance),
