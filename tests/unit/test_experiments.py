@@ -440,3 +440,23 @@ def test_the_map_names_say_each_pool_place_arm_and_day() -> None:
     assert arm_lines({"arm": "treatment", "experiment": "t1"}) == [
         ("Experiment", "t1: treated today: the dose is this hotspot's target")]
     assert arm_lines({}) == [] and arm_lines(None) == []
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(1, 8), min_size=1, max_size=5), st.data(),
+       st.dates(date(2026, 1, 1), date(2030, 12, 31)), st.integers(0, 2**40))
+def test_any_block_design_gives_a_balanced_partition(sizes: list[int], data: st.DataObject,
+                                                     day: date, seed: int) -> None:
+    blocks, n = {}, 0
+    for b, size in enumerate(sizes):
+        names = [f"p{n + i}" for i in range(size)]
+        n += size
+        blocks[f"b{b}"] = {"hotspots": names, "per_day": data.draw(st.integers(1, size))}
+    exp = parse_experiment({**design(start="2026-01-01", end="2030-12-31", seed=seed),
+                            "blocks": blocks}, "x", None)
+    a = allocate(exp, day)
+    assert sorted(a.treatment + a.control) == sorted(exp.places())
+    assert len(set(a.treatment + a.control)) == n
+    for block in exp.design_blocks().values():
+        assert len(set(a.treatment) & set(block.hotspots)) == block.per_day
+    assert a == allocate(exp, day)
