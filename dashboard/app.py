@@ -16,6 +16,7 @@ from dashboard import api, auth, callbacks, hardening, history_api, login, metri
 from dashboard.admin import callbacks as admin_callbacks
 from dashboard.control_room import basemap
 from dashboard.deps import Deps
+from dashboard.experiments import api as experiments_api
 from dashboard.publisher import Publisher
 from patrolwatch.core.hotspots import CoverageDefaults, HotspotSet, load_hotspots
 from patrolwatch.errors import ConfigError
@@ -148,6 +149,7 @@ def create_app(settings: Settings, store: Store, roster: Roster, hotspots: Hotsp
     callbacks.register(app, deps)
     admin_callbacks.register(app, deps)
     server.register_blueprint(history_api.blueprint(deps))  # before api's /api/<path> catch-all
+    server.register_blueprint(experiments_api.blueprint(deps))  # before api's catch-all too
     server.register_blueprint(api.blueprint(deps))
     metrics.register(server, deps)
     basemap.register(server, tiles)

@@ -16,6 +16,7 @@ from dashboard.admin.components import admin_page, admin_refused
 from dashboard.control_room import components as layout
 from dashboard.crew.components import crew_page, crew_unavailable
 from dashboard.deps import Deps
+from dashboard.experiments.components import EXPERIMENT_PATH, experiment_page
 from dashboard.login import CREW_PATH
 from dashboard.replay.components import REPLAY_PATH
 from dashboard.replay.components import page as replay_page
@@ -72,6 +73,8 @@ def render(deps: Deps, user: User | None, auth_on: bool, pathname: str | None) -
                              html.P(html.A("Open the control room", href="/"))],
                             className="pw-crew")
         return replay_page(deps, who=who(user, auth_on))
+    if path == EXPERIMENT_PATH:  # the experiment's allocation: every role that sees the map
+        return experiment_page(deps, who(user, auth_on))
     if path != "/":
         return html.Div([html.H1("No such page"),
                          html.P(html.A("Open the control room", href="/"))], className="pw-crew")

@@ -45,6 +45,7 @@ from patrolwatch.core.schedule import wall_to_utc
 from patrolwatch.core.suggest import suggest_units
 from patrolwatch.core.visit_engine import VisitEngine
 from patrolwatch.core.visits import Ping, Visit, VisitParams
+from patrolwatch.experiments.service import PlanSource, load_for
 from patrolwatch.live import unit_states
 from patrolwatch.roster import Roster
 from patrolwatch.settings import Settings
@@ -109,6 +110,7 @@ class CoverageEvaluator:
         self.slow: dict[str, Any] = {"dosage": [], "predictability": []}
         self.slow_at = 0.0
         self.evaluations = 0
+        self.arms = PlanSource(load_for(settings), store, hotspots.by_id, settings.zone)
 
     # --- lock and loop -----------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -280,11 +282,12 @@ class CoverageEvaluator:
         feed_fresh = observed_since is not None
         present = self.engine.present_by_hotspot(now)
         coverages: dict[str, HotspotCoverage] = {}
-        for h in self.hotspots:
-            coverages[h.id] = evaluate_hotspot(
+        arms = self.arms.plan(now)  # experiment: treated carry the dose, controls no target
+        for h in map(arms.hotspot, self.hotspots):
+            coverages[h.id] = arms.coverage(evaluate_hotspot(
                 h, self.windows.window_at(h, now), self.engine.hotspot_visits(h.id),
                 present.get(h.id, set()), now, observed_since, self.settings.due_warning_minutes,
-            )
+            ))
         events = []
         for h in self.hotspots:
             event = coverage_event(self.previous.get(h.id), coverages[h.id], h)
@@ -314,8 +317,8 @@ class CoverageEvaluator:
             "evaluated_at": now,
             "feed_fresh": feed_fresh,
             "observed_since": observed_since,
-            "hotspots": {hid: coverage_dict(c, self.hotspots.by_id[hid])
-                         for hid, c in coverages.items()},
+            "hotspots": {hid: arms.annotate(coverage_dict(c, arms.hotspot(
+                self.hotspots.by_id[hid]))) for hid, c in coverages.items()},
             "gaps": gap_rows,
             **self.slow,
         }

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ingest.evaluator import CoverageEvaluator
+from ingest.experiment import experiment_thread
 from ingest.metrics import WorkerMetrics, bind_address
 from ingest.worker import IngestWorker
 from patrolwatch.archive.service import archiver_thread
@@ -74,6 +75,7 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
                              args=(settings, evaluator_stop, os.getpid(),
                                    logging.getLogger().getEffectiveLevel()))
                if settings.picture_producer else None)
+    experiment_thread(settings, store, hotspots, roster, worker.client.publish, stop)  # checks it
     if evaluator:
         child.start()
         forwarder.start()

@@ -119,6 +119,13 @@ def cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_experiment(settings: Settings, args: argparse.Namespace) -> int:
+    """Allocate a day of the experiment, or write its panel and summary."""
+    from patrolwatch.experiments.commands import cmd_experiment as run
+
+    return run(settings, args)
+
+
 def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
     """Add or replace a dashboard user; the password is read from stdin."""
     from patrolwatch.users import add_user
@@ -303,6 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("check-config", cmd_check_config, "validate hotspots, roster and users files")
 
     _user_options(add("user", cmd_user_add, "manage dashboard users"))
+
+    from patrolwatch.experiments.commands import add_options as experiment_options
+    experiment_options(add("experiment", cmd_experiment, "allocate a day of the experiment in "
+                           "PATROL_EXPERIMENT, or write its panel and summary"))
 
     p = add("mqtt-credentials", cmd_mqtt_credentials,
             "write a Mosquitto password file and ACL from the roster")

@@ -35,4 +35,20 @@ def check_config(settings: Settings) -> list[str]:
             if user.unit and roster_units and user.unit not in roster_units:
                 problems.append(f"{settings.users}:{user.name}: unit {user.unit!r} is not on the "
                                 f"roster {settings.units}")
+    problems += experiment_problems(settings)
     return problems
+
+
+def experiment_problems(settings: Settings) -> list[str]:
+    """Return the problems of ``PATROL_EXPERIMENT`` (none when unset)."""
+    if settings.experiment is None:
+        return []
+    from patrolwatch.core.hotspots import load_hotspots
+    from patrolwatch.experiments.design import validate_experiment
+
+    try:
+        known: set[str] | None = set(load_hotspots(
+            settings.hotspots, CoverageDefaults.from_settings(settings), settings.zone).by_id)
+    except ConfigError:
+        known = None  # the hotspot file's own problems are listed above
+    return validate_experiment(settings.experiment, known)

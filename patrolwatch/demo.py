@@ -256,6 +256,10 @@ class Demo:
                    PATROL_HOTSPOTS=str(settings.hotspots.resolve()),
                    PATROL_UNITS=str(settings.units.resolve()),
                    PATROL_METRICS_PORT=str(metrics))
+        trial = settings.hotspots.parent / "experiment.demo.yaml"  # a small randomised trial
+        if settings.experiment is None and "hotspots" not in settings.model_fields_set \
+                and trial.exists():
+            env["PATROL_EXPERIMENT"] = str(trial.resolve())
         # The demo's Redis lives and dies with it: so does its archive, unless one is set.
         if "archive" not in settings.model_fields_set:
             env["PATROL_ARCHIVE"] = str(self.workdir / "archive")

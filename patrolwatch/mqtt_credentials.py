@@ -47,7 +47,7 @@ class Account:
 
 
 # (write, read) of each service.
-INGEST_RIGHTS = (("patrol/events/coverage",),
+INGEST_RIGHTS = (("patrol/events/coverage", "owntracks/+/+/cmd"),  # cmd: experiment regions
                  ("patrol/+/position", "patrol/+/status", "patrol/+/ack", "owntracks/+/+",
                   "owntracks/+/+/event", "tetra/+/lip"))
 DASHBOARD_RIGHTS = (("patrol/+/tasking", "patrol/+/position", "patrol/+/status", "patrol/+/ack"),
@@ -111,7 +111,8 @@ def unit_accounts(roster: Roster) -> list[Account]:
     for user, devices in sorted(owntracks.items()):
         topics = tuple(t for d in sorted(devices)
                        for t in (f"owntracks/{user}/{d}", f"owntracks/{user}/{d}/event"))
-        accounts.append(Account(user, write=topics, read=(), comment="OwnTracks phone"))
+        accounts.append(Account(user, write=topics, comment="OwnTracks phone",
+                                read=tuple(f"owntracks/{user}/{d}/cmd" for d in sorted(devices))))
     return accounts
 
 

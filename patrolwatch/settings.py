@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     units: Path = Path("config/units.yaml")
     users: Path = Path("config/users.yaml")
     status_codes: Path = Path("config/status_codes.yaml")
+    experiment: Path | None = None  # PATROL_EXPERIMENT: a randomised trial (docs/experiments.md)
     strict_roster: bool = False
 
     # People-facing time zone and liveness

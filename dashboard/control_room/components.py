@@ -12,6 +12,7 @@ from dashboard import ids
 from dashboard.control_room import basemap, view
 from dashboard.control_room.view import Alarm, Counts, LostRow, UnitRow, hotspots_hideout
 from dashboard.deps import Deps
+from dashboard.experiments.components import arm_labels, header_link
 from dashboard.palette import HOTSPOT_LOOK, LOST_COLOUR, LOST_LABEL, LOST_ON_DARK, STATUS_LOOK
 from dashboard.redeploy import components as redeploy_components
 from dashboard.widgets import Children, ago_span, chip
@@ -70,7 +71,8 @@ def map_panel(deps: Deps) -> html.Div:
             zoomControl=True, preferCanvas=True, style={"width": "100%", "height": "100%"},
             children=[
                 *tiles,
-                dl.GeoJSON(id=ids.HOTSPOTS, data=view.hotspot_layer_data(deps.hotspots),
+                dl.GeoJSON(id=ids.HOTSPOTS, data=arm_labels(deps, view.hotspot_layer_data(
+                               deps.hotspots)),  # experiment: arm and day in each name
                            hideout=hotspots_hideout(states), style=js("hotspots.style"),
                            pointToLayer=js("hotspots.pointToLayer"),
                            onEachFeature=js("hotspots.onEachFeature")),
@@ -155,6 +157,7 @@ def page(deps: Deps, can_act: bool = False, who: Any = None) -> html.Div:
         html.Header([
             html.Span("PatrolWatch", className="pw-title"),
             html.Span("control room", className="pw-subtitle"),
+            header_link(deps),  # experiment: today's arms, a link to the allocation
             html.Span(id=ids.FEED, className="pw-feed"),
             html.Span("Click anywhere to turn on the emergency alarm sound", id=ids.SOUND_HINT,
                       className="pw-sound-hint"),

@@ -18,6 +18,7 @@ from dashboard.control_room.view import reporting as reporting  # noqa: PLC0414
 from dashboard.coverage.dosage import DOSAGE_COLUMNS as DOSAGE_COLUMNS  # noqa: PLC0414
 from dashboard.coverage.dosage import dosage_csv as dosage_csv  # noqa: PLC0414
 from dashboard.coverage.dosage import dosage_rows as dosage_rows  # noqa: PLC0414
+from dashboard.experiments.view import arm_lines
 from dashboard.times import ago, duration_text, local_clock
 
 
@@ -216,6 +217,7 @@ def hotspot_detail(hotspot: Any, entry: Mapping[str, Any] | None, state: str, *,
                            f"(officer-minutes {_num(entry.get('officer_minutes_in_window'))})"),
         ("Max gap allowed", f"{_num(max_gap)} min"),
     ]
+    lines += arm_lines(entry)  # experiment: treated or control today
     overdue = entry.get("overdue_minutes")
     if isinstance(overdue, int | float) and overdue > 0:
         lines.append(("Overdue by", duration_text(overdue * 60)))

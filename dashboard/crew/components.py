@@ -12,6 +12,7 @@ from dash import dcc, html
 
 from dashboard import ids
 from dashboard.deps import Deps
+from dashboard.experiments.components import crew_section
 from dashboard.palette import STATUS_LOOK
 from patrolwatch.core.model import Status
 from patrolwatch.users import User
@@ -81,6 +82,7 @@ def crew_page(deps: Deps, user: User) -> html.Div:
                          className="pw-crew-pair"),
             ], id=ids.CREW_TASK, className="pw-hidden"),
         ], className="pw-crew-section"),
+        crew_section(deps),  # experiment: today's treated places
         html.Section([html.H2("My status"), status_buttons()], className="pw-crew-section"),
         html.Section([
             html.H2("Position"),

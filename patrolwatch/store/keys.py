@@ -103,3 +103,19 @@ def k_picture_step(version: int) -> str:
 
 PICTURE_STEPS_KEPT = 30  # a screen further behind than this gets the whole units layer again
 PICTURE_STEP_TTL_S = 120  # steps older than the kept ones expire on their own
+
+
+# Experiments (issue 19; patrolwatch.store.experiments)
+def k_experiment_days(experiment: str) -> str:
+    """Return the key of an experiment's stored days (HASH local date -> allocation JSON)."""
+    return f"pw:{{exp}}:{experiment}:days"
+
+
+def k_experiment_doses(experiment: str) -> str:
+    """Return the key of an experiment's measured days (HASH date -> JSON {digest, doses})."""
+    return f"pw:{{exp}}:{experiment}:doses"
+
+
+def k_experiment_pushed(experiment: str) -> str:
+    """Return the key of what was last sent to OwnTracks phones (STRING "date|digest")."""
+    return f"pw:{{exp}}:{experiment}:pushed"
