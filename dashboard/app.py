@@ -13,6 +13,7 @@ from flask import Response, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed
 
 from dashboard import api, auth, callbacks, hardening, history_api, login, metrics, pages
+from dashboard.access_api import blueprint as access_log_blueprint
 from dashboard.admin import callbacks as admin_callbacks
 from dashboard.control_room import basemap
 from dashboard.deps import Deps
@@ -148,6 +149,7 @@ def create_app(settings: Settings, store: Store, roster: Roster, hotspots: Hotsp
     callbacks.register(app, deps)
     admin_callbacks.register(app, deps)
     server.register_blueprint(history_api.blueprint(deps))  # before api's /api/<path> catch-all
+    server.register_blueprint(access_log_blueprint(deps))
     server.register_blueprint(api.blueprint(deps))
     metrics.register(server, deps)
     basemap.register(server, tiles)
