@@ -135,7 +135,7 @@ def create_app(settings: Settings, store: Store, roster: Roster, hotspots: Hotsp
                     "to a long random value, the same for every dashboard worker (production, "
                     "gunicorn dashboard.wsgi:server, refuses to start without one).")
     server.extensions["patrolwatch"] = deps
-    hardening.install(server, lambda: app.callback_map)
+    hardening.install(server, lambda: app.callback_map, app.csp_hashes)
     if settings.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
