@@ -58,8 +58,10 @@ def test_every_page_runs_under_the_strict_policy(dash_duo: DashComposite, redis_
     store = Store.from_url(redis_url)
     now = time.time()
     store.write_coverage(seed.coverage_snapshot(seed.hotspot_set(), now, []))
-    store.write_batch(Batch(rejections=[Rejection(Reason.INVALID_JSON, "not JSON at 1",
-                                                  "patrol/CW-402/position", b"{oops")]))
+    # Long details and an unbroken hostile payload: the columns compete for the width.
+    store.write_batch(Batch(rejections=[Rejection(
+        Reason.INVALID_JSON, "the payload is not JSON: Expecting value: line 1 column 1 " * 3,
+        "patrol/CW-402/position", b"{" + b"A" * 300)]))
     square = {"type": "Polygon", "coordinates": [[[-0.135, 51.51], [-0.125, 51.51],
                                                    [-0.125, 51.515], [-0.135, 51.515],
                                                    [-0.135, 51.51]]]}
