@@ -49,16 +49,16 @@ def query(args: Mapping[str, str], now: float) -> dict[str, Any]:
     fmt = args.get("format", "json")
     if fmt not in ("json", "csv"):
         raise AccessQueryError(f"format={fmt[:20]!r}: use json or csv")
-    bounds = Bounds(now, ACCESS_RETENTION_S, 0.0)
+    # The log keeps 400 days, and a clock a little ahead must not lose the newest entries.
+    bounds = Bounds(now, ACCESS_RETENTION_S, 86_400.0)
     out: dict[str, Any] = {"format": fmt, "user": args.get("user") or None}
     try:
         for name in ("since", "until"):
-            out[name] = (check_moment(parse_time(args[name], name), name, Bounds(
-                now, ACCESS_RETENTION_S, 86_400.0)) if name in args else None)
+            out[name] = (check_moment(parse_time(args[name], name), name, bounds)
+                         if name in args else None)
         raw = args.get("before")
         out["before"] = None if raw is None else check_moment(
-            _number(raw, "before") if "T" not in raw else parse_time(raw, "before"),
-            "before", Bounds(bounds.now, bounds.retention_s, 86_400.0))
+            parse_time(raw, "before") if "T" in raw else _number(raw, "before"), "before", bounds)
     except PeriodError as exc:
         raise AccessQueryError(str(exc)) from None
     try:
