@@ -17,18 +17,19 @@ from typing import Any
 import redis
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from dashboard.access import record_read
-from dashboard.auth import CONTROL_ROOM_ROLES, actor, check_role
+from dashboard.access import current_window_start, record_read
+from dashboard.auth import CONTROL_ROOM_ROLES, actor, allowed, check_role
 from dashboard.coverage import view as views
 from dashboard.deps import Deps
 from dashboard.publisher import BrokerUnavailableError
 from dashboard.redeploy.actions import DuplicateTaskingError, send_tasking
-from dashboard.times import BadTimeError, parse_rfc3339, rfc3339
+from dashboard.times import BadTimeError, rfc3339
 from patrolwatch.archive.reader import ArchiveReader
 from patrolwatch.archive.storage import ArchiveStorage
 from patrolwatch.archive.tiers import History, Trail
 from patrolwatch.core.hotspots import Hotspot
 from patrolwatch.core.model import UNIT_ID_RE, UnitState
+from patrolwatch.core.periods import Bounds, PeriodError, period_from_args
 from patrolwatch.dispatch import TaskingError, api_taskings
 from patrolwatch.store import Stats
 
@@ -103,15 +104,34 @@ def trail_page(found: Trail) -> dict[str, Any]:
 
 
 def time_window(args: Mapping[str, str], now: float, default_s: float,
-                max_s: float) -> tuple[float, float]:
-    """Return (since, until) from ``since``/``until`` query arguments; raise BadTimeError."""
-    until = parse_rfc3339(args["until"], "until") if "until" in args else now
-    since = parse_rfc3339(args["since"], "since") if "since" in args else until - default_s
-    if since > until:
-        raise BadTimeError("since is after until: swap them")
-    if until - since > max_s:
-        raise BadTimeError(f"the range is longer than {max_s / 3600:g} h: ask for shorter pieces")
-    return since, until
+                max_s: float, retention_s: float) -> tuple[float, float]:
+    """Return (since, until) from ``since``/``until`` query arguments; raise BadTimeError.
+
+    Checked by ``core.periods`` (the one validator): malformed, outside retention or in the
+    future is refused with the reason.
+    """
+    try:
+        return period_from_args(args, Bounds(now, retention_s), default_s, max_s)
+    except PeriodError as exc:
+        raise BadTimeError(str(exc)) from None
+
+
+def visits_period(args: Mapping[str, str], now: float, window: float, history: bool,
+                  retention_s: float) -> tuple[float, float, bool]:
+    """Return (since, until, reaches before the current window) for a visits request.
+
+    Viewers see the hotspot's current active window only (the live picture; by default from
+    its start): asking for anything before it is history, for supervisors and admins
+    (PermissionError for a viewer), and the caller logs it.
+    """
+    asked = args if history or "since" in args else {**args, "since": rfc3339(window) or ""}
+    since, until = time_window(asked, now, DEFAULT_VISITS_S, MAX_VISITS_S, retention_s)
+    older = since < window - 1.0  # RFC 3339 in milliseconds: the window's own start is not older
+    if older and not history:
+        raise PermissionError(
+            "viewers see visits of the hotspot's current active window only (since="
+            f"{rfc3339(window)}); older visits are history, for supervisors and admins")
+    return since, until, older
 
 
 def hotspot_feature(hotspot: Hotspot, entry: Mapping[str, Any] | None,
@@ -175,6 +195,27 @@ def _error(status: int, message: str) -> tuple[Response, int]:
     return jsonify({"error": message}), status
 
 
+def visits_response(deps: Deps, hotspot: str, now: float) -> Response | tuple[Response, int]:
+    """Answer ``/api/hotspots/{id}/visits``: the current window for all, older logged."""
+    found = deps.hotspots.by_id.get(hotspot)
+    if found is None:
+        return _error(404, f"unknown hotspot {hotspot!r}: see /api/hotspots for the ids")
+    entry = (deps.store.coverage() or {}).get("hotspots", {}).get(hotspot)
+    try:
+        since, until, older = visits_period(request.args, now, current_window_start(entry, now),
+                                            allowed("supervisor"),
+                                            deps.settings.trail_retention_s)
+    except BadTimeError as exc:
+        return _error(400, str(exc))
+    except PermissionError as exc:
+        return _error(403, str(exc))
+    if older:
+        record_read(deps.store, actor(), "visits", hotspot=hotspot, since=rfc3339(since),
+                    until=rfc3339(until))
+    return jsonify(visits_json(deps.store.visits(hotspot, since, until,
+                                                 min_minutes=found.min_visit_minutes)))
+
+
 def blueprint(deps: Deps) -> Blueprint:
     """Return the API routes bound to this app's store, roster and hotspots."""
     bp = Blueprint("patrolwatch_api", __name__)
@@ -214,7 +255,8 @@ def blueprint(deps: Deps) -> Blueprint:
         if not UNIT_ID_RE.match(unit):
             return _error(400, f"invalid unit id {unit!r}: use 1-32 of A-Z a-z 0-9 _ -")
         try:
-            since, until = time_window(request.args, time.time(), DEFAULT_TRAIL_S, MAX_TRAIL_S)
+            since, until = time_window(request.args, time.time(), DEFAULT_TRAIL_S, MAX_TRAIL_S,
+                                       settings.trail_retention_s)
         except BadTimeError as exc:
             return _error(400, str(exc))
         if deps.roster.get(unit) is None and store.last_seen(unit) is None:
@@ -231,15 +273,7 @@ def blueprint(deps: Deps) -> Blueprint:
 
     @bp.get("/api/hotspots/<hotspot>/visits")
     def visits(hotspot: str) -> Response | tuple[Response, int]:
-        found = deps.hotspots.by_id.get(hotspot)
-        if found is None:
-            return _error(404, f"unknown hotspot {hotspot!r}: see /api/hotspots for the ids")
-        try:
-            since, until = time_window(request.args, time.time(), DEFAULT_VISITS_S, MAX_VISITS_S)
-        except BadTimeError as exc:
-            return _error(400, str(exc))
-        return jsonify(visits_json(store.visits(hotspot, since, until,
-                                               min_minutes=found.min_visit_minutes)))
+        return visits_response(deps, hotspot, time.time())
 
     @bp.get("/api/gaps")
     def gaps() -> Response | tuple[Response, int]:

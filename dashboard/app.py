@@ -13,6 +13,7 @@ from flask import Response, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed
 
 from dashboard import api, auth, callbacks, hardening, history_api, login, metrics, pages
+from dashboard.access_api import blueprint as access_log_blueprint
 from dashboard.admin import callbacks as admin_callbacks
 from dashboard.control_room import basemap
 from dashboard.deps import Deps
@@ -135,7 +136,7 @@ def create_app(settings: Settings, store: Store, roster: Roster, hotspots: Hotsp
                     "to a long random value, the same for every dashboard worker (production, "
                     "gunicorn dashboard.wsgi:server, refuses to start without one).")
     server.extensions["patrolwatch"] = deps
-    hardening.install(server, lambda: app.callback_map)
+    hardening.install(server, lambda: app.callback_map, app.csp_hashes)
     if settings.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -150,6 +151,7 @@ def create_app(settings: Settings, store: Store, roster: Roster, hotspots: Hotsp
     admin_callbacks.register(app, deps)
     server.register_blueprint(history_api.blueprint(deps))  # before api's /api/<path> catch-all
     server.register_blueprint(experiments_api.blueprint(deps))  # before api's catch-all too
+    server.register_blueprint(access_log_blueprint(deps))
     server.register_blueprint(api.blueprint(deps))
     metrics.register(server, deps)
     basemap.register(server, tiles)

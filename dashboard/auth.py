@@ -90,19 +90,27 @@ class SignInGate:
 
     def check(self, users: dict[str, User], name: str, password: str
               ) -> tuple[User | None, float]:
-        """Return (user or None, seconds to wait): the password is not tried while throttled."""
+        """Return (user or None, seconds to wait): the password is not tried while throttled.
+
+        The attempt is reserved in Redis (counted as a failure, atomically with the check)
+        before the password is tried, and taken back only if it was right: 60 parallel wrong
+        guesses for one name, on any number of workers, get at most ``NAME_RULE.limit`` tries.
+        """
         name = name[:NAME_MAX]
         address = request.remote_addr or "unknown"
         now = time.time()
-        wait = self.wait_s(name, address, now)
-        if wait > 0:
+        token, wait = self.store.reserve_sign_in(
+            [("name", name, NAME_RULE.limit), ("address", address, ADDRESS_RULE.limit)], now,
+            max(NAME_RULE.window_s, ADDRESS_RULE.window_s))
+        if token is None:
             log.warning("sign-in for %r from %s refused for %.0f s: too many failures",
                         name, address, wait)
             return None, wait
         user = authenticate(users, name, password)
         if user is None:
             log.warning("failed sign-in for %r from %s", name, address)
-            self.failed(name, address, now)
+        else:
+            self.store.release_sign_in([("name", name), ("address", address)], token)
         return user, 0.0
 
 

@@ -8,17 +8,25 @@
 - A state-changing request (any method but GET/HEAD/OPTIONS) whose ``Origin`` (or, without
   one, ``Referer``) names another site gets 403: a page elsewhere cannot make a signed-in
   browser act. Requests with neither header (curl, scripts with HTTP Basic) pass.
-- Every response forbids framing (``X-Frame-Options: DENY``, CSP ``frame-ancestors 'none'``).
+- Every response carries a Content-Security-Policy that runs no inline script: scripts
+  only from this site (``script-src 'self'``) plus the SHA-256 hashes of exactly the inline
+  scripts Dash writes into its page (``Dash.csp_hashes()``: the renderer's start-up line and
+  any inline clientside callbacks), computed once the app's callbacks are registered. No
+  inline event handler (``onerror=...``) can run under it. Framing is forbidden
+  (``X-Frame-Options: DENY``, ``frame-ancestors 'none'``).
+- A path under Dash's static routes that names no file (``/_dash-component-suites/dash/
+  ../../x``) is a 404, not a 500 with a traceback in the log.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+from dash.exceptions import DependencyException
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -28,6 +36,26 @@ BODY_MAX = 64 * 1024
 DASH_CALLBACK_PATH = "/_dash-update-component"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FRAME_CSP = "frame-ancestors 'none'"
+STATIC_PATHS = ("/_dash-component-suites/",)
+
+
+def content_security_policy(script_hashes: Sequence[str] = ()) -> str:
+    """Return the policy every response carries: no inline script but the hashed ones."""
+    scripts = " ".join(["'self'", *script_hashes])
+    return "; ".join([
+        "default-src 'self'",
+        f"script-src {scripts}",
+        # Dash, Plotly and Leaflet set element styles at run time; styles run no script.
+        "style-src 'self' 'unsafe-inline'",
+        # Map tiles come from the configured tile server (PATROL_TILE_URL), any origin.
+        "img-src 'self' data: blob: https: http:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        FRAME_CSP,
+    ])
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -85,9 +113,10 @@ def _read_at_most(stream: IO[bytes], limit: int) -> bytes:
     return bytes(out)
 
 
-def security_headers() -> list[tuple[str, str]]:
+def security_headers(policy: str | None = None) -> list[tuple[str, str]]:
     """Return the headers every response carries."""
-    return [("X-Frame-Options", "DENY"), ("Content-Security-Policy", FRAME_CSP),
+    return [("X-Frame-Options", "DENY"),
+            ("Content-Security-Policy", policy or content_security_policy()),
             ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin")]
 
 
@@ -158,8 +187,14 @@ def _error(status: int, message: str) -> Response:
     return response
 
 
-def install(server: Flask, callback_map: Callable[[], Mapping[str, Any]]) -> None:
-    """Add the body limit, JSON checks, origin check and framing headers to the app."""
+def install(server: Flask, callback_map: Callable[[], Mapping[str, Any]],
+            script_hashes: Callable[[], Sequence[str]] = tuple) -> None:
+    """Add the body limit, JSON checks, origin check, CSP and framing headers to the app.
+
+    ``script_hashes`` is called once, at the first response (after every callback is
+    registered), for the hashes of the page's inline scripts.
+    """
+    policy: list[str] = []
     server.config["MAX_CONTENT_LENGTH"] = BODY_MAX
     server.wsgi_app = BodyLimit(server.wsgi_app)  # type: ignore[method-assign]
 
@@ -190,12 +225,29 @@ def install(server: Flask, callback_map: Callable[[], Mapping[str, Any]]) -> Non
     def too_large(exc: HTTPException) -> Response:
         return _error(413, exc.description or f"the request body is over {BODY_MAX} bytes")
 
+    @server.before_request
+    def unknown_static_path() -> Response | None:
+        # Dash's own route turns a path outside its packages into a 500 with a traceback.
+        path = request.path
+        if not path.startswith(STATIC_PATHS):
+            return None
+        parts = path[len(STATIC_PATHS[0]):].split("/")
+        if not parts or any(p in ("", ".", "..") or "\\" in p for p in parts):
+            return _error(404, "no such file")
+        return None
+
+    @server.errorhandler(DependencyException)
+    def no_such_static_file(exc: DependencyException) -> Response:
+        # Dash raises this for a file its packages do not hold: a 404, not a logged 500.
+        return _error(404, "no such file")
+
     @server.after_request
     def frame_headers(response: Response) -> Response:
-        for name, value in security_headers():
-            if name == "Content-Security-Policy" and response.headers.get(name):
-                if "frame-ancestors" not in response.headers[name]:
-                    response.headers[name] = f"{response.headers[name]}; {FRAME_CSP}"
+        if not policy:
+            policy.append(content_security_policy(script_hashes()))
+        for name, value in security_headers(policy[0]):
+            if name == "Content-Security-Policy":
+                response.headers[name] = value  # the one policy, whatever a route set
                 continue
             response.headers.setdefault(name, value)
         return response

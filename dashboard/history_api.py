@@ -15,18 +15,19 @@ import duckdb
 import redis
 from flask import Blueprint, Response, jsonify, request
 
-from dashboard.access import record_read
+from dashboard.access import area_summary, record_read
 from dashboard.api import time_window
 from dashboard.auth import actor, check_role
 from dashboard.deps import Deps
 from dashboard.reports import actions as report_actions
 from dashboard.reports.printable import csv_text, html_text
-from dashboard.times import BadTimeError, parse_rfc3339, rfc3339
+from dashboard.times import BadTimeError, rfc3339
 from patrolwatch.archive.frames import Frame, frame
 from patrolwatch.archive.presence import Area, BadAreaError, polygon_area, presence
 from patrolwatch.archive.reader import ArchiveReader
 from patrolwatch.archive.storage import ArchiveStorage
 from patrolwatch.archive.tiers import History
+from patrolwatch.core.periods import Bounds, PeriodError, moment_from_args
 from patrolwatch.core.visits import VisitParams
 
 DEFAULT_PRESENCE_S = 3600.0
@@ -118,11 +119,10 @@ def blueprint(deps: Deps) -> Blueprint:
     def replay_frame() -> Response | tuple[Response, int]:
         now = time.time()
         try:
-            at = parse_rfc3339(request.args["at"], "at") if "at" in request.args else now
-        except BadTimeError as exc:
+            at = moment_from_args(request.args, "at", Bounds(now, settings.trail_retention_s),
+                                  settings.max_future_s)
+        except PeriodError as exc:
             return _error(400, str(exc))
-        if at > now + settings.max_future_s or at < now - settings.trail_retention_s:
-            return _error(400, "at must lie within the retention period and not in the future")
         record_read(deps.store, actor(), "replay_frame", at=rfc3339(at))
         found = frame(history_for(deps), at, deps.store.seen_units(), deps.callsigns,
                       [h.id for h in deps.hotspots], settings.stale_after_s,
@@ -133,12 +133,12 @@ def blueprint(deps: Deps) -> Blueprint:
     def presence_route() -> Response | tuple[Response, int]:
         try:
             since, until = time_window(request.args, time.time(), DEFAULT_PRESENCE_S,
-                                       MAX_PRESENCE_S)
+                                       MAX_PRESENCE_S, settings.trail_retention_s)
             hotspot, area = area_from(deps, request.args)
         except (BadTimeError, BadAreaError) as exc:
             return _error(400, str(exc))
         record_read(deps.store, actor(), "presence", hotspot=hotspot,
-                    polygon=None if area is None else request.args.get("polygon", "")[:500],
+                    area=None if area is None else area_summary(request.args.get("polygon")),
                     since=rfc3339(since), until=rfc3339(until))
         if hotspot is not None:
             rows = hotspot_presence(deps, hotspot, since, until)
@@ -155,7 +155,7 @@ def blueprint(deps: Deps) -> Blueprint:
             return _error(400, f"format={fmt!r}: use html or csv")
         try:
             since, until = time_window(request.args, time.time(), DEFAULT_REPORT_S,
-                                       MAX_REPORT_S)
+                                       MAX_REPORT_S, settings.trail_retention_s)
         except BadTimeError as exc:
             return _error(400, str(exc))
         record_read(deps.store, actor(), "report", since=rfc3339(since), until=rfc3339(until),

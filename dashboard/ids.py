@@ -125,6 +125,10 @@ ADMIN_TICK = "admin-tick"
 ADMIN_ACCESS = "admin-access"
 ADMIN_REJECTIONS = "admin-rejections"
 ADMIN_LINK = "admin-link"
+ADMIN_OLDER = "admin-older"  # the access log's next older page
+ADMIN_NEWEST = "admin-newest"  # back to its newest page
+ADMIN_CURSOR = "admin-cursor"  # dcc.Store {"before": score or None, "back": [earlier befores]}
+ADMIN_PAGE_SAID = "admin-page-said"
 # The replay page (/replay) and its who-was-here panel; ``{"type": REPLAY_STEP, "minutes"}``.
 REPLAY_CLOCK = "replay-clock"
 REPLAY_PERIOD = "replay-period"

@@ -5,6 +5,9 @@ loads. A sign-in creates a session in Redis and sets the ``patrolwatch_session``
 its random id only (HttpOnly, SameSite=Lax, Secure with PATROL_SECURE_COOKIES). The form's
 anti-forgery token lives in Flask's signed cookie ``patrolwatch_login``, which holds nothing
 else. Failed sign-ins are throttled per name and per address (``auth.SignInGate``).
+
+Signing out is a ``POST /logout`` (the edge's Origin check applies); ``GET /logout`` only
+shows a page with a sign-out button, so a link on another site cannot end a session.
 """
 
 from __future__ import annotations
@@ -114,6 +117,19 @@ def login_page(error: str | None, name: str, next_path: str, token: str,
 <body><main><h1>PatrolWatch</h1><div class="sub">Sign in</div>{body}</main></body></html>"""
 
 
+def logout_page_html(signed_in: bool) -> str:
+    """Return the sign-out page: a button that POSTs /logout (a GET never signs anyone out)."""
+    body = ('<form method="post" action="/logout"><button type="submit" id="sign-out">'
+            'Sign out</button></form><p><a href="/">Back to the control room</a></p>'
+            if signed_in else
+            '<p class="note">You are not signed in.</p><p><a href="/login">Sign in</a></p>')
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>PatrolWatch · sign out</title><style>{PAGE_STYLE}</style></head>
+<body><main><h1>PatrolWatch</h1><div class="sub">Sign out</div>{body}</main></body></html>"""
+
+
 def _html(text: str, status: int = 200) -> Response:
     response = make_response(text, status)
     response.headers["Content-Type"] = "text/html; charset=utf-8"
@@ -199,8 +215,14 @@ def register(server: Flask, directory: UserDirectory, store: Store,
         log.info("%s (%s) signed in from %s", user.name, user.role, request.remote_addr)
         return response
 
-    @server.route("/logout", methods=["GET", "POST"])
+    @server.get("/logout")
+    def logout_page() -> Response:
+        # A GET changes nothing: another site's link or image cannot sign a screen out.
+        return _html(logout_page_html(current_user() is not None))
+
+    @server.post("/logout")
     def logout() -> Response:
+        # hardening.check_origin has refused a POST whose Origin (or Referer) is another site.
         response = redirect("/login")
         try:
             sign_out(store, response, secure_cookies)

@@ -20,6 +20,7 @@ from dashboard.experiments.components import EXPERIMENT_PATH, experiment_page
 from dashboard.login import CREW_PATH
 from dashboard.replay.components import REPLAY_PATH
 from dashboard.replay.components import page as replay_page
+from dashboard.widgets import sign_out_button
 from patrolwatch.users import User
 
 ADMIN_PATH = "/admin"
@@ -43,7 +44,7 @@ def who(user: User | None, auth_on: bool) -> list[Any]:
              ] if user.role == "admin" else []
     return [html.Span(user.name, className="pw-who-name"),
             html.Span(user.role, className="pw-who-role"), *admin,
-            html.A("Sign out", href="/logout", className="pw-who-out")]
+            sign_out_button("pw-who-out")]
 
 
 def render(deps: Deps, user: User | None, auth_on: bool, pathname: str | None) -> Any:

@@ -27,3 +27,9 @@ def ago_span(ts: float | None, form: str = "ago") -> html.Span:
     if form != "ago":
         data["data-form"] = form
     return html.Span(className="pw-ago", **data)  # type: ignore[arg-type]  # data-* is allowed
+
+
+def sign_out_button(class_name: str) -> html.Form:
+    """Return a sign-out button: a form that POSTs /logout (a GET never signs anyone out)."""
+    return html.Form(html.Button("Sign out", type="submit", className=class_name),
+                     action="/logout", method="POST", className="pw-sign-out")

@@ -243,6 +243,35 @@ def _mqtt_credentials_options(p: argparse.ArgumentParser) -> None:
                    help="as root, give credentials.txt to this uid (10001 in PatrolWatch's image)")
 
 
+def _tls_certs_options(p: argparse.ArgumentParser) -> None:
+    """Add the options of `patrolwatch tls-certs`."""
+    p.add_argument("dir", help="folder for ca.crt, broker.crt/.key, dashboard.crt/.key")
+    p.add_argument("--host", action="append", default=[], metavar="NAME",
+                   help="another DNS name or IP address the servers are reached by (repeat)")
+    p.add_argument("--broker-uid", type=int, default=None, metavar="UID",
+                   help="as root, give broker.key to this uid (1883 in the Mosquitto image)")
+    p.add_argument("--dashboard-uid", type=int, default=None, metavar="UID",
+                   help="as root, give dashboard.key to this uid (10001 in PatrolWatch's image)")
+
+
+def cmd_tls_certs(settings: Settings, args: argparse.Namespace) -> int:
+    """Write a trial CA and the broker's and dashboard's TLS certificates (keeping any)."""
+    from pathlib import Path
+
+    from patrolwatch.tls_certs import write_certs
+
+    try:
+        done = write_certs(Path(args.dir), args.host, owners={
+            "broker": args.broker_uid, "dashboard": args.dashboard_uid})
+    except (OSError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    for path in done.written:
+        print(f"wrote {path}")
+    for path in done.kept:
+        print(f"kept {path} (already there)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (also used by tests to list subcommands)."""
     parser = argparse.ArgumentParser(
@@ -318,6 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("mqtt-credentials", cmd_mqtt_credentials,
             "write a Mosquitto password file and ACL from the roster")
     _mqtt_credentials_options(p)
+
+    _tls_certs_options(add("tls-certs", cmd_tls_certs, "write a trial CA and TLS "
+                           "certificates for the broker (8883) and the dashboard"))
 
     p = add("bench", cmd_bench, "benchmarks that start what they need themselves")
     p.add_argument("what", choices=["ingest", "coverage", "dashboard", "history"])

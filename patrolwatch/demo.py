@@ -183,14 +183,18 @@ class Demo:
         return f"redis://{HOST}:{port}/0"
 
     def start_broker(self) -> tuple[str, int]:
-        """Start the embedded amqtt broker on every interface (for phones); return URL, port."""
-        port = MQTT_PORT if port_free(MQTT_PORT, "0.0.0.0") else free_port()
+        """Start the embedded amqtt broker on loopback; return URL, port.
+
+        Plain MQTT without passwords: nothing beyond this machine may reach it (the compose
+        stack is the one devices use, over TLS; docs/deployment.md).
+        """
+        port = MQTT_PORT if port_free(MQTT_PORT, HOST) else free_port()
         if port != MQTT_PORT:
             self.say(f"port {MQTT_PORT} is taken by something else: the MQTT broker uses {port}")
         conf = self.workdir / "amqtt.yaml"
         conf.write_text(
             "listeners:\n  default:\n    type: tcp\n"
-            f"    bind: 0.0.0.0:{port}\n"
+            f"    bind: {HOST}:{port}\n"
             "plugins:\n  amqtt.plugins.authentication.AnonymousAuthPlugin:\n"
             "    allow_anonymous: true\n"
             "  amqtt.plugins.sys.broker.BrokerSysPlugin:\n    sys_interval: 0\n")
@@ -297,13 +301,10 @@ class Demo:
             self.say(f"  {what:<15} {where}")
         self.say()
         if mqtt_port is not None:
-            lan = lan_address()
-            where = f"host {lan}, port {mqtt_port}" if lan else (
-                f"this machine's network address, port {mqtt_port} (no LAN address found)")
-            self.say(f"OwnTracks phone on the same network: mode MQTT, {where}, TLS off, no "
-                     "username; it shows as unit <user>-<device> unless the roster names it.")
-            self.say("(The broker listens on every interface without a password: anyone on "
-                     "this network can publish to it.)")
+            self.say(f"The demo's broker listens on {HOST}:{mqtt_port} only, in clear and "
+                     "without passwords, so nothing beyond this machine can reach it. Phones "
+                     "and handhelds use the compose stack: MQTT over TLS on 8883 "
+                     "(docs/deployment.md, TLS).")
             self.say()
             self.say(BROKER_NOTE)
         else:

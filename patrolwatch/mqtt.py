@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -34,18 +34,21 @@ class BrokerAddress:
     tls: bool
     username: str | None
     password: str | None
+    ca_file: str | None = None  # ``?cafile=PATH``: the CA that signed the broker's certificate
 
     @classmethod
     def from_url(cls, url: str) -> BrokerAddress:
-        """Parse ``mqtt://user:pass@host:port`` (``mqtts://`` for TLS)."""
+        """Parse ``mqtt://user:pass@host:port`` (``mqtts://...?cafile=ca.crt`` for TLS)."""
         parts = urlsplit(url)
         tls = parts.scheme in ("mqtts", "ssl")
+        ca_file = parse_qs(parts.query).get("cafile", [None])[-1]
         return cls(
             host=parts.hostname or "127.0.0.1",
             port=parts.port or (8883 if tls else 1883),
             tls=tls,
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
+            ca_file=ca_file or None,
         )
 
     def __str__(self) -> str:
@@ -197,7 +200,8 @@ class MqttClient:
         if self.address.username:
             self._client.username_pw_set(self.address.username, self.address.password)
         if self.address.tls:
-            self._client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+            # The system's CAs, or the force's own CA given as ?cafile= in PATROL_MQTT_URL.
+            self._client.tls_set(ca_certs=self.address.ca_file, cert_reqs=ssl.CERT_REQUIRED)
         if will:
             self._client.will_set(will[0], will[1], qos=will[2], retain=will[3])
         self._client.on_connect = self._handle_connect

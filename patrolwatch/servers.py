@@ -156,7 +156,8 @@ def mosquitto_binary() -> str | None:
 SHIPPED_CONF = Path(__file__).resolve().parents[1] / "config" / "mosquitto" / "mosquitto.conf"
 # Lines of the shipped config that name the production host's ports, paths and users.
 _LOCAL_ONLY = ("listener", "persistence_location", "password_file", "acl_file", "log_dest",
-               "allow_anonymous", "user", "pid_file", "use_username_as_clientid")
+               "allow_anonymous", "user", "pid_file", "use_username_as_clientid",
+               "cafile", "certfile", "keyfile", "tls_version")
 
 
 def shipped_mosquitto_conf(path: Path = SHIPPED_CONF) -> str:

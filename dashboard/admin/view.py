@@ -1,4 +1,8 @@
-"""View models of the admin page: access-log rows and rejection rows (pure, no Dash)."""
+"""View models of the admin page: access-log rows and rejection rows (pure, no Dash).
+
+People and places are named as people read them: a unit by its callsign, a hotspot by its
+name, a drawn area by its size and where it lies (never its raw GeoJSON).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,15 @@ from zoneinfo import ZoneInfo
 
 from dashboard.times import BadTimeError, local_datetime, parse_rfc3339
 
-ACCESS_SHOWN = 200
-REJECTIONS_SHOWN = 100
+ACCESS_SHOWN = 50  # one page; older pages are a click away (and /api/access-log)
+REJECTIONS_SHOWN = 20
+WHAT_SAID = {
+    "trail": "trail", "visits": "visits at a hotspot", "hotspot_panel": "hotspot visit history",
+    "replay": "replay of a period", "replay_follow": "replay, following a unit",
+    "replay_frame": "replay frame", "replay_timeline": "replay timeline",
+    "replay_next_gap": "replay, next gap", "replay_next_emergency": "replay, next emergency",
+    "presence": "who was here", "report": "operation report",
+}
 TEXT_SHOWN = 120  # a hostile payload or detail is cut, never shown whole
 
 
@@ -69,20 +80,38 @@ def period(entry: Mapping[str, Any], zone: ZoneInfo) -> str:
     return f"{_moment(since, zone)} – {_moment(until, zone)}"
 
 
-def whose(entry: Mapping[str, Any]) -> str:
-    """Say whose history was read: the unit, the hotspot or the area."""
-    parts = [f"{label} {entry[key]}" for key, label in
-             (("unit", "unit"), ("hotspot", "hotspot"), ("polygon", "area"))
-             if entry.get(key) not in (None, "")]
+def whose(entry: Mapping[str, Any], hotspots: Mapping[str, str] | None = None,
+          callsigns: Mapping[str, str] | None = None) -> str:
+    """Say whose history was read: the unit's callsign, the hotspot's name, or the area."""
+    parts = []
+    unit, hotspot = entry.get("unit"), entry.get("hotspot")
+    if unit not in (None, ""):
+        callsign = (callsigns or {}).get(str(unit), str(unit))
+        parts.append(f"unit {callsign}" + (f" ({unit})" if callsign != unit else ""))
+    if hotspot not in (None, ""):
+        parts.append(f"hotspot {(hotspots or {}).get(str(hotspot), str(hotspot))}")
+    if entry.get("area"):
+        parts.append(str(entry["area"]))
+    elif entry.get("polygon"):  # entries from before areas were summarised when read
+        from dashboard.access import area_summary
+
+        parts.append(area_summary(str(entry["polygon"])))
     return _cut(", ".join(parts)) or "—"
 
 
+def what_said(what: Any) -> str:
+    """Say what kind of read an entry was, in words."""
+    return WHAT_SAID.get(str(what), _cut(what or "?"))
+
+
 def access_rows(entries: Iterable[Mapping[str, Any]], zone: ZoneInfo,
-                limit: int = ACCESS_SHOWN) -> list[AccessRow]:
+                limit: int = ACCESS_SHOWN, hotspots: Mapping[str, str] | None = None,
+                callsigns: Mapping[str, str] | None = None) -> list[AccessRow]:
     """Return the newest history reads first, as the admin table shows them."""
     ordered = sorted(entries, key=lambda e: _epoch(e.get("ts")) or 0.0, reverse=True)
     return [AccessRow(when=_moment(e.get("ts"), zone), user=_cut(e.get("user") or "?"),
-                      what=_cut(e.get("what") or "?"), whose=whose(e), period=period(e, zone))
+                      what=what_said(e.get("what")), whose=whose(e, hotspots, callsigns),
+                      period=period(e, zone))
             for e in ordered[:limit]]
 
 

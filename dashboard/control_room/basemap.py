@@ -10,6 +10,10 @@ on (or send its screen's whereabouts to). So the base layer is, in this order:
   (``{TileMatrix}/{TileRow}/{TileCol}``);
 - neither: no tiles are requested at all, and the map says how to add a basemap.
 
+A tileset's ``attribution`` (and PATROL_TILE_ATTRIBUTION) is shown as text, never as HTML:
+basemap files come from third parties, and Leaflet writes attributions with innerHTML, so
+``attribution_text`` keeps only the words (tags dropped, entities read) and escapes them.
+
 Vector tilesets (MVT) are refused with a message: drawing them well needs a style and a
 renderer the dashboard does not ship; docs/deployment.md says how to make a raster one.
 """
@@ -17,12 +21,14 @@ renderer the dashboard does not ship; docs/deployment.md says how to make a rast
 from __future__ import annotations
 
 import gzip
+import html
 import importlib
 import logging
 import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -39,6 +45,32 @@ RASTER_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg",
 NO_BASEMAP = ("No basemap configured: the map shows units and hotspots without streets. "
               "Set PATROL_BASEMAP to a .pmtiles or .mbtiles file of London, or PATROL_TILE_URL "
               "to your own tile server (docs/deployment.md, \u201cA basemap\u201d).")
+
+
+ATTRIBUTION_MAX = 300
+
+
+class _Words(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.words: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.words.append(data)
+
+
+def attribution_text(raw: str) -> str:
+    """Return an attribution's words only (``<a href=...>© OSM</a>`` → ``© OSM``), unescaped."""
+    parser = _Words()
+    parser.feed(str(raw))
+    parser.close()
+    text = " ".join("".join(parser.words).split())
+    return text if len(text) <= ATTRIBUTION_MAX else text[: ATTRIBUTION_MAX - 1] + "…"
+
+
+def attribution_html(raw: str) -> str:
+    """Return an attribution Leaflet can write with innerHTML and still shows as plain text."""
+    return html.escape(attribution_text(raw), quote=True)
 
 
 class TileSource(Protocol):
@@ -168,9 +200,10 @@ def base_layer(tile_url: str, attribution: str, source: TileSource | None) -> Ba
     """Return the base layer for the settings: the local tileset, else the tile URL, else none."""
     if source is not None:
         return BaseLayer(f"/tiles/{{z}}/{{x}}/{{y}}.{source.ext}",
-                         source.attribution or attribution, source.min_zoom, source.max_zoom)
+                         attribution_html(source.attribution or attribution), source.min_zoom,
+                         source.max_zoom)
     if tile_url.strip():
-        return BaseLayer(wmts_to_xyz(tile_url.strip()), attribution)
+        return BaseLayer(wmts_to_xyz(tile_url.strip()), attribution_html(attribution))
     return BaseLayer(None, "", notice=NO_BASEMAP)
 
 

@@ -13,6 +13,7 @@ import redis
 from dash import html, no_update
 
 from dashboard import changes, ids
+from dashboard.access import PANEL_SCOPE_S, current_window_start, record_read_once
 from dashboard.control_room import view as control_room_view
 from dashboard.coverage import components, view
 from dashboard.coverage.dosage import dosage_view
@@ -53,15 +54,25 @@ def dosage_download(deps: Deps, now: float) -> Any:
 
 
 def hotspot_panel(deps: Deps, hotspot_id: str | None, now: float,
-                  can_task: bool = False) -> tuple[Any, Any]:
-    """Return the chosen hotspot's panel (with units to send) and its 24 h presence timeline."""
+                  can_task: bool = False, user: str = "anonymous", history: bool = True
+                  ) -> tuple[Any, Any]:
+    """Return the chosen hotspot's panel (with units to send) and its presence timeline.
+
+    Supervisors and admins (``history``) see 24 h, logged once an hour per user and hotspot
+    (``access.PANEL_SCOPE_S``); viewers see the current active window only.
+    """
     hotspot = deps.hotspots.by_id.get(hotspot_id or "")
     zone = deps.settings.zone
     if hotspot is None:
         return components.render_hotspot(None), _empty_figure()
     try:
         snapshot = deps.store.coverage()
-        visits = deps.store.visits(hotspot.id, now - DAY_S, now,
+        window = current_window_start((snapshot or {}).get("hotspots", {}).get(hotspot.id), now)
+        since = now - DAY_S if history else window
+        if since < window:
+            record_read_once(deps.store, user, "hotspot_panel", hotspot.id, PANEL_SCOPE_S,
+                             hotspot=hotspot.id, since=now - DAY_S, until=now)
+        visits = deps.store.visits(hotspot.id, since, now,
                                    min_minutes=hotspot.min_visit_minutes)
         choices = redeploy_view.unit_choices(suggestions_for(deps, hotspot.centroid, now),
                                          deps.callsigns)
@@ -72,7 +83,9 @@ def hotspot_panel(deps: Deps, hotspot_id: str | None, now: float,
     entry = (snapshot or {}).get("hotspots", {}).get(hotspot.id) if usable else None
     detail = view.hotspot_detail(hotspot, entry, state, now=now, zone=zone,
                                   callsigns=deps.callsigns)
-    figure = components.timeline_figure(visits, now - DAY_S, now, zone, deps.callsigns)
+    # Not active now: an empty last hour rather than a timeline of no width.
+    shown_from = since if since < now - 60 else now - 3600
+    figure = components.timeline_figure(visits, shown_from, now, zone, deps.callsigns)
     send = redeploy_components.hotspot_units(hotspot.id, choices, can_task)
     return [*components.render_hotspot(detail), html.Div(send, className="pw-send")], figure
 

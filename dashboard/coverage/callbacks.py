@@ -12,7 +12,7 @@ from typing import Any
 from dash import ALL, Dash, Input, Output, State
 
 from dashboard import ids
-from dashboard.auth import CONTROL_ROOM_ROLES, allowed, require_role
+from dashboard.auth import CONTROL_ROOM_ROLES, actor, allowed, require_role
 from dashboard.coverage import actions
 from dashboard.deps import Deps
 from dashboard.trigger import fired
@@ -39,7 +39,8 @@ def register(app: Dash, deps: Deps) -> None:
                   Input(ids.HOTSPOT_PICK, "value"), Input(ids.SLOW_TICK, "n_intervals"))
     @reader
     def hotspot(picked: str | None, tick: int | None) -> tuple[Any, Any]:
-        return actions.hotspot_panel(deps, picked, time.time(), allowed("supervisor"))
+        return actions.hotspot_panel(deps, picked, time.time(), allowed("supervisor"), actor(),
+                                     allowed("supervisor"))
 
     @app.callback(Output(ids.HOTSPOT_PICK, "value"), Output(ids.MAP, "viewport"),
                   Output(ids.TABS, "value"),

@@ -14,6 +14,7 @@ from dashboard import ids
 from dashboard.deps import Deps
 from dashboard.experiments.components import crew_section
 from dashboard.palette import STATUS_LOOK
+from dashboard.widgets import sign_out_button
 from patrolwatch.core.model import Status
 from patrolwatch.users import User
 
@@ -64,7 +65,7 @@ def crew_page(deps: Deps, user: User) -> html.Div:
             html.Div([html.Span(callsign, className="pw-crew-callsign", id=ids.CREW_UNIT),
                       html.Span(unit, className="pw-crew-unit")]),
             html.Div([html.Span(f"{user.name}", className="pw-crew-user"),
-                      html.A("Sign out", href="/logout", className="pw-crew-signout")]),
+                      sign_out_button("pw-crew-signout")]),
         ], className="pw-crew-header"),
         html.Div(id=ids.CREW_STATUS, className="pw-crew-now"),
         html.Div(id=ids.CREW_MSG, className="pw-crew-msg", role="status"),
@@ -113,7 +114,7 @@ def crew_unavailable(reason: str, link: tuple[str, str] | None = None) -> html.D
     """Return a page saying why the crew page cannot be used (no crew user, no unit)."""
     extra: list[Any] = [html.A(link[1], href=link[0])] if link else []
     return html.Div([html.H1("PatrolWatch crew page"), html.P(reason), *extra,
-                     html.P(html.A("Sign out", href="/logout"))], className="pw-crew")
+                     sign_out_button("pw-crew-signout")], className="pw-crew")
 
 
 def message(text: str, ok: bool = True) -> list[Any]:

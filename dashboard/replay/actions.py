@@ -7,13 +7,14 @@ API's are: the page is another way to look at the same history.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from dash import no_update
 
 from dashboard import ids
-from dashboard.access import record_read
+from dashboard.access import REPLAY_SCOPE_S, area_summary, record_read, record_read_once
 from dashboard.control_room.view import hotspots_hideout
 from dashboard.deps import Deps
 from dashboard.history_api import history_for, hotspot_presence, visit_params
@@ -22,6 +23,8 @@ from dashboard.replay.view import Clock
 from dashboard.times import rfc3339
 from patrolwatch.archive.frames import frame
 from patrolwatch.archive.presence import BadAreaError, polygon_area, presence
+from patrolwatch.core.model import UNIT_ID_RE
+from patrolwatch.core.periods import Bounds, PeriodError, check_period
 
 TRACK_MAX_POINTS = 2000
 
@@ -30,7 +33,7 @@ def control(deps: Deps, user: str, trigger: Any, clock_data: Mapping[str, Any] |
             scrub: float | None, speed: int | None, click: Mapping[str, Any] | None,
             since_text: str | None, until_text: str | None, now: float) -> Clock | str:
     """Return the clock after what the user did (or a message saying what was wrong)."""
-    clock = Clock.from_store(clock_data, now)
+    clock = checked_clock(deps, clock_data, now)
     kind = trigger.get("type") if isinstance(trigger, dict) else trigger
     if kind == ids.REPLAY_TICK:
         return view.tick(clock)
@@ -46,7 +49,7 @@ def control(deps: Deps, user: str, trigger: Any, clock_data: Mapping[str, Any] |
     if kind == ids.REPLAY_UNITS and click:
         unit = (click.get("properties") or {}).get("id")
         return Clock(clock.start, clock.end, clock.at, clock.playing, clock.speed,
-                     unit if isinstance(unit, str) else None)
+                     unit if known_unit(deps, unit) else None)
     if kind == ids.REPLAY_UNFOLLOW:
         return Clock(clock.start, clock.end, clock.at, clock.playing, clock.speed, None)
     if kind == ids.REPLAY_LOAD:
@@ -55,22 +58,52 @@ def control(deps: Deps, user: str, trigger: Any, clock_data: Mapping[str, Any] |
         if start is None or end is None:
             return "Give the period as a date and time in both fields."
         end = min(end, now)
-        if start < now - deps.settings.trail_retention_s:
-            return "That is older than the retention period: positions are gone."
         try:
+            check_period(start, end, Bounds(now, deps.settings.trail_retention_s),
+                         view.MAX_PERIOD_S)
             return view.set_period(clock, start, end)
-        except ValueError as exc:
+        except ValueError as exc:  # PeriodError included
             return f"Period not changed: {exc}."
     if kind in (ids.REPLAY_NEXT_GAP, ids.REPLAY_NEXT_EMERGENCY):
         return jump(deps, user, clock, "gap" if kind == ids.REPLAY_NEXT_GAP else "emergency")
     return clock
 
 
+def checked_clock(deps: Deps, data: Mapping[str, Any] | None, now: float) -> Clock:
+    """Return the page's clock if its period, ``at`` and ``follow`` hold; raise PeriodError.
+
+    The browser keeps the clock, so anything in it may be forged: the period must lie in
+    retention and span at most 31 days, ``at`` inside it, ``follow`` a unit that exists.
+    """
+    try:
+        clock = Clock.from_store(data, now)
+    except (KeyError, TypeError, ValueError):
+        raise PeriodError("the replay clock is not readable") from None
+    check_period(clock.start, clock.end, Bounds(now, deps.settings.trail_retention_s),
+                 view.MAX_PERIOD_S)
+    if not clock.start <= clock.at <= clock.end:
+        raise PeriodError("the replay time lies outside its period")
+    if clock.follow is not None and not known_unit(deps, clock.follow):
+        raise PeriodError("the followed unit is not a known unit")
+    return clock
+
+
+def known_unit(deps: Deps, unit: Any) -> bool:
+    """Tell whether ``unit`` is a valid id of a unit on the roster or ever heard from."""
+    return isinstance(unit, str) and bool(UNIT_ID_RE.match(unit)) and (
+        unit in deps.callsigns or deps.store.last_seen(unit) is not None)
+
+
+def period_scope(clock: Clock) -> str:
+    """Return what makes one replay period one access-log entry (its start and end)."""
+    return f"{clock.start!r}|{clock.end!r}"
+
+
 def jump(deps: Deps, user: str, clock: Clock, kind: str) -> Clock | str:
     """Return the clock at the next gap opened or emergency raised in the period."""
     history = history_for(deps)
-    record_read(deps.store, user, f"replay_next_{kind}", since=rfc3339(clock.at),
-                until=rfc3339(clock.end))
+    record_read_once(deps.store, user, "replay", period_scope(clock), REPLAY_SCOPE_S,
+                     since=rfc3339(clock.start), until=rfc3339(clock.end))
     entries = history.hotspot_states(clock.at, clock.end) if kind == "gap" else []
     emergencies: list[float] = []
     if kind == "emergency":
@@ -86,7 +119,8 @@ def jump(deps: Deps, user: str, clock: Clock, kind: str) -> Clock | str:
 def render(deps: Deps, user: str, clock: Clock) -> dict[str, Any]:
     """Return what the page shows for the clock: map layers, track, labels, controls."""
     history = history_for(deps)
-    record_read(deps.store, user, "replay_frame", at=rfc3339(clock.at), follow=clock.follow)
+    record_read_once(deps.store, user, "replay", period_scope(clock), REPLAY_SCOPE_S,
+                     since=rfc3339(clock.start), until=rfc3339(clock.end))
     found = frame(history, clock.at, deps.store.seen_units(), deps.callsigns,
                   [h.id for h in deps.hotspots], deps.settings.stale_after_s,
                   deps.settings.trail_retention_s)
@@ -94,8 +128,9 @@ def render(deps: Deps, user: str, clock: Clock) -> dict[str, Any]:
     viewport: Any = no_update
     follow_label = ""
     if clock.follow:
-        record_read(deps.store, user, "trail", unit=clock.follow,
-                    since=rfc3339(clock.start), until=rfc3339(clock.at))
+        record_read_once(deps.store, user, "replay_follow",
+                         f"{period_scope(clock)}|{clock.follow}", REPLAY_SCOPE_S,
+                         unit=clock.follow, since=rfc3339(clock.start), until=rfc3339(clock.end))
         trail = history.trail(clock.follow, clock.start, clock.at, TRACK_MAX_POINTS)
         track = view.track_positions(trail.points)
         callsign = deps.callsigns.get(clock.follow, clock.follow)
@@ -120,8 +155,14 @@ def timeline(deps: Deps, user: str, period: Mapping[str, Any] | None) -> dict[st
     """Return the hotspot-state timeline over the replay period."""
     if not period:
         return {"data": [], "layout": {"height": 40}}
-    start, end = float(period["start"]), float(period["end"])
-    record_read(deps.store, user, "replay_timeline", since=rfc3339(start), until=rfc3339(end))
+    try:
+        start, end = check_period(float(period["start"]), float(period["end"]),
+                                  Bounds(time.time(), deps.settings.trail_retention_s),
+                                  view.MAX_PERIOD_S)
+    except (KeyError, TypeError, ValueError):
+        return {"data": [], "layout": {"height": 40}}
+    record_read_once(deps.store, user, "replay", period_scope(Clock(start, end, start)),
+                     REPLAY_SCOPE_S, since=rfc3339(start), until=rfc3339(end))
     entries = history_for(deps).hotspot_states(start, end)
     names = {h.id: h.name for h in deps.hotspots}
     return view.timeline_figure(entries, names, start, deps.settings.zone)
@@ -135,8 +176,11 @@ def who_was_here(deps: Deps, user: str, hotspot: str | None, drawn: Mapping[str,
     since, until = view.parse_local(since_text, zone), view.parse_local(until_text, zone)
     if since is None or until is None or until <= since:
         return [], "Pick a period: a start and an end after it."
-    if until - since > view.MAX_PERIOD_S:
-        return [], "Ask about at most 31 days at a time."
+    try:
+        check_period(since, until, Bounds(now, deps.settings.trail_retention_s),
+                     view.MAX_PERIOD_S)
+    except PeriodError as exc:
+        return [], f"Period not asked: {exc}."
     polygon = view.drawn_polygon(drawn)
     if polygon is None and not hotspot:
         return [], "Pick a hotspot, or draw a polygon on the map."
@@ -145,7 +189,7 @@ def who_was_here(deps: Deps, user: str, hotspot: str | None, drawn: Mapping[str,
             area = polygon_area(json.dumps(polygon))
         except BadAreaError as exc:
             return [], str(exc)
-        record_read(deps.store, user, "presence", polygon=json.dumps(polygon)[:500],
+        record_read(deps.store, user, "presence", area=area_summary(polygon),
                     since=rfc3339(since), until=rfc3339(until))
         rows = presence(history_for(deps), area, since, until, visit_params(deps),
                         deps.settings.trail_retention_s)
@@ -167,12 +211,23 @@ def on_control(deps: Deps, user: str, trigger: Any, clock_data: Mapping[str, Any
                scrub: float | None, speed: int | None, click: Mapping[str, Any] | None,
                since_text: str | None, until_text: str | None, now: float) -> dict[str, Any]:
     """Return every output of the replay's one control callback for what the user did."""
-    before = Clock.from_store(clock_data, now)
+    try:
+        before = checked_clock(deps, clock_data, now)
+    except PeriodError as exc:  # a forged or outdated clock: start afresh, say why
+        clock_data, trigger = None, None
+        before = Clock.from_store(None, now)
+        forged = f"Replay restarted: {exc}."
+    else:
+        forged = ""
     moved = control(deps, user, trigger, clock_data, scrub, speed, click, since_text,
                     until_text, now)
-    message = ""
+    message = forged
     if isinstance(moved, str):
         message, moved = moved, before
+    try:
+        checked_clock(deps, moved.to_store(), now)
+    except PeriodError as exc:
+        message, moved = f"Not moved: {exc}.", before
     out = render(deps, user, moved)
     period_changed = (moved.start, moved.end) != (before.start, before.end) or trigger is None
     return {**out, "clock": moved.to_store(), "message": message,

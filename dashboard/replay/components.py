@@ -12,6 +12,7 @@ from dash.dash_table.DataTable import DataTable
 
 from dashboard import ids
 from dashboard.control_room import view as live_view
+from dashboard.control_room.basemap import attribution_html
 from dashboard.control_room.components import EMPTY, js, legend
 from dashboard.deps import Deps
 from dashboard.replay import view
@@ -31,7 +32,8 @@ def _map(deps: Deps) -> html.Div:
     return html.Div([
         dl.Map(id=ids.REPLAY_MAP, center=[s.map_center_lat, s.map_center_lon], zoom=s.map_zoom,
                preferCanvas=True, style={"width": "100%", "height": "100%"}, children=[
-                   dl.TileLayer(url=s.tile_url, attribution=s.tile_attribution, maxZoom=19),
+                   dl.TileLayer(url=s.tile_url, attribution=attribution_html(s.tile_attribution),
+                                maxZoom=19),
                    dl.GeoJSON(id=ids.REPLAY_HOTSPOTS,
                               data=live_view.hotspot_layer_data(deps.hotspots),
                               hideout=live_view.hotspots_hideout(

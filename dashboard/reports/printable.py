@@ -16,9 +16,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dashboard.reports.view import Report, ShiftRow
+from patrolwatch.core.csvsafe import csv_safe
 from patrolwatch.core.hotspots import Hotspot
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 MAP_W, MAP_H = 520, 360
 CHART_ROW_H, CHART_W = 18, 520
 CSV_HEADER = ["hotspot", "name", "shift_start", "shift_end", "window_minutes",
@@ -31,8 +31,9 @@ def csv_cell(value: Any) -> str:
     """Return a value as a CSV cell a spreadsheet will not run as a formula."""
     if value is None:
         return ""
-    text = f"{value:.1f}" if isinstance(value, float) else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
+    if isinstance(value, float):
+        return f"{value:.1f}"  # a number is data, -3.5 included
+    return str(value) if isinstance(value, int) else str(csv_safe(str(value)))
 
 
 def _when(ts: float | None, zone: ZoneInfo) -> str:

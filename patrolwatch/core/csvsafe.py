@@ -4,6 +4,11 @@ Spreadsheets treat a cell starting with ``=``, ``+``, ``-`` or ``@`` (and, in so
 carriage return before one of them) as a formula, so a hotspot named ``=HYPERLINK(...)``
 would run when a supervisor opens the export (OWASP "CSV injection"). Such text gets a
 leading apostrophe, which spreadsheets show as text. Numbers are left alone: -3.5 is data.
+Leading whitespace does not hide a formula (`` =HYPERLINK(...)`` is quoted too): some
+spreadsheets trim a cell before reading it.
+
+This is the one escaping function: every CSV export (the operation report, the dosage
+tables, the access log, experiment panels) passes every cell through it.
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ from dataclasses import astuple, dataclass, fields
 from typing import TYPE_CHECKING
 
 from patrolwatch.core.coverage import officer_minutes, patrol_minutes
+from patrolwatch.core.csvsafe import csv_safe
 from patrolwatch.core.observed import Interval, observed_seconds
 from patrolwatch.core.schedule import Window
 from patrolwatch.core.visits import Visit
@@ -156,6 +157,6 @@ def dosage_csv(rows: Iterable[DosageRow]) -> str:
             elif isinstance(value, float):
                 cells.append(f"{value:.1f}")
             else:
-                cells.append(value)
+                cells.append(csv_safe(value))
         writer.writerow(cells)
     return out.getvalue()

@@ -19,6 +19,7 @@ Accuracy, in short:
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import shapely
+import shapely.affinity
 from shapely.geometry import MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
@@ -120,6 +122,10 @@ class LocalProjection:
 
         def forward(coords: FloatArray) -> FloatArray:
             x, y = self.to_xy(coords[:, 1], coords[:, 0])
+            # A vertex on +180 stays east: wrapped to -180 it would fold a polygon touching
+            # both edges of the map (a band from -180 to 180) onto a line.
+            east = np.asarray(coords[:, 0], float) - self.lon0 == 180.0
+            x = np.where(east, -x, x)
             return np.column_stack((x, y))
 
         return shapely.transform(geometry, forward)
@@ -165,13 +171,58 @@ def _ring(raw: Any, where: str) -> list[tuple[float, float]]:
     return ring
 
 
-def _polygon(raw: Any, where: str) -> Polygon:
+def _polygon(raw: Any, where: str) -> Polygon | MultiPolygon:
     if not isinstance(raw, list) or not raw:
         raise GeometryError(f"{where}coordinates must be a non-empty list of rings")
     rings = [
         _ring(r, f"{where}{'exterior ring' if i == 0 else f'hole {i}'}") for i, r in enumerate(raw)
     ]
+    if any(_crosses_antimeridian(r) for r in rings):
+        return _split_at_antimeridian(rings, where)
     return Polygon(rings[0], rings[1:])
+
+
+def _crosses_antimeridian(ring: Sequence[tuple[float, float]]) -> bool:
+    """Tell whether an edge goes the short way across ±180 (a jump of over 180° of longitude).
+
+    An edge from exactly -180 to exactly 180 (or back) is the map's full width, as drawn
+    (a band around the Earth), not a crossing.
+    """
+    for (lon1, _), (lon2, _) in itertools.pairwise(ring):
+        if abs(lon2 - lon1) > 180.0 and {lon1, lon2} != {-180.0, 180.0}:
+            return True
+    return False
+
+
+def _unwrapped(ring: Sequence[tuple[float, float]], near: float) -> list[tuple[float, float]]:
+    """Return the ring with longitudes shifted by 360s so no edge jumps more than 180°."""
+    first = ring[0][0] + 360.0 * round((near - ring[0][0]) / 360.0)
+    out = [(first, ring[0][1])]
+    for (lon1, _), (lon2, lat2) in itertools.pairwise(ring):
+        step = lon2 - lon1
+        step -= 360.0 * round(step / 360.0) if abs(step) > 180.0 else 0.0
+        out.append((out[-1][0] + step, lat2))
+    return out
+
+
+def _split_at_antimeridian(rings: Sequence[Sequence[tuple[float, float]]], where: str
+                           ) -> Polygon | MultiPolygon:
+    """Return a polygon that crosses ±180 as its parts on either side (RFC 7946 3.1.9)."""
+    outer = _unwrapped(rings[0], rings[0][0][0])
+    if abs(outer[-1][0] - outer[0][0]) > 1e-9:
+        raise GeometryError(f"{where}exterior ring goes round a pole: split it into polygons "
+                            "that do not")
+    holes = [_unwrapped(h, outer[0][0]) for h in rings[1:]]
+    whole = Polygon(outer, holes)
+    if not whole.is_valid:
+        raise GeometryError(_explain_invalid(whole, f"{where}polygon across ±180".strip()))
+    parts: list[Polygon] = []
+    for shift in (-360.0, 0.0, 360.0):
+        piece = whole.intersection(shapely.box(-180.0 - shift, -90.0, 180.0 - shift, 90.0))
+        piece = shapely.affinity.translate(piece, xoff=shift) if shift else piece
+        parts.extend(g for g in getattr(piece, "geoms", [piece])
+                     if isinstance(g, Polygon) and not g.is_empty and g.area > 0)
+    return parts[0] if len(parts) == 1 else MultiPolygon(parts)
 
 
 def _explain_invalid(geometry: BaseGeometry, what: str, hint: str = "") -> str:
@@ -201,7 +252,10 @@ def parse_geometry(raw: Any) -> BaseGeometry:
     elif kind == "MultiPolygon":
         if not isinstance(coords, list) or not coords:
             raise GeometryError("MultiPolygon coordinates must be a non-empty list of polygons")
-        parts = [_polygon(p, f"polygon {i}: ") for i, p in enumerate(coords)]
+        parts: list[Polygon] = []
+        for i, p in enumerate(coords):
+            built = _polygon(p, f"polygon {i}: ")
+            parts.extend(built.geoms if isinstance(built, MultiPolygon) else [built])
         for i, part in enumerate(parts):
             if not part.is_valid:
                 raise GeometryError(_explain_invalid(part, f"polygon {i}"))

@@ -59,6 +59,12 @@ TRAIL_TRIM_EVERY_S = 3600.0  # trim a unit's trail and re-arm its TTL at most th
 K_ACCESS = "pw:{access}:log"  # ZSET score=time, member=JSON history read (who, what, when)
 ACCESS_RETENTION_S = 400 * 86_400.0  # the access log outlives the history it records
 
+
+def k_access_seen(scope_hash: str) -> str:
+    """Return the marker of one user's read of one scope (STRING, expires: one log entry)."""
+    return f"pw:{{access}}:seen:{scope_hash}"
+
+
 # Dashboard sessions and sign-in throttling (store/sessions.py). The session id in the
 # cookie is never stored: keys hold its SHA-256, so a copy of Redis signs nobody in.
 SESSION_MAX_S = 12 * 3600  # one shift and its overrun; a session never outlives this

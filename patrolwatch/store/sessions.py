@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from patrolwatch.store.base import StoreBase
 from patrolwatch.store.keys import (
@@ -121,6 +121,37 @@ class SessionStore(StoreBase):
                                withscores=True)
         return [[score for _, score in rows] for rows in pipe.execute()]
 
+    def reserve_sign_in(self, keys: Sequence[tuple[str, str, int]], now: float,
+                        window_s: float) -> tuple[str | None, float]:
+        """Reserve one attempt against each (kind, who, limit), or say how long to wait.
+
+        Returns (token, 0.0) when every key has room: the attempt already counts as a
+        failure, so parallel attempts cannot all pass the check before any is counted.
+        ``release_sign_in(token)`` takes it back when the password was right. Otherwise
+        (None, seconds until the fullest key has room). Atomic in Redis, for every worker.
+        """
+        token = uuid.uuid4().hex
+        redis_keys = [k_sign_in_failures(kind, who_hash(who)) for kind, who, _ in keys]
+        found = self._reserve(keys=redis_keys, args=[
+            token, repr(now), repr(window_s), *(str(limit) for _, _, limit in keys)])
+        wait = float(found.decode() if isinstance(found, bytes) else found)
+        return (token, 0.0) if wait <= 0 else (None, wait)
+
+    def release_sign_in(self, keys: Sequence[tuple[str, str]], token: str) -> None:
+        """Take back a reserved attempt (the password was right: it was no failure)."""
+        pipe = self.r.pipeline(transaction=False)
+        for kind, who in keys:
+            pipe.zrem(k_sign_in_failures(kind, who_hash(who)), token)
+        pipe.execute()
+
+    @property
+    def _reserve(self) -> Any:
+        script = getattr(self, "_reserve_script", None)
+        if script is None:
+            script = self.r.register_script(RESERVE_SIGN_IN)
+            self._reserve_script = script
+        return script
+
     def record_sign_in_failure(self, keys: Sequence[tuple[str, str, int]], now: float,
                                window_s: float) -> None:
         """Count one failed sign-in against each (kind, who, limit); keep the newest ``limit``."""
@@ -132,3 +163,28 @@ class SessionStore(StoreBase):
             pipe.zremrangebyrank(key, 0, -limit - 1)  # only the newest `limit` decide
             pipe.expire(key, int(window_s) + 1)
         pipe.execute()
+
+
+# KEYS: one failure ZSET per (kind, who), all in the {auth} slot. ARGV: token, now, window,
+# then one limit per key. Returns "0" after adding the token to every key, else the seconds
+# (as text: Lua numbers lose digits) until the fullest key has room; nothing is added then.
+RESERVE_SIGN_IN = r"""
+local now, window = tonumber(ARGV[2]), tonumber(ARGV[3])
+local wait = 0
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local limit = tonumber(ARGV[3 + i])
+  local n = redis.call('ZCARD', key)
+  if n >= limit then
+    local oldest = redis.call('ZRANGE', key, n - limit, n - limit, 'WITHSCORES')
+    local w = tonumber(oldest[2]) + window - now
+    if w > wait then wait = w end
+  end
+end
+if wait > 0 then return tostring(wait) end
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, ARGV[2], ARGV[1])
+  redis.call('EXPIRE', key, math.floor(window) + 1)
+end
+return "0"
+"""

@@ -92,5 +92,6 @@ def sign_in(dash_duo: DashComposite, base_url: str, name: str,
 
 def sign_out(dash_duo: DashComposite, base_url: str) -> None:
     """Sign out and wait for the login page."""
-    dash_duo.driver.get(f"{base_url}/logout")
+    dash_duo.driver.get(f"{base_url}/logout")  # a page with a button: GET signs nobody out
+    dash_duo.wait_for_element("#sign-out", timeout=10).click()
     dash_duo.wait_for_element("#sign-in", timeout=10)

@@ -118,7 +118,7 @@ def run_and_stop(demo: Demo, taken_port: int, mqtt_port_busy: bool, metrics_busy
             assert broker.group(1) != "1883"
             assert demo.printed(rf"port 1883 is taken by something else: the MQTT broker uses "
                                 rf"{broker.group(1)}")
-        assert demo.printed(r"OwnTracks phone on the same network: mode MQTT, .*port \d+")
+        assert demo.printed(r"broker listens on 127\.0\.0\.1:\d+ only, in clear")
         for role in ("viewer", "supervisor", "admin", "crew"):
             assert demo.printed(rf"{role}\s+user \S+\s+password \S+")
         assert demo.printed(r"crew\s+user \S+\s+password \S+\s+\(unit CW-401: its crew page")

@@ -149,7 +149,7 @@ def test_history_routes_check_roles_inputs_and_log_every_read(world: dict[str, A
         "/api/presence?polygon=" + quote(json.dumps({"type": "Point", "coordinates": [0, 0]})):
             "Polygon",
         "/api/presence?hotspot=" + SOHO + "&since=2026-01-01T00:00:00Z&until=2026-03-01T00:00:00Z":
-            "longer than",
+            "retention",
         "/api/reports/operation?format=pdf": "html or csv",
     }
     for path, reason in bad.items():

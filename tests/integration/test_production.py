@@ -130,7 +130,8 @@ def test_two_workers_share_sessions_and_sign_out_ends_them_everywhere(
 
     wait_until(lambda: both_workers("/api/units", 200), 60, interval=0.05,
                what="both workers served the signed-in user")
-    assert request(port, "GET", "/logout", headers=me).status == 302
+    assert request(port, "GET", "/logout", headers=me).status == 200  # a button, no change
+    assert request(port, "POST", "/logout", headers=me).status == 302
     wait_until(lambda: both_workers("/api/taskings", 401), 60, interval=0.05,
                what="both workers refused the signed-out cookie")
 

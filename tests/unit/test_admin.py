@@ -44,11 +44,51 @@ def test_access_rows_newest_first_with_whose_and_period() -> None:
         {"ts": 1_780_000_050.0, "user": "x" * 500, "what": "presence", "hotspot": "h1"},
     ]
     rows = view.access_rows(entries, LONDON)
-    assert [r.what for r in rows] == ["replay_frame", "presence", "trail"]
+    assert [r.what for r in rows] == ["replay frame", "who was here", "trail"]
     assert rows[0].period.startswith("at Thu 28 May 22:30")
     assert rows[2].whose == "unit CW-401" and " – " in rows[2].period
     assert rows[1].whose == "hotspot h1" and rows[1].period == "—"
     assert len(rows[1].user) == view.TEXT_SHOWN
+    named = view.access_rows(entries, LONDON, hotspots={"h1": "Soho, Old Compton St"},
+                             callsigns={"CW-401": "CN401"})
+    assert named[1].whose == "hotspot Soho, Old Compton St"
+    assert named[2].whose == "unit CN401 (CW-401)"
+
+
+def test_a_drawn_area_is_said_in_words_never_as_geojson() -> None:
+    from dashboard.admin import view
+
+    square = {"type": "Polygon", "coordinates": [[[-0.135, 51.51], [-0.125, 51.51],
+                                                   [-0.125, 51.515], [-0.135, 51.515],
+                                                   [-0.135, 51.51]]]}
+    old = {"ts": 1.0, "user": "sup", "what": "presence", "polygon": json.dumps(square)}
+    [row] = view.access_rows([old], LONDON)
+    assert row.whose.startswith("drawn area ≈ 0.39 km² near 51.5125, -0.1300"), row.whose
+    assert "coordinates" not in row.whose and "{" not in row.whose
+    cut = {**old, "polygon": json.dumps(square)[:40]}  # older entries kept 500 characters
+    assert view.access_rows([cut], LONDON)[0].whose == "a drawn area"
+
+
+@pytest.mark.integration
+def test_the_admin_page_pages_through_the_access_log(app: Any, redis_url: str) -> None:
+    from dashboard.admin.actions import admin_tables
+
+    store = Store.from_url(redis_url)
+    base = time.time() - 10_000
+    for i in range(230):
+        store.log_access({"ts": base + i, "user": "sup", "what": "replay", "n": i})
+    store.log_access({"ts": base - 5, "user": "sup", "what": "trail", "unit": "CW-402"})
+    deps = app.server.extensions["patrolwatch"]
+    cursor: Any = None
+    pages = []
+    for trigger in [None, *[ids.ADMIN_OLDER] * 5]:
+        table, _, cursor, said, last = admin_tables(deps, trigger, cursor)
+        pages.append((json.dumps(table.to_plotly_json(), default=str), said, last))
+    assert pages[0][1] == "Newest reads" and not pages[0][2]
+    assert "CW-402" in pages[4][0] and pages[4][2]  # the trail read under 230 replay reads
+    assert "CW-402" not in "".join(p[0] for p in pages[:4])
+    _, _, cursor, said, _ = admin_tables(deps, ids.ADMIN_NEWEST, cursor)
+    assert said == "Newest reads" and cursor["before"] is None
 
 
 def test_rejection_rows_cut_hostile_text() -> None:
@@ -97,7 +137,7 @@ def test_only_an_admin_gets_the_access_log(app: Any, redis_url: str, user: str,
     assert response.status_code == status
     text = json.dumps(response.get_json())
     if status == 200:
-        assert "unit CW-402" in text and "trail" in text
+        assert "CW-402" in text and "trail" in text
         assert "invalid_json" in text and "patrol/CW-402/position" in text and "{oops" in text
     else:
         assert "CW-402" not in text

@@ -69,7 +69,7 @@ def test_trail_json_oldest_first_as_given() -> None:
      (parse_rfc3339("2026-11-18T09:00:00Z", "s"), parse_rfc3339("2026-11-18T10:00:00Z", "u"))),
 ])
 def test_time_window(args: dict[str, str], expected: tuple[float, float]) -> None:
-    assert api.time_window(args, NOW, 3600, 86400) == expected
+    assert api.time_window(args, NOW, 3600, 86400, 31 * 86400.0) == expected
 
 
 @pytest.mark.parametrize(("args", "says"), [
@@ -80,7 +80,7 @@ def test_time_window(args: dict[str, str], expected: tuple[float, float]) -> Non
 ])
 def test_time_window_rejects(args: dict[str, str], says: str) -> None:
     with pytest.raises(BadTimeError, match=says):
-        api.time_window(args, NOW, 3600, 86400)
+        api.time_window(args, NOW, 3600, 86400, 31 * 86400.0)
 
 
 def test_hotspots_json_without_snapshot_is_no_data_and_keeps_the_file_properties() -> None:

@@ -243,21 +243,54 @@ def test_a_forged_login_without_the_form_token_is_refused(app: Any) -> None:
     assert http.get("/api/units").status_code == 401
 
 
+def kept_cookie(http: FlaskClient) -> str:
+    """Return the session id the browser holds, as someone who copied it would."""
+    found = http.get_cookie(login.SESSION_COOKIE)
+    assert found is not None, "no session cookie"
+    return found.value
+
+
+def replayed(app: Any, sid: str) -> FlaskClient:
+    """Return a client that sends a kept copy of a session cookie."""
+    http = app.server.test_client()
+    http.set_cookie(login.SESSION_COOKIE, sid)
+    return http
+
+
 @pytest.mark.integration
 def test_sign_out_and_password_change_end_the_session(app: Any, tmp_path: Path) -> None:
+    # The copy of the cookie is replayed after each: the browser dropping its cookie proves
+    # nothing, only the server forgetting the session does.
     http = app.server.test_client()
     sign_in(http, "sup")
+    sid = kept_cookie(http)
     assert http.get("/api/units").status_code == 200
-    assert http.get("/logout").headers["Location"] == "/login"
-    assert http.get("/api/units").status_code == 401
+    page = http.get("/logout")  # GET shows a button and changes nothing
+    assert page.status_code == 200 and 'method="post" action="/logout"' in page.get_data(
+        as_text=True)
+    assert replayed(app, sid).get("/api/units").status_code == 200
+    assert http.post("/logout").headers["Location"] == "/login"
+    assert replayed(app, sid).get("/api/units").status_code == 401
 
     sign_in(http, "sup")
-    assert http.get("/api/units").status_code == 200
+    sid = kept_cookie(http)
+    assert replayed(app, sid).get("/api/units").status_code == 200
     users = tmp_path / "users.yaml"
     write_users(users)  # every password hash is new: old sessions no longer match
     stat = users.stat()
     os.utime(users, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
-    assert http.get("/api/units").status_code == 401
+    assert replayed(app, sid).get("/api/units").status_code == 401
+
+
+@pytest.mark.integration
+def test_another_sites_link_or_form_cannot_sign_a_screen_out(app: Any) -> None:
+    http = app.server.test_client()
+    sign_in(http, "sup")
+    sid = kept_cookie(http)
+    assert http.get("/logout").status_code == 200  # a link: a page, no sign-out
+    forged = http.post("/logout", headers={"Origin": "https://evil.example"})
+    assert forged.status_code == 403
+    assert replayed(app, sid).get("/api/units").status_code == 200
 
 
 # --- Dash callbacks --------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from patrolwatch.mqtt import BrokerAddress, MqttClient
 from patrolwatch.mqtt_credentials import Account, service_accounts
 from patrolwatch.settings import Settings
 from patrolwatch.sim.publisher import TASKING_FILTER
+from patrolwatch.tls_certs import write_certs
 from tests.services import ServerProcess, free_port, mosquitto_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +30,7 @@ SERVICES: dict[str, Any] = COMPOSE["services"]
 MOSQUITTO_CONF = ROOT / "config" / "mosquitto" / "mosquitto.conf"
 # Generated on the operator's machine, never committed; docs/deployment.md says how.
 GENERATED = {"config/users.yaml", "config/mosquitto/passwd", "config/mosquitto/acl",
-             "config/mosquitto/credentials.txt"}
+             "config/mosquitto/credentials.txt", "config/tls"}  # tls: tls-certs or the force
 BROKER_UID = 1883  # the mosquitto user of the eclipse-mosquitto image
 
 
@@ -45,13 +46,14 @@ def subcommands() -> set[str]:
 
 
 def test_the_expected_services_exist() -> None:
-    assert set(SERVICES) == {"mqtt-credentials", "mosquitto", "redis", "ingest", "dashboard",
-                             "simulator", "minio"}
+    assert set(SERVICES) == {"mqtt-credentials", "tls-certs", "mosquitto", "redis", "ingest",
+                             "dashboard", "simulator", "minio"}
     assert SERVICES["mosquitto"]["image"] == "eclipse-mosquitto:2"
     assert SERVICES["redis"]["image"] == "redis:7"
     assert command("redis") == ["redis-server", "--appendonly", "yes"]
     assert SERVICES["simulator"]["profiles"] == ["demo"]  # production never runs it
-    for name in ("mqtt-credentials", "mosquitto", "redis", "ingest", "dashboard", "minio"):
+    for name in ("mqtt-credentials", "tls-certs", "mosquitto", "redis", "ingest", "dashboard",
+                 "minio"):
         assert "profiles" not in SERVICES[name]
 
 
@@ -131,9 +133,34 @@ def test_services_reach_each_other_by_service_name() -> None:
         env = SERVICES[name]["environment"]
         assert env["PATROL_REDIS_URL"] == "redis://redis:6379/0"
         address = BrokerAddress.from_url(env["PATROL_MQTT_URL"])
-        assert (address.host, address.port, address.tls) == ("mosquitto", 1883, False)
+        assert (address.host, address.port, address.tls) == ("mosquitto", 8883, True)
+        assert address.ca_file == "/app/config/tls/ca.crt"
         assert "./config:/app/config:ro" in SERVICES[name]["volumes"]
-    assert SERVICES["mosquitto"]["ports"] == ["1883:1883"]
+    # Nothing in clear on the network: MQTT over TLS is the only broker port published.
+    assert SERVICES["mosquitto"]["ports"] == ["8883:8883"]
+
+
+def test_the_stack_is_encrypted_in_transit_out_of_the_box() -> None:
+    """MQTT over TLS and HTTPS with Secure cookies, from certificates tls-certs provides."""
+    assert command("tls-certs")[:2] == ["patrolwatch", "tls-certs"]
+    assert "tls-certs" in subcommands()
+    certs = command("tls-certs")[2]
+    assert container_to_host(certs, "tls-certs") == Path("config/tls")
+    for name in ("mosquitto", "ingest", "dashboard"):
+        needs = SERVICES[name]["depends_on"]["tls-certs"]
+        assert needs["condition"] == "service_completed_successfully", name
+    # The broker's TLS files are where its config reads them.
+    options = conf_options()
+    for key, stem in (("cafile", "ca.crt"), ("certfile", "broker.crt"), ("keyfile", "broker.key")):
+        [inside] = options[key]
+        assert container_to_host(inside, "mosquitto") == Path("config/tls") / stem, key
+    argv = command("dashboard")
+    for flag, stem in (("--certfile", "dashboard.crt"), ("--keyfile", "dashboard.key")):
+        assert container_to_host(argv[argv.index(flag) + 1], "dashboard") == (
+            Path("config/tls") / stem)
+    assert SERVICES["dashboard"]["environment"]["PATROL_SECURE_COOKIES"] == "true"
+    assert "https://" in " ".join(SERVICES["dashboard"]["healthcheck"]["test"])
+    assert "config/tls" in (ROOT / ".gitignore").read_text().splitlines()  # keys stay home
 
 
 # -- broker credentials --------------------------------------------------------------------------
@@ -152,7 +179,8 @@ def container_to_host(path: str, service: str) -> Path | None:
 
 def test_credentials_are_written_before_the_broker_starts() -> None:
     assert SERVICES["mosquitto"]["depends_on"] == {
-        "mqtt-credentials": {"condition": "service_completed_successfully"}}
+        "mqtt-credentials": {"condition": "service_completed_successfully"},
+        "tls-certs": {"condition": "service_completed_successfully"}}
     service = SERVICES["mqtt-credentials"]
     assert service["restart"] == "no"  # a one-shot: "unless-stopped" would loop it
     assert "depends_on" not in service and "ports" not in service
@@ -186,7 +214,8 @@ def test_only_the_credentials_service_may_write_the_configuration() -> None:
         for volume in service.get("volumes", []):
             if volume.startswith("."):
                 read_only = volume.endswith(":ro")
-                assert read_only == (name != "mqtt-credentials"), volume
+                assert read_only == (name not in ("mqtt-credentials", "tls-certs")), volume
+    assert SERVICES["tls-certs"]["volumes"] == ["./config/tls:/app/config/tls"]
 
 
 def account(name: str) -> Account:
@@ -333,7 +362,7 @@ def test_the_broker_is_sized_for_a_fleet() -> None:
     assert options["persistence_location"][0].startswith("/mosquitto/data/")
     assert "persistent_client_expiration" in options
     assert int(options["max_packet_size"][0]) > 8192  # the worker counts oversized payloads
-    assert options["listener"] == ["1883"]
+    assert options["listener"] == ["8883", "1883 127.0.0.1"]  # TLS; clear on loopback only
     assert "stdout" in options["log_dest"]
 
 
@@ -352,7 +381,11 @@ AUTH_LINES = ("password_file /mosquitto/config/passwd\n", "acl_file /mosquitto/c
 def runnable_copy(tmp_path: Path, port: int, enable_auth: bool) -> Path:
     """Return the production config with its port and paths moved into a temp folder."""
     text = MOSQUITTO_CONF.read_text()
-    text = text.replace("listener 1883\n", f"listener {port} 127.0.0.1\n")
+    text = text.replace("listener 1883 127.0.0.1\n", f"listener {port} 127.0.0.1\n")
+    text = text.replace("listener 8883\n", f"listener {free_port()} 127.0.0.1\n")
+    text = text.replace("/mosquitto/tls/", f"{tmp_path}/tls/")
+    if not (tmp_path / "tls" / "broker.key").exists():
+        write_certs(tmp_path / "tls")
     text = text.replace("/mosquitto/data/", f"{tmp_path}/")
     for line in AUTH_LINES:
         assert line in text

@@ -89,7 +89,7 @@ def test_a_session_is_shared_by_workers_and_sign_out_ends_it_everywhere(
     sign_in(http, "sup")
     sid = cookie_of(http)
     assert client_with(two, sid).get("/api/units").status_code == 200
-    out = client_with(two, sid).get("/logout")
+    out = client_with(two, sid).post("/logout")
     assert out.headers["Location"] == "/login"
     assert any(c.startswith(f"{SESSION_COOKIE}=;") for c in out.headers.getlist("Set-Cookie"))
     # The same cookie, replayed by someone who kept a copy, is worthless on either worker.
