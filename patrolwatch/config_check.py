@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from patrolwatch.alerts import alert_problems
 from patrolwatch.core.hotspots import CoverageDefaults, validate_hotspots
 from patrolwatch.errors import ConfigError
 from patrolwatch.mqtt_logins import login_problems
@@ -35,4 +36,5 @@ def check_config(settings: Settings) -> list[str]:
             if user.unit and roster_units and user.unit not in roster_units:
                 problems.append(f"{settings.users}:{user.name}: unit {user.unit!r} is not on the "
                                 f"roster {settings.units}")
+    problems += alert_problems(settings.alerts)
     return problems

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     units: Path = Path("config/units.yaml")
     users: Path = Path("config/users.yaml")
     status_codes: Path = Path("config/status_codes.yaml")
+    alerts: Path = Path("config/alerts.yaml")  # alarm rules (CONTRACT.md section 7)
     strict_roster: bool = False
 
     # People-facing time zone and liveness
