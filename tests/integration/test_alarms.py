@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -218,9 +218,9 @@ def test_two_ingest_workers_raise_and_announce_it_once(
 class Receiver(BaseHTTPRequestHandler):
     """A real HTTP receiver: keeps (signature, body); answers 500 to the very first call."""
 
-    calls: list[tuple[str, bytes]] = []
+    calls: ClassVar[list[tuple[str, bytes]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         Receiver.calls.append((self.headers.get("X-PatrolWatch-Signature", ""), body))
         self.send_response(500 if len(Receiver.calls) == 1 else 204)
