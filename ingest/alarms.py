@@ -120,7 +120,7 @@ class AlarmEvaluator:
                 store.raise_alarm(found, now)
         if started or ended:
             store.set_battery_spells(started, ended)
-        for record in store.open_alarms():
+        for record in store.open_alarm_records():
             if record.get("kind") == rules_.LOST_CONTACT:
                 seen = views.get(str(record["unit"]))
                 if seen is not None and rules_.contact_resumed(float(record["ts"]),
@@ -160,7 +160,7 @@ class AlarmEvaluator:
                     {k: record[k] for k in ("id", "ts", "reason", "answer_by")}))
 
     def _escalate(self, now: float) -> None:
-        due = [str(a["id"]) for a in self.store.open_alarms()
+        due = [str(a["id"]) for a in self.store.open_alarm_records()
                if rules_.escalation_due(rules_.kind_of(a), float(a.get("arrival", a["ts"])),
                                         False, a.get("escalated_at") is not None,
                                         self.rules, now)]

@@ -252,3 +252,9 @@ class AlarmStore(StoreBase):
                if (c := _decode(v)).get("state") != "OPEN" and float(c["ts"]) < cutoff]
         if old:
             self.r.hdel(K_CHECKINS, *old)
+
+    def open_alarm_records(self) -> list[dict[str, Any]]:
+        """Return every open alarm, whatever its kind, in one round trip."""
+        ids = cast(list[bytes], self.r.zrange(K_ALARMS_OPEN, 0, -1))
+        rows = cast(list[bytes | None], self.r.hmget(K_ALARMS, ids)) if ids else []
+        return [_decode(r) for r in rows if r]
