@@ -23,17 +23,18 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 UNIT = "CW-401"
 
-CARDS = """
-return Array.from(document.querySelectorAll('#%s .pw-rule-alarm')).map(c => ({
+CARDS = f"""
+return Array.from(document.querySelectorAll('#{ids.RULE_ALARMS} .pw-rule-alarm')).map(c => ({{
   kind: c.getAttribute('data-kind'), id: c.getAttribute('data-alarm'), text: c.innerText,
   head: getComputedStyle(c.querySelector('.pw-rule-alarm-head')).backgroundColor,
-  button: !!c.querySelector('.pw-ack')}));
-""" % ids.RULE_ALARMS
+  button: !!c.querySelector('.pw-ack')}}));
+"""
 
-ORDER = """
-const e = document.getElementById('%s'), r = document.getElementById('%s');
+ORDER = f"""
+const e = document.getElementById('{ids.EMERGENCY}');
+const r = document.getElementById('{ids.RULE_ALARMS}');
 return e.compareDocumentPosition(r) & Node.DOCUMENT_POSITION_FOLLOWING;
-""" % (ids.EMERGENCY, ids.RULE_ALARMS)
+"""
 
 
 def test_every_kind_has_its_own_card_under_the_red_emergency_and_is_acknowledged_alone(
