@@ -117,3 +117,21 @@ def test_cards_are_amber_escalated_red_and_each_has_its_own_button(redis_url: st
     viewer = dumps(components.render_cards(shown, ZoneInfo("Europe/London"), can_ack=False))
     assert "Acknowledge" not in viewer and "not acknowledged" in viewer
     assert actions.ALARM_ID_MAX >= 100
+
+
+def test_the_operation_report_lists_every_alarm_with_time_to_acknowledge(
+        app: Any, redis_url: str) -> None:
+    store = Store.from_url(redis_url)
+    now = time.time()
+    found = Raise(UNIT, "status_too_long", now - 3000, "AT_SCENE for more than 45 min")
+    store.raise_alarm(found, now - 600)
+    store.acknowledge(found.id, "sgt.jones", now - 450)  # 2.5 minutes later
+    http = app.server.test_client()
+    answer = http.get("/api/reports/operation?format=csv", headers=basic("sgt.jones"))
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+    text = answer.get_data(as_text=True)
+    assert "alarm_kind,unit,callsign,raised,detail,count,state,escalated,minutes_to_ack" in text
+    line = next(x for x in text.splitlines() if x.startswith("status_too_long,"))
+    assert "U11 Alpha" in line and ",ACKNOWLEDGED,,2.5,sgt.jones" in line
+    page = http.get("/api/reports/operation?format=html", headers=basic("sgt.jones"))
+    assert "Alarms (every kind)" in page.get_data(as_text=True)
