@@ -80,6 +80,7 @@ class AlarmEvaluator:
         wanted = set(rules.welfare.categories)
         self.welfare_spots = {h.id for h in hotspots if h.category in wanted}
         self.category = {h.id: h.category for h in hotspots}
+        self.moved: dict[str, tuple[float, float]] = {}  # unit -> (last seen, when it moved)
 
     def run(self, stop: threading.Event, tick_s: float = TICK_S) -> None:
         """Evaluate every ``tick_s`` while holding the lock, until stopped."""
@@ -111,6 +112,8 @@ class AlarmEvaluator:
         started: dict[str, float] = {}
         ended: list[str] = []
         for u in units:
+            if self._catching_up(u, now):
+                continue
             was = spells.get(u.id)
             spell = rules_.battery_spell(was, u.battery, u.ts, rules)
             if spell != was:
@@ -129,6 +132,18 @@ class AlarmEvaluator:
         self._checkins(views, now)
         self._escalate(now)
         self._announce(now)
+
+    def _catching_up(self, u: UnitState, now: float) -> bool:
+        """Note when the unit's newest event time moved; tell whether it is flushing a buffer."""
+        if u.last_seen is None:
+            return False
+        seen = self.moved.get(u.id)
+        if seen is None or seen[0] != u.last_seen:
+            self.moved[u.id] = (u.last_seen, now if seen is not None else -1e18)
+            if seen is None:
+                return True  # first sight: wait a tick to tell a flush from silence
+        return rules_.catching_up(u.last_seen, self.moved[u.id][1], now,
+                                  self.settings.stale_after_s)
 
     def _checkins(self, views: dict[str, rules_.UnitNow], now: float) -> None:
         store, rules = self.store, self.rules

@@ -256,6 +256,8 @@ class Demo:
                    PATROL_HOTSPOTS=str(settings.hotspots.resolve()),
                    PATROL_UNITS=str(settings.units.resolve()),
                    PATROL_METRICS_PORT=str(metrics))
+        if "alerts" not in settings.model_fields_set:  # short thresholds: alarms show (issue 18)
+            env["PATROL_ALERTS"] = str(settings.alerts.with_name("alerts-demo.yaml").resolve())
         # The demo's Redis lives and dies with it: so does its archive, unless one is set.
         if "archive" not in settings.model_fields_set:
             env["PATROL_ARCHIVE"] = str(self.workdir / "archive")

@@ -46,7 +46,7 @@ class Account:
 
 
 # (write, read) of each service.
-INGEST_RIGHTS = (("patrol/events/coverage",),
+INGEST_RIGHTS = (("patrol/events/coverage", "patrol/+/alarm", "patrol/+/checkin"),
                  ("patrol/+/position", "patrol/+/status", "patrol/+/ack", "owntracks/+/+",
                   "owntracks/+/+/event"))
 DASHBOARD_RIGHTS = (("patrol/+/tasking", "patrol/+/position", "patrol/+/status", "patrol/+/ack"),
@@ -54,7 +54,7 @@ DASHBOARD_RIGHTS = (("patrol/+/tasking", "patrol/+/position", "patrol/+/status",
 # Any unit's reports, as the simulated fleet is any roster; never taskings or coverage events,
 # which the control room acts on. Its OwnTracks phones sign in as their own users.
 SIMULATOR_RIGHTS = (("patrol/+/position", "patrol/+/status", "patrol/+/ack"),
-                    ("patrol/+/tasking",))
+                    ("patrol/+/tasking", "patrol/+/checkin"))
 
 
 def service_accounts(settings: Settings) -> list[Account]:
@@ -96,7 +96,8 @@ def unit_accounts(roster: Roster) -> list[Account]:
             unit.id,
             write=(f"patrol/{unit.id}/position", f"patrol/{unit.id}/status",
                    f"patrol/{unit.id}/ack"),
-            read=(f"patrol/{unit.id}/tasking",),
+            read=(f"patrol/{unit.id}/tasking", f"patrol/{unit.id}/alarm",
+                  f"patrol/{unit.id}/checkin"),
             comment=f"{unit.callsign} ({unit.team}, {unit.kind})",
         ))
     owntracks: dict[str, list[str]] = {}

@@ -35,6 +35,7 @@ WARNING_KINDS = frozenset({BATTERY_LOW})  # shown quietly, never escalated
 BATTERY_REARM_POINTS = 5.0  # a low spell ends only at threshold + 5 %, so 14-16-14 is one spell
 LOST_CONTACT_LOOKBACK_S = 12 * 3600.0  # a silence older than this is not a unit on duty now
 CHECKIN_PREFIX = "ci"
+CATCH_UP_S = 15.0  # a unit whose newest event time moved this recently is sending now
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,22 @@ def on_duty(u: UnitNow) -> bool:
 def _since(u: UnitNow, now: float) -> float | None:
     # A fast handheld clock cannot push its status's start into the future.
     return None if u.status_since is None else min(u.status_since, now)
+
+
+def catching_up(last_seen: float | None, moved_at: float | None, now: float,
+                stale_after_s: float) -> bool:
+    """Tell whether a unit is flushing a buffer: sending now, its newest data still old.
+
+    ``moved_at`` is when (wall clock) the evaluator last saw the unit's newest event time
+    advance. Such a unit's present is not known until it has caught up, so the rules wait:
+    a flushed AT_SCENE that ended an hour ago, or the silence the buffer covers, raises
+    nothing. ``moved_at`` None (a unit not seen before by this evaluator) waits one tick.
+    """
+    if last_seen is None:
+        return False
+    if moved_at is None:
+        return True
+    return now - moved_at < CATCH_UP_S and now - last_seen > stale_after_s
 
 
 # --- status too long ----------------------------------------------------------------------

@@ -210,3 +210,16 @@ def test_every_kind_is_one_record_shape_emergency_first() -> None:
     assert [(r["kind"], r["minutes_to_ack"]) for r in report] == [
         ("status_too_long", None), ("lost_contact", -120.0), ("welfare", 1.0),
         ("emergency", None)]
+
+
+@pytest.mark.parametrize(("seen_ago", "moved_ago", "flushing"), [
+    (3600, 1, True),  # an hour-old message arrived a second ago: a buffer is being flushed
+    (3600, 60, False),  # nothing has moved for a minute: that is silence, not a flush
+    (5, 1, False),  # fresh data: the unit is live
+    (3600, None, True),  # first sight by this evaluator: wait one tick
+])
+def test_a_unit_flushing_its_buffer_waits_until_it_has_caught_up(
+        seen_ago: float, moved_ago: float | None, flushing: bool) -> None:
+    now = T0 + 7200
+    moved = None if moved_ago is None else now - moved_ago
+    assert rules.catching_up(now - seen_ago, moved, now, 180.0) is flushing
