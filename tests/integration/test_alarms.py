@@ -261,6 +261,7 @@ def test_webhook_is_signed_retried_and_the_ack_reaches_the_device(
     finally:
         proc.stop()
         server.shutdown()
+        server.server_close()
     for sig, body in Receiver.calls:
         expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
         assert hmac.compare_digest(sig, expected), (sig, body)
