@@ -44,6 +44,7 @@ from patrolwatch.store.keys import WEBHOOK_ATTEMPTS
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0
+HOUSEKEEPING_S = 600.0  # how often old check-ins and cleared alarms are dropped
 WEBHOOK_TIMEOUT_S = 5.0
 WEBHOOK_BACKOFF_MAX_S = 300.0
 Publish = Callable[[str, str], object]
@@ -81,6 +82,7 @@ class AlarmEvaluator:
         self.welfare_spots = {h.id for h in hotspots if h.category in wanted}
         self.category = {h.id: h.category for h in hotspots}
         self.moved: dict[str, tuple[float, float]] = {}  # unit -> (last seen, when it moved)
+        self.swept = 0.0
 
     def run(self, stop: threading.Event, tick_s: float = TICK_S) -> None:
         """Evaluate every ``tick_s`` while holding the lock, until stopped."""
@@ -132,6 +134,10 @@ class AlarmEvaluator:
         self._checkins(views, now)
         self._escalate(now)
         self._announce(now)
+        if now - self.swept > HOUSEKEEPING_S:
+            self.swept = now
+            store.forget_checkins(now)
+            store.forget_closed_alarms(now)
 
     def _catching_up(self, u: UnitState, now: float) -> bool:
         """Note when the unit's newest event time moved; tell whether it is flushing a buffer."""

@@ -244,6 +244,15 @@ class AlarmStore(StoreBase):
         rows = cast(dict[bytes, bytes], self.r.hgetall(K_CHECKIN_LAST))
         return {as_text(k): float(v) for k, v in rows.items()}
 
+    def forget_closed_alarms(self, now: float) -> None:
+        """Drop alarms their unit cleared (never acknowledged) once past the audit retention."""
+        cutoff = now - self.audit_retention_s
+        rows = cast(dict[bytes, bytes], self.r.hgetall(K_ALARMS))
+        old = [k for k, v in rows.items() if (a := _decode(v)).get("closed_at") is not None
+               and a.get("acked_by") is None and float(a["closed_at"]) < cutoff]
+        if old:
+            self.r.hdel(K_ALARMS, *old)
+
     def forget_checkins(self, now: float) -> None:
         """Drop answered check-ins older than a week."""
         rows = cast(dict[bytes, bytes], self.r.hgetall(K_CHECKINS))

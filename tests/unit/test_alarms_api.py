@@ -135,3 +135,17 @@ def test_the_operation_report_lists_every_alarm_with_time_to_acknowledge(
     assert "U11 Alpha" in line and ",ACKNOWLEDGED,,2.5,sgt.jones" in line
     page = http.get("/api/reports/operation?format=html", headers=basic("sgt.jones"))
     assert "Alarms (every kind)" in page.get_data(as_text=True)
+
+
+def test_cleared_alarms_and_answered_check_ins_are_forgotten_after_retention(
+        redis_url: str) -> None:
+    store = Store.from_url(redis_url, audit_retention_s=3600.0)
+    now = time.time()
+    lost = Raise(UNIT, "lost_contact", now - 9000, "silent")
+    store.raise_alarm(lost, now - 8000)
+    store.close_alarm(lost.id, now - 7200)
+    kept = Raise(OTHER, "lost_contact", now - 600, "silent")
+    store.raise_alarm(kept, now - 500)
+    store.close_alarm(kept.id, now - 60)
+    store.forget_closed_alarms(now)
+    assert store.alarm(lost.id) is None and store.alarm(kept.id) is not None
