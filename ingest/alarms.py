@@ -44,6 +44,7 @@ from patrolwatch.store.keys import WEBHOOK_ATTEMPTS
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0
+ALARMS_NICENESS = 5  # below the worker, above the coverage evaluator (10)
 HOUSEKEEPING_S = 600.0  # how often old check-ins and cleared alarms are dropped
 WEBHOOK_TIMEOUT_S = 5.0
 WEBHOOK_BACKOFF_MAX_S = 300.0
@@ -270,6 +271,9 @@ def run_alarms(settings: Settings, stop: Any, parent: int, level: int, events: A
     from patrolwatch.roster import load_roster
 
     done = _child_setup(level, stop, parent)
+    # Positions first when CPU is short; an EMERGENCY is raised by the worker itself.
+    with contextlib.suppress(OSError):
+        os.nice(ALARMS_NICENESS)
     rules = load_alerts(settings.alerts)
     store = Store.from_settings(settings)
     hotspots = load_hotspots(settings.hotspots, CoverageDefaults.from_settings(settings),
