@@ -269,3 +269,28 @@ def test_webhook_is_signed_retried_and_the_ack_reaches_the_device(
         assert alarm_json["id"] == alarm["id"] and alarm_json["callsign"] == "U11 Alpha"
     audit = [e for e in store.audit_log() if e.get("alarm") == alarm["id"]]
     assert audit and audit[0]["kind"] == "alarm_ack" and audit[0]["actor"] == "sup1"
+
+
+def test_lost_contact_on_duty_is_raised_once_and_cleared_by_the_next_message(
+        mqtt_url: str, redis_url: str, tmp_path: Path, device: MqttClient,
+        listener: Listener) -> None:
+    store = Store.from_url(redis_url)
+    alerts = alerts_file(tmp_path, lost_contact_minutes=0.05)  # 3 s beyond the stale time
+    proc = IngestProcess(mqtt_url, redis_url, tmp_path / "ingest.log",
+                         env={"PATROL_ALERTS": str(alerts), "PATROL_STALE_AFTER_S": "2"},
+                         client_id="test-alarms-lost")
+    proc.start()
+    try:
+        proc.wait_storing(store)
+        send(device, FOOT[0], "status", ts=time.time(), status="ON_PATROL")
+        send(device, FOOT[1], "status", ts=time.time(), status="OFF_DUTY")  # never alarmed
+        lost = wait_until(lambda: of_kind(store, "lost_contact", FOOT[0]), 30,
+                          what=f"lost contact: {proc.log()[-1500:]}")[0]
+        send(device, FOOT[0], "position", ts=time.time(), lat=51.5, lon=-0.1)
+        closed = wait_until(lambda: [p for p in listener.on(f"patrol/{FOOT[0]}/alarm")
+                                     if p["state"] == "CLOSED"], 30, what="cleared")
+        assert closed[0]["id"] == lost["id"] and closed[0]["kind"] == "lost_contact"
+        assert (store.alarm(lost["id"]) or {}).get("closed_at") is not None
+        assert of_kind(store, "lost_contact", FOOT[1]) == []
+    finally:
+        proc.stop()
