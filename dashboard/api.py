@@ -18,6 +18,7 @@ import redis
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from dashboard.access import current_window_start, record_read
+from dashboard.alarms import actions as alarm_actions
 from dashboard.auth import CONTROL_ROOM_ROLES, actor, allowed, check_role
 from dashboard.coverage import view as views
 from dashboard.deps import Deps
@@ -218,7 +219,7 @@ def visits_response(deps: Deps, hotspot: str, now: float) -> Response | tuple[Re
 
 def blueprint(deps: Deps) -> Blueprint:
     """Return the API routes bound to this app's store, roster and hotspots."""
-    bp = Blueprint("patrolwatch_api", __name__)
+    bp = alarm_routes(Blueprint("patrolwatch_api", __name__), deps)
     store, settings = deps.store, deps.settings
 
     @bp.errorhandler(redis.RedisError)
@@ -313,5 +314,21 @@ def blueprint(deps: Deps) -> Blueprint:
     @bp.route("/api/<path:rest>")
     def unknown(rest: str) -> tuple[Response, int]:
         return _error(404, f"no such API route /api/{rest}: see docs/dashboard.md")
+
+    return bp
+
+
+def alarm_routes(bp: Blueprint, deps: Deps) -> Blueprint:
+    """Add ``GET /api/alarms`` and ``POST /api/alarms/{id}/ack`` (dashboard/alarms/actions.py)."""
+
+    @bp.get("/api/alarms")
+    def alarms() -> Response:
+        return jsonify(alarm_actions.alarms_json(deps, time.time()))
+
+    @bp.post("/api/alarms/<alarm_id>/ack")
+    def alarm_ack(alarm_id: str) -> tuple[Response, int]:
+        check_role("supervisor")
+        status, body = alarm_actions.acknowledge(deps, alarm_id, actor(), time.time())
+        return jsonify(body), status
 
     return bp

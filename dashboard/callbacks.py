@@ -12,6 +12,7 @@ from typing import Any
 from dash import Dash, Input, Output
 
 from dashboard import ids, pages
+from dashboard.alarms import callbacks as alarm_callbacks
 from dashboard.auth import auth_enabled, current_user
 from dashboard.control_room import callbacks as control_room_callbacks
 from dashboard.coverage import callbacks as coverage_callbacks
@@ -35,3 +36,4 @@ def register(app: Dash, deps: Deps) -> None:
     redeploy_callbacks.register(app, deps)
     crew_callbacks.register(app, deps)
     replay_callbacks.register(app, deps)
+    alarm_callbacks.register(app, deps)

@@ -158,3 +158,12 @@ WHO_TABLE = "who-table"
 WHO_MESSAGE = "who-message"
 WHO_FROM = "who-from"
 WHO_TO = "who-to"
+# Alarms of every kind beyond EMERGENCY (dashboard/alarms/, issue 18)
+RULE_ALARMS = "rule-alarms"  # the banner of alarm cards under the EMERGENCY banner
+RULE_ALARM_ACK = "rule-alarm-ack"  # {"type": RULE_ALARM_ACK, "alarm": id}: one card's button
+RULE_ALARM_TOAST = "rule-alarm-toast"
+CREW_CHECKIN = "crew-checkin"  # the crew's "Are you OK?" box
+CREW_CHECKIN_ID = "crew-checkin-id"
+CREW_CHECKIN_OK = "crew-checkin-ok"
+CREW_CHECKIN_HELP = "crew-checkin-help"
+CREW_CHECKIN_MSG = "crew-checkin-msg"

@@ -12,6 +12,7 @@ import threading
 from typing import Any
 from urllib.parse import urlsplit
 
+from ingest import alarms
 from ingest.evaluator import CoverageEvaluator
 from ingest.experiment import experiment_thread
 from ingest.metrics import WorkerMetrics, bind_address
@@ -82,6 +83,7 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
     archiver.start()
     if picture is not None:
         picture.start()
+    join_alarms = alarms.start(settings, worker, stop) if evaluator else alarms.nothing  # issue 18
     try:
         worker.run(stop)
     finally:
@@ -93,6 +95,7 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
                 child.terminate()
             forwarder.join(timeout=5)
         archiver.join(timeout=10)
+        join_alarms()
         if picture is not None:
             picture.join(timeout=15)
             if picture.is_alive():

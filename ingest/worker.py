@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import redis
 
+from ingest.alarms import answer_checkins
 from ingest.metrics import WorkerMetrics
 from patrolwatch.core.messages import ParseContext, parse_message
 from patrolwatch.core.model import (
@@ -183,6 +184,7 @@ class IngestWorker:
         result = self.store_until_done(batch, stop)
         if result is None:
             return False
+        answer_checkins(self.store, batch.acks, time.time())  # welfare check-ins (issue 18)
         for msg in messages:
             self.client.ack(msg)
         elapsed = time.perf_counter() - started

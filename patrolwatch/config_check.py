@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from patrolwatch.alerts import alert_problems
 from patrolwatch.core.hotspots import CoverageDefaults, validate_hotspots
 from patrolwatch.errors import ConfigError
 from patrolwatch.mqtt_logins import login_problems
@@ -36,6 +37,7 @@ def check_config(settings: Settings) -> list[str]:
                 problems.append(f"{settings.users}:{user.name}: unit {user.unit!r} is not on the "
                                 f"roster {settings.units}")
     problems += experiment_problems(settings)
+    problems += alert_problems(settings.alerts)
     return problems
 
 

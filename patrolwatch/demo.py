@@ -264,6 +264,8 @@ class Demo:
         if settings.experiment is None and "hotspots" not in settings.model_fields_set \
                 and trial.exists():
             env["PATROL_EXPERIMENT"] = str(trial.resolve())
+        if "alerts" not in settings.model_fields_set:  # short thresholds: alarms show (issue 18)
+            env["PATROL_ALERTS"] = str(settings.alerts.with_name("alerts-demo.yaml").resolve())
         # The demo's Redis lives and dies with it: so does its archive, unless one is set.
         if "archive" not in settings.model_fields_set:
             env["PATROL_ARCHIVE"] = str(self.workdir / "archive")

@@ -47,7 +47,8 @@ class Account:
 
 
 # (write, read) of each service.
-INGEST_RIGHTS = (("patrol/events/coverage", "owntracks/+/+/cmd"),  # cmd: experiment regions
+INGEST_RIGHTS = (("patrol/events/coverage", "owntracks/+/+/cmd",  # cmd: experiment regions
+                  "patrol/+/alarm", "patrol/+/checkin"),
                  ("patrol/+/position", "patrol/+/status", "patrol/+/ack", "owntracks/+/+",
                   "owntracks/+/+/event", "tetra/+/lip"))
 DASHBOARD_RIGHTS = (("patrol/+/tasking", "patrol/+/position", "patrol/+/status", "patrol/+/ack"),
@@ -55,7 +56,7 @@ DASHBOARD_RIGHTS = (("patrol/+/tasking", "patrol/+/position", "patrol/+/status",
 # Any unit's reports, as the simulated fleet is any roster; never taskings or coverage events,
 # which the control room acts on. Its OwnTracks phones sign in as their own users.
 SIMULATOR_RIGHTS = (("patrol/+/position", "patrol/+/status", "patrol/+/ack", "tetra/+/lip"),
-                    ("patrol/+/tasking",))
+                    ("patrol/+/tasking", "patrol/+/checkin"))
 # A radio gateway (`patrolwatch pei`, or a force's location server) speaks for every radio.
 TETRA_GATEWAY_RIGHTS: tuple[tuple[str, ...], tuple[str, ...]] = (("tetra/+/lip",), ())
 
@@ -101,7 +102,8 @@ def unit_accounts(roster: Roster) -> list[Account]:
             unit.id,
             write=(f"patrol/{unit.id}/position", f"patrol/{unit.id}/status",
                    f"patrol/{unit.id}/ack"),
-            read=(f"patrol/{unit.id}/tasking",),
+            read=(f"patrol/{unit.id}/tasking", f"patrol/{unit.id}/alarm",
+                  f"patrol/{unit.id}/checkin"),
             comment=f"{unit.callsign} ({unit.team}, {unit.kind})",
         ))
     owntracks: dict[str, list[str]] = {}

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     users: Path = Path("config/users.yaml")
     status_codes: Path = Path("config/status_codes.yaml")
     experiment: Path | None = None  # PATROL_EXPERIMENT: a randomised trial (docs/experiments.md)
+    alerts: Path = Path("config/alerts.yaml")  # alarm rules (CONTRACT.md section 7)
     strict_roster: bool = False
 
     # People-facing time zone and liveness

@@ -9,6 +9,7 @@ import dash_leaflet as dl
 from dash import dcc, html
 
 from dashboard import ids
+from dashboard.alarms import components as alarm_components
 from dashboard.control_room import basemap, view
 from dashboard.control_room.view import Alarm, Counts, LostRow, UnitRow, hotspots_hideout
 from dashboard.deps import Deps
@@ -166,6 +167,7 @@ def page(deps: Deps, can_act: bool = False, who: Any = None) -> html.Div:
         ], className="pw-header"),
         html.Div(id=ids.EMERGENCY, className="pw-banner pw-emergency pw-hidden",
                  role="alert"),
+        alarm_components.banner(),  # alarms of every other kind (dashboard/alarms/)
         html.Div(id=ids.DEGRADED, className="pw-banner pw-degraded pw-hidden", role="status"),
         *([html.Div(id=ids.TOAST, className="pw-toasts")] if can_act else []),
         html.Main([map_panel(deps), side_panel(deps, can_act)], className="pw-body"),

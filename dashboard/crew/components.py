@@ -11,6 +11,7 @@ from typing import Any
 from dash import dcc, html
 
 from dashboard import ids
+from dashboard.alarms import components as alarm_components
 from dashboard.deps import Deps
 from dashboard.experiments.components import crew_section
 from dashboard.palette import STATUS_LOOK
@@ -69,6 +70,7 @@ def crew_page(deps: Deps, user: User) -> html.Div:
         ], className="pw-crew-header"),
         html.Div(id=ids.CREW_STATUS, className="pw-crew-now"),
         html.Div(id=ids.CREW_MSG, className="pw-crew-msg", role="status"),
+        alarm_components.crew_box(),  # "Are you OK?" (dashboard/alarms/)
         html.Section([
             html.H2("Tasking"),
             html.Div(id=ids.CREW_TASK_TEXT, className="pw-crew-task-text"),

@@ -14,6 +14,7 @@ from dashboard.reports.view import (
     tasking_rows,
 )
 from patrolwatch.archive.tiers import History
+from patrolwatch.core.alarm_records import report_rows
 from patrolwatch.core.hotspots import windows_between
 from patrolwatch.core.visits import Visit
 
@@ -38,5 +39,6 @@ def build(deps: Deps, history: History, since: float, until: float) -> Report:
         rows=shift_rows(hotspots, shifts, windows, visits, entries, until),
         taskings=tasking_rows(store.taskings(), audit, since, until),
         emergencies=emergency_rows(changes, audit, since, until),
+        alarms=report_rows(store.all_alarms(), since, until, deps.callsigns),
         daily=daily_presence(hotspots, visits, since, until, zone),
     )

@@ -15,6 +15,7 @@ from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from dashboard.alarms import report as alarm_report
 from dashboard.reports.view import Report, ShiftRow
 from patrolwatch.core.csvsafe import csv_safe
 from patrolwatch.core.hotspots import Hotspot
@@ -72,6 +73,8 @@ def csv_text(report: Report, zone: ZoneInfo) -> str:
     w.writerow([])
     rows(["emergency_unit", "raised", "ack_seconds", "acknowledged_by"],
          ([e.unit, _when(e.start, zone), e.ack_s, e.by] for e in report.emergencies))
+    w.writerow([])
+    rows(alarm_report.HEADER, alarm_report.cells(report.alarms, zone))
     return out.getvalue()
 
 
@@ -187,5 +190,8 @@ def html_text(report: Report, hotspots: Sequence[Hotspot], zone: ZoneInfo) -> st
         "<h2>Emergencies</h2>",
         _table(["unit", "raised", "ack s", "acknowledged by"],
                ([e.unit, _when(e.start, zone), e.ack_s, e.by] for e in report.emergencies)),
+        "<h2>Alarms (every kind), with time to acknowledge</h2>",
+        _table([h.replace("_", " ") for h in alarm_report.HEADER],
+               alarm_report.cells(report.alarms, zone)),
         "</body></html>",
     ])

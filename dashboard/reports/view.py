@@ -95,6 +95,7 @@ class Report:
     rows: list[ShiftRow] = field(default_factory=list)
     taskings: list[TaskingRow] = field(default_factory=list)
     emergencies: list[EmergencyRow] = field(default_factory=list)
+    alarms: list[dict[str, Any]] = field(default_factory=list)  # every kind (dashboard/alarms)
     daily: dict[str, dict[str, float]] = field(default_factory=dict)  # hotspot -> day -> min
 
 

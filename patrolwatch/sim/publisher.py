@@ -29,6 +29,7 @@ from patrolwatch.errors import ConfigError, problem
 from patrolwatch.mqtt import Inbound, MqttClient, url_for_login
 from patrolwatch.roster import Roster, load_roster
 from patrolwatch.settings import Settings
+from patrolwatch.sim import checkins
 from patrolwatch.sim.fleet import Fleet
 from patrolwatch.sim.radio import Radios
 from patrolwatch.sim.types import (
@@ -227,7 +228,8 @@ class _Publisher:
                  password_file: Path | None = None) -> None:
         self.inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
         self.native = MqttClient(url, f"patrolwatch-sim-{os.getpid()}",
-                                 subscriptions=[(TASKING_FILTER, 1)], on_message=self.inbox.put)
+                                 subscriptions=[(TASKING_FILTER, 1), (checkins.FILTER, 1)],
+                                 on_message=self.inbox.put)
         self.phones: dict[str, tuple[MqttClient, str, str]] = {}
         lwt = _dump({"_type": "lwt", "tst": int(start)})
         for spec in specs:
@@ -371,6 +373,8 @@ def _loop(fleet: Fleet, publisher: _Publisher, stop: threading.Event) -> None:
                 message = publisher.inbox.get_nowait()
             except queue.Empty:
                 break
+            if checkins.answer(message, publisher.native):  # welfare check-ins (issue 18)
+                continue
             tasking = parse_tasking(message)
             if tasking is not None and fleet.receive_tasking(tasking, now):
                 log.info("tasking %s for %s received", tasking.id, tasking.unit)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from patrolwatch.store.access import AccessStore
+from patrolwatch.store.alarms import AlarmStore
 from patrolwatch.store.archive import ArchiveStore
 from patrolwatch.store.codec import pack_point, unpack_point, visit_member
 from patrolwatch.store.coverage import CoverageStore
@@ -21,7 +22,7 @@ from patrolwatch.store.types import Batch, LiveRows, Stats, WriteResult
 
 
 class Store(LiveStore, HistoryStore, CoverageStore, TaskingStore, AccessStore, SessionStore,
-            ArchiveStore, ReplayStore, TierReads, ReportReads, PictureStore):
+            ArchiveStore, ReplayStore, TierReads, ReportReads, PictureStore, AlarmStore):
     """Live state in Redis: writes for the ingest worker, reads for the dashboard and API."""
 
 

@@ -125,3 +125,16 @@ def k_experiment_doses(experiment: str) -> str:
 def k_experiment_pushed(experiment: str) -> str:
     """Return the key of what was last sent to OwnTracks phones (STRING "date|digest")."""
     return f"pw:{{exp}}:{experiment}:pushed"
+# Alarms beyond the emergency button (issue 18; store/alarms.py). Same {task} slot as K_ALARMS:
+# each kind's alarms are records in K_ALARMS too, so every alarm is one thing.
+K_ALARM_LATCH = "pw:{task}:alarm_latch"  # HASH "unit|kind" -> JSON {alarm, cause}: anti-flap
+K_ALARM_SPELLS = "pw:{task}:alarm_spells"  # HASH "unit|battery_low" -> start of the low spell
+K_ALARMS_ANNOUNCED = "pw:{task}:alarms_announced"  # SET ids told to devices/webhooks as OPEN
+K_ALARMS_ACKED = "pw:{task}:alarms_acked"  # ZSET id, score=acknowledged at (recent list)
+K_ALARM_LOCK = "pw:{task}:alarm_lock"  # one alarm evaluator at a time
+K_CHECKINS = "pw:{task}:checkins"  # HASH check-in id -> JSON {id, unit, ts, answer_by, state...}
+K_CHECKINS_OPEN = "pw:{task}:checkins_open"  # ZSET check-in id, score=answer_by
+K_CHECKIN_LAST = "pw:{task}:checkin_last"  # HASH unit -> time of its last answer (or miss)
+K_WEBHOOKS = "pw:{task}:webhooks"  # ZSET job JSON, score=when it is next due
+ALARM_FOLD_WINDOW_S = 900.0  # a cleared alarm whose cause comes back this soon is re-opened
+WEBHOOK_ATTEMPTS = 10  # then the job is dropped, with a warning in the log

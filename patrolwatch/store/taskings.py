@@ -114,7 +114,9 @@ class TaskingStore(StoreBase):
         if not ids:
             return []
         rows = cast(list[bytes | None], self.r.hmget(K_ALARMS, ids))
-        return [json.loads(r) for r in rows if r]
+        # Other kinds share these records (store/alarms.py): this list is the EMERGENCYs'.
+        return [a for r in rows
+                if r and (a := json.loads(r)).get("kind", "emergency") == "emergency"]
 
     def alarm(self, alarm_id: str) -> dict[str, Any] | None:
         """Return one alarm, open or acknowledged (``acked_by``, ``acked_at``), or None."""
