@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -38,6 +39,7 @@ class Live:
     gaps: list[coverage_view.GapRow]
     tasked: dict[str, list[str]]
     alarms: list[dict[str, Any]] = field(default_factory=list)  # store.open_alarms()
+    unknown: coverage_view.Unknown | None = None  # active hotspots whose coverage is not known
 
 
 def read_live(deps: Deps, now: float, states: Callable[..., list[UnitState]] = unit_states
@@ -61,7 +63,17 @@ def read_live(deps: Deps, now: float, states: Callable[..., list[UnitState]] = u
     # the list must not offer a unit that was just sent somewhere.
     gaps = coverage_view.without_units(gaps, {str(t.get("unit")) for t in open_taskings})
     return Live(units, snapshot, stats, acks, gaps,
-                redeploy_view.tasked_by_hotspot(open_taskings, deps.callsigns), alarms)
+                redeploy_view.tasked_by_hotspot(open_taskings, deps.callsigns), alarms,
+                unknown_now(deps, snapshot, now))
+
+
+def unknown_now(deps: Deps, snapshot: dict[str, Any] | None, now: float
+                ) -> coverage_view.Unknown | None:
+    """Return which active hotspots have no known coverage now, and why (None: all known)."""
+    zone = deps.settings.zone
+    moment = datetime.fromtimestamp(now, zone)
+    active = [h.id for h in deps.hotspots.hotspots if h.window_at(moment, zone) is not None]
+    return coverage_view.unknown_coverage(snapshot, now, deps.coverage_max_age_s, active, zone)
 
 
 def redis_down(deps: Deps, exc: redis.RedisError, digests: dict[str, Any],
