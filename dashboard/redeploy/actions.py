@@ -147,7 +147,8 @@ def _plan(deps: Deps, trigger: Any, now: float) -> tuple[Any, Any, Any]:
     untasked = [g for g in gaps if g.hotspot not in already]  # a unit is on its way to the rest
     busy = {str(t.get("unit")) for t in open_taskings}
     pairs = assign(untasked, units, deps.speeds, busy, now, deps.settings.stale_after_s)
-    plan = view.plan(gaps, pairs[:PLAN_MAX], deps.callsigns, already)
+    plan = view.plan(gaps, pairs[:PLAN_MAX], deps.callsigns, already,
+                     {h.id: h.name for h in deps.hotspots.hotspots})
     return SHOW, components.render_plan(plan), plan.pairs() or None
 
 
@@ -176,6 +177,12 @@ def confirm_plan(deps: Deps, plan: Any, by: str, now: float) -> tuple[Any, Any, 
 
 
 # --- taskings and audit panels -----------------------------------------------------------
+def unit_names(deps: Deps) -> dict[str, str]:
+    """Return every roster unit as people name it: callsign and team."""
+    return {u.id: f"{u.callsign} ({u.team})" if u.team else u.callsign
+            for u in deps.roster.units.values()}
+
+
 def task_panels(deps: Deps, digests: dict[str, Any] | None, now: float) -> tuple[Any, ...]:
     """Return (taskings list, taskings tab label, audit list, digests); unchanged: no_update."""
     digests = digests or {}
@@ -185,7 +192,7 @@ def task_panels(deps: Deps, digests: dict[str, Any] | None, now: float) -> tuple
     except redis.RedisError:
         return no_update, no_update, no_update, no_update
     rows = view.tasking_rows(taskings, deps.callsigns, now)
-    entries = view.audit_rows(audit, deps.settings.zone)
+    entries = view.audit_rows(audit, deps.settings.zone, units=unit_names(deps))
     new = {"taskings": changes.digest(rows), "audit": changes.digest(entries)}
     open_count = sum(1 for r in rows if r.open)
     return (components.render_taskings(rows) if new["taskings"] != digests.get("taskings")
