@@ -31,7 +31,7 @@ def js(name: str) -> dict[str, str]:
     return {"variable": f"patrolwatch.{name}"}
 
 
-def legend() -> html.Div:
+def legend() -> html.Details:
     """Return the map legend: unit statuses and hotspot states."""
     units = [
         html.Div([html.Span(className="pw-legend-dot", style={"background": look.colour}),
@@ -49,9 +49,11 @@ def legend() -> html.Div:
                   look.label], className="pw-legend-row", title=look.meaning)
         for state, look in HOTSPOT_LOOK.items()
     ]
-    return html.Div([html.Div("Units", className="pw-legend-title"), *units,
-                     html.Div("Hotspots", className="pw-legend-title"), *areas],
-                    className="pw-legend", id="legend")
+    # Folded on a phone (assets/patrolwatch.js), open elsewhere; a tap on "Legend" toggles.
+    return html.Details([html.Summary("Legend", className="pw-legend-summary"),
+                         html.Div("Units", className="pw-legend-title"), *units,
+                         html.Div("Hotspots", className="pw-legend-title"), *areas],
+                        className="pw-legend", id="legend", open=True)
 
 
 def map_panel(deps: Deps) -> html.Div:
