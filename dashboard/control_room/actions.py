@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 import redis
 from dash import no_update
 
@@ -138,10 +139,13 @@ def unit_panel(deps: Deps, unit: str | None, digest: str | None, now: float
     try:
         rows = deps.store.live_rows()
         events = deps.store.unit_events(unit, unit_panel_view.EVENTS_SHOWN)
+        index = deps.store.picture_fields(["part:index"])[0]
     except redis.RedisError:
         return no_update, no_update
     states = {u.id: u for u in unit_states(rows, deps.roster, now, deps.settings.stale_after_s)}
     detail = unit_panel_view.unit_detail(states.get(unit), events, deps.settings.zone)
+    # The status as the picture the list and banner were drawn from says it: one version.
+    detail = unit_panel_view.as_listed(detail, orjson.loads(index) if index else None)
     new = changes.digest([unit, detail])
     if new == digest:
         return no_update, no_update

@@ -118,6 +118,30 @@ def confirm_task(deps: Deps, pending: Any, note: str | None, by: str,
     return HIDE, "", components.toast(f"Tasking {t.id} sent: {callsign} to {t.name}.")
 
 
+def confirm_and_refresh(deps: Deps, pending: Any, note: str | None, by: str,
+                        picked: str | None, now: float) -> tuple[Any, ...]:
+    """Return ``confirm_task``'s outputs, then the Taskings tab label and the hotspot panel.
+
+    Every panel that shows the new tasking changes in the same answer as the dialog closes:
+    the tab counts it, and the open hotspot's panel names the unit as tasked there and no
+    longer offers it with a Task button (issue 17: they lagged the toast by a tick).
+    """
+    from dashboard.coverage import actions as coverage_actions  # coverage imports this module
+
+    dialog, error, toast = confirm_task(deps, pending, note, by, now)
+    if toast is no_update:
+        return dialog, error, toast, no_update, no_update
+    try:
+        open_count = sum(1 for r in view.tasking_rows(deps.store.taskings(), deps.callsigns, now)
+                         if r.open)
+        label: Any = f"Taskings ({open_count})"
+    except redis.RedisError:
+        label = no_update
+    panel = (coverage_actions.hotspot_panel(deps, picked, now, True)[0] if picked
+             else no_update)
+    return dialog, error, toast, label, panel
+
+
 # --- optimise all gaps -------------------------------------------------------------------
 def plan_dialog(deps: Deps, trigger: Any, now: float) -> tuple[Any, Any, Any, Any]:
     """Return (dialog class, plan table, plan, send button class) for Optimise or Cancel."""

@@ -9,6 +9,7 @@ each view is also saved there (for a person to look at; not part of the reposito
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -232,3 +233,58 @@ def test_replay_controls_fit_their_content_at_every_size(
         text = dash_duo.driver.find_element("css selector", "body").text
         assert "OpenStreetMap" not in text  # no basemap: its notice, not its credit
         assert "+10 min" in text
+
+
+def test_panels_change_together_after_a_tasking_and_an_emergency(
+        dash_duo: DashComposite, redis_url: str, fresh_mqtt_url: str, tmp_path: Path) -> None:
+    store = Store.from_url(redis_url)
+    hotspots, roster = seed.hotspot_set(), seed.roster()
+    now = time.time()
+    seeded = seed.fleet(hotspots, list(roster.units)[:40], now)
+    store.write_batch(seeded.batch, now=now)
+    suggested = seeded.unit_ids[3:5]
+    store.write_coverage(seed.coverage_snapshot(hotspots, now, [SOHO], suggestions=suggested))
+    users = seed.write_users(tmp_path / "users.yaml", ("sgt.jones", "supervisor", None))
+    settings = Settings(redis_url=redis_url, mqtt_url=fresh_mqtt_url, users=users,  # type: ignore[arg-type]
+                        hotspots=seed.HOTSPOTS, units=seed.UNITS, tile_url=NO_TILES)
+    app = create_app(settings, store, roster, hotspots)
+    try:
+        dash_duo.start_server(app, navigate=False, port=free_port())
+        sign_in(dash_duo, dash_duo.server.url.rstrip("/"), "sgt.jones")
+        callsign = roster.units[suggested[0]].callsign
+        dash_duo.wait_for_contains_text(f"#{ids.GAPS}", callsign, timeout=15)
+        dash_duo.find_element(f"#{ids.GAPS} .pw-gap").click()  # the hotspot's panel opens
+        task = wait_until(lambda: dash_duo.find_elements(f"#{ids.HOTSPOT_PANEL} .pw-task"), 15,
+                          what="a unit offered in the hotspot panel")[0]
+        chosen = json.loads(task.get_attribute("id"))["unit"]
+        callsign = roster.units[chosen].callsign
+        dash_duo.wait_for_text_to_equal(f"#{ids.TASKINGS_TAB}", "Taskings (0)", timeout=10)
+        task.click()
+        dash_duo.wait_for_element(f"#{ids.TASK_DIALOG}:not(.pw-hidden)", timeout=10)
+        dash_duo.find_element(f"#{ids.TASK_CONFIRM}").click()
+        dash_duo.wait_for_contains_text(f"#{ids.TOAST}", "sent:", timeout=15)
+        # In the same answer as the toast: the tab counts it, the panel names it.
+        tab = dash_duo.find_element(f"#{ids.TASKINGS_TAB}").text
+        panel = dash_duo.find_element(f"#{ids.HOTSPOT_PANEL}").text
+        assert tab == "Taskings (1)", tab
+        assert f"Already tasked here: {callsign} sent" in panel, panel
+        tasks = dash_duo.find_elements(f"#{ids.HOTSPOT_PANEL} .pw-task")
+        assert all(json.loads(t.get_attribute("id"))["unit"] != chosen for t in tasks)
+
+        # An EMERGENCY: the open unit panel says so with the banner and the list, one picture.
+        unit = seeded.unit_ids[6]
+        dash_duo.find_element(f"#{ids.TABS} .tab:nth-child(2)").click()
+        dash_duo.find_element(f"#{ids.SEARCH}").send_keys(roster.units[unit].callsign)
+        row = wait_until(lambda: dash_duo.find_elements(f"#{ids.UNIT_LIST} .pw-unit-row"), 10,
+                         what="the unit in the list")[0]
+        row.click()
+        wait_until(lambda: dash_duo.find_element(f"#{ids.UNIT_PANEL}").text, 10,
+                   what="the unit panel")
+        store.write_batch(Batch(statuses=[StatusChange(unit, time.time(), Status.EMERGENCY)]),
+                          now=time.time())
+        dash_duo.wait_for_contains_text(f"#{ids.EMERGENCY}", roster.units[unit].callsign,
+                                        timeout=15)
+        wait_until(lambda: "Emergency" in dash_duo.find_element(f"#{ids.UNIT_PANEL}").text,
+                   5, what="the unit panel saying Emergency with the banner")
+    finally:
+        app.server.extensions["patrolwatch"].publisher.close()
