@@ -82,8 +82,11 @@ window.dash_clientside = window.dash_clientside || {};
     });
     if (points.length < 2) { return; }
     live.fitted = true;
-    pw.map.fitBounds(window.L.latLngBounds(points), {padding: [24, 24], maxZoom: 15,
-                                                      animate: false});
+    // Room on the left for the legend, so it covers no unit and no hotspot of the first view.
+    var legend = document.getElementById("legend");
+    var left = legend && legend.open !== false ? legend.offsetWidth + 24 : 24;
+    pw.map.fitBounds(window.L.latLngBounds(points), {
+      paddingTopLeft: [left, 24], paddingBottomRight: [24, 24], maxZoom: 15, animate: false});
   }
 
   function put(e) {

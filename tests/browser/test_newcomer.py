@@ -176,6 +176,26 @@ def picked_is_ringed(dash_duo: DashComposite, size: str) -> None:
     dash_duo.find_element(f"#{ids.TABS} .tab:nth-child(1)").click()
 
 
+GLIDE = """
+const done = arguments[arguments.length - 1];
+const pw = window.patrolwatch, map = pw.map;
+const context = {map: map, hideout: {st: {P: ["On patrol", "#2563eb"]}, cs: {}, lost: ["", ""]}};
+const feature = (lat) => ({type: "Feature", properties: {id: "GLIDE-1", s: "P"},
+                           geometry: {type: "Point", coordinates: [-0.13, lat]}});
+map.addLayer(pw.replay.pointToLayer(feature(51.51), L.latLng(51.51, -0.13), context));
+const layer = pw.replay.pointToLayer(feature(51.511), L.latLng(51.511, -0.13), context);
+map.addLayer(layer);
+const seen = [layer.getLatLng().lat];
+const look = () => {
+  const lat = layer.getLatLng().lat;
+  seen.push(lat);
+  if (lat >= 51.511 || seen.length > 600) { map.removeLayer(layer); done(seen); }
+  else { requestAnimationFrame(look); }
+};
+requestAnimationFrame(look);
+"""
+
+
 TAB_REACH = """
 const out = [];
 const tabs = Array.from(document.querySelectorAll('.pw-side .tab'));
@@ -233,6 +253,11 @@ def test_replay_controls_fit_their_content_at_every_size(
         text = dash_duo.driver.find_element("css selector", "body").text
         assert "OpenStreetMap" not in text  # no basemap: its notice, not its credit
         assert "+10 min" in text
+        # Playback glides: a unit's next frame is drawn moving from where it was, through
+        # the places between, not jumping there.
+        path = dash_duo.driver.execute_async_script(GLIDE)
+        between = [lat for lat in path if 51.5100 < lat < 51.5110]
+        assert path[0] == 51.51 and path[-1] == 51.511 and between, path
 
 
 def test_panels_change_together_after_a_tasking_and_an_emergency(
