@@ -136,11 +136,12 @@ def test_control_room_at_every_size_knows_what_it_cannot_know(
         dash_duo.driver.refresh()
         dash_duo.wait_for_text_to_equal("#pw-count-total .pw-big", "150", timeout=30)
         # Item 1: the gap list says coverage is not known yet, and why; never "No gaps".
-        dash_duo.wait_for_contains_text(f"#{ids.GAPS}", "Coverage not known yet", timeout=20)
-        gaps_text = dash_duo.find_element(f"#{ids.GAPS}").text
+        gaps_text = wait_until(lambda: dash_duo.find_element(f"#{ids.GAPS}").text, 20,
+                               what="the gap list")
+        shoot(dash_duo, f"control-room-young-feed-{width}x{height}")
+        assert "Coverage not known yet" in gaps_text, gaps_text
         assert "No gaps" not in gaps_text and "the feed started" in gaps_text, gaps_text
         assert dash_duo.find_element("#pw-count-gaps .pw-big").text == "?"
-        shoot(dash_duo, f"control-room-young-feed-{width}x{height}")
         layout = dash_duo.driver.execute_script(PAST_RIGHT, width)
         assert layout["page"] <= width + 1 and not layout["past"], (width, layout)
 
@@ -300,9 +301,13 @@ def test_panels_change_together_after_a_tasking_and_an_emergency(
         unit = seeded.unit_ids[6]
         dash_duo.find_element(f"#{ids.TABS} .tab:nth-child(2)").click()
         dash_duo.find_element(f"#{ids.SEARCH}").send_keys(roster.units[unit].callsign)
-        row = wait_until(lambda: dash_duo.find_elements(f"#{ids.UNIT_LIST} .pw-unit-row"), 10,
-                         what="the unit in the list")[0]
-        row.click()
+        # The list is redrawn as the search is typed: click the unit's row once it is there.
+        wait_until(lambda: dash_duo.driver.execute_script(
+            "var rows = document.querySelectorAll(arguments[0]);"
+            "for (var i = 0; i < rows.length; i++) {"
+            "  if (JSON.parse(rows[i].id).unit === arguments[1]) { rows[i].click(); return true; }"
+            "} return false;", f"#{ids.UNIT_LIST} .pw-unit-row", unit), 10,
+            what="the unit in the list")
         wait_until(lambda: dash_duo.find_element(f"#{ids.UNIT_PANEL}").text, 10,
                    what="the unit panel")
         store.write_batch(Batch(statuses=[StatusChange(unit, time.time(), Status.EMERGENCY)]),
