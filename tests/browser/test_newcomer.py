@@ -144,6 +144,10 @@ def test_control_room_at_every_size_knows_what_it_cannot_know(
         assert dash_duo.find_element("#pw-count-gaps .pw-big").text == "?"
         layout = dash_duo.driver.execute_script(PAST_RIGHT, width)
         assert layout["page"] <= width + 1 and not layout["past"], (width, layout)
+        cut_labels = dash_duo.driver.execute_script(
+            "return Array.from(document.querySelectorAll('.pw-status-label, .pw-big-label'))"
+            ".filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent);")
+        assert not cut_labels, (width, cut_labels)  # "Refreshm…" no more
 
         # Item 6: the unit picked in the list is drawn differently on the map.
         picked_is_ringed(dash_duo, f"{width}x{height}")
