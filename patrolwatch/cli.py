@@ -70,7 +70,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from patrolwatch.sim.publisher import run_simulator
 
     run_simulator(settings, units=args.units, interval_s=args.interval, stop=_stop_on_signals(),
-                  seed=args.seed, history_h=args.history)
+                  seed=args.seed, history_h=args.history, gaps=args.gaps)
     return 0
 
 
@@ -313,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--history", type=float, default=0.0, metavar="HOURS",
                    help="first publish this many hours of the shift so far, with past times "
                         "(0 to 12)")
+    p.add_argument("--gaps", type=int, default=0, metavar="N",
+                   help="leave N always-active hotspots to become gaps (the demo uses 2)")
 
     p = add("device", cmd_device, "a handheld client publishing as one unit")
     p.add_argument("unit")

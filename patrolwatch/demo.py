@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -32,9 +33,11 @@ from patrolwatch.settings import Settings
 HOST = "127.0.0.1"
 MQTT_PORT = 1883  # what an OwnTracks phone expects; another is taken if it is busy
 HISTORY_H = 3.0  # the fleet starts with the last 3 h of its shift, so gaps and dosage are real
+DEMO_GAPS = 2  # always-active hotspots the simulated fleet leaves uncovered: gaps at any hour
 READY_TIMEOUT_S = 90.0  # first start on a slow machine imports Dash and compiles bytecode
 SERVER_TIMEOUT_S = 30.0
 STOP_DEADLINE_S = 10.0
+SERVERS = frozenset({"valkey", "amqtt"})  # stopped after every client of theirs
 LOG_TAIL_LINES = 20
 BROKER_NOTE = (
     "The embedded MQTT broker (amqtt) is for trying PatrolWatch. The delivery guarantees it\n"
@@ -42,6 +45,68 @@ BROKER_NOTE = (
     "subscriptions - are Mosquitto's (docs/deployment.md): amqtt 0.12 does not queue QoS 1\n"
     "messages for a disconnected persistent session, and it speaks MQTT 3.1.1 only."
 )
+
+
+def operation_today(data: Any, today: date) -> Any:
+    """Return the hotspot file moved by whole weeks so its operation runs ``today``.
+
+    The sample operation has dates (``valid_from`` / ``valid_to``); a demo run after them
+    would show no active hotspot at all. Whole weeks keep every schedule on its weekday.
+    A file whose operation already covers today, or has no dates, comes back unchanged.
+    """
+    features = data.get("features") if isinstance(data, dict) else None
+    if not isinstance(features, list):
+        return data
+
+    def day(props: dict[str, Any], key: str) -> date | None:
+        try:
+            return date.fromisoformat(str(props[key])) if props.get(key) else None
+        except ValueError:
+            return None
+
+    props_all = [f.get("properties") or {} for f in features if isinstance(f, dict)]
+    starts = [d for p in props_all if (d := day(p, "valid_from")) is not None]
+    ends = [d for p in props_all if (d := day(p, "valid_to")) is not None]
+    if not starts and not ends:
+        return data
+    if any((day(p, "valid_from") or date.min) <= today <= (day(p, "valid_to") or date.max)
+           for p in props_all):
+        return data
+    first = min(starts) if starts else max(ends)
+    shift = timedelta(weeks=(today - first).days // 7)
+    out = json.loads(json.dumps(data))
+    for feature in out["features"]:
+        props = feature.get("properties") or {}
+        for key in ("valid_from", "valid_to"):
+            if (d := day(props, key)) is not None:
+                props[key] = (d + shift).isoformat()
+    return out
+
+
+def demo_hotspots(data: Any, today: date) -> Any:
+    """Return the demo's hotspot set: the sample operation run today, gaps at any hour.
+
+    The simulated fleet leaves ``DEMO_GAPS`` every-day hotspots uncovered
+    (``patrolwatch.sim.publisher.left_uncovered``). An always-active hotspot's window starts
+    again at midnight, so its gap can only open T (120 min) later: the second one is given
+    a window from noon to noon (every day, crossing midnight), so between them one gap is
+    open at every hour of every day.
+    """
+    from patrolwatch.sim.publisher import left_uncovered
+
+    out = operation_today(data, today)
+    chosen = left_uncovered(out, DEMO_GAPS)
+    if len(chosen) < 2:
+        return out
+    out = json.loads(json.dumps(out)) if out is data else out
+    for feature in out["features"]:
+        props = feature.get("properties") or {}
+        if props.get("id") == chosen[1] and not props.get("schedule"):
+            props["schedule"] = [{"days": DAYS, "start": "12:00", "end": "12:00"}]
+    return out
+
+
+DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 class DemoError(Exception):
@@ -223,6 +288,19 @@ class Demo:
         self.say(f"port {wanted} is taken by something else: the worker's metrics use {chosen}")
         return chosen
 
+    def hotspots_file(self) -> Path:
+        """Return the hotspot file: PATROL_HOTSPOTS if set, else the demo's (``demo_hotspots``)."""
+        source = self.settings.hotspots
+        if "hotspots" in self.settings.model_fields_set:
+            return source
+        try:
+            data = json.loads(source.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return source  # the children say what is wrong with it
+        path = self.workdir / "hotspots.geojson"
+        path.write_text(json.dumps(demo_hotspots(data, date.today())), encoding="utf-8")
+        return path
+
     def users_file(self) -> tuple[Path, list[tuple[str, str, str]] | None]:
         """Return the users file: PATROL_USERS if set, else a fresh one with demo logins."""
         if "users" in self.settings.model_fields_set:
@@ -257,7 +335,7 @@ class Demo:
         metrics = self.metrics_port()
         env = dict(os.environ, PATROL_REDIS_URL=redis_url, PATROL_MQTT_URL=mqtt_url,
                    PATROL_USERS=str(users.resolve()),
-                   PATROL_HOTSPOTS=str(settings.hotspots.resolve()),
+                   PATROL_HOTSPOTS=str(self.hotspots_file().resolve()),
                    PATROL_UNITS=str(settings.units.resolve()),
                    PATROL_METRICS_PORT=str(metrics))
         trial = settings.hotspots.parent / "experiment.demo.yaml"  # a small randomised trial
@@ -279,8 +357,10 @@ class Demo:
         for name, args, detail in (
             ("ingest", ["ingest"], worker),
             ("dashboard", ["dashboard", "--host", HOST, "--port", str(port)], url),
-            ("simulator", ["simulate", "--units", str(self.units), "--history", f"{HISTORY_H:g}"],
-             f"{self.units} simulated units, the last {HISTORY_H:g} h of their shift first"),
+            ("simulator", ["simulate", "--units", str(self.units), "--history", f"{HISTORY_H:g}",
+                           "--gaps", str(DEMO_GAPS)],
+             f"{self.units} simulated units, the last {HISTORY_H:g} h of their shift first; "
+             f"{DEMO_GAPS} hotspots left uncovered, so gaps show at any hour"),
         ):
             child = self.spawn(name, [*me, *args], detail, env)
             self.say(f"started {name:<12} pid {child.proc.pid:<7} {detail}")
@@ -317,8 +397,21 @@ class Demo:
         self.say(f"ready: open {url} - press Ctrl-C to stop")
 
     def shutdown(self) -> None:
-        """Stop every child (SIGTERM, then SIGKILL after a deadline), newest first."""
+        """Stop every child (SIGTERM, then SIGKILL after a deadline): clients, then servers.
+
+        The simulator, dashboard and worker go first, while the broker and Redis still
+        answer: their last acknowledgements and DISCONNECTs then take milliseconds. Stopped
+        together with the broker, each MQTT client waited out its drain deadline on a dead
+        socket, and Ctrl-C took 9-12 s.
+        """
         alive = [c for c in reversed(self.procs) if c.proc.poll() is None]
+        clients = [c for c in alive if c.name not in SERVERS]
+        self._stop(clients)
+        self._stop([c for c in alive if c.name in SERVERS])
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _stop(self, alive: list[Proc]) -> None:
+        """SIGTERM these children at once; SIGKILL any still running after the deadline."""
         for child in alive:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.proc.pid, signal.SIGTERM)
@@ -332,7 +425,6 @@ class Demo:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(child.proc.pid, signal.SIGKILL)
                 child.proc.wait()
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def _write_logins(path: Path) -> list[tuple[str, str, str]] | None:

@@ -31,10 +31,69 @@ window.dash_clientside = window.dash_clientside || {};
             properties: p};
   }
 
+  // The unit picked in a list is ringed on the map until its panel is closed (issue 17):
+  // centred alone, it could not be told from its neighbours.
+  live.selected = null;
+  live.ring = null;
+
+  function ringAt(latlng) {
+    if (!pw.map || !live.selected) { return; }
+    if (!live.ring) {
+      var s = pw.scale ? pw.scale() : 1;
+      live.ring = window.L.circleMarker(latlng, {
+        radius: 15 * s, weight: 4 * s, color: "#facc15", opacity: 1, fill: false,
+        interactive: false, pwSelected: live.selected, className: "pw-selected-ring"
+      }).addTo(pw.map);
+    } else {
+      live.ring.setLatLng(latlng);
+      live.ring.options.pwSelected = live.selected;
+    }
+    live.ring.bringToFront();
+  }
+
+  live.select = function (unit) {
+    live.selected = unit || null;
+    if (live.ring) {
+      live.ring.remove();
+      live.ring = null;
+    }
+    var layer = unit && live.layers[unit];
+    if (layer) { ringAt(layer.getLatLng()); }
+  };
+
+  document.addEventListener("click", function (event) {
+    var target = event.target;
+    if (!target || !target.closest) { return; }
+    if (target.closest("#unit-close")) { live.select(null); return; }
+    var row = target.closest(".pw-unit-row");
+    if (!row || !row.id) { return; }
+    try { live.select(JSON.parse(row.id).unit); } catch (err) { /* not a unit row */ }
+  }, true);
+
+  // The first whole layer: show the fleet (a 4K wall shows all of it, a laptop too), once.
+  live.fitted = false;
+
+  function fitFleet() {
+    if (live.fitted || !pw.map) { return; }
+    var points = [];
+    Object.keys(live.layers).forEach(function (id) {
+      var f = live.layers[id].feature;
+      if (!f.properties.l) { points.push(live.layers[id].getLatLng()); }
+    });
+    if (points.length < 2) { return; }
+    live.fitted = true;
+    // Room on the left for the legend, so it covers no unit and no hotspot of the first view.
+    var legend = document.getElementById("legend");
+    var left = legend && legend.open !== false ? legend.offsetWidth + 24 : 24;
+    pw.map.fitBounds(window.L.latLngBounds(points), {
+      paddingTopLeft: [left, 24], paddingBottomRight: [24, 24], maxZoom: 15, animate: false});
+  }
+
   function put(e) {
     var id = e[0];
     var look = e[3] + e[4];
     var old = live.layers[id];
+    if (id === live.selected) { ringAt([e[2], e[1]]); }
     if (old && live.looks[id] === look) {
       old.feature.geometry.coordinates = [e[1], e[2]];
       old.setLatLng([e[2], e[1]]);
@@ -84,6 +143,7 @@ window.dash_clientside = window.dash_clientside || {};
       window.requestAnimationFrame(work);
     } else {
       live.running = false;
+      fitFleet();
     }
   }
 

@@ -151,12 +151,63 @@ window.patrolwatch = window.patrolwatch || {};
     if (legend) {
       var area = legend.getBoundingClientRect();
       var under = Array.prototype.slice.call(document.querySelectorAll(
-        ".pw-alarm-icon, .leaflet-tooltip.pw-alarm-label")).some(function (el) {
-        return overlaps(el.getBoundingClientRect(), area);
-      });
+        ".pw-alarm-icon, .leaflet-tooltip.pw-alarm-label, .leaflet-tooltip.pw-gap-label"))
+        .some(function (el) { return overlaps(el.getBoundingClientRect(), area); });
+      // A hotspot's pin under the legend (drawn on the canvas: found through the map).
+      if (!under && pw.map && legend.open !== false) {
+        var box = pw.map.getContainer().getBoundingClientRect();
+        pw.map.eachLayer(function (layer) {
+          var f = layer.feature;
+          if (under || !f || !f.properties || !f.properties.pin || !layer.getLatLng) { return; }
+          var pt = pw.map.latLngToContainerPoint(layer.getLatLng());
+          var x = box.left + pt.x, y = box.top + pt.y;
+          under = x > area.left - 12 && x < area.right + 12 && y > area.top - 12 &&
+                  y < area.bottom + 12;
+        });
+      }
       legend.classList.toggle("pw-legend-yield", under);
     }
   };
+
+  // Replay: markers glide from one frame to the next. The frame layer is rebuilt each tick
+  // (dash-leaflet GeoJSON); each new marker starts where the unit was drawn last and moves
+  // to its new place over the play interval, so units move rather than jump. A jump (a
+  // step, a new period, a scrub) is not animated: it is not movement.
+  var GLIDE_MS = 950;
+  var GLIDE_MAX_M = 1500;
+  var glide = {last: {}};
+  pw.replay = {
+    pointToLayer: function (feature, latlng, context) {
+      var id = feature.properties.id;
+      var from = glide.last[id];
+      glide.last[id] = latlng;
+      var far = !from || from.distanceTo(latlng) > GLIDE_MAX_M || from.equals(latlng);
+      var layer = pw.units.pointToLayer(feature, far ? latlng : from, context);
+      if (!far) {
+        var start = null;
+        var step = function (now) {
+          if (start === null) { start = now; }
+          var t = Math.min(1, (now - start) / GLIDE_MS);
+          layer.setLatLng([from.lat + (latlng.lat - from.lat) * t,
+                           from.lng + (latlng.lng - from.lng) * t]);
+          if (t < 1 && (layer._map || start === now)) { window.requestAnimationFrame(step); }
+        };
+        window.requestAnimationFrame(step);
+      }
+      return layer;
+    }
+  };
+
+  // A phone's map is small: its legend starts folded (a tap opens it), so it and the basemap
+  // notice do not cover a third of the map.
+  function foldLegend() {
+    var legend = document.getElementById("legend");
+    if (!legend) { setTimeout(foldLegend, 100); return; }
+    if ((window.innerWidth || 1000) <= 800 && legend.tagName === "DETAILS") {
+      legend.open = false;
+    }
+  }
+  foldLegend();
 
   var clutterPending = false;
   pw.declutterSoon = function () {

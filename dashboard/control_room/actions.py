@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+import orjson
 import redis
 from dash import no_update
 
@@ -38,6 +40,7 @@ class Live:
     gaps: list[coverage_view.GapRow]
     tasked: dict[str, list[str]]
     alarms: list[dict[str, Any]] = field(default_factory=list)  # store.open_alarms()
+    unknown: coverage_view.Unknown | None = None  # active hotspots whose coverage is not known
 
 
 def read_live(deps: Deps, now: float, states: Callable[..., list[UnitState]] = unit_states
@@ -61,7 +64,17 @@ def read_live(deps: Deps, now: float, states: Callable[..., list[UnitState]] = u
     # the list must not offer a unit that was just sent somewhere.
     gaps = coverage_view.without_units(gaps, {str(t.get("unit")) for t in open_taskings})
     return Live(units, snapshot, stats, acks, gaps,
-                redeploy_view.tasked_by_hotspot(open_taskings, deps.callsigns), alarms)
+                redeploy_view.tasked_by_hotspot(open_taskings, deps.callsigns), alarms,
+                unknown_now(deps, snapshot, now))
+
+
+def unknown_now(deps: Deps, snapshot: dict[str, Any] | None, now: float
+                ) -> coverage_view.Unknown | None:
+    """Return which active hotspots have no known coverage now, and why (None: all known)."""
+    zone = deps.settings.zone
+    moment = datetime.fromtimestamp(now, zone)
+    active = [h.id for h in deps.hotspots.hotspots if h.window_at(moment, zone) is not None]
+    return coverage_view.unknown_coverage(snapshot, now, deps.coverage_max_age_s, active, zone)
 
 
 def redis_down(deps: Deps, exc: redis.RedisError, digests: dict[str, Any],
@@ -126,10 +139,13 @@ def unit_panel(deps: Deps, unit: str | None, digest: str | None, now: float
     try:
         rows = deps.store.live_rows()
         events = deps.store.unit_events(unit, unit_panel_view.EVENTS_SHOWN)
+        index = deps.store.picture_fields(["part:index"])[0]
     except redis.RedisError:
         return no_update, no_update
     states = {u.id: u for u in unit_states(rows, deps.roster, now, deps.settings.stale_after_s)}
     detail = unit_panel_view.unit_detail(states.get(unit), events, deps.settings.zone)
+    # The status as the picture the list and banner were drawn from says it: one version.
+    detail = unit_panel_view.as_listed(detail, orjson.loads(index) if index else None)
     new = changes.digest([unit, detail])
     if new == digest:
         return no_update, no_update

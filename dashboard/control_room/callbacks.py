@@ -76,11 +76,13 @@ def register(app: Dash, deps: Deps) -> None:
     def pick_unit(clicks: list[int], close: int | None) -> Any:
         return actions.pick_unit(ctx.triggered_id, fired_value())
 
+    # The panel follows the picture the list and banner show: it changes with them.
     @app.callback(Output(ids.UNIT_PANEL, "children"), Output(ids.UNIT_DIGEST, "data"),
-                  Input(ids.UNIT_PICK, "data"), Input(ids.TASK_TICK, "n_intervals"),
-                  State(ids.UNIT_DIGEST, "data"))
+                  Input(ids.UNIT_PICK, "data"), Input(ids.PICTURE_HAVE, "data"),
+                  Input(ids.TASK_TICK, "n_intervals"), State(ids.UNIT_DIGEST, "data"))
     @reader
-    def unit_panel(unit: str | None, tick: int | None, digest: str | None) -> tuple[Any, Any]:
+    def unit_panel(unit: str | None, have: int | None, tick: int | None,
+                   digest: str | None) -> tuple[Any, Any]:
         return actions.unit_panel(deps, unit, digest, time.time())
 
     # Flying to a clicked unit needs no server call: the browser holds every unit's place.

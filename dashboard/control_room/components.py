@@ -33,7 +33,7 @@ def js(name: str) -> dict[str, str]:
     return {"variable": f"patrolwatch.{name}"}
 
 
-def legend() -> html.Div:
+def legend() -> html.Details:
     """Return the map legend: unit statuses and hotspot states."""
     units = [
         html.Div([html.Span(className="pw-legend-dot", style={"background": look.colour}),
@@ -51,9 +51,11 @@ def legend() -> html.Div:
                   look.label], className="pw-legend-row", title=look.meaning)
         for state, look in HOTSPOT_LOOK.items()
     ]
-    return html.Div([html.Div("Units", className="pw-legend-title"), *units,
-                     html.Div("Hotspots", className="pw-legend-title"), *areas],
-                    className="pw-legend", id="legend")
+    # Folded on a phone (assets/patrolwatch.js), open elsewhere; a tap on "Legend" toggles.
+    return html.Details([html.Summary("Legend", className="pw-legend-summary"),
+                         html.Div("Units", className="pw-legend-title"), *units,
+                         html.Div("Hotspots", className="pw-legend-title"), *areas],
+                        className="pw-legend", id="legend", open=True)
 
 
 def map_panel(deps: Deps) -> html.Div:
@@ -188,21 +190,34 @@ def page(deps: Deps, can_act: bool = False, who: Any = None) -> html.Div:
     ], className="pw-page")
 
 
-def render_counts(counts: Counts, gaps: int) -> Children:
-    """Return the big numbers and one chip per status."""
+NEUTRAL = "#94a3b8"  # a zero is not an alarm: grey, not red
+
+
+def render_counts(counts: Counts, gaps: int, unknown: int = 0) -> Children:
+    """Return the big numbers and one chip per status.
+
+    Zeros under Emergency, Lost and Gaps are neutral grey: a big red 0 reads as an alarm.
+    While no gap is open but some active hotspots' coverage is not known, Gaps shows "?"
+    and says so: zero would be an all-clear nobody can give yet.
+    """
+    gap_text, gap_label = str(gaps), "Gaps"
+    if not gaps and unknown:
+        gap_text, gap_label = "?", "Gaps not known"
     big = [
-        ("Units", counts.total, "#e5e7eb", "pw-count-total"),
-        ("Emergency", counts.emergencies, STATUS_LOOK[Status.EMERGENCY].colour,
-         "pw-count-emergency"),
-        (LOST_LABEL, counts.lost, LOST_ON_DARK, "pw-count-lost"),
-        ("Gaps", gaps, HOTSPOT_LOOK["gap"].colour, "pw-count-gaps"),
+        ("Units", str(counts.total), counts.total, "#e5e7eb", "pw-count-total", "Units"),
+        ("Emergency", str(counts.emergencies), counts.emergencies,
+         STATUS_LOOK[Status.EMERGENCY].colour, "pw-count-emergency", "Emergency"),
+        (LOST_LABEL, str(counts.lost), counts.lost, LOST_ON_DARK, "pw-count-lost", LOST_LABEL),
+        ("Gaps", gap_text, gaps, HOTSPOT_LOOK["gap"].colour, "pw-count-gaps", gap_label),
     ]
     tiles = [
-        html.Div([html.Div(str(n), className="pw-big", style={"color": colour}),
-                  html.Div(label, className="pw-big-label")],
-                 className="pw-tile" + (" pw-tile-alert" if n and label != "Units" else ""),
-                 id=tile_id)
-        for label, n, colour, tile_id in big
+        html.Div([html.Div(text, className="pw-big",
+                           style={"color": colour if n or label == "Units" else NEUTRAL}),
+                  html.Div(shown, className="pw-big-label")],
+                 className="pw-tile" + (" pw-tile-alert" if n and label != "Units" else "")
+                 + (" pw-tile-zero" if not n and label != "Units" else ""),
+                 id=tile_id, title=shown)
+        for label, text, n, colour, tile_id, shown in big
     ]
     statuses = [
         html.Div([html.Span(className="pw-dot", style={"background": look.colour}),

@@ -7,8 +7,8 @@ panel opens from the unit list (or an alarm card) and stays on that unit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -82,6 +82,24 @@ def unit_detail(unit: UnitState | None, events: Iterable[Mapping[str, Any]],
                       colour=LOST_ON_DARK if lost else look.colour, lost=lost,
                       last_seen=unit.last_seen, source=str(unit.source),
                       events=lines)
+
+
+def as_listed(detail: UnitDetail | None, index: Sequence[Sequence[Any]] | None
+              ) -> UnitDetail | None:
+    """Return the panel with the status the picture's unit list shows for the unit.
+
+    ``index`` is the stored picture's search index (``picture.build.search_index`` rows:
+    ``[hay, id, callsign, team, status label, colour, lost, last_seen]``), the one the list
+    and banner were drawn from: the panel then never says "On patrol" beside a list saying
+    EMERGENCY. A unit the picture does not hold keeps its own reading.
+    """
+    if detail is None or not index:
+        return detail
+    row = next((r for r in index if len(r) > 7 and r[1] == detail.id), None)
+    if row is None:
+        return detail
+    return replace(detail, status=str(row[4]), colour=str(row[5]), lost=bool(row[6]),
+                   last_seen=row[7] if isinstance(row[7], int | float) else detail.last_seen)
 
 
 def render_unit(detail: UnitDetail | None) -> Children:

@@ -76,6 +76,8 @@ def hotspot_panel(deps: Deps, hotspot_id: str | None, now: float,
                                    min_minutes=hotspot.min_visit_minutes)
         choices = redeploy_view.unit_choices(suggestions_for(deps, hotspot.centroid, now),
                                          deps.callsigns)
+        tasked = redeploy_view.tasked_by_hotspot(deps.store.open_taskings(),
+                                                 deps.callsigns).get(hotspot.id, [])
     except redis.RedisError as exc:
         return [f"Live store unreachable ({type(exc).__name__}): try again shortly."], no_update
     state = view.hotspot_states(snapshot, [hotspot.id], now, deps.coverage_max_age_s)[hotspot.id]
@@ -87,7 +89,10 @@ def hotspot_panel(deps: Deps, hotspot_id: str | None, now: float,
     shown_from = since if since < now - 60 else now - 3600
     figure = components.timeline_figure(visits, shown_from, now, zone, deps.callsigns)
     send = redeploy_components.hotspot_units(hotspot.id, choices, can_task)
-    return [*components.render_hotspot(detail), html.Div(send, className="pw-send")], figure
+    already = ([html.Div(f"Already tasked here: {', '.join(tasked)}", className="pw-tasked",
+                         id="hotspot-tasked")] if tasked else [])
+    return [*components.render_hotspot(detail), *already,
+            html.Div(send, className="pw-send")], figure
 
 
 def _empty_figure() -> go.Figure:

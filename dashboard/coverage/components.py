@@ -12,7 +12,7 @@ from dash import html
 
 from dashboard import ids
 from dashboard.coverage.dosage import DosageCell, DosageView
-from dashboard.coverage.view import GapRow, HotspotDetail
+from dashboard.coverage.view import GapRow, HotspotDetail, Unknown
 from dashboard.palette import HOTSPOT_LOOK
 from dashboard.redeploy.components import gap_units
 from dashboard.redeploy.view import UnitChoice
@@ -20,18 +20,48 @@ from dashboard.times import local_clock
 from dashboard.widgets import Children, ago_span, chip
 
 
+def render_unknown(unknown: Unknown) -> html.Div:
+    """Return the note that coverage is not known yet for some hotspots, and why."""
+    n = unknown.count
+    some = "" if n == unknown.active else f" of {unknown.active}"
+    head = (f"Coverage not known yet: {n}{some} active hotspot{'' if unknown.active == 1 else 's'}"
+            f" {'has' if n == 1 else 'have'} no data")
+    parts: Children
+    if unknown.reason == "evaluator":
+        parts = [head, " — the coverage evaluator has not reported lately "
+                 "(is patrolwatch ingest running?)."]
+    elif unknown.reason == "feed":
+        parts = [head, " — no unit has reported lately: absence cannot be told from silence."]
+    else:
+        parts = [head, " — the feed started ", ago_span(unknown.feed_since)]
+        if unknown.judged_after_min is not None:
+            parts.append(f"; a hotspot is judged after {unknown.judged_after_min:.0f} min of data")
+            if unknown.judged_clock is not None:
+                parts.append(f" (from {unknown.judged_clock})")
+            parts.append(", or as soon as a unit is there.")
+        else:
+            parts.append(".")
+    return html.Div(parts, className="pw-unknown")
+
+
 def render_gaps(rows: Sequence[GapRow], can_task: bool = False,
-                tasked: Mapping[str, Sequence[str]] | None = None) -> Children:
+                tasked: Mapping[str, Sequence[str]] | None = None,
+                unknown: Unknown | None = None) -> Children:
     """Return the gap list: per gap a button that shows the hotspot, then its units.
 
     Under each gap: units already tasked there, then the suggested units with distance
-    and ETA, and a Task button each when ``can_task`` (supervisors and admins).
+    and ETA, and a Task button each when ``can_task`` (supervisors and admins). While the
+    coverage of some active hotspots is not known (``unknown``), it says so and why, and
+    never "No gaps": silence is not presence.
     """
+    note = [render_unknown(unknown)] if unknown is not None else []
     if not rows:
+        if note:
+            return note
         return [html.Div("No gaps: every active hotspot has recent presence.",
                          className="pw-empty")]
     tasked = tasked or {}
-    out: Children = []
+    out: Children = [*note]
     for row in rows:
         out.append(html.Button(
             [html.Span(f"P{row.priority}", className=f"pw-prio pw-prio-{row.priority}"),

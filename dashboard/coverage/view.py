@@ -166,6 +166,48 @@ def gap_rows(snapshot: Mapping[str, Any] | None, now: float, zone: ZoneInfo,
     return rows
 
 
+@dataclass(frozen=True)
+class Unknown:
+    """Why coverage is not known for some active hotspots: the screen must not say "No gaps".
+
+    ``reason``: ``evaluator`` (no recent evaluation), ``feed`` (no unit reported lately) or
+    ``young`` (the feed started less than T ago: absence cannot be told from silence yet).
+    Clock-free like ``GapRow``: the browser writes "20 s ago" from ``feed_since``.
+    """
+
+    count: int  # active hotspots whose coverage is not known
+    active: int
+    reason: str
+    feed_since: float | None = None  # start of the current stretch of observed time
+    judged_after_min: float | None = None  # T of the soonest such hotspot
+    judged_clock: str | None = None  # when the soonest one is judged, unless a unit gets there
+
+
+def unknown_coverage(snapshot: Mapping[str, Any] | None, now: float, max_age_s: float,
+                     active_ids: Collection[str], zone: ZoneInfo) -> Unknown | None:
+    """Return how many active hotspots have no known coverage, and why; None if all are known.
+
+    ``active_ids`` are the hotspots whose schedule is active now (used when the snapshot is
+    missing or stale, so its own list cannot be trusted).
+    """
+    if not coverage_usable(snapshot, now, max_age_s) or snapshot is None:
+        return Unknown(len(active_ids), len(active_ids), "evaluator") if active_ids else None
+    entries: Mapping[str, Any] = snapshot.get("hotspots") or {}
+    active = [e for e in entries.values() if isinstance(e, Mapping) and e.get("active")]
+    blind = [e for e in active if e.get("state") == "no_data"]
+    if not blind:
+        return None
+    since = snapshot.get("observed_since")
+    if not snapshot.get("feed_fresh", True) or not isinstance(since, int | float):
+        return Unknown(len(blind), len(active), "feed")
+    minutes = [float(e["max_gap_minutes"]) for e in blind
+               if isinstance(e.get("max_gap_minutes"), int | float)]
+    soonest = min(minutes) if minutes else None
+    return Unknown(len(blind), len(active), "young", float(since), soonest,
+                   local_clock(float(since) + soonest * 60.0, zone)
+                   if soonest is not None else None)
+
+
 def without_units(rows: Sequence[GapRow], busy: Collection[str]) -> list[GapRow]:
     """Return the gap rows with these units left out of the suggestions."""
     if not busy:

@@ -22,7 +22,7 @@ from dashboard.crew.components import (
     geolocation,
     message,
 )
-from dashboard.crew.view import _stamp, position_body
+from dashboard.crew.view import _stamp, emergency_line, position_body
 from dashboard.deps import Deps
 from dashboard.palette import STATUS_LOOK, TASK_STATE_LOOK
 from dashboard.publisher import BrokerUnavailableError
@@ -54,15 +54,23 @@ def tick(deps: Deps, unit: str, now: float) -> tuple[Any, Any, Any, Any]:
     try:
         latest = deps.store.unit_status(unit)
         mine = open_for_unit(deps.store.open_taskings(), unit)
+        alarms = [a for a in deps.store.open_alarms() if a.get("unit") == unit]
+        ack = None if alarms else deps.store.emergency_acks().get(unit)
     except redis.RedisError as exc:
         return (f"Control room unreachable ({type(exc).__name__}): retrying.", no_update,
                 no_update, no_update)
     if latest and latest.get("ts") is not None:
         ts, code = float(latest["ts"]), str(latest.get("status"))
         label = STATUS_LOOK[Status(code)].label if code in Status.__members__ else code
-        seen = f"Control room sees you as {label} since {local_clock(ts, zone)}"
+        status_line = f"Control room sees you as {label} since {local_clock(ts, zone)}"
     else:
-        seen = "The control room has no status from you yet: pick one below."
+        status_line = "The control room has no status from you yet: pick one below."
+    seen: Any = status_line
+    emergency_seen = emergency_line(alarms, ack, latest, now, zone)
+    if emergency_seen is not None:
+        words, acknowledged = emergency_seen
+        seen = [html.Div(status_line),
+                html.Div(words, className="pw-crew-seen" if acknowledged else "pw-crew-waiting")]
     if mine is None:
         return seen, [html.Div("No tasking for you now.", className="pw-crew-small")], \
             "pw-hidden", None

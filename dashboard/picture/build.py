@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from dashboard.control_room import view as views
-from dashboard.coverage.view import GapRow
+from dashboard.coverage.view import GapRow, Unknown
 from dashboard.palette import LOST_LABEL, LOST_ON_DARK, STATUS_LOOK
 from dashboard.times import rfc3339
 from patrolwatch.core.model import Status, UnitState
@@ -115,14 +115,20 @@ def api_units(units: Iterable[UnitState]) -> bytes:
 def side_parts(units: Sequence[UnitState], alarms: Sequence[views.Alarm],
                gaps: Sequence[GapRow], tasked: Mapping[str, Sequence[str]],
                hideout: Mapping[str, Any], problems: Sequence[str],
-               stats: Mapping[str, Any], zone: Any) -> dict[str, bytes]:
-    """Return every side-panel part as JSON bytes (view models, not Dash components)."""
+               stats: Mapping[str, Any], zone: Any,
+               unknown: Unknown | None = None) -> dict[str, bytes]:
+    """Return every side-panel part as JSON bytes (view models, not Dash components).
+
+    ``unknown`` (active hotspots whose coverage is not known yet) goes with the gap list and
+    the counts, so neither can read as an all-clear while the feed is young or stale.
+    """
     index = search_index(units)
     rows = index_rows(index[:views.UNIT_LIST_LIMIT])
     more = max(0, len(index) - views.UNIT_LIST_LIMIT)
     return {
-        "counts": dumps([views.count_units(units), len(gaps)]),
-        "gaps": dumps({"rows": list(gaps), "tasked": dict(tasked)}),
+        "counts": dumps([views.count_units(units), len(gaps),
+                         unknown.count if unknown is not None else 0]),
+        "gaps": dumps({"rows": list(gaps), "tasked": dict(tasked), "unknown": unknown}),
         "alarms": dumps(list(alarms)),
         "units0": dumps({"rows": rows, "more": more}),
         "index": dumps(index),
@@ -136,9 +142,9 @@ def side_parts(units: Sequence[UnitState], alarms: Sequence[views.Alarm],
 def build(units: Sequence[UnitState], alarms: Sequence[views.Alarm],
           gaps: Sequence[GapRow], tasked: Mapping[str, Sequence[str]],
           hideout: Mapping[str, Any], problems: Sequence[str], stats: Mapping[str, Any],
-          zone: Any) -> Built:
+          zone: Any, unknown: Unknown | None = None) -> Built:
     """Return the whole picture for one moment of live state."""
-    parts = side_parts(units, alarms, gaps, tasked, hideout, problems, stats, zone)
+    parts = side_parts(units, alarms, gaps, tasked, hideout, problems, stats, zone, unknown)
     acked = [a.id for a in alarms if a.acked_by is not None]
     return Built(entries=map_entries(units, acked), parts=parts,
                  digests={k: digest(v) for k, v in parts.items()}, api_units=api_units(units))

@@ -17,19 +17,20 @@ import orjson
 from dashboard.control_room import components
 from dashboard.control_room.view import UNIT_LIST_LIMIT, Alarm, Counts, LostRow, UnitRow
 from dashboard.coverage import components as coverage_components
-from dashboard.coverage.view import GapRow, Suggestion
+from dashboard.coverage.view import GapRow, Suggestion, Unknown
 from dashboard.picture.build import index_rows
 from dashboard.widgets import Children, ago_span
 from patrolwatch.core.model import Status
 
 
 def counts(data: bytes) -> Children:
-    """Render the big numbers part (``[Counts, gaps]``)."""
-    raw, gaps = orjson.loads(data)
+    """Render the big numbers part (``[Counts, gaps, hotspots not known]``)."""
+    raw, gaps, *rest = orjson.loads(data)
     by_status = {Status(k): int(v) for k, v in raw["by_status"].items()}
     return components.render_counts(Counts(total=raw["total"], by_status=by_status,
                                            lost=raw["lost"], emergencies=raw["emergencies"],
-                                           not_reporting=raw["not_reporting"]), int(gaps))
+                                           not_reporting=raw["not_reporting"]), int(gaps),
+                                    int(rest[0]) if rest else 0)
 
 
 def gap_rows(data: bytes) -> tuple[list[GapRow], dict[str, list[str]]]:
@@ -40,11 +41,29 @@ def gap_rows(data: bytes) -> tuple[list[GapRow], dict[str, list[str]]]:
     return rows, raw["tasked"]
 
 
+def gap_unknown(data: bytes) -> Unknown | None:
+    """Return the gap list part's note on hotspots whose coverage is not known yet."""
+    raw = orjson.loads(data).get("unknown")
+    return Unknown(**raw) if isinstance(raw, dict) else None
+
+
+def gap_badge(rows: Sequence[GapRow], data: bytes) -> tuple[str, str]:
+    """Return the gap tab's badge: the count, or "?" while coverage is not known and none open."""
+    if not rows and gap_unknown(data) is not None:
+        return "?", "pw-badge pw-badge-unknown"
+    return str(len(rows)), "pw-badge" if rows else "pw-badge pw-badge-none"
+
+
+def render_gap_list(rows: Sequence[GapRow], tasked: Mapping[str, Sequence[str]],
+                    data: bytes, can_act: bool) -> Children:
+    """Render the gap list with its note on hotspots not known yet."""
+    return coverage_components.render_gaps(rows, can_act, tasked, gap_unknown(data))
+
+
 def gaps(data: bytes, can_act: bool) -> tuple[Children, str, str]:
     """Render the gap list part; return (list, badge text, badge class)."""
     rows, tasked = gap_rows(data)
-    badge = "pw-badge" if rows else "pw-badge pw-badge-none"
-    return coverage_components.render_gaps(rows, can_act, tasked), str(len(rows)), badge
+    return (render_gap_list(rows, tasked, data, can_act), *gap_badge(rows, data))
 
 
 def alarms(data: bytes, can_act: bool) -> tuple[Children, str]:

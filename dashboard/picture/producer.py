@@ -54,7 +54,7 @@ def build_live(deps: Deps, live: Live, now: float) -> Built:
     stats = {"last": live.stats.last_message_ts, "accepted": live.stats.accepted_total,
              "rejected": live.stats.rejected_total}
     return build(live.units, alarms, live.gaps, live.tasked, view.hotspots_hideout(states),
-                 problems, stats, zone)
+                 problems, stats, zone, live.unknown)
 
 
 class PictureProducer:

@@ -23,7 +23,6 @@ from dash import no_update
 from flask import Response
 
 from dashboard.control_room.actions import REFRESH_OUTPUTS, read_live, redis_down
-from dashboard.coverage import components as coverage_components
 from dashboard.deps import Deps
 from dashboard.picture import delta, parts
 from dashboard.picture.build import Built
@@ -229,11 +228,11 @@ def _gap_list(data: bytes, key: str, can_act: bool, hold: bool, digests: dict[st
     count beside the heading keeps up meanwhile, and a note says the list is paused.
     """
     rows, tasked = parts.gap_rows(data)
-    count = str(len(rows))
+    count, badge_class = parts.gap_badge(rows, data)
     if digests.get("gap_count") != count:
         new["gap_count"] = count
         out["gap_badge"] = count
-        out["gap_badge_class"] = "pw-badge" if rows else "pw-badge pw-badge-none"
+        out["gap_badge_class"] = badge_class
     if hold:
         new["gaps"] = digests.get("gaps")
         new["held"] = True
@@ -243,7 +242,7 @@ def _gap_list(data: bytes, key: str, can_act: bool, hold: bool, digests: dict[st
     new.pop("held", None)
     if digests.get("held"):
         out["gap_held"] = HELD_HIDDEN
-    out["gaps"] = coverage_components.render_gaps(rows, can_act, tasked)
+    out["gaps"] = parts.render_gap_list(rows, tasked, data, can_act)
     new["gaps"] = key
 
 

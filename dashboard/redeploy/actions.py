@@ -118,6 +118,30 @@ def confirm_task(deps: Deps, pending: Any, note: str | None, by: str,
     return HIDE, "", components.toast(f"Tasking {t.id} sent: {callsign} to {t.name}.")
 
 
+def confirm_and_refresh(deps: Deps, pending: Any, note: str | None, by: str,
+                        picked: str | None, now: float) -> tuple[Any, ...]:
+    """Return ``confirm_task``'s outputs, then the Taskings tab label and the hotspot panel.
+
+    Every panel that shows the new tasking changes in the same answer as the dialog closes:
+    the tab counts it, and the open hotspot's panel names the unit as tasked there and no
+    longer offers it with a Task button (issue 17: they lagged the toast by a tick).
+    """
+    from dashboard.coverage import actions as coverage_actions  # coverage imports this module
+
+    dialog, error, toast = confirm_task(deps, pending, note, by, now)
+    if toast is no_update:
+        return dialog, error, toast, no_update, no_update
+    try:
+        open_count = sum(1 for r in view.tasking_rows(deps.store.taskings(), deps.callsigns, now)
+                         if r.open)
+        label: Any = f"Taskings ({open_count})"
+    except redis.RedisError:
+        label = no_update
+    panel = (coverage_actions.hotspot_panel(deps, picked, now, True)[0] if picked
+             else no_update)
+    return dialog, error, toast, label, panel
+
+
 # --- optimise all gaps -------------------------------------------------------------------
 def plan_dialog(deps: Deps, trigger: Any, now: float) -> tuple[Any, Any, Any, Any]:
     """Return (dialog class, plan table, plan, send button class) for Optimise or Cancel."""
@@ -147,7 +171,8 @@ def _plan(deps: Deps, trigger: Any, now: float) -> tuple[Any, Any, Any]:
     untasked = [g for g in gaps if g.hotspot not in already]  # a unit is on its way to the rest
     busy = {str(t.get("unit")) for t in open_taskings}
     pairs = assign(untasked, units, deps.speeds, busy, now, deps.settings.stale_after_s)
-    plan = view.plan(gaps, pairs[:PLAN_MAX], deps.callsigns, already)
+    plan = view.plan(gaps, pairs[:PLAN_MAX], deps.callsigns, already,
+                     {h.id: h.name for h in deps.hotspots.hotspots})
     return SHOW, components.render_plan(plan), plan.pairs() or None
 
 
@@ -176,6 +201,12 @@ def confirm_plan(deps: Deps, plan: Any, by: str, now: float) -> tuple[Any, Any, 
 
 
 # --- taskings and audit panels -----------------------------------------------------------
+def unit_names(deps: Deps) -> dict[str, str]:
+    """Return every roster unit as people name it: callsign and team."""
+    return {u.id: f"{u.callsign} ({u.team})" if u.team else u.callsign
+            for u in deps.roster.units.values()}
+
+
 def task_panels(deps: Deps, digests: dict[str, Any] | None, now: float) -> tuple[Any, ...]:
     """Return (taskings list, taskings tab label, audit list, digests); unchanged: no_update."""
     digests = digests or {}
@@ -185,7 +216,7 @@ def task_panels(deps: Deps, digests: dict[str, Any] | None, now: float) -> tuple
     except redis.RedisError:
         return no_update, no_update, no_update, no_update
     rows = view.tasking_rows(taskings, deps.callsigns, now)
-    entries = view.audit_rows(audit, deps.settings.zone)
+    entries = view.audit_rows(audit, deps.settings.zone, units=unit_names(deps))
     new = {"taskings": changes.digest(rows), "audit": changes.digest(entries)}
     open_count = sum(1 for r in rows if r.open)
     return (components.render_taskings(rows) if new["taskings"] != digests.get("taskings")

@@ -36,12 +36,16 @@ def register(app: Dash, deps: Deps) -> None:
     @app.callback(Output(ids.TASK_DIALOG, "className", allow_duplicate=True),
                   Output(ids.TASK_ERROR, "children", allow_duplicate=True),
                   Output(ids.TOAST, "children", allow_duplicate=True),
+                  Output(ids.TASKINGS_TAB, "label", allow_duplicate=True),
+                  Output(ids.HOTSPOT_PANEL, "children", allow_duplicate=True),
                   Input(ids.TASK_CONFIRM, "n_clicks"), State(ids.TASK_PENDING, "data"),
-                  State(ids.TASK_NOTE, "value"), prevent_initial_call=True,
+                  State(ids.TASK_NOTE, "value"), State(ids.HOTSPOT_PICK, "value"),
+                  prevent_initial_call=True,
                   running=[(Output(ids.TASK_CONFIRM, "disabled"), True, False)])
     @supervisor
-    def task_confirm(clicks: int, pending: Any, note: str | None) -> tuple[Any, Any, Any]:
-        return actions.confirm_task(deps, pending, note, actor(), time.time())
+    def task_confirm(clicks: int, pending: Any, note: str | None,
+                     picked: str | None) -> tuple[Any, ...]:
+        return actions.confirm_and_refresh(deps, pending, note, actor(), picked, time.time())
 
     @app.callback(Output(ids.PLAN_DIALOG, "className"), Output(ids.PLAN_TABLE, "children"),
                   Output(ids.PLAN, "data"), Output(ids.PLAN_CONFIRM, "className"),

@@ -125,8 +125,14 @@ class AuditRow:
 
 
 def audit_rows(entries: Iterable[Mapping[str, Any]], zone: ZoneInfo,
-               limit: int = AUDIT_SHOWN) -> list[AuditRow]:
-    """Return audit entries newest first, with the state change spelled out for taskings."""
+               limit: int = AUDIT_SHOWN, units: Mapping[str, str] | None = None
+               ) -> list[AuditRow]:
+    """Return audit entries newest first, with the state change spelled out for taskings.
+
+    ``units`` names each unit as people know it (``CW401 (Central West BCU)``): the stored
+    detail carries unit ids (and alarm ids), which nobody at the screen reads by.
+    """
+    units = units or {}
     rows = []
     for e in entries:
         ts = float(e.get("ts") or 0.0)
@@ -134,6 +140,13 @@ def audit_rows(entries: Iterable[Mapping[str, Any]], zone: ZoneInfo,
         change = (f"{before or 'new'} → {after}" if e.get("kind") == "tasking" and after
                   else "")
         detail = str(e.get("detail") or "")
+        unit = str(e.get("unit") or "")
+        named = units.get(unit)
+        if e.get("kind") == "emergency_ack" and unit:
+            detail = (f"Emergency of {named or unit} acknowledged by "
+                      f"{e.get('actor') or 'a supervisor'}")
+        elif named and detail.startswith(f"{unit} "):
+            detail = named + detail[len(unit):]
         if e.get("tasking") and e.get("kind") == "tasking":
             detail = f"{detail} ({e['tasking']})"
         rows.append(AuditRow(ts=ts, clock=local_clock(ts, zone, seconds=True),
@@ -208,12 +221,15 @@ class Plan:
 
 
 def plan(gaps: Sequence[Gap], pairs: Sequence[tuple[str, Suggestion]],
-         callsigns: Mapping[str, str], already: Mapping[str, list[str]]) -> Plan:
+         callsigns: Mapping[str, str], already: Mapping[str, list[str]],
+         names: Mapping[str, str] | None = None) -> Plan:
     """Return the assignment as rows in gap-urgency order, with notes on what is left out.
 
     ``gaps`` are all the gaps (for their names); ``already`` names the units holding an open
-    tasking per hotspot, whose gaps were not planned for.
+    tasking per hotspot, whose gaps were not planned for; ``names`` every hotspot's name
+    (a tasked hotspot may no longer be a gap, and its id is no name for a person).
     """
+    names = {**(names or {}), **{g.hotspot: g.name for g in gaps}}
     by_id = {g.hotspot: g for g in gaps}
     order = {g.hotspot: i for i, g in enumerate(
         sorted(gaps, key=lambda g: (g.priority, -g.overdue_minutes, g.hotspot)))}
@@ -224,7 +240,7 @@ def plan(gaps: Sequence[Gap], pairs: Sequence[tuple[str, Suggestion]],
         for h, s in sorted(pairs, key=lambda p: order.get(p[0], math.inf))
     ]
     planned = {r.hotspot for r in rows}
-    notes = [f"{by_id[h].name if h in by_id else h}: already has {', '.join(units)}"
+    notes = [f"{names.get(h, h)}: already has {', '.join(units)}"
              for h, units in sorted(already.items())]
     left = [g.name for g in gaps if g.hotspot not in planned and g.hotspot not in already]
     if left:

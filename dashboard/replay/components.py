@@ -3,16 +3,18 @@ controls, the hotspot-state timeline and the who-was-here panel."""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
 import dash_leaflet as dl
+import redis
 from dash import dcc, html
 from dash.dash_table.DataTable import DataTable
 
 from dashboard import ids
+from dashboard.control_room import basemap
 from dashboard.control_room import view as live_view
-from dashboard.control_room.basemap import attribution_html
 from dashboard.control_room.components import EMPTY, js, legend
 from dashboard.deps import Deps
 from dashboard.replay import view
@@ -24,16 +26,20 @@ REPLAY_PATH = "/replay"
 def _when_input(id_: str, ts: float, zone: Any) -> dcc.Input:
     """Return a local date-time field (typed: a browser date picker is not in dcc)."""
     return dcc.Input(id=id_, type="text", placeholder="YYYY-MM-DD HH:MM", debounce=True,
-                     value=view.local_input(ts, zone), className="pw-when")
+                     value=view.local_input(ts, zone), className="pw-when", size="16")
 
 
 def _map(deps: Deps) -> html.Div:
     s = deps.settings
+    # The live map's base layer and notice: no credit to tiles that are not shown.
+    base = basemap.base_layer(s.tile_url, s.tile_attribution, deps.basemap)
+    tiles = ([dl.TileLayer(url=base.url, attribution=base.attribution, minZoom=0, maxZoom=20,
+                           maxNativeZoom=base.max_native_zoom)] if base.url else [])
+    notice = [html.Div(base.notice, className="pw-no-basemap")] if base.notice else []
     return html.Div([
         dl.Map(id=ids.REPLAY_MAP, center=[s.map_center_lat, s.map_center_lon], zoom=s.map_zoom,
                preferCanvas=True, style={"width": "100%", "height": "100%"}, children=[
-                   dl.TileLayer(url=s.tile_url, attribution=attribution_html(s.tile_attribution),
-                                maxZoom=19),
+                   *tiles,
                    dl.GeoJSON(id=ids.REPLAY_HOTSPOTS,
                               data=live_view.hotspot_layer_data(deps.hotspots),
                               hideout=live_view.hotspots_hideout(
@@ -41,11 +47,13 @@ def _map(deps: Deps) -> html.Div:
                               style=js("hotspots.style"),
                               pointToLayer=js("hotspots.pointToLayer"),
                               onEachFeature=js("hotspots.onEachFeature")),
-                   dl.Polyline(id=ids.REPLAY_TRACK, positions=[], color="#111827", weight=3,
-                               dashArray="6 4"),
+                   # The followed track: bright and thick, seen at city zoom on any base.
+                   dl.Polyline(id=ids.REPLAY_TRACK, positions=[], color="#facc15", weight=6,
+                               opacity=0.95, className="pw-track"),
+                   # Markers glide from one frame to the next (assets/patrolwatch.js).
                    dl.GeoJSON(id=ids.REPLAY_UNITS, data=EMPTY,
                               hideout=live_view.units_hideout(deps.roster),
-                              pointToLayer=js("units.pointToLayer")),
+                              pointToLayer=js("replay.pointToLayer")),
                    dl.FeatureGroup([dl.EditControl(
                        id=ids.REPLAY_DRAW, position="topleft",
                        draw={"polyline": False, "rectangle": True, "circle": False,
@@ -53,6 +61,7 @@ def _map(deps: Deps) -> html.Div:
                    dl.ScaleControl(position="bottomright", imperial=False),
                ]),
         legend(),
+        *notice,
     ], className="pw-map")
 
 
@@ -67,33 +76,36 @@ def _controls(deps: Deps, clock: Clock) -> html.Div:
                                  id={"type": ids.REPLAY_STEP, "minutes": minutes}))
     return html.Div([
         html.Div([
-            html.Label(["From ", _when_input(ids.REPLAY_FROM, clock.start, zone)]),
-            html.Label([" to ", _when_input(ids.REPLAY_TO, clock.end, zone)]),
+            html.Label(["From ", _when_input(ids.REPLAY_FROM, clock.start, zone)],
+                       className="pw-when-label"),
+            html.Label(["to ", _when_input(ids.REPLAY_TO, clock.end, zone)],
+                       className="pw-when-label"),
             html.Button("Load period", id=ids.REPLAY_LOAD, n_clicks=0, className="pw-button"),
-        ], className="pw-row"),
+        ], className="pw-replay-row"),
         html.Div(view.clock_label(clock, zone), id=ids.REPLAY_AT, className="pw-replay-at"),
+        # No number box beside the scrubber: it would show the raw epoch seconds.
         dcc.Slider(id=ids.REPLAY_SCRUBBER, min=clock.start, max=clock.end, step=60,
                    value=clock.at, marks=None, updatemode="mouseup",
-                   tooltip={"always_visible": False}),
+                   tooltip={"always_visible": False}, allow_direct_input=False),
         html.Div([
             html.Button("Play", id=ids.REPLAY_PLAY, n_clicks=0, className="pw-button"),
             dcc.Dropdown(id=ids.REPLAY_SPEED, clearable=False, value=clock.speed,
                          options=[{"label": f"{s}×", "value": s} for s in view.SPEEDS],
-                         className="pw-replay-speed", style={"width": "90px"}),
+                         className="pw-replay-speed", searchable=False),
             *steps,
-        ], className="pw-row pw-replay-buttons"),
+        ], className="pw-replay-row pw-replay-buttons"),
         html.Div([
             html.Button("Next gap opened", id=ids.REPLAY_NEXT_GAP, n_clicks=0,
                         className="pw-button"),
             html.Button("Next emergency", id=ids.REPLAY_NEXT_EMERGENCY, n_clicks=0,
                         className="pw-button"),
-        ], className="pw-row"),
+        ], className="pw-replay-row"),
         html.Div([html.Span(id=ids.REPLAY_FOLLOW),
                   html.Button("Stop following", id=ids.REPLAY_UNFOLLOW, n_clicks=0,
-                              className="pw-button")], className="pw-row"),
+                              className="pw-button")], className="pw-replay-row"),
         html.Div(id=ids.REPLAY_MESSAGE, className="pw-replay-message", role="status"),
         html.P("Click a unit to follow it and draw its track.", className="pw-hint"),
-    ])
+    ], className="pw-replay-controls")
 
 
 def _who_panel(deps: Deps, clock: Clock) -> html.Div:
@@ -107,10 +119,12 @@ def _who_panel(deps: Deps, clock: Clock) -> html.Div:
         dcc.Dropdown(id=ids.WHO_HOTSPOT, options=options, placeholder="Pick a hotspot",
                      className="pw-pick"),
         html.Div([
-            html.Label(["From ", _when_input(ids.WHO_FROM, clock.start, zone)]),
-            html.Label([" to ", _when_input(ids.WHO_TO, clock.end, zone)]),
+            html.Label(["From ", _when_input(ids.WHO_FROM, clock.start, zone)],
+                       className="pw-when-label"),
+            html.Label(["to ", _when_input(ids.WHO_TO, clock.end, zone)],
+                       className="pw-when-label"),
             html.Button("Who was here?", id=ids.WHO_ASK, n_clicks=0, className="pw-button"),
-        ], className="pw-row"),
+        ], className="pw-replay-row"),
         html.Div(id=ids.WHO_MESSAGE, role="status"),
         DataTable(id=ids.WHO_TABLE, data=[], sort_action="native", page_size=25,
                   columns=[{"name": n, "id": k} for k, n in (
@@ -121,9 +135,26 @@ def _who_panel(deps: Deps, clock: Clock) -> html.Div:
     ], className="pw-who-here")
 
 
+def data_since(deps: Deps, now: float) -> float | None:
+    """Return when the stored history of the default period starts (None: nothing, or no Redis).
+
+    The first observed time in it (some unit reporting), else the first recorded hotspot state.
+    """
+    since = now - view.DEFAULT_PERIOD_S
+    try:
+        observed = deps.store.observed_intervals(since, now)
+        oldest = deps.store.oldest_hotspot_state()
+    except redis.RedisError:
+        return None
+    if observed:  # by event time: a device's buffered history counts from when it was
+        return max(observed[0][0], since)
+    return max(oldest, since) if math.isfinite(oldest) and oldest <= now else None
+
+
 def page(deps: Deps, who: Any = None) -> html.Div:
     """Return the replay page (supervisors and admins)."""
-    clock = Clock.from_store(None, time.time())
+    now = time.time()
+    clock = view.default_clock(now, data_since(deps, now))
     return html.Div([
         html.Header([
             html.Span("PatrolWatch", className="pw-title"),
@@ -137,7 +168,7 @@ def page(deps: Deps, who: Any = None) -> html.Div:
             _controls(deps, clock),
             dcc.Graph(id=ids.REPLAY_TIMELINE, config={"displayModeBar": False}),
             _who_panel(deps, clock),
-        ], className="pw-side")], className="pw-body"),
+        ], className="pw-side pw-replay-side")], className="pw-body"),
         dcc.Interval(id=ids.REPLAY_TICK, interval=int(view.TICK_S * 1000), disabled=True),
         dcc.Store(id=ids.REPLAY_CLOCK, data=clock.to_store()),
         dcc.Store(id=ids.REPLAY_PERIOD, data={"start": clock.start, "end": clock.end}),

@@ -7,6 +7,7 @@ same clock gives the same picture in any worker.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
@@ -54,6 +55,20 @@ class Clock:
         """Return the clock moved to ``at``, kept inside the period (playing stops at its end)."""
         at = min(max(at, self.start), self.end)
         return replace(self, at=at, playing=self.playing and at < self.end)
+
+
+MIN_DEFAULT_S = 15 * 60.0  # a fresh system still opens on a period worth playing
+
+
+def default_clock(now: float, data_since: float | None) -> Clock:
+    """Return the clock a page opens with: the last hours, from where the data starts.
+
+    Opening hours before the first data would show an empty map and "no data" rings.
+    """
+    start = now - DEFAULT_PERIOD_S
+    if data_since is not None and math.isfinite(data_since):
+        start = max(start, min(data_since, now - MIN_DEFAULT_S))
+    return Clock(start, now, start)
 
 
 def tick(clock: Clock, elapsed_s: float = TICK_S) -> Clock:
@@ -158,9 +173,11 @@ def timeline_figure(entries: Sequence[tuple[float, dict[str, str], bool]],
         "data": [{"type": "heatmap", "x": xs, "y": [names[h] for h in order], "z": z,
                   "zmin": -0.5, "zmax": n - 0.5, "colorscale": scale, "showscale": False,
                   "hovertemplate": "%{y}<br>%{x}<extra></extra>"}],
-        "layout": {"margin": {"l": 170, "r": 10, "t": 6, "b": 28}, "height": 40 + 14 * len(order),
+        # automargin: the names set the left margin, none is clipped (a fixed one cut them)
+        "layout": {"margin": {"l": 10, "r": 10, "t": 6, "b": 28}, "height": 40 + 14 * len(order),
                    "paper_bgcolor": "#0f172a", "plot_bgcolor": "#0f172a",
                    "font": {"color": "#cbd5e1", "size": 10},
+                   "yaxis": {"automargin": True}, "xaxis": {"automargin": True},
                    "shapes": [{"type": "line", "x0": now_x, "x1": now_x, "yref": "paper",
                                "y0": 0, "y1": 1, "line": {"color": "#ffffff", "width": 2}}]},
     }

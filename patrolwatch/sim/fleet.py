@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from patrolwatch.sim.types import (
@@ -35,6 +35,7 @@ TASKED_DWELL_S = (12.5 * 60.0, 18 * 60.0)  # long enough for a qualifying visit:
 ACK_INTERVALS = (1.0, 6.0)  # a crew answers within 1-6 report intervals (5-30 s by default)
 POOR_FIX_SHARE = 0.03  # positions with a poor fix (acc 150 m, not a presence ping)
 BOUNDS_MARGIN_M = 1500.0
+NEGLECT_MARGIN_M = 250.0  # street stops keep this far from a neglected hotspot's edge
 MIN_INTERVAL_S = 0.05  # guards the report schedule against a zero or negative interval
 RESPONSE_EPISODE_FACTOR = 0.3  # borough response units: an episode every ~27 min, not 90
 # Random status episodes while patrolling: (kind, weight). OFF_DUTY is rare.
@@ -100,18 +101,24 @@ class Fleet:
         emergency_every_s: float = 1800.0,
         episode_every_s: float = 5400.0,
         accept_share: float = 0.85,
+        neglect: Collection[str] = (),
     ) -> None:
         if not targets:
             raise ValueError("the simulator needs at least one hotspot to patrol")
         self.rng = random.Random(seed)
-        self.targets = list(targets)
-        self.by_target_id = {t.id: t for t in self.targets}
+        self.by_target_id = {t.id: t for t in targets}
+        # Hotspots ordinary patrol never picks (a taskforce stretched thin): they become gaps,
+        # so the demo shows the job; a tasking still sends a unit there.
+        self.neglected = frozenset(neglect) & set(self.by_target_id)
+        self.targets = [t for t in targets if t.id not in self.neglected] or list(targets)
+        if len(self.targets) == len(targets):
+            self.neglected = frozenset()
         self.interval_s = max(interval_s, MIN_INTERVAL_S)
         self.emergency_every_s = emergency_every_s
         self.episode_every_s = episode_every_s
         self.accept_share = accept_share
-        lats = [t.lat for t in self.targets]
-        lons = [t.lon for t in self.targets]
+        lats = [t.lat for t in targets]
+        lons = [t.lon for t in targets]
         south, west = offset(min(lats), min(lons), -BOUNDS_MARGIN_M, -BOUNDS_MARGIN_M)
         north, east = offset(max(lats), max(lons), BOUNDS_MARGIN_M, BOUNDS_MARGIN_M)
         self.bounds = (south, west, north, east)
@@ -181,6 +188,27 @@ class Fleet:
     def _weighted(self, targets: Sequence[Target]) -> Target:
         weights = [4 - min(max(t.priority, 1), 3) for t in targets]  # priority 1 weighs 3
         return self.rng.choices(targets, weights=weights)[0]
+
+    def _street_point(self, unit: SimUnit, near_m: float, far_m: float) -> tuple[float, float]:
+        """Return a random point between ``near_m`` and ``far_m`` away, clear of neglected areas.
+
+        Routes are straight lines, so a unit may still cross a neglected hotspot; it just
+        never stops there.
+        """
+        rng = self.rng
+        dest = (unit.lat, unit.lon)
+        for _ in range(8):
+            angle, r = rng.uniform(0, 2 * math.pi), rng.uniform(near_m, far_m)
+            dest = self._clamp(*offset(unit.lat, unit.lon, r * math.sin(angle),
+                                       r * math.cos(angle)))
+            if self._clear(dest):
+                break
+        return dest
+
+    def _clear(self, point: tuple[float, float]) -> bool:
+        """Tell whether a point is well away from every neglected hotspot."""
+        return all(distance_m(*point, t.lat, t.lon) > t.radius_m + NEGLECT_MARGIN_M
+                   for t in (self.by_target_id[h] for h in self.neglected))
 
     def _clamp(self, lat: float, lon: float) -> tuple[float, float]:
         south, west, north, east = self.bounds
@@ -352,10 +380,7 @@ class Fleet:
         """Head for a nearby hotspot (weighted by priority) or a street point between them."""
         rng = self.rng
         if rng.random() < unit.spec.street_share:
-            angle, r = rng.uniform(0, 2 * math.pi), rng.uniform(150, 600)
-            dest = self._clamp(*offset(unit.lat, unit.lon, r * math.sin(angle),
-                                       r * math.cos(angle)))
-            self._go(unit, None, dest, "travel")
+            self._go(unit, None, self._street_point(unit, 150, 600), "travel")
             return
         k = {"foot": 5, "cycle": 8}.get(unit.spec.kind, 10)
         leaving = unit.target.id if unit.target else None
@@ -376,10 +401,7 @@ class Fleet:
             return
         unit.status_until = math.inf
         if kind == "INCIDENT":
-            angle = rng.uniform(0, 2 * math.pi)
-            r = rng.uniform(300, 3000 if unit.spec.kind == "vehicle" else 1200)
-            dest = self._clamp(*offset(unit.lat, unit.lon, r * math.sin(angle),
-                                       r * math.cos(angle)))
+            dest = self._street_point(unit, 300, 3000 if unit.spec.kind == "vehicle" else 1200)
             self._set_status(unit, t, "EN_ROUTE", "called to an incident")
             self._go(unit, None, dest, "incident", urgent=True)
         elif kind == "REFRESHMENT":

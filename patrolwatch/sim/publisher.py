@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 HUMAN_UNITS = frozenset({"CW-401"})
 EXTRA_KINDS = ("foot", "foot", "foot", "cycle", "vehicle")  # units beyond the roster
 CONNECT_TIMEOUT_S = 15.0
+CLOSE_DRAIN_S = 1.0  # all clients together, on stopping
+CLOSE_GRACE_S = 0.5  # past the drain, a client's thread is left to the process's exit
 STATS_EVERY_S = 60.0
 TASKING_FILTER = "patrol/+/tasking"
 HISTORY_MAX_H = 12.0  # --history: a shift, not a week, in one bounded burst
@@ -120,16 +122,52 @@ def targets_from_geojson(data: Any, path: Path | str = "hotspots") -> list[Targe
     return targets
 
 
-def load_targets(path: Path) -> list[Target]:
-    """Read the hotspot file and return the fleet's patrol targets."""
+def _read_hotspots(path: Path) -> Any:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError([problem(path, "hotspots", "file not found (set PATROL_HOTSPOTS)")]
                           ) from None
     except (OSError, ValueError) as exc:
         raise ConfigError([problem(path, "hotspots", f"cannot read: {exc}")]) from None
-    return targets_from_geojson(data, path)
+
+
+ALL_DAYS = frozenset({"mon", "tue", "wed", "thu", "fri", "sat", "sun"})
+
+
+def every_day(schedule: Any) -> bool:
+    """Tell whether a hotspot's schedule (CONTRACT section 5) is active on every day."""
+    if not schedule:
+        return True
+    return isinstance(schedule, list) and all(
+        isinstance(rule, dict) and {str(d).lower() for d in rule.get("days") or []} >= ALL_DAYS
+        for rule in schedule)
+
+
+def load_targets(path: Path) -> list[Target]:
+    """Read the hotspot file and return the fleet's patrol targets."""
+    return targets_from_geojson(_read_hotspots(path), path)
+
+
+def left_uncovered(data: Any, count: int) -> list[str]:
+    """Return up to ``count`` hotspots the fleet leaves to become gaps: ones active every day.
+
+    A hotspot with no schedule, or one whose every rule runs all seven days, is active every
+    day, so a gap there shows whenever the simulator runs; the lowest priority go first (then
+    by id, so the choice is the same every run). Never every hotspot: some must be patrolled.
+    """
+    features = data.get("features") if isinstance(data, dict) else None
+    if count <= 0 or not isinstance(features, list):
+        return []
+    always: list[tuple[int, str]] = []
+    for feature in features:
+        props = (feature.get("properties") if isinstance(feature, dict) else None) or {}
+        if "id" not in props or not every_day(props.get("schedule")):
+            continue
+        priority = props.get("priority", 2)
+        always.append((-priority if isinstance(priority, int) else -2, str(props["id"])))
+    always.sort()
+    return [hid for _, hid in always[:min(count, max(len(features) - 1, 0))]]
 
 
 def fleet_specs(roster: Roster, count: int) -> list[UnitSpec]:
@@ -272,10 +310,24 @@ class _Publisher:
             self.native.publish(*message, qos=1)
             self.counts[type(report).__name__] += 1
 
-    def close(self) -> None:
-        """Disconnect every client (cleanly, so no last-will fires)."""
-        for client in [self.native, *(c for c, _, _ in self.phones.values())]:
-            client.stop()
+    def close(self, drain_s: float = CLOSE_DRAIN_S) -> None:
+        """Disconnect every client (cleanly, so no last-will fires) within ``drain_s`` in all.
+
+        One deadline for every client, not one each: with the broker stopping at the same
+        moment (the demo's Ctrl-C), each phone's wait for its last acknowledgement would run
+        to its own deadline, and 31 clients held the simulator past the demo's 10 s.
+        """
+        # In parallel: each stop also joins its network thread, which can sit in a socket
+        # wait of its own while the broker goes down; one after another, 31 clients took
+        # longer than the demo's 10 s deadline.
+        clients = [self.native, *(c for c, _, _ in self.phones.values())]
+        threads = [threading.Thread(target=c.stop, kwargs={"drain_s": drain_s}, daemon=True,
+                                    name=f"close-{i}") for i, c in enumerate(clients)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + drain_s + CLOSE_GRACE_S
+        for thread in threads:
+            thread.join(max(deadline - time.monotonic(), 0.0))
 
 
 def _stop_event(stop: threading.Event | None) -> tuple[threading.Event, Callable[[], None]]:
@@ -298,11 +350,12 @@ def _stop_event(stop: threading.Event | None) -> tuple[threading.Event, Callable
 
 def run_simulator(settings: Settings, units: int = 200, interval_s: float = 5.0, *,
                   stop: threading.Event | None = None, seed: int | None = None,
-                  history_h: float = 0.0) -> None:
+                  history_h: float = 0.0, gaps: int = 0) -> None:
     """Run ``units`` simulated units against the broker until stopped.
 
     ``history_h`` hours of the shift so far are published first, with their past times, as
-    devices flushing their buffers would (see ``publish_history``).
+    devices flushing their buffers would (see ``publish_history``). ``gaps`` always-active
+    hotspots are left to ordinary patrol's neglect, so they become gaps (``left_uncovered``).
     """
     if units < 1:
         raise ValueError(f"--units must be at least 1, not {units}")
@@ -310,14 +363,18 @@ def run_simulator(settings: Settings, units: int = 200, interval_s: float = 5.0,
         raise ValueError(f"--interval must be a positive number of seconds, not {interval_s}")
     if not 0 <= history_h <= HISTORY_MAX_H:
         raise ValueError(f"--history must be 0 to {HISTORY_MAX_H:g} hours, not {history_h:g}")
-    targets = load_targets(settings.hotspots)
+    data = _read_hotspots(settings.hotspots)
+    targets = targets_from_geojson(data, settings.hotspots)
+    neglect = left_uncovered(data, gaps)
+    if neglect:
+        log.info("left uncovered so gaps show: %s", ", ".join(neglect))
     specs = fleet_specs(_roster(settings), units)
     now = time.time()
     start = now - history_h * 3600.0
     fleet = (Fleet(specs, targets, start=start, interval_s=HISTORY_INTERVAL_S, seed=seed,
-                   emergency_every_s=math.inf)
+                   emergency_every_s=math.inf, neglect=neglect)
              if history_h else Fleet(specs, targets, start=start, interval_s=interval_s,
-                                     seed=seed))
+                                     seed=seed, neglect=neglect))
     publisher = _Publisher(settings.mqtt_url, specs, start, settings.mqtt_password_file)
     stop, restore = _stop_event(stop)
     try:

@@ -14,7 +14,7 @@ from dash.testing.composite import DashComposite
 
 from dashboard import ids
 from dashboard.app import create_app
-from dashboard.redeploy.actions import send_tasking
+from dashboard.redeploy.actions import acknowledge, send_tasking
 from patrolwatch.mqtt import Inbound, MqttClient
 from patrolwatch.settings import Settings
 from patrolwatch.store import Store
@@ -108,6 +108,20 @@ def test_crew_sends_status_shares_position_accepts_a_tasking_and_raises_emergenc
         dash_duo.wait_for_contains_text(f"#{ids.CREW_MSG}", "EMERGENCY sent", timeout=10)
         wait_until(lambda: store.live_rows().statuses[UNIT]["status"] == "EMERGENCY", 10,
                    what="EMERGENCY stored")
+
+        # Until a supervisor acknowledges, the page says the control room has not yet...
+        dash_duo.wait_for_contains_text(f"#{ids.CREW_STATUS}", "has not acknowledged yet",
+                                        timeout=10)
+        # ... and once one does (the control room's own Acknowledge), the crew sees it.
+        alarm = wait_until(lambda: next((a for a in store.open_alarms() if a["unit"] == UNIT),
+                                        None), 10, what="the alarm raised")
+        toast = acknowledge(deps, {"type": ids.ACK_ITEM, "alarm": alarm["id"]}, 1,
+                            "sgt.jones", time.time())
+        assert "acknowledged by sgt.jones" in str(toast)
+        dash_duo.wait_for_contains_text(f"#{ids.CREW_STATUS}", "Seen by the control room at",
+                                        timeout=10)
+        seen = dash_duo.find_element(f"#{ids.CREW_STATUS} .pw-crew-seen").text
+        assert "(by sgt.jones)" in seen and "not acknowledged" not in seen
     finally:
         watcher.stop()
         deps.publisher.close()

@@ -496,6 +496,15 @@ def test_audit_rows_newest_first_with_the_change() -> None:
     ], LONDON)
     assert [r.kind for r in rows] == ["Emergency", "Tasking"]
     assert rows[1].change == "new → SENT" and "(T1)" in rows[1].detail
+    # People read callsigns and teams, not unit or alarm ids.
+    named = redeploy_view.audit_rows([
+        {"ts": NOW, "kind": "emergency_ack", "unit": "CW-401", "alarm": "CW-401.1796666296.03",
+         "actor": "sgt.jones", "detail": "emergency CW-401.1796666296.03 of CW-401 acknowledged"},
+        {"ts": NOW - 5, "kind": "tasking", "tasking": "T2", "unit": "CW-401", "to": "SENT",
+         "actor": "sgt.jones", "detail": "CW-401 tasked to Soho"},
+    ], LONDON, units={"CW-401": "CW401 (Team X)"})
+    assert named[0].detail == "Emergency of CW401 (Team X) acknowledged by sgt.jones"
+    assert named[1].detail.startswith("CW401 (Team X) tasked to Soho")
 
 
 def test_plan_rows_follow_gap_urgency_and_say_what_is_left() -> None:
@@ -509,6 +518,8 @@ def test_plan_rows_follow_gap_urgency_and_say_what_is_left() -> None:
         ("a", "One", "300 m", "3 min"), ("b", "U2", "900 m", "10 min")]
     assert plan.pairs() == [{"unit": "U1", "hotspot": "a"}, {"unit": "U2", "hotspot": "b"}]
     assert plan.notes == ["d: already has Two sent", "No unit available for: Sea"]
+    named = redeploy_view.plan(gaps, [], {}, {"d": ["Two sent"]}, {"d": "Dee Street"})
+    assert named.notes[0] == "Dee Street: already has Two sent"
 
 
 def unit_in(status: Status, uid: str = "E1", status_ts: float = NOW - 60) -> UnitState:

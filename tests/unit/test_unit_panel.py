@@ -61,3 +61,16 @@ def test_panel_shows_transitions_and_last_wills_newest_first(redis_url: str) -> 
     assert actions.unit_panel(deps, "P1-phone", digest, now) == (no_update, no_update)
     assert actions.unit_panel(deps, None, digest, now) == ([], None)
     assert actions.unit_panel(deps, None, None, now) == (no_update, no_update)
+
+
+def test_the_panel_says_what_the_pictures_list_says_for_the_same_version() -> None:
+    from dashboard.control_room.unit_panel import UnitDetail, as_listed
+
+    detail = UnitDetail("U1", "Alpha", "T", "On patrol", "#2563eb", False, 10.0, "native", [])
+    index = [["alpha u1", "U1", "Alpha", "T", "Emergency", "#dc2626", False, 12.0],
+             ["bravo u2", "U2", "Bravo", "T", "Available", "#16a34a", False, 11.0]]
+    listed = as_listed(detail, index)
+    assert listed is not None and (listed.status, listed.colour, listed.last_seen) == (
+        "Emergency", "#dc2626", 12.0)
+    assert as_listed(detail, None) == detail  # no picture yet: its own reading
+    assert as_listed(detail, index[1:]) == detail  # not in the picture: its own reading
