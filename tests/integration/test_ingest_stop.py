@@ -192,3 +192,15 @@ def test_it_stops_while_a_child_cannot_answer(watched: Watched, redis_url: str,
                what="the child to be stopped")
     code, _ = watched.stop_with(signal.SIGTERM)
     assert code == 0, watched.ingest.log()[-3000:]
+
+
+def test_the_children_stop_themselves_when_ingest_is_killed(watched: Watched,
+                                                            redis_url: str) -> None:
+    """SIGKILL the parent (no stop sequence at all): its children notice and end on their own."""
+    _ready(watched, Store.from_url(redis_url))
+    assert watched.ingest.proc is not None
+    watched.ingest.proc.kill()
+    watched.ingest.proc.wait(HANG_S)
+    wait_until(lambda: not [p for p in watched.leftovers()
+                            if (s := _stat(p)) is not None and s[1] != "Z"], HANG_S,
+               what=f"the orphaned children to end: {watched.leftovers()}")
