@@ -293,33 +293,34 @@ def run_alarms(settings: Settings, stop: Any, parent: int, level: int, events: A
                        publish).run(done)
     finally:
         sender.join(timeout=WEBHOOK_TIMEOUT_S + 1)
+        events.cancel_join_thread()  # exit even if the parent stopped reading (best effort)
         events.close()
 
 
-def start(settings: Settings, worker: Any, stop: threading.Event) -> Callable[[], None]:
-    """Start the alarm child process and its forwarder; return the function that joins them."""
+def start(settings: Settings, worker: Any, stop: threading.Event, stop_reader: Any,
+          children: list[Any]) -> Callable[[], None]:
+    """Start the alarm child process and its forwarder; return the function that joins them.
+
+    The child stops like ingest's other children (``ingest.service``): at EOF on the parent's
+    stop pipe, and is reaped with them by ``stop_children``.
+    """
     import multiprocessing
 
-    from ingest.service import forward_events
+    from ingest.service import forward_events, start_child
     from patrolwatch.alerts import load_alerts
 
     load_alerts(settings.alerts)  # a bad rules file stops the start, saying where (ConfigError)
     spawn = multiprocessing.get_context("spawn")
-    child_stop = spawn.Event()
     events: Any = spawn.Queue(maxsize=10_000)
     child = spawn.Process(target=run_alarms, name="alarms", daemon=True,
-                          args=(settings, child_stop, os.getpid(),
+                          args=(settings, stop_reader, os.getpid(),
                                 logging.getLogger().getEffectiveLevel(), events))
     forwarder = threading.Thread(target=forward_events, args=(events, worker, stop),
                                  name="alarm-notices", daemon=True)
-    child.start()
+    start_child(child, stop, children)
     forwarder.start()
 
     def join() -> None:
-        child_stop.set()
-        child.join(timeout=15)
-        if child.is_alive():
-            child.terminate()
         forwarder.join(timeout=5)
 
     return join

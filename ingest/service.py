@@ -9,6 +9,9 @@ import os
 import queue
 import signal
 import threading
+import time
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +31,8 @@ log = logging.getLogger(__name__)
 
 EVALUATOR_NICENESS = 10  # the evaluator process's nice increment over the worker's
 EVENTS_QUEUED_MAX = 10_000  # gap events waiting for the worker's connection
+CHILD_STOP_S = 5.0  # a child asked to stop has this long to finish before it is terminated
+CHILD_TERM_S = 2.0  # then this long after SIGTERM before SIGKILL (docs/reliability.md)
 
 
 def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = True,
@@ -60,7 +65,11 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
     # The evaluator runs in a child process: as a thread it took a third of the ingest
     # process's time, under the same GIL as the worker (issue 11, docs/benchmarks.md).
     spawn = multiprocessing.get_context("spawn")
-    evaluator_stop = spawn.Event()
+    # The children's stop is a pipe whose only write end this process holds: closed at stop,
+    # or by the kernel when this process dies, it reads as EOF in every child. (It was a
+    # multiprocessing Event, whose set() waits for every waiter to wake: a child killed or
+    # stopped while waiting on it never does, and the stop hung for good - issue 15.)
+    evaluator_stop, stop_children_writer = spawn.Pipe(duplex=False)
     # Gap events go out on the worker's own connection: a broker login holds one client id,
     # so a second connection from the child would knock the worker off its session.
     events: Any = spawn.Queue(maxsize=EVENTS_QUEUED_MAX)
@@ -77,30 +86,64 @@ def run_ingest(settings: Settings, stop: threading.Event, *, evaluator: bool = T
                                    logging.getLogger().getEffectiveLevel()))
                if settings.picture_producer else None)
     experiment_thread(settings, store, hotspots, roster, worker.client.publish, stop)  # checks it
+    children: list[BaseProcess] = []
     if evaluator:
-        child.start()
+        start_child(child, stop, children)
         forwarder.start()
     archiver.start()
     if picture is not None:
-        picture.start()
-    join_alarms = alarms.start(settings, worker, stop) if evaluator else alarms.nothing  # issue 18
+        start_child(picture, stop, children)
+    join_alarms = (alarms.start(settings, worker, stop, evaluator_stop, children) if evaluator
+                   else alarms.nothing)  # issue 18
     try:
         worker.run(stop)
     finally:
         stop.set()
-        evaluator_stop.set()
+        stop_children_writer.close()  # every child reads EOF: stop
+        stop_children(children)
         if evaluator:
-            child.join(timeout=15)
-            if child.is_alive():
-                child.terminate()
             forwarder.join(timeout=5)
         archiver.join(timeout=10)
         join_alarms()
-        if picture is not None:
-            picture.join(timeout=15)
-            if picture.is_alive():
-                picture.terminate()
     return 0
+
+
+def start_child(process: BaseProcess, stop: threading.Event, started: list[BaseProcess]) -> None:
+    """Start ``process`` unless the stop came first (then it would only be waited for)."""
+    if stop.is_set():
+        log.info("stopping: not starting the %s process", process.name)
+        return
+    process.start()
+    started.append(process)
+
+
+def stop_children(children: list[BaseProcess], grace_s: float = CHILD_STOP_S,
+                  term_s: float = CHILD_TERM_S) -> None:
+    """Wait for children told to stop, then terminate, then kill; reap every one (bounded).
+
+    A child may still be importing (seconds on a loaded machine), stopped, or blocked in
+    Redis: none of that may hold the ingest process's own exit for more than a few seconds.
+    """
+    deadline = time.monotonic() + grace_s
+    for process in children:
+        process.join(max(0.0, deadline - time.monotonic()))
+    late = [p for p in children if p.is_alive()]
+    for process in late:
+        log.warning("the %s process (pid %s) did not stop in %.0f s: terminating it",
+                    process.name, process.pid, grace_s)
+        process.terminate()
+    deadline = time.monotonic() + term_s
+    for process in late:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for process in late:
+        if process.is_alive():
+            log.warning("the %s process (pid %s) ignored SIGTERM: killing it",
+                        process.name, process.pid)
+            process.kill()
+            process.join(term_s)  # SIGKILL ends even a stopped process; this reaps it
+    for process in children:
+        if process.exitcode not in (0, None, -signal.SIGTERM, -signal.SIGKILL):
+            log.warning("the %s process ended with exit code %s", process.name, process.exitcode)
 
 
 def forward_events(events: Any, worker: IngestWorker, stop: threading.Event) -> None:
@@ -115,30 +158,36 @@ def forward_events(events: Any, worker: IngestWorker, stop: threading.Event) -> 
         worker.client.publish(topic, payload)
 
 
-def _child_setup(level: int, stop: Any, parent: int) -> threading.Event:
-    """Log like the parent, leave Ctrl-C to it, and return an event set at stop or orphaning."""
+def _child_setup(level: int, stop: Connection, parent: int) -> threading.Event:
+    """Log like the parent, leave Ctrl-C to it, and return an event set at stop or orphaning.
+
+    ``stop`` is the read end of the parent's stop pipe: EOF (the parent closed it, or died)
+    means stop. SIGTERM (the parent's second word) sets the event from a thread of its own:
+    a handler runs on the main thread, which may hold the event's lock inside ``wait()``.
+    """
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     done = threading.Event()
+    signal.signal(signal.SIGTERM,
+                  lambda *_: threading.Thread(target=done.set, daemon=True).start())
 
     def watch() -> None:
         while not done.is_set():
-            if stop.wait(1.0) or os.getppid() != parent:  # parent killed: do not linger
+            if stop.poll(1.0) or os.getppid() != parent:  # parent killed: do not linger
                 done.set()
 
     threading.Thread(target=watch, name="child-watch", daemon=True).start()
     return done
 
 
-def run_picture(settings: Settings, stop: Any, parent: int, level: int) -> None:
+def run_picture(settings: Settings, stop: Connection, parent: int, level: int) -> None:
     """Run the live-picture producer until ``stop`` is set or the ingest process is gone."""
     from dashboard.picture.producer import run_producer
 
     run_producer(settings, _child_setup(level, stop, parent))
 
 
-def run_evaluator(settings: Settings, stop: Any, parent: int, level: int,
+def run_evaluator(settings: Settings, stop: Connection, parent: int, level: int,
                   events: Any) -> None:
     """Run the coverage evaluator until ``stop`` is set or the ingest process is gone."""
     done = _child_setup(level, stop, parent)
@@ -159,4 +208,5 @@ def run_evaluator(settings: Settings, stop: Any, parent: int, level: int,
     try:
         CoverageEvaluator(settings, store, hotspots, roster, publish=publish).run(done)
     finally:
-        events.close()
+        events.cancel_join_thread()  # exit even if the parent stopped reading: events are
+        events.close()  # best effort (the snapshot holds the gaps)

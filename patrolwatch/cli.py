@@ -25,7 +25,9 @@ def _stop_on_signals() -> threading.Event:
 
     def handler(signum: int, frame: Any) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)
-        stop.set()
+        # Not stop.set() here: a handler runs on the main thread, which may be inside
+        # stop.wait() holding the event's lock; set() there would wait for itself forever.
+        threading.Thread(target=stop.set, name="stop-signal", daemon=True).start()
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
