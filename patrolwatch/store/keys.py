@@ -103,3 +103,22 @@ def k_picture_step(version: int) -> str:
 
 PICTURE_STEPS_KEPT = 30  # a screen further behind than this gets the whole units layer again
 PICTURE_STEP_TTL_S = 120  # steps older than the kept ones expire on their own
+# A unit's status timeline (core.timeline), all in the {live} slot so the live script reads
+# them beside the latest state; kept as long as retention (PATROL_TRAIL_RETENTION_DAYS).
+K_ALARM_OUTBOX = "pw:{live}:alarm_outbox"  # HASH alarm id -> row the ALARMS script has yet to take
+K_ALARMS_EMERGENCY = "pw:{task}:alarms_emergency"  # HASH unit -> id of its newest emergency alarm
+
+
+def k_timeline(unit: str) -> str:
+    """Return a unit's timeline (ZSET member "arrival µs|ts|STATUS", score = its place)."""
+    return f"pw:{{live}}:tl:{unit}"
+
+
+def k_status_ids(unit: str) -> str:
+    """Return the statuses a unit sent that were seen (ZSET "ts|STATUS", score = last seen)."""
+    return f"pw:{{live}}:sid:{unit}"
+
+
+def k_emergency_runs(unit: str) -> str:
+    """Return a unit's EMERGENCY runs (HASH entry arrival µs -> "lowest ts|highest ts|seen")."""
+    return f"pw:{{live}}:runs:{unit}"
