@@ -296,10 +296,19 @@ for _, a in ipairs(cjson.decode(ARGV[1])) do
   if redis.call('HEXISTS', KEYS[1], a[1]) == 0 then
     local current = redis.call('HGET', KEYS[4], a[2])
     if current and redis.call('ZSCORE', KEYS[2], current) then
-      local alarm = cjson.decode(redis.call('HGET', KEYS[1], current))
-      alarm.repeats = (alarm.repeats or 0) + 1
-      alarm.last_arrival = tonumber(a[3])
-      redis.call('HSET', KEYS[1], current, cjson.encode(alarm))
+      -- Edited as text: cjson would round its times to 14 digits.
+      local raw = redis.call('HGET', KEYS[1], current)
+      local n = string.match(raw, '"repeats":(%d+)')
+      if n and string.find(raw, '"last_arrival":[-+%d.eE]+') then
+        raw = (string.gsub(raw, '"repeats":%d+', '"repeats":' .. (tonumber(n) + 1), 1))
+        raw = (string.gsub(raw, '"last_arrival":[-+%d.eE]+', '"last_arrival":' .. a[3], 1))
+      else
+        local alarm = cjson.decode(raw)
+        alarm.repeats = (alarm.repeats or 0) + 1
+        alarm.last_arrival = tonumber(a[3])
+        raw = cjson.encode(alarm)
+      end
+      redis.call('HSET', KEYS[1], current, raw)
     else
       redis.call('HSET', KEYS[1], a[1], a[4])
       redis.call('ZADD', KEYS[2], a[3], a[1])
