@@ -210,3 +210,13 @@ def test_old_timestamps_walked_forward_get_one_backlog_then_the_rate() -> None:
     # A real backlog inside the horizon is kept whole: an hour at one message a second.
     fresh = RateLimiter(5.0, 10.0, backlog_s=3600.0)
     assert all(fresh.allow("B", NOW - 3599 + i, NOW + i * 0.001) for i in range(3599))
+
+
+def test_build_batch_hands_the_retained_flag_to_the_parser() -> None:
+    """A retained last-will without tst is placed at the epoch, a live one now: the worker's
+    batch builder must pass the broker's retain flag on (issue 15 item 10)."""
+    bare = {"_type": "lwt"}
+    batch = build_batch([inbound("owntracks/a/p", bare, NOW, retain=True),
+                         inbound("owntracks/b/p", bare, NOW, retain=False)], CTX, NOW + 1)
+    assert batch.lost[0] == LostContact("a-p", 0.0, True)
+    assert (batch.lost[1].ts, batch.lost[1].retained) == (pytest.approx(NOW), False)
