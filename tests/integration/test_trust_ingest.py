@@ -256,3 +256,29 @@ def test_off_duty_through_the_worker(start_worker: StartWorker, publisher: MqttC
     wait_until(lambda: rw.store.stats().rejected_by_reason.get("off_duty") == 1, 15,
                what="the position rejected as off duty")
     assert rw.store.trail_count("OD3") == 0
+
+
+def test_a_late_off_duty_deletes_only_its_own_period_and_audits_it(store: Store) -> None:
+    """Bounded by its period (the next status, however many came after), not by a count."""
+    t0 = time.time() - 7200
+    store.write_batch(Batch(statuses=[StatusChange("OD5", t0, Status.ON_PATROL)]), now=t0 + 1)
+    store.write_batch(Batch(positions=[Position("OD5", t0 + 60 * i, 51.5, -0.1 + i * 1e-4)
+                                       for i in range(1, 60)]), now=t0 + 3600)
+    # 70 status changes after the hour: far more than any count of statuses kept
+    store.write_batch(Batch(statuses=[
+        StatusChange("OD5", t0 + 3700 + i, Status.AVAILABLE if i % 2 else Status.ON_PATROL)
+        for i in range(70)]), now=t0 + 3800)
+    # then a late OFF_DUTY from minute 30 to 40 (a late ON_PATROL ends it)
+    late = [StatusChange("OD5", t0 + 1800, Status.OFF_DUTY, arrival=t0 + 3900),
+            StatusChange("OD5", t0 + 2400, Status.ON_PATROL, arrival=t0 + 3901)]
+    store.write_batch(Batch(statuses=late), now=t0 + 3902)
+    assert store.trail_count("OD5") == 59 - 10  # minutes 30..39 gone, nothing else
+    entries = [e for e in store.audit_log() if e["kind"] == "off_duty_deletion"]
+    assert [(e["unit"], e["since"], e["until"], e["count"]) for e in entries] == [
+        ("OD5", t0 + 1800, t0 + 2400, 10)]
+    # the same OFF_DUTY again (retained, replayed) deletes nothing and audits nothing
+    store.write_batch(Batch(statuses=[StatusChange("OD5", t0 + 1800, Status.OFF_DUTY,
+                                                   arrival=t0 + 4000)]), now=t0 + 4001)
+    assert store.trail_count("OD5") == 49
+    assert len([e for e in store.audit_log() if e["kind"] == "off_duty_deletion"]) == 1
+    assert (store.unit_status("OD5") or {})["status"] == "AVAILABLE"
