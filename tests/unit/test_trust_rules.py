@@ -281,3 +281,52 @@ def test_trim_keeps_the_entry_in_force_at_the_cutoff() -> None:
 def test_the_rate_limit_exemption_is_the_timelines() -> None:
     assert exempt_from_rate_limit(Status.EMERGENCY)
     assert not any(exempt_from_rate_limit(s) for s in Status if s is not Status.EMERGENCY)
+
+
+@st.composite
+def status_histories(draw: st.DrawFn) -> list[tuple[float, float, Status]]:
+    """A unit's statuses in arrival order: skew within the allowance, repeats, replays."""
+    out: list[tuple[float, float, Status]] = []
+    arrival = NOW
+    for _ in range(draw(st.integers(1, 20))):
+        arrival += draw(st.sampled_from([1e-6, 0.5, 1.0, 30.0, 400.0]))
+        if out and draw(st.integers(0, 3)) == 0:  # re-delivered, retained or replayed
+            ts, _, status = draw(st.sampled_from(out))
+        else:
+            ts = float(round(arrival) + draw(st.integers(-900, int(SKEW_S))))
+            status = draw(st.sampled_from([Status.OFF_DUTY, Status.EMERGENCY,
+                                           Status.ON_PATROL, Status.AVAILABLE]))
+        out.append((ts, arrival + len(out) * 1e-6, status))
+    return out
+
+
+@given(status_histories())
+def test_the_timeline_keeps_its_promises(seq: list[tuple[float, float, Status]]) -> None:
+    tl = Timeline()
+    raised = 0
+    for ts, arrival, status in seq:
+        was_in_emergency = tl.in_emergency()
+        effect = tl.add(ts, status, arrival, arrival, DAY)
+        if status is Status.EMERGENCY and effect.outcome is Outcome.NEW:
+            raised += 1
+            assert not was_in_emergency and tl.in_emergency()  # on arrival, whatever its ts
+        if effect.outcome is not Outcome.NEW:
+            continue
+        assert effect.latest == (tl.latest() == effect.entry)
+        if status is not Status.EMERGENCY and was_in_emergency:
+            assert effect.latest  # the first status to arrive after it ends it
+        # positions arriving now, at any time in the EMERGENCY spans, are never dropped
+        for i, entry in enumerate(tl.entries):
+            if entry.status is Status.EMERGENCY:
+                end = tl.entries[i + 1].at if i + 1 < len(tl.entries) else entry.at + 3600
+                for t in (entry.at, (entry.at + end) / 2):
+                    assert not tl.off_duty_at(t, arrival)
+    # each press raised at most once: a replayed one is never NEW again
+    presses = {ts for ts, _, s in seq if s is Status.EMERGENCY}
+    assert raised <= len(presses)
+    # the same history delivered again (a restart replaying all of it) changes nothing
+    before = list(tl.entries)
+    for ts, arrival, status in seq:
+        assert tl.add(ts, status, arrival + 10_000, arrival + 10_000, DAY
+                      ).outcome is Outcome.SEEN
+    assert tl.entries == before
