@@ -211,6 +211,18 @@ class BatchStore(StoreBase):
             body["ci"] = len(keys)
             body["others"] = batch.accepted - len(batch.positions)
             body["now"] = repr(now)
+        if single and batch.statuses:  # their log rows and feed entries in this call too
+            if "fi" not in body:
+                keys.append(K_FEED)
+                body["fi"] = len(keys)
+                body["maxlen"] = FEED_MAXLEN
+            logs: dict[str, int] = {}
+            for st in batch.statuses:
+                if st.unit not in logs:
+                    keys.append(k_status_log(st.unit))
+                    logs[st.unit] = len(keys)
+            body["sl"] = [logs[st.unit] for st in batch.statuses]
+            body["slcut"] = repr(now - self.trail_retention_s)
         _eval(pipe, LIVE, keys, orjson.dumps(body))
         return True
 
@@ -257,10 +269,13 @@ class BatchStore(StoreBase):
                         alarms: Sequence[str], cutoff: float) -> None:
         """Queue what follows the live script for statuses new to it (core.timeline).
 
-        The status log and the change feed take each new status; a status seen before or an
-        EMERGENCY repeat takes nothing. The alarms the live script handed on (its outbox) are
+        The status log and the change feed take each new status (on a single Redis the live
+        script already did, in the same call); a status seen before or an EMERGENCY repeat
+        takes nothing. The alarms the live script handed on (its outbox) are
         raised or folded, then taken off the outbox.
         """
+        if not isinstance(self.r, RedisCluster):
+            statuses, flags = [], ""  # the live script wrote their rows (scripts.LIVE, b.sl)
         entries: list[list[str]] = []
         for s, flag in zip(statuses, flags, strict=True):
             if flag != "1":

@@ -232,6 +232,18 @@ if b.t then
     redis.call('EXPIRE', KEYS[t[1]], t[3])
   end
 end
+-- On a single Redis (b.sl: each status's log key) new statuses' log rows and feed entries
+-- go in this call too, after the positions' as before: a worker killed after it loses none.
+if b.sl then
+  for i, s in ipairs(b.s) do
+    if sflags[i] == '1' then
+      redis.call('ZADD', KEYS[b.sl[i]], s[2], s[2] .. '|' .. s[6])
+      redis.call('ZREMRANGEBYSCORE', KEYS[b.sl[i]], '-inf', b.slcut)
+      redis.call('XADD', KEYS[b.fi], 'MAXLEN', '~', b.maxlen, '*', 'k', 's', 'u', s[1],
+                 't', s[2], 's', s[6])
+    end
+  end
+end
 -- Counted in this call too (b.ci: the stats hash), so a worker killed after it has counted
 -- exactly what it stored, and the broker's re-delivery then counts as duplicates only.
 if b.ci then

@@ -57,7 +57,9 @@ def test_emergency_after_a_fast_clock_takes_effect(start_worker: StartWorker,
     publisher.publish("patrol/FAST1/status", status_msg(now - 120, "EMERGENCY"))
     wait_until(lambda: (rw.store.unit_status("FAST1") or {}).get("status") == "EMERGENCY", 15,
                what="EMERGENCY is the unit's status")
-    assert [a["unit"] for a in rw.store.open_alarms()] == ["FAST1"]
+    # raised in the write's second round trip, just after the status
+    wait_until(lambda: [a["unit"] for a in rw.store.open_alarms()] == ["FAST1"], 15,
+               what="its alarm raised")
 
 
 def test_same_second_statuses_settle_by_arrival(start_worker: StartWorker,
