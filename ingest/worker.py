@@ -30,11 +30,11 @@ from patrolwatch.core.model import (
     RadioReport,
     Reason,
     Rejection,
-    Status,
     StatusChange,
     UnitEvent,
 )
 from patrolwatch.core.ratelimit import RateLimiter
+from patrolwatch.core.timeline import exempt_from_rate_limit
 from patrolwatch.core.topics import subscriptions
 from patrolwatch.mqtt import Inbound, MqttClient
 from patrolwatch.settings import Settings
@@ -85,7 +85,7 @@ def build_batch(messages: list[Inbound], ctx: ParseContext, now: float,
 def _limited(result: Message, msg: Inbound, arrival: float,
              limiter: RateLimiter) -> Message | Rejection:
     """Return the message, or a rate_limited rejection if its unit is over its rate."""
-    if isinstance(result, StatusChange) and result.status is Status.EMERGENCY:
+    if isinstance(result, StatusChange) and exempt_from_rate_limit(result.status):
         return result  # never dropped, never counted against the unit
     if limiter.allow(result.unit, min(result.ts, arrival), arrival):
         return result

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,9 @@ import pyarrow.parquet as pq
 class ArchiveStorage:
     """Files of the archive, addressed by paths relative to its root."""
 
-    def __init__(self, location: str) -> None:
+    def __init__(self, location: str, fsync: Callable[[int], None] = os.fsync) -> None:
         self.location = location
+        self.fsync = fsync  # injectable, so a test can see what is fsynced, and when
         self.local = not location.startswith("s3://")
         if self.local:
             self.root = str(Path(location).resolve())
@@ -68,15 +70,15 @@ class ArchiveStorage:
             with open(tmp, "wb") as f:
                 pq.write_table(table, f, **options)
                 f.flush()
-                os.fsync(f.fileno())
+                self.fsync(f.fileno())
             os.replace(tmp, final)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-        _fsync_dir(folder)
+        _fsync_dir(folder, self.fsync)
         if created:  # the new day folder's own entry must survive a crash too
-            _fsync_dir(os.path.dirname(folder))
-            _fsync_dir(os.path.dirname(os.path.dirname(folder)))
+            _fsync_dir(os.path.dirname(folder), self.fsync)
+            _fsync_dir(os.path.dirname(os.path.dirname(folder)), self.fsync)
         return os.path.getsize(final)
 
     def list_dir(self, rel: str) -> list[str]:
@@ -97,9 +99,9 @@ class ArchiveStorage:
                    if i.type == pafs.FileType.File)
 
 
-def _fsync_dir(folder: str) -> None:
+def _fsync_dir(folder: str, fsync: Callable[[int], None] = os.fsync) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
-        os.fsync(fd)
+        fsync(fd)
     finally:
         os.close(fd)

@@ -13,6 +13,7 @@ members, so the same message delivered twice is stored once; safe to retry after
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -22,18 +23,18 @@ from typing import Any, cast
 import orjson
 from redis.cluster import RedisCluster
 
-from patrolwatch.core.model import Position, Reason, Rejection, Status, StatusChange
+from patrolwatch.core.model import Ack, Position, Reason, Rejection, Status, StatusChange
 from patrolwatch.core.payloads import format_time
 from patrolwatch.store.base import StoreBase
 from patrolwatch.store.codec import as_text, position_json
 from patrolwatch.store.keys import (
-    ALARMS_OPEN_PER_UNIT,
-    DUTY_KEPT,
     FEED_MAXLEN,
+    K_ALARM_OUTBOX,
     K_ALARMS,
+    K_ALARMS_EMERGENCY,
     K_ALARMS_OPEN,
     K_ALARMS_UNIT,
-    K_DUTY,
+    K_AUDIT,
     K_FEED,
     K_GEO,
     K_LWT,
@@ -46,7 +47,10 @@ from patrolwatch.store.keys import (
     K_STATUS_TS,
     TRAIL_TRIM_EVERY_S,
     UNIT_EVENTS_KEPT,
+    k_emergency_runs,
+    k_status_ids,
     k_status_log,
+    k_timeline,
     k_trail,
     k_unit_events,
 )
@@ -54,13 +58,23 @@ from patrolwatch.store.picture import bump_live_version
 from patrolwatch.store.scripts import ALARMS, FEED, LIVE, TRAILS
 from patrolwatch.store.types import Batch, WriteResult
 
-LIVE_KEYS = (K_POS, K_POS_TS, K_GEO, K_STATUS, K_STATUS_TS, K_SEEN, K_LWT, K_DUTY)
+LIVE_KEYS = (K_POS, K_POS_TS, K_GEO, K_STATUS, K_STATUS_TS, K_SEEN, K_LWT, K_ALARM_OUTBOX)
+ALARM_KEYS = (K_ALARMS, K_ALARMS_OPEN, K_ALARMS_UNIT, K_ALARMS_EMERGENCY)
 
 
 def alarm_id(s: StatusChange) -> str:
-    """Name the alarm an EMERGENCY raises: the same message again names the same alarm."""
-    arrived = s.ts if s.arrival is None else s.arrival
-    return f"{s.unit}.{round(arrived * 1_000_000)}"
+    """Name the alarm an EMERGENCY raises from the message's identity (unit, ts, status).
+
+    Not from its arrival: the same message delivered again (a retained copy at a restart or
+    reconnect) names the same alarm, so it can never open a second one.
+    """
+    digest = hashlib.sha256(f"{s.ts!r}|{s.status.value}".encode()).hexdigest()[:16]
+    return f"{s.unit}.{digest}"
+
+
+def arrival_key(arrival: float) -> str:
+    """Return an arrival as the fixed-width µs text timeline members sort by."""
+    return f"{round(arrival * 1_000_000):017d}"
 
 
 def _eval(pipe: Any, script: str, keys: Sequence[str], *args: Any) -> None:
@@ -109,21 +123,17 @@ class BatchStore(StoreBase):
         has_live = self._queue_live_script(pipe, batch, prepared, now, single)
         counted = single and has_live and bool(prepared.rows)  # the script counts (LIVE)
         cutoff = now - self.trail_retention_s
-        for s in batch.statuses:
-            pipe.zadd(k_status_log(s.unit), {f"{s.ts!r}|{s.status.value}": s.ts})
-            pipe.zremrangebyscore(k_status_log(s.unit), "-inf", cutoff)
         for ev in batch.events:
             self._unit_event(pipe, ev.unit, {"ts": ev.ts, "event": ev.event,
                                               "description": ev.description})
-        self._queue_alarms(pipe, [s for s in batch.statuses if s.status is Status.EMERGENCY])
-        self._feed_others(pipe, batch)
+        self._feed_others(pipe, batch.acks)
         if batch.accepted:
             # Tell the live-picture producer live state changed (issue 11); last in the
             # pipeline, so the live script's result stays at index 0.
             bump_live_version(pipe)
         results = pipe.execute()
-        moved, off, lwt, dels, trail_flags = (
-            _live_result(results[0]) if has_live else (0, "", "", [], ""))
+        moved, off, lwt, dels, trail_flags, sflags, alarms = (
+            _live_result(results[0]) if has_live else (0, "", "", [], "", "", []))
 
         if "1" in off:
             gone = [p for p, f in zip(batch.positions, off, strict=True) if f == "1"]
@@ -137,8 +147,7 @@ class BatchStore(StoreBase):
             _eval(pipe, FEED, [K_FEED], FEED_MAXLEN, orjson.dumps(
                 [["k", "p", "u", r[0], "t", r[1], "la", r[6], "lo", r[5], "a", r[7]]
                  for r in prepared.rows]))
-        for unit, since, until in dels:
-            pipe.zremrangebyscore(k_trail(unit), since, until)
+        self._queue_statuses(pipe, batch.statuses, sflags, alarms, cutoff)
         for lost, applied in zip(batch.lost, lwt, strict=True):
             self._unit_event(pipe, lost.unit, {"ts": lost.ts, "event": "lwt",
                                                "lost": applied == "1",
@@ -156,6 +165,8 @@ class BatchStore(StoreBase):
             counts = self.r.pipeline(transaction=False)
             self._queue_counts(counts, batch, len(batch.positions) - new, now)
             counts.execute()
+        if dels:
+            self._delete_off_duty(dels, now)
         return WriteResult(new_points=new, duplicate_points=len(batch.positions) - new,
                            moved_units=moved, off_duty=off.count("1"))
 
@@ -169,16 +180,29 @@ class BatchStore(StoreBase):
             arrived = s.ts if s.arrival is None else s.arrival
             value = orjson.dumps({"status": s.status.value, "ts": s.ts, "note": s.note,
                                   "arrival": arrived}).decode()
-            statuses.append([s.unit, repr(s.ts), repr(min(s.ts, arrived)), repr(arrived),
-                             1 if s.status is Status.EMERGENCY else 0, s.status.value, value])
+            row = [s.unit, repr(s.ts), repr(min(s.ts, arrived)), repr(arrived),
+                   1 if s.status is Status.EMERGENCY else 0, s.status.value, value,
+                   arrival_key(arrived)]
+            if s.status is Status.EMERGENCY:
+                row += [alarm_id(s), orjson.dumps({
+                    "id": alarm_id(s), "unit": s.unit, "ts": s.ts, "arrival": arrived,
+                    "repeats": 0, "last_arrival": arrived, "note": s.note}).decode()]
+            statuses.append(row)
         seen = [[a.unit, repr(min(a.ts, now))] for a in batch.acks]
         seen += [[e.unit, repr(min(e.ts, now))] for e in batch.events]
+        keys = list(LIVE_KEYS)
+        units: dict[str, int] = {}
+        for unit in [*(s.unit for s in batch.statuses), *(p.unit for p in batch.positions)]:
+            if unit not in units:
+                units[unit] = len(keys) + 1
+                keys += [k_timeline(unit), k_status_ids(unit), k_emergency_runs(unit)]
         body: dict[str, Any] = {"s": statuses, "p": prepared.rows, "seen": seen,
                                 "l": [[lost.unit, repr(lost.ts)] for lost in batch.lost],
-                                "kept": DUTY_KEPT}
-        keys = list(LIVE_KEYS)
+                                "u": units, "cut": repr(now - self.trail_retention_s),
+                                "ttl": int(self.trail_retention_s + 2 * TRAIL_TRIM_EVERY_S)}
         if single and prepared.rows:
             keys.append(K_FEED)
+            body["fi"] = len(keys)
             trails, trims = self._trail_keys(prepared, now, first=len(keys) + 1)
             keys += trails
             body["t"] = trims
@@ -187,6 +211,18 @@ class BatchStore(StoreBase):
             body["ci"] = len(keys)
             body["others"] = batch.accepted - len(batch.positions)
             body["now"] = repr(now)
+        if single and batch.statuses:  # their log rows and feed entries in this call too
+            if "fi" not in body:
+                keys.append(K_FEED)
+                body["fi"] = len(keys)
+                body["maxlen"] = FEED_MAXLEN
+            logs: dict[str, int] = {}
+            for st in batch.statuses:
+                if st.unit not in logs:
+                    keys.append(k_status_log(st.unit))
+                    logs[st.unit] = len(keys)
+            body["sl"] = [logs[st.unit] for st in batch.statuses]
+            body["slcut"] = repr(now - self.trail_retention_s)
         _eval(pipe, LIVE, keys, orjson.dumps(body))
         return True
 
@@ -229,24 +265,55 @@ class BatchStore(StoreBase):
             _eval(pipe, TRAILS, keys, orjson.dumps(points), orjson.dumps(trims))
         return len(groups)
 
-    def _queue_alarms(self, pipe: Any, emergencies: Sequence[StatusChange]) -> None:
-        """Open one alarm per EMERGENCY that arrived (CONTRACT.md: each acknowledged alone)."""
-        if not emergencies:
-            return
-        rows = [[alarm_id(s), s.unit, repr(s.ts if s.arrival is None else s.arrival),
-                 orjson.dumps({"id": alarm_id(s), "unit": s.unit, "ts": s.ts,
-                               "arrival": s.ts if s.arrival is None else s.arrival,
-                               "note": s.note}).decode()]
-                for s in emergencies]
-        _eval(pipe, ALARMS, [K_ALARMS, K_ALARMS_OPEN, K_ALARMS_UNIT], orjson.dumps(rows),
-              ALARMS_OPEN_PER_UNIT)
+    def _queue_statuses(self, pipe: Any, statuses: Sequence[StatusChange], flags: str,
+                        alarms: Sequence[str], cutoff: float) -> None:
+        """Queue what follows the live script for statuses new to it (core.timeline).
 
-    def _feed_others(self, pipe: Any, batch: Batch) -> None:
-        """Append statuses and acks to the coverage evaluator's change feed."""
+        The status log and the change feed take each new status (on a single Redis the live
+        script already did, in the same call); a status seen before or an EMERGENCY repeat
+        takes nothing. The alarms the live script handed on (its outbox) are
+        raised or folded, then taken off the outbox.
+        """
+        if not isinstance(self.r, RedisCluster):
+            statuses, flags = [], ""  # the live script wrote their rows (scripts.LIVE, b.sl)
         entries: list[list[str]] = []
-        for s in batch.statuses:
+        for s, flag in zip(statuses, flags, strict=True):
+            if flag != "1":
+                continue
+            pipe.zadd(k_status_log(s.unit), {f"{s.ts!r}|{s.status.value}": s.ts})
+            pipe.zremrangebyscore(k_status_log(s.unit), "-inf", cutoff)
             entries.append(["k", "s", "u", s.unit, "t", repr(s.ts), "s", s.status.value])
-        for a in batch.acks:
+        if entries:
+            _eval(pipe, FEED, [K_FEED], FEED_MAXLEN, orjson.dumps(entries))
+        if alarms:
+            rows = [orjson.loads(a) for a in alarms]
+            _eval(pipe, ALARMS, ALARM_KEYS, orjson.dumps(rows))
+            pipe.hdel(K_ALARM_OUTBOX, *(r[0] for r in rows))
+
+    def _delete_off_duty(self, dels: Sequence[tuple[str, str, str]], now: float) -> None:
+        """Delete what late OFF_DUTY statuses cover, and audit each deletion (period, count)."""
+        pipe = self.r.pipeline(transaction=False)
+        for unit, since, until in dels:
+            pipe.zremrangebyscore(k_trail(unit), since, until)
+        counts = pipe.execute()
+        pipe = self.r.pipeline(transaction=False)
+        for (unit, since, until), count in zip(dels, counts, strict=True):
+            if not count:
+                continue
+            end = None if until == "+inf" else float(until.lstrip("("))
+            entry = {"ts": now, "kind": "off_duty_deletion", "unit": unit, "actor": "ingest",
+                     "since": float(since), "until": end, "count": int(count),
+                     "detail": f"{count} positions of {unit} sent while OFF_DUTY from "
+                               f"{format_time(float(since))} to "
+                               f"{'now' if end is None else format_time(end)} deleted"}
+            pipe.zadd(K_AUDIT, {json.dumps(entry, sort_keys=True): now})
+        if len(pipe):
+            pipe.execute()
+
+    def _feed_others(self, pipe: Any, acks: Sequence[Ack]) -> None:
+        """Append acks to the coverage evaluator's change feed (statuses: _queue_statuses)."""
+        entries: list[list[str]] = []
+        for a in acks:
             entries.append(["k", "a", "u", a.unit, "t", repr(a.ts), "i", a.id,
                             "ok", "1" if a.accepted else "0", "r", a.reason or ""])
         if entries:
@@ -286,9 +353,12 @@ class BatchStore(StoreBase):
         pipe.expire(k_unit_events(unit), int(self.trail_retention_s))
 
 
-def _live_result(raw: Any) -> tuple[int, str, str, list[tuple[str, str, str]], str]:
-    """Decode the live script's reply: moved, off-duty flags, lwt flags, deletions, trails."""
-    moved, off, lwt, dels, trails = raw
+def _live_result(raw: Any
+                 ) -> tuple[int, str, str, list[tuple[str, str, str]], str, str, list[str]]:
+    """Decode the live script's reply: moved, off-duty, lwt flags, deletions, trails, statuses,
+    alarms handed on."""
+    moved, off, lwt, dels, trails, sflags, alarms = raw
     flat = [as_text(d) for d in dels]
     deletions = [(flat[i], flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3)]
-    return int(moved), as_text(off), as_text(lwt), deletions, as_text(trails)
+    return (int(moved), as_text(off), as_text(lwt), deletions, as_text(trails),
+            as_text(sflags), [as_text(a) for a in alarms])

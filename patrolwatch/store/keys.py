@@ -125,6 +125,8 @@ def k_experiment_doses(experiment: str) -> str:
 def k_experiment_pushed(experiment: str) -> str:
     """Return the key of what was last sent to OwnTracks phones (STRING "date|digest")."""
     return f"pw:{{exp}}:{experiment}:pushed"
+
+
 # Alarms beyond the emergency button (issue 18; store/alarms.py). Same {task} slot as K_ALARMS:
 # each kind's alarms are records in K_ALARMS too, so every alarm is one thing.
 K_ALARM_LATCH = "pw:{task}:alarm_latch"  # HASH "unit|kind" -> JSON {alarm, cause}: anti-flap
@@ -138,3 +140,18 @@ K_CHECKIN_LAST = "pw:{task}:checkin_last"  # HASH unit -> time of its last answe
 K_WEBHOOKS = "pw:{task}:webhooks"  # ZSET job JSON, score=when it is next due
 ALARM_FOLD_WINDOW_S = 900.0  # a cleared alarm whose cause comes back this soon is re-opened
 WEBHOOK_ATTEMPTS = 10  # then the job is dropped, with a warning in the log
+
+
+# A unit's status timeline (core.timeline), all in the {live} slot so the live script reads
+# them beside the latest state; kept as long as retention (PATROL_TRAIL_RETENTION_DAYS).
+K_ALARM_OUTBOX = "pw:{live}:alarm_outbox"  # HASH alarm id -> row the ALARMS script has yet to take
+K_ALARMS_EMERGENCY = "pw:{task}:alarms_emergency"  # HASH unit -> id of its newest emergency alarm
+def k_timeline(unit: str) -> str:
+    """Return a unit's timeline (ZSET member "arrival µs|ts|STATUS", score = its place)."""
+    return f"pw:{{live}}:tl:{unit}"
+def k_status_ids(unit: str) -> str:
+    """Return the statuses a unit sent that were seen (ZSET "ts|STATUS", score = last seen)."""
+    return f"pw:{{live}}:sid:{unit}"
+def k_emergency_runs(unit: str) -> str:
+    """Return a unit's EMERGENCY runs (HASH entry arrival µs -> "lowest ts|highest ts|seen")."""
+    return f"pw:{{live}}:runs:{unit}"

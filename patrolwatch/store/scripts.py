@@ -10,38 +10,37 @@ Lua's own number formatting keeps only 14 digits.
 
 from __future__ import annotations
 
-# Live state ({live} slot). KEYS: pos, pos_ts, geo, status, status_ts, seen, lwt, duty.
-# ARGV[1]: {"s": [[unit, ts, eff, arrival, emergency 0/1, status, json]],
+# Live state ({live} slot). KEYS: pos, pos_ts, geo, status, status_ts, seen, lwt, alarm
+# outbox, then per unit (b.u[unit] = i): its timeline KEYS[i], identities KEYS[i+1] and
+# EMERGENCY runs KEYS[i+2] (core.timeline; keys.k_timeline and neighbours).
+# ARGV[1]: {"s": [[unit, ts, eff, arrival, emergency 0/1, status, json, arrival µs padded,
+#                  alarm id?, alarm json?]],
 #           "p": [[unit, ts, eff, arrival, json, lon, lat, acc, trail key index?]],
-#           "seen": [[unit, eff]], "l": [[unit, ts]], "kept": N, "t"?: trims, "maxlen"?}
+#           "seen": [[unit, eff]], "l": [[unit, ts]], "u": {unit: i}, "cut": cutoff,
+#           "ttl": seconds, "t"?: trims, "maxlen"?}
 # On a single Redis, KEYS go on with the feed and the batch's trail keys (see below).
 # Statuses first: a position in the same batch as its unit's OFF_DUTY is judged with it.
-# The *_ts hashes hold "effective,arrival,emergency,ts" stamps (core.ordering.Stamp).
+# Timeline members are "arrival µs (17 digits)|ts|STATUS" scored by their place ``at``, so
+# equal places sort by arrival. The *_ts hashes hold "at,arrival,emergency,ts" stamps.
 # Returns {moved, off-duty flag per position, lwt-applied flag per last-will,
-#          [unit, from, to] trail ranges to delete (late OFF_DUTY), stored flag per point}.
+#          [unit, from, to] trail ranges to delete (late OFF_DUTY), stored flag per point,
+#          flag per status ("1" new, "r" EMERGENCY repeat, "0" seen), alarm outbox rows}.
 LIVE = r"""
 local b = cjson.decode(ARGV[1])
-local kept = tonumber(b.kept)
-local duty = {}
-local function timeline(unit)
-  local t = duty[unit]
-  if t then return t end
-  t = {}
-  local raw = redis.call('HGET', KEYS[8], unit)
-  if raw then
-    for ts, st in string.gmatch(raw, '([^|;]+)|([^;]+)') do
-      t[#t + 1] = {tonumber(ts), st, ts}
-    end
-  end
-  duty[unit] = t
-  return t
+local cut = tonumber(b.cut)
+local function entry(m, score)
+  local a, ts, st = string.match(m, '^(%d+)|([^|]+)|(.+)$')
+  return {tonumber(score), a, ts, st, m}
 end
-local function status_at(t, ts)
-  local found = nil
-  for i = 1, #t do
-    if t[i][1] <= ts then found = t[i][2] else break end
-  end
-  return found
+local function last_entry(k)
+  local r = redis.call('ZREVRANGE', k, 0, 0, 'WITHSCORES')
+  if #r == 0 then return nil end
+  return entry(r[1], r[2])
+end
+local function entry_at(k, t)
+  local r = redis.call('ZREVRANGEBYSCORE', k, t, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  if #r == 0 then return nil end
+  return entry(r[1], r[2])
 end
 local function stamp(raw)
   if not raw then return nil end
@@ -62,57 +61,125 @@ local function see_str(unit, e_str)
   local e = tonumber(e_str)
   if (not seen_str[unit]) or e > tonumber(seen_str[unit]) then seen_str[unit] = e_str end
 end
+-- An EMERGENCY of a time inside a run of presses already seen is that run again.
+local function in_run(k, ts, a_s)
+  local runs = redis.call('HGETALL', k)
+  for i = 1, #runs, 2 do
+    local lo, hi, seen = string.match(runs[i + 1], '^([^|]+)|([^|]+)|(.+)$')
+    if tonumber(lo) <= ts and ts <= tonumber(hi) then
+      if tonumber(a_s) > tonumber(seen) then
+        redis.call('HSET', k, runs[i], lo .. '|' .. hi .. '|' .. a_s)
+      end
+      return true
+    end
+  end
+  return false
+end
 local deletions = {}
-local dirty = {}
-for _, s in ipairs(b.s or {}) do
+local sflags = {}
+local outbox = {}
+local touched = {}
+local late = {}
+for i, s in ipairs(b.s or {}) do
   local unit, ts_s, e_s, a_s, em, st, value = s[1], s[2], s[3], s[4], s[5] == 1, s[6], s[7]
   local ts = tonumber(ts_s)
-  local t = timeline(unit)
-  local at = #t + 1
-  local dup = false
-  for i = 1, #t do
-    if t[i][1] == ts and t[i][2] == st then dup = true; break end
-    if t[i][1] > ts then at = i; break end
-  end
-  if not dup then
-    table.insert(t, at, {ts, st, ts_s})
-    dirty[unit] = true
-  end
-  if st == 'OFF_DUTY' then
-    local stop = '+inf'
-    for i = 1, #t do
-      if t[i][1] > ts then stop = '(' .. t[i][3]; break end
+  local ki = b.u[unit]
+  local tl, sid, runs = KEYS[ki], KEYS[ki + 1], KEYS[ki + 2]
+  touched[unit] = ki
+  local last = last_entry(tl)
+  local flag = '1'
+  if em then
+    if in_run(runs, ts, a_s) then
+      flag = '0'
+    elseif last and last[4] == 'EMERGENCY' then
+      local raw = redis.call('HGET', runs, last[2])
+      local lo, hi = ts_s, ts_s
+      if raw then
+        local l, h = string.match(raw, '^([^|]+)|([^|]+)|')
+        if tonumber(l) < ts then lo = l end
+        if tonumber(h) > ts then hi = h end
+      end
+      redis.call('HSET', runs, last[2], lo .. '|' .. hi .. '|' .. a_s)
+      flag = 'r'
+    else
+      redis.call('HSET', runs, s[8], ts_s .. '|' .. ts_s .. '|' .. a_s)
     end
-    deletions[#deletions + 1] = {unit, ts_s, stop}
-    local p = stamp(redis.call('HGET', KEYS[2], unit))
-    if p and p[4] and p[4] >= ts and (stop == '+inf' or p[4] < tonumber(string.sub(stop, 2))) then
-      redis.call('HDEL', KEYS[1], unit)
-      redis.call('HDEL', KEYS[2], unit)
-      redis.call('ZREM', KEYS[3], unit)
+  else
+    local key = ts_s .. '|' .. st
+    if redis.call('ZSCORE', sid, key) then
+      redis.call('ZADD', sid, 'GT', a_s, key)
+      flag = '0'
+    elseif ts < cut then
+      flag = '0'
+    else
+      redis.call('ZADD', sid, a_s, key)
     end
   end
-  local cur = stamp(redis.call('HGET', KEYS[5], unit))
-  if takes_effect(cur, tonumber(e_s), tonumber(a_s), em) then
-    redis.call('HSET', KEYS[4], unit, value)
-    local flag = em and '1' or '0'
-    redis.call('HSET', KEYS[5], unit, e_s .. ',' .. a_s .. ',' .. flag .. ',' .. ts_s)
+  sflags[i] = flag
+  if em and flag ~= '0' then
+    outbox[#outbox + 1] = {s[9], unit, a_s, s[10]}
+    redis.call('HSET', KEYS[8], s[9], cjson.encode(outbox[#outbox]))
+  end
+  if flag == '1' then
+    local at_s = e_s
+    if em or (last and last[4] == 'EMERGENCY') then at_s = a_s end
+    local at = tonumber(at_s)
+    local member = s[8] .. '|' .. ts_s .. '|' .. st
+    redis.call('ZADD', tl, at_s, member)
+    local latest = (not last) or at > last[1] or (at == last[1] and s[8] > last[2])
+    if latest then
+      redis.call('HSET', KEYS[4], unit, value)
+      redis.call('HSET', KEYS[5], unit, at_s .. ',' .. a_s .. ',' .. (em and '1' or '0')
+                 .. ',' .. ts_s)
+    end
+    if st == 'OFF_DUTY' then late[#late + 1] = {unit, tl, member, at, at_s} end
   end
   see_str(unit, e_s)
 end
-for unit, _ in pairs(dirty) do
-  local t = duty[unit]
-  local first = math.max(1, #t - kept + 1)
-  local parts = {}
-  for i = first, #t do parts[#parts + 1] = t[i][3] .. '|' .. t[i][2] end
-  redis.call('HSET', KEYS[8], unit, table.concat(parts, ';'))
+-- A new OFF_DUTY's period ends at the next entry once the batch's statuses are all placed:
+-- an EMERGENCY that arrived after it in the same batch ends it.
+for _, o in ipairs(late) do
+  local unit, tl, member, at, since = o[1], o[2], o[3], o[4], o[5]
+  local rank = redis.call('ZRANK', tl, member)
+  local nxt = redis.call('ZRANGE', tl, rank + 1, rank + 1, 'WITHSCORES')
+  if at < cut then since = b.cut end
+  local stop = '+inf'
+  if #nxt > 0 then stop = '(' .. nxt[2] end
+  deletions[#deletions + 1] = {unit, since, stop}
+  local p = stamp(redis.call('HGET', KEYS[2], unit))
+  if p and p[4] >= tonumber(since) and (#nxt == 0 or p[4] < tonumber(nxt[2])) then
+    redis.call('HDEL', KEYS[1], unit)
+    redis.call('HDEL', KEYS[2], unit)
+    redis.call('ZREM', KEYS[3], unit)
+  end
+end
+-- Forget what is older than retention, keeping the timeline entry in force at the cutoff.
+for unit, ki in pairs(touched) do
+  local older = redis.call('ZCOUNT', KEYS[ki], '-inf', '(' .. b.cut)
+  if older > 1 then redis.call('ZREMRANGEBYRANK', KEYS[ki], 0, older - 2) end
+  redis.call('ZREMRANGEBYSCORE', KEYS[ki + 1], '-inf', '(' .. b.cut)
+  local runs = redis.call('HGETALL', KEYS[ki + 2])
+  for j = 1, #runs, 2 do
+    local seen = string.match(runs[j + 1], '|([^|]+)$')
+    if tonumber(seen) < cut then redis.call('HDEL', KEYS[ki + 2], runs[j]) end
+  end
+  for j = 0, 2 do redis.call('EXPIRE', KEYS[ki + j], b.ttl) end
 end
 local moved = 0
 local off = {}
+local lasts = {}
 for i, p in ipairs(b.p or {}) do
   local unit, ts_s, e_s, a_s = p[1], p[2], p[3], p[4]
-  local ts = tonumber(ts_s)
-  local t = timeline(unit)
-  if #t > 0 and status_at(t, ts) == 'OFF_DUTY' then
+  local tl = KEYS[b.u[unit]]
+  local last = lasts[unit]
+  if last == nil then
+    last = last_entry(tl) or false
+    lasts[unit] = last
+  end
+  local e = tonumber(e_s)
+  local here = last
+  if last and e < last[1] then here = entry_at(tl, e_s) end
+  if here and here[4] == 'OFF_DUTY' then
     off[i] = '1'
   else
     off[i] = '0'
@@ -140,21 +207,41 @@ for i, l in ipairs(b.l or {}) do
     lwt[i] = '0'
   end
 end
+-- Alarms raised by an earlier call whose second round trip never ran (a worker killed
+-- between the two) are handed on again with this call's: nothing is raised twice (ids).
+for _, raw in ipairs(redis.call('HVALS', KEYS[8])) do
+  local row = cjson.decode(raw)
+  local mine = false
+  for _, o in ipairs(outbox) do if o[1] == row[1] then mine = true end end
+  if not mine then outbox[#outbox + 1] = row end
+end
 -- On a single Redis (b.t present) the trail points and their feed entries go in this call:
--- KEYS[9] is the feed, p[9] the index of the unit's trail key; b.t the trims.
+-- KEYS[b.fi] is the feed, p[9] the index of the unit's trail key; b.t the trims.
 local trail_flags = {}
 if b.t then
   for i, p in ipairs(b.p or {}) do
     if off[i] == '0' then
       local member = p[2] .. ',' .. p[7] .. ',' .. p[6] .. ',' .. p[8]
       trail_flags[#trail_flags + 1] = tostring(redis.call('ZADD', KEYS[p[9]], p[2], member))
-      redis.call('XADD', KEYS[9], 'MAXLEN', '~', b.maxlen, '*', 'k', 'p', 'u', p[1],
+      redis.call('XADD', KEYS[b.fi], 'MAXLEN', '~', b.maxlen, '*', 'k', 'p', 'u', p[1],
                  't', p[2], 'la', p[7], 'lo', p[6], 'a', p[8])
     end
   end
   for _, t in ipairs(b.t) do
     redis.call('ZREMRANGEBYSCORE', KEYS[t[1]], '-inf', t[2])
     redis.call('EXPIRE', KEYS[t[1]], t[3])
+  end
+end
+-- On a single Redis (b.sl: each status's log key) new statuses' log rows and feed entries
+-- go in this call too, after the positions' as before: a worker killed after it loses none.
+if b.sl then
+  for i, s in ipairs(b.s) do
+    if sflags[i] == '1' then
+      redis.call('ZADD', KEYS[b.sl[i]], s[2], s[2] .. '|' .. s[6])
+      redis.call('ZREMRANGEBYSCORE', KEYS[b.sl[i]], '-inf', b.slcut)
+      redis.call('XADD', KEYS[b.fi], 'MAXLEN', '~', b.maxlen, '*', 'k', 's', 'u', s[1],
+                 't', s[2], 's', s[6])
+    end
   end
 end
 -- Counted in this call too (b.ci: the stats hash), so a worker killed after it has counted
@@ -177,7 +264,10 @@ local dels = {}
 for _, d in ipairs(deletions) do
   dels[#dels + 1] = d[1]; dels[#dels + 1] = d[2]; dels[#dels + 1] = d[3]
 end
-return {moved, table.concat(off), table.concat(lwt), dels, table.concat(trail_flags)}
+local alarms = {}
+for _, o in ipairs(outbox) do alarms[#alarms + 1] = cjson.encode(o) end
+return {moved, table.concat(off), table.concat(lwt), dels, table.concat(trail_flags),
+        table.concat(sflags), alarms}
 """
 
 # Trail points of the units in one hash slot. KEYS: their trail keys.
@@ -205,35 +295,38 @@ end
 return n
 """
 
-# Emergency alarms ({task} slot). KEYS: alarms hash, open zset, unit open-count hash.
-# ARGV[1]: [[id, unit, arrival, json]]; ARGV[2]: most open alarms one unit may hold.
-# A new id opens an alarm; a known one (the same message again) changes nothing, so an
-# acknowledged alarm is never re-opened by a re-delivery. Past the per-unit cap, a unit's
-# further EMERGENCYs count as repeats on its newest open alarm, so a flood cannot bury the
-# others. Returns the number of alarms opened.
+# Emergency alarms ({task} slot). KEYS: alarms hash, open zset, unit open-count hash, unit
+# -> its newest emergency alarm id. ARGV[1]: [[id, unit, arrival, json]]: the EMERGENCYs the
+# live script found new (never one seen before: store.scripts.LIVE, core.timeline).
+# While the unit's emergency alarm is open, an EMERGENCY folds into it (repeats + 1,
+# last_arrival) and stores nothing else; otherwise it opens an alarm named by its own
+# identity (store.batch.alarm_id), so the same one handed on twice opens it once.
+# Returns the number of alarms opened.
 ALARMS = r"""
 local opened = 0
-local cap = tonumber(ARGV[2])
 for _, a in ipairs(cjson.decode(ARGV[1])) do
   if redis.call('HEXISTS', KEYS[1], a[1]) == 0 then
-    local n = tonumber(redis.call('HGET', KEYS[3], a[2]) or '0')
-    if n < cap then
+    local current = redis.call('HGET', KEYS[4], a[2])
+    if current and redis.call('ZSCORE', KEYS[2], current) then
+      -- Edited as text: cjson would round its times to 14 digits.
+      local raw = redis.call('HGET', KEYS[1], current)
+      local n = string.match(raw, '"repeats":(%d+)')
+      if n and string.find(raw, '"last_arrival":[-+%d.eE]+') then
+        raw = (string.gsub(raw, '"repeats":%d+', '"repeats":' .. (tonumber(n) + 1), 1))
+        raw = (string.gsub(raw, '"last_arrival":[-+%d.eE]+', '"last_arrival":' .. a[3], 1))
+      else
+        local alarm = cjson.decode(raw)
+        alarm.repeats = (alarm.repeats or 0) + 1
+        alarm.last_arrival = tonumber(a[3])
+        raw = cjson.encode(alarm)
+      end
+      redis.call('HSET', KEYS[1], current, raw)
+    else
       redis.call('HSET', KEYS[1], a[1], a[4])
       redis.call('ZADD', KEYS[2], a[3], a[1])
       redis.call('HINCRBY', KEYS[3], a[2], 1)
+      redis.call('HSET', KEYS[4], a[2], a[1])
       opened = opened + 1
-    else
-      local newest = nil
-      for _, id in ipairs(redis.call('ZREVRANGE', KEYS[2], 0, -1)) do
-        local raw = redis.call('HGET', KEYS[1], id)
-        if raw and cjson.decode(raw).unit == a[2] then newest = id; break end
-      end
-      if newest then
-        local alarm = cjson.decode(redis.call('HGET', KEYS[1], newest))
-        alarm.repeats = (alarm.repeats or 0) + 1
-        alarm.last_arrival = tonumber(a[3])
-        redis.call('HSET', KEYS[1], newest, cjson.encode(alarm))
-      end
     end
   end
 end

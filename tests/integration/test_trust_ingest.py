@@ -13,17 +13,15 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from ingest.evaluator import CoverageEvaluator
 from patrolwatch.core import taskings as tk
 from patrolwatch.core.hotspots import CoverageDefaults, load_hotspots
 from patrolwatch.core.model import Ack, Position, Reason, Status, StatusChange
-from patrolwatch.core.ordering import Stamp, latest
 from patrolwatch.mqtt import MqttClient
 from patrolwatch.roster import Roster
-from patrolwatch.store import K_FEED, Batch, Store, k_trail
+from patrolwatch.store import K_FEED, Batch, Store, k_status_log, k_trail
+from patrolwatch.store.batch import alarm_id
 from tests.integration.conftest import ROOT, RunningWorker, make_settings
 from tests.services import wait_until
 
@@ -48,16 +46,20 @@ def position_msg(ts: float, lat: float = 51.5, lon: float = -0.12) -> str:
 
 def test_emergency_after_a_fast_clock_takes_effect(start_worker: StartWorker,
                                                    publisher: MqttClient) -> None:
-    """A handheld 4 minutes fast, then EMERGENCY from a correct clock: the unit is in EMERGENCY."""
+    """A handheld 4 minutes fast, then an EMERGENCY stamped earlier (a clock 2 minutes slow,
+    or a press queued while out of coverage): it takes effect on arrival all the same."""
     rw = start_worker()
     now = time.time()
     publisher.publish("patrol/FAST1/status", status_msg(now + 240, "AVAILABLE"))
     wait_until(lambda: (rw.store.unit_status("FAST1") or {}).get("status") == "AVAILABLE", 15,
                what="AVAILABLE stored")
-    publisher.publish("patrol/FAST1/status", status_msg(time.time(), "EMERGENCY"))
+    # Older than the AVAILABLE's effective time (its arrival): only the override lets it win.
+    publisher.publish("patrol/FAST1/status", status_msg(now - 120, "EMERGENCY"))
     wait_until(lambda: (rw.store.unit_status("FAST1") or {}).get("status") == "EMERGENCY", 15,
                what="EMERGENCY is the unit's status")
-    assert [a["unit"] for a in rw.store.open_alarms()] == ["FAST1"]
+    # raised in the write's second round trip, just after the status
+    wait_until(lambda: [a["unit"] for a in rw.store.open_alarms()] == ["FAST1"], 15,
+               what="its alarm raised")
 
 
 def test_same_second_statuses_settle_by_arrival(start_worker: StartWorker,
@@ -68,92 +70,68 @@ def test_same_second_statuses_settle_by_arrival(start_worker: StartWorker,
     publisher.publish("patrol/SAME1/status", status_msg(ts, "EMERGENCY"))
     publisher.publish("patrol/SAME2/status", status_msg(ts, "EMERGENCY"))
     publisher.publish("patrol/SAME2/status", status_msg(ts, "AT_SCENE"))
-    wait_until(lambda: rw.store.stats().accepted_total == 4, 15, what="all four stored")
+    # ties without an EMERGENCY: only the arrival order (the Lua's tie-break) settles them
+    publisher.publish("patrol/SAME3/status", status_msg(ts, "AT_SCENE"))
+    publisher.publish("patrol/SAME3/status", status_msg(ts, "AVAILABLE"))
+    publisher.publish("patrol/SAME4/status", status_msg(ts, "AVAILABLE"))
+    publisher.publish("patrol/SAME4/status", status_msg(ts, "AT_SCENE"))
+    wait_until(lambda: rw.store.stats().accepted_total == 8, 15, what="all eight stored")
     assert (rw.store.unit_status("SAME1") or {})["status"] == "EMERGENCY"
     assert (rw.store.unit_status("SAME2") or {})["status"] == "AT_SCENE"
+    assert (rw.store.unit_status("SAME3") or {})["status"] == "AVAILABLE"
+    assert (rw.store.unit_status("SAME4") or {})["status"] == "AT_SCENE"
     # SAME2 cleared its EMERGENCY, but the alarm stays until a supervisor acknowledges it
     assert sorted(a["unit"] for a in rw.store.open_alarms()) == ["SAME1", "SAME2"]
 
 
-@st.composite
-def deliveries(draw: st.DrawFn) -> tuple[list[tuple[float, float, Status]], list[int]]:
-    """A unit's statuses in arrival order (skewed clocks, ties, repeats) and batch sizes."""
-    base = 1_780_000_000.0
-    out: list[tuple[float, float, Status]] = []
-    arrival = base
-    for i in range(draw(st.integers(1, 10))):
-        arrival += draw(st.sampled_from([1e-6, 0.001, 0.5, 1.0, 30.0]))
-        if out and draw(st.integers(0, 3)) == 0:
-            ts, _, status = draw(st.sampled_from(out))
-        else:
-            ts = float(round(arrival) + draw(st.integers(-600, 300)))
-            status = draw(st.sampled_from([Status.AVAILABLE, Status.AT_SCENE,
-                                           Status.EMERGENCY, Status.ON_PATROL]))
-        out.append((ts, arrival + i * 1e-6, status))
-    cuts = draw(st.lists(st.integers(1, 4), min_size=len(out), max_size=len(out)))
-    return out, cuts
-
-
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(deliveries())
-def test_store_lua_agrees_with_the_pure_rule(
-        store: Store, case: tuple[list[tuple[float, float, Status]], list[int]]) -> None:
-    """The same sequences through the real Store on a real Redis give the pure rule's answer."""
-    seq, cuts = case
-    unit = f"P{uuid.uuid4().hex[:12]}"
-    msgs = [StatusChange(unit, ts, s, arrival=arr) for ts, arr, s in seq]
-    at = 0
-    for size in cuts:
-        if at >= len(msgs):
-            break
-        store.write_batch(Batch(statuses=msgs[at:at + size]), now=seq[-1][1] + 1)
-        at += size
-    chosen = latest([Stamp.of(ts, arr, s is Status.EMERGENCY) for ts, arr, s in seq])
-    assert chosen is not None
-    got = store.unit_status(unit) or {}
-    assert (got["status"], got["arrival"]) == (seq[chosen][2].value, seq[chosen][1])
-    if seq[-1][2] is Status.EMERGENCY:
-        assert got["status"] == "EMERGENCY"
-
-
-def test_each_emergency_is_its_own_alarm(store: Store) -> None:
+def test_each_emergency_press_is_one_alarm_and_repeats_fold_into_it(store: Store) -> None:
     now = time.time()
     first = StatusChange("A1", now - 30, Status.EMERGENCY, arrival=now - 30)
     store.write_batch(Batch(statuses=[first]), now=now)
     store.write_batch(Batch(statuses=[StatusChange("A1", now - 20, Status.AVAILABLE,
                                                    arrival=now - 20)]), now=now)
+    # pressed again while its alarm is open: folds into it (count, last seen)
     store.write_batch(Batch(statuses=[
         StatusChange("A1", now - 10, Status.EMERGENCY, arrival=now - 10),
         StatusChange("B1", now - 10, Status.EMERGENCY, arrival=now - 9)]), now=now)
     alarms = store.open_alarms()
-    assert [a["unit"] for a in alarms] == ["A1", "A1", "B1"]
-    assert len({a["id"] for a in alarms}) == 3
+    assert [a["unit"] for a in alarms] == ["A1", "B1"]
+    assert alarms[0]["id"] == alarm_id(first)
+    assert (alarms[0]["repeats"], alarms[0]["last_arrival"]) == (1, now - 10)
+    assert (store.unit_status("A1") or {})["status"] == "EMERGENCY"
     acked = store.acknowledge_alarm(alarms[0]["id"], "sgt.jones", now)
     assert acked is not None and acked["acked_by"] == "sgt.jones"
     assert store.acknowledge_alarm(alarms[0]["id"], "sgt.jones", now) is None  # once
-    assert [a["id"] for a in store.open_alarms()] == [alarms[1]["id"], alarms[2]["id"]]
-    # the same message delivered again does not re-open its acknowledged alarm
-    store.write_batch(Batch(statuses=[first]), now=now)
-    assert len(store.open_alarms()) == 2
+    assert [a["id"] for a in store.open_alarms()] == [alarms[1]["id"]]
+    # the same messages delivered again open nothing, and change nothing
+    store.write_batch(Batch(statuses=[first, StatusChange("A1", now - 10, Status.EMERGENCY,
+                                                          arrival=now + 5)]), now=now + 5)
+    assert [a["unit"] for a in store.open_alarms()] == ["B1"]
     entries = store.audit_log()
     assert [(e["kind"], e["alarm"]) for e in entries] == [("emergency_ack", alarms[0]["id"])]
-    # the banner's per-unit acknowledgement still works, alarm by alarm
-    store.acknowledge_emergency("A1", "sgt.jones", now - 10, now)
+    # a press after the acknowledgement is a new alarm
+    store.write_batch(Batch(statuses=[StatusChange("A1", now + 6, Status.EMERGENCY,
+                                                   arrival=now + 6)]), now=now + 6)
+    assert [a["unit"] for a in store.open_alarms()] == ["B1", "A1"]
+    # the banner's per-unit acknowledgement still works
+    store.acknowledge_emergency("A1", "sgt.jones", now + 6, now + 7)
     assert [a["unit"] for a in store.open_alarms()] == ["B1"]
 
 
-def test_an_emergency_flood_cannot_bury_other_alarms(store: Store) -> None:
+def test_an_emergency_flood_is_one_alarm_and_stores_nothing_more(store: Store) -> None:
     now = time.time()
     flood = [StatusChange("SOS", now - 100 + i * 0.1, Status.EMERGENCY, arrival=now + i * 1e-3)
              for i in range(200)]
-    store.write_batch(Batch(statuses=flood), now=now)
+    store.write_batch(Batch(statuses=flood[:1]), now=now)
+    log_before = store.r.zcard(k_status_log("SOS"))
+    feed_before = store.r.xlen(K_FEED)
+    store.write_batch(Batch(statuses=flood[1:]), now=now)
     store.write_batch(Batch(statuses=[StatusChange("OTHER", now, Status.EMERGENCY,
                                                    arrival=now + 1)]), now=now)
     alarms = store.open_alarms()
-    assert sum(1 for a in alarms if a["unit"] == "SOS") == 20
-    assert sum(a.get("repeats", 0) for a in alarms) == 180
-    assert alarms[-1]["unit"] == "OTHER"
+    assert [(a["unit"], a["repeats"]) for a in alarms] == [("SOS", 199), ("OTHER", 0)]
+    assert store.r.zcard(k_status_log("SOS")) == log_before == 1
+    assert store.r.xlen(K_FEED) == feed_before + 1  # OTHER's only
 
 
 # --- 2. rate limit ----------------------------------------------------------------------------
@@ -165,8 +143,8 @@ def test_a_flooding_unit_is_rate_limited_and_others_are_not(start_worker: StartW
     now = time.time()
     for i in range(400):
         publisher.publish("patrol/FLOOD/position", position_msg(now - 1 + i * 1e-4))
-        if i == 200:
-            publisher.publish("patrol/FLOOD/status", status_msg(now, "EMERGENCY"))
+        if i == 200:  # on the flood's own clock, with its bucket empty: only exempt gets it in
+            publisher.publish("patrol/FLOOD/status", status_msg(now - 1 + i * 1e-4, "EMERGENCY"))
         if i % 20 == 0:
             publisher.publish("patrol/CALM/position", position_msg(now - 100 + i / 20))
     total = 400 + 1 + 20
@@ -280,3 +258,29 @@ def test_off_duty_through_the_worker(start_worker: StartWorker, publisher: MqttC
     wait_until(lambda: rw.store.stats().rejected_by_reason.get("off_duty") == 1, 15,
                what="the position rejected as off duty")
     assert rw.store.trail_count("OD3") == 0
+
+
+def test_a_late_off_duty_deletes_only_its_own_period_and_audits_it(store: Store) -> None:
+    """Bounded by its period (the next status, however many came after), not by a count."""
+    t0 = time.time() - 7200
+    store.write_batch(Batch(statuses=[StatusChange("OD5", t0, Status.ON_PATROL)]), now=t0 + 1)
+    store.write_batch(Batch(positions=[Position("OD5", t0 + 60 * i, 51.5, -0.1 + i * 1e-4)
+                                       for i in range(1, 60)]), now=t0 + 3600)
+    # 70 status changes after the hour: far more than any count of statuses kept
+    store.write_batch(Batch(statuses=[
+        StatusChange("OD5", t0 + 3700 + i, Status.AVAILABLE if i % 2 else Status.ON_PATROL)
+        for i in range(70)]), now=t0 + 3800)
+    # then a late OFF_DUTY from minute 30 to 40 (a late ON_PATROL ends it)
+    late = [StatusChange("OD5", t0 + 1800, Status.OFF_DUTY, arrival=t0 + 3900),
+            StatusChange("OD5", t0 + 2400, Status.ON_PATROL, arrival=t0 + 3901)]
+    store.write_batch(Batch(statuses=late), now=t0 + 3902)
+    assert store.trail_count("OD5") == 59 - 10  # minutes 30..39 gone, nothing else
+    entries = [e for e in store.audit_log() if e["kind"] == "off_duty_deletion"]
+    assert [(e["unit"], e["since"], e["until"], e["count"]) for e in entries] == [
+        ("OD5", t0 + 1800, t0 + 2400, 10)]
+    # the same OFF_DUTY again (retained, replayed) deletes nothing and audits nothing
+    store.write_batch(Batch(statuses=[StatusChange("OD5", t0 + 1800, Status.OFF_DUTY,
+                                                   arrival=t0 + 4000)]), now=t0 + 4001)
+    assert store.trail_count("OD5") == 49
+    assert len([e for e in store.audit_log() if e["kind"] == "off_duty_deletion"]) == 1
+    assert (store.unit_status("OD5") or {})["status"] == "AVAILABLE"

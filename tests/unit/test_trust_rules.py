@@ -14,6 +14,7 @@ from patrolwatch.core.messages import ParseContext, parse_message
 from patrolwatch.core.model import LostContact, Position, Reason, Rejection, Status
 from patrolwatch.core.ordering import Stamp, effective_time, latest, takes_effect
 from patrolwatch.core.ratelimit import RateLimiter
+from patrolwatch.core.timeline import Outcome, Timeline, exempt_from_rate_limit
 from patrolwatch.mqtt import Inbound
 from patrolwatch.roster import Roster
 
@@ -210,3 +211,122 @@ def test_old_timestamps_walked_forward_get_one_backlog_then_the_rate() -> None:
     # A real backlog inside the horizon is kept whole: an hour at one message a second.
     fresh = RateLimiter(5.0, 10.0, backlog_s=3600.0)
     assert all(fresh.allow("B", NOW - 3599 + i, NOW + i * 0.001) for i in range(3599))
+
+
+def test_build_batch_hands_the_retained_flag_to_the_parser() -> None:
+    """A retained last-will without tst is placed at the epoch, a live one now: the worker's
+    batch builder must pass the broker's retain flag on (issue 15 item 10)."""
+    bare = {"_type": "lwt"}
+    batch = build_batch([inbound("owntracks/a/p", bare, NOW, retain=True),
+                         inbound("owntracks/b/p", bare, NOW, retain=False)], CTX, NOW + 1)
+    assert batch.lost[0] == LostContact("a-p", 0.0, True)
+    assert (batch.lost[1].ts, batch.lost[1].retained) == (pytest.approx(NOW), False)
+
+
+# --- the status timeline (core.timeline) ------------------------------------------------------
+
+DAY = 86_400.0
+
+
+def test_an_emergency_ends_a_fast_off_duty_on_arrival() -> None:
+    """Issue 15 item 1: a handheld 60 s fast books OFF_DUTY; EMERGENCY 10 s later."""
+    tl = Timeline()
+    assert tl.add(NOW + 60, Status.OFF_DUTY, NOW, NOW, DAY).outcome is Outcome.NEW
+    assert tl.off_duty_at(NOW + 5, NOW + 5)
+    assert tl.add(NOW + 10, Status.EMERGENCY, NOW + 10, NOW + 10, DAY).latest
+    assert tl.in_emergency()
+    assert not tl.off_duty_at(NOW + 80, NOW + 20)  # still 60 s fast: kept
+    assert not tl.off_duty_at(NOW + 3600, NOW + 3600)
+
+
+def test_the_status_ending_an_emergency_sits_at_its_arrival() -> None:
+    tl = Timeline()
+    tl.add(NOW, Status.EMERGENCY, NOW, NOW, DAY)
+    effect = tl.add(NOW - 120, Status.OFF_DUTY, NOW + 30, NOW + 30, DAY)  # a slow clock
+    assert effect.latest and effect.entry is not None and effect.entry.at == NOW + 30
+    assert not tl.off_duty_at(NOW + 10, NOW + 10)  # inside the EMERGENCY: never dropped
+    assert tl.off_duty_at(NOW + 40, NOW + 40)
+    assert tl.period(effect.entry, NOW + 30, DAY) == (NOW + 30, None)
+
+
+def test_a_message_seen_before_changes_nothing() -> None:
+    tl = Timeline()
+    tl.add(NOW, Status.OFF_DUTY, NOW, NOW, DAY)
+    tl.add(NOW + 60, Status.ON_PATROL, NOW + 60, NOW + 60, DAY)
+    assert tl.add(NOW, Status.OFF_DUTY, NOW + 500, NOW + 500, DAY).outcome is Outcome.SEEN
+    assert tl.add(NOW - 2 * DAY, Status.OFF_DUTY, NOW + 500, NOW + 500, DAY
+                  ).outcome is Outcome.SEEN  # older than retention: history not kept
+    assert [e.status for e in tl.entries] == [Status.OFF_DUTY, Status.ON_PATROL]
+
+
+def test_emergency_repeats_fold_and_a_replayed_press_is_seen() -> None:
+    tl = Timeline()
+    assert tl.add(NOW, Status.EMERGENCY, NOW, NOW, DAY).outcome is Outcome.NEW
+    assert tl.add(NOW + 1, Status.EMERGENCY, NOW + 1, NOW + 1, DAY).outcome is Outcome.REPEAT
+    assert tl.add(NOW + 2, Status.ON_PATROL, NOW + 2, NOW + 2, DAY).latest
+    for ts in (NOW, NOW + 0.5, NOW + 1):  # the run again, after it ended: nothing
+        assert tl.add(ts, Status.EMERGENCY, NOW + 9, NOW + 9, DAY).outcome is Outcome.SEEN
+    assert tl.add(NOW + 10, Status.EMERGENCY, NOW + 10, NOW + 10, DAY).outcome is Outcome.NEW
+    assert len(tl.entries) == 3
+
+
+def test_trim_keeps_the_entry_in_force_at_the_cutoff() -> None:
+    tl = Timeline()
+    for i, status in enumerate([Status.ON_PATROL, Status.OFF_DUTY, Status.AVAILABLE]):
+        tl.add(NOW + i * 100, status, NOW + i * 100, NOW + i * 100, DAY)
+    tl.trim(NOW + 150 + DAY, DAY)
+    assert [e.status for e in tl.entries] == [Status.OFF_DUTY, Status.AVAILABLE]
+
+
+def test_the_rate_limit_exemption_is_the_timelines() -> None:
+    assert exempt_from_rate_limit(Status.EMERGENCY)
+    assert not any(exempt_from_rate_limit(s) for s in Status if s is not Status.EMERGENCY)
+
+
+@st.composite
+def status_histories(draw: st.DrawFn) -> list[tuple[float, float, Status]]:
+    """A unit's statuses in arrival order: skew within the allowance, repeats, replays."""
+    out: list[tuple[float, float, Status]] = []
+    arrival = NOW
+    for _ in range(draw(st.integers(1, 20))):
+        arrival += draw(st.sampled_from([1e-6, 0.5, 1.0, 30.0, 400.0]))
+        if out and draw(st.integers(0, 3)) == 0:  # re-delivered, retained or replayed
+            ts, _, status = draw(st.sampled_from(out))
+        else:
+            ts = float(round(arrival) + draw(st.integers(-900, int(SKEW_S))))
+            status = draw(st.sampled_from([Status.OFF_DUTY, Status.EMERGENCY,
+                                           Status.ON_PATROL, Status.AVAILABLE]))
+        out.append((ts, arrival + len(out) * 1e-6, status))
+    return out
+
+
+@given(status_histories())
+def test_the_timeline_keeps_its_promises(seq: list[tuple[float, float, Status]]) -> None:
+    tl = Timeline()
+    raised = 0
+    for ts, arrival, status in seq:
+        was_in_emergency = tl.in_emergency()
+        effect = tl.add(ts, status, arrival, arrival, DAY)
+        if status is Status.EMERGENCY and effect.outcome is Outcome.NEW:
+            raised += 1
+            assert not was_in_emergency and tl.in_emergency()  # on arrival, whatever its ts
+        if effect.outcome is not Outcome.NEW:
+            continue
+        assert effect.latest == (tl.latest() == effect.entry)
+        if status is not Status.EMERGENCY and was_in_emergency:
+            assert effect.latest  # the first status to arrive after it ends it
+        # positions arriving now, at any time in the EMERGENCY spans, are never dropped
+        for i, entry in enumerate(tl.entries):
+            if entry.status is Status.EMERGENCY:
+                end = tl.entries[i + 1].at if i + 1 < len(tl.entries) else entry.at + 3600
+                for t in (entry.at, (entry.at + end) / 2):
+                    assert not tl.off_duty_at(t, arrival)
+    # each press raised at most once: a replayed one is never NEW again
+    presses = {ts for ts, _, s in seq if s is Status.EMERGENCY}
+    assert raised <= len(presses)
+    # the same history delivered again (a restart replaying all of it) changes nothing
+    before = list(tl.entries)
+    for ts, arrival, status in seq:
+        assert tl.add(ts, status, arrival + 10_000, arrival + 10_000, DAY
+                      ).outcome is Outcome.SEEN
+    assert tl.entries == before
