@@ -11,6 +11,7 @@ heap of deadlines). A whole part is then the cached pieces joined in order: the 
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -49,10 +50,13 @@ class Fleet:
         self.states: dict[str, UnitState] = {}
         self.order: list[str] = []  # every unit id, sorted (the order build.build sees them in)
         self.entries: dict[str, Entry] = {}  # units on the map
+        # Kept in id order (``_resort`` after a unit appears), so a whole part is one join.
         self._entry_bytes: dict[str, bytes] = {}
         self._api: dict[str, bytes] = {}  # reporting units' /api/units rows
+        self._resort = False
         self._index: dict[str, tuple[tuple[int, str, str], bytes, list[Any]]] = {}
-        self._sorted: list[str] | None = None  # the index order, None when it must be redone
+        self._keys: list[tuple[int, str, str]] = []  # the index's sort keys, kept sorted
+        self.urgent = False  # a status changed or a unit appeared: the side panel should follow now
         self.lost: set[str] = set()
         self.emergency: set[str] = set()
         self.acked: frozenset[str] = frozenset()
@@ -121,21 +125,25 @@ class Fleet:
         self.entries.pop(unit, None)
         self._entry_bytes.pop(unit, None)
         self._api.pop(unit, None)
-        self._index.pop(unit, None)
+        self._unindex(unit)
         self.lost.discard(unit)
         self.emergency.discard(unit)
-        self._sorted = None
+        self.urgent = True
 
     def _set(self, unit: str, state: UnitState) -> None:
         old = self.states.get(unit)
         self.states[unit] = state
         if not state.stale and state.last_seen is not None:
             heapq.heappush(self._deadlines, (state.last_seen + self.stale_after_s, unit))
-        if old is None or views.is_lost(old) != views.is_lost(state) or (
-                old.status is Status.EMERGENCY) != (state.status is Status.EMERGENCY) or (
-                old.last_seen is None) != (state.last_seen is None):
-            self._sorted = None
+        if old is None or old.status is not state.status:
+            self.urgent = True
         self._pieces(unit, state)
+
+    def _unindex(self, unit: str) -> None:
+        old = self._index.pop(unit, None)
+        if old is not None:
+            keys = self._keys
+            del keys[bisect.bisect_left(keys, old[0])]
 
     def _pieces(self, unit: str, u: UnitState) -> None:
         """Redo one unit's map entry, /api/units row, index row and lost/emergency marks."""
@@ -147,6 +155,8 @@ class Fleet:
             entry = (round(u.lon or 0.0, views.COORD_DECIMALS),
                      round(u.lat or 0.0, views.COORD_DECIMALS), STATUS_LOOK[u.status].code, flags)
             if self.entries.get(unit) != entry:
+                if unit not in self._entry_bytes:
+                    self._resort = True
                 self.entries[unit] = entry
                 self._entry_bytes[unit] = orjson.dumps([unit, *entry])
         elif unit in self.entries:
@@ -156,9 +166,10 @@ class Fleet:
         (self.lost.add if lost else self.lost.discard)(unit)
         if u.last_seen is None:
             self._api.pop(unit, None)
-            if self._index.pop(unit, None) is not None:
-                self._sorted = None
+            self._unindex(unit)
             return
+        if unit not in self._api:
+            self._resort = True
         self._api[unit] = dumps(
             {"id": u.id, "callsign": u.callsign, "team": u.team, "status": u.status.value,
              "lat": u.lat, "lon": u.lon, "acc": u.acc, "ts": _rfc3339(u.ts), "stale": u.stale,
@@ -174,7 +185,9 @@ class Fleet:
         key = (0 if emergency else 1 if lost else 2, u.callsign, u.id)
         old = self._index.get(unit)
         if old is None or old[0] != key:
-            self._sorted = None
+            if old is not None:
+                del self._keys[bisect.bisect_left(self._keys, old[0])]
+            bisect.insort(self._keys, key)
         self._index[unit] = (key, dumps(row), row)
 
     # --- reads --------------------------------------------------------------------------------
@@ -198,23 +211,26 @@ class Fleet:
         states = self.states
         return [states[u] for u in self.order]
 
+    def _in_order(self) -> None:
+        if self._resort:
+            self._entry_bytes = {u: self._entry_bytes[u] for u in sorted(self._entry_bytes)}
+            self._api = {u: self._api[u] for u in sorted(self._api)}
+            self._resort = False
+
     def full_layer(self, version: int) -> bytes:
         """Return ``delta.full_bytes(version, entries)`` from the cached pieces."""
-        pieces = self._entry_bytes
+        self._in_order()
         return (b'{"v":%d,"full":true,"u":[' % version
-                + b",".join([pieces[u] for u in self.order if u in pieces]) + b"]}")
+                + b",".join(self._entry_bytes.values()) + b"]}")
 
     def api_units(self) -> bytes:
         """Return ``build.api_units`` from the cached rows."""
-        rows = self._api
-        return b'{"units":[' + b",".join([rows[u] for u in self.order if u in rows]) + b"]}"
+        self._in_order()
+        return b'{"units":[' + b",".join(self._api.values()) + b"]}"
 
     def index_order(self) -> list[str]:
         """Return the reporting units, most urgent first (``build.search_index``'s order)."""
-        if self._sorted is None:
-            index = self._index
-            self._sorted = sorted(index, key=lambda u: index[u][0])
-        return self._sorted
+        return [key[2] for key in self._keys]
 
     def side_parts(self, alarms: Sequence[views.Alarm], gaps: Sequence[GapRow],
                    tasked: Mapping[str, Sequence[str]], hideout: Mapping[str, Any],

@@ -53,6 +53,9 @@ LOCK_TTL_S = 15.0  # a producer that stops renewing is replaced after this; long
 RENEW_EVERY_S = 1.0
 GZIP_LEVEL = 1  # /api/units at 10,000 units: level 1 is ~4x faster than 5 for ~10% more bytes
 FULL_EVERY_S = 60.0  # read every unit again this often: writes that bypass the changed set
+# The side panel and /api/units follow positions at most this often (the map at every build);
+# a status change or a new unit brings them along at once.
+SIDE_EVERY_S = 1.0
 
 
 def build_live(deps: Deps, live: Live, now: float) -> Built:
@@ -100,6 +103,7 @@ class PictureProducer:
         self.builds = 0  # how many builds this producer ran (tests count them)
         self._html: dict[str, tuple[str, bytes]] = {}  # shared part -> (digest, rendered)
         self._coverage: tuple[bytes | None, dict[str, Any] | None] = (None, None)
+        self.side_at = -math.inf
 
     def hold(self, now: float) -> bool:
         """Take or renew the lock when due; tell whether this producer holds it."""
@@ -138,15 +142,15 @@ class PictureProducer:
             if stored != self.version or by != self.owner.encode():
                 self.version, self.fleet, self.digests = stored, None, None
             self.verify = False
-        fleet, live, continued = self.read(now)
-        built = build_fleet(self.deps, fleet, live, now)
+        fleet, continued = self.read(now)
+        side = not continued or fleet.urgent or now - self.side_at >= SIDE_EVERY_S
+        built = build_fleet(self.deps, fleet, self.read_others(now, fleet), now) if side else None
         self.builds += 1
-        if continued:
-            changed, gone = fleet.take_changes()
-        else:
-            fleet.take_changes()
+        changed, gone = fleet.take_changes()
+        if not continued:
             changed, gone = [], []
-        version = next_version(self.version, changed, gone, built.digests,
+        digests = built.digests if built is not None else self.digests or {}
+        version = next_version(self.version, changed, gone, digests,
                                self.digests if continued else None)
         # Confirmed when stored, not when read: a slow build must not look like a dead producer.
         fields: dict[str, bytes | str] = {"checked_at": repr(max(now, time.time())),
@@ -155,51 +159,54 @@ class PictureProducer:
         step = None
         if version != self.version:
             units = fleet.full_layer(version)
-            fields |= {"version": str(version), "built_at": repr(now),
-                       "digests": dumps(built.digests),
-                       "units": units,
-                       "units_len": str(len(units)),
-                       "api_units": built.api_units,
-                       "api_units_gz": gzip.compress(built.api_units, compresslevel=GZIP_LEVEL)}
-            fields |= {f"part:{name}": data for name, data in built.parts.items()}
-            fields |= {f"html:{name}": data for name, data in self.render(built).items()}
+            fields |= {"version": str(version), "built_at": repr(now), "units": units,
+                       "units_len": str(len(units))}
             # Without the previous entries (just took over) there is no step: screens
             # behind this version reload the whole layer.
             step = step_bytes(version, changed, gone) if continued else None
+        if built is not None:
+            fleet.urgent, self.side_at = False, now
+            if version != self.version:
+                fields |= {"digests": dumps(built.digests), "api_units": built.api_units,
+                           "api_units_gz": gzip.compress(built.api_units,
+                                                         compresslevel=GZIP_LEVEL)}
+                fields |= {f"part:{name}": data for name, data in built.parts.items()}
+                fields |= {f"html:{name}": data for name, data in self.render(built).items()}
         self.store.write_picture(fields, version, step)
-        self.version, self.digests = version, built.digests
+        self.version, self.digests = version, digests
         self.live_seen, self.built_at = live_version, now
 
-    def read(self, now: float) -> tuple[Fleet, Live, bool]:
-        """Return the fleet brought up to date, what qualifies it, and whether it went on
-        from the last build (False: it was read whole, with no previous picture to step from).
+    def read(self, now: float) -> tuple[Fleet, bool]:
+        """Return the fleet brought up to date, and whether it went on from the last build
+        (False: read whole, with no previous picture to step from).
         """
         store, settings = self.store, self.deps.settings
-        units, coverage, raw_stats, _ = store.take_changed()
+        units, _ = store.take_changed()
         fleet = self.fleet
-        if fleet is None or now - self.full_at >= FULL_EVERY_S:
-            fresh = Fleet(self.deps.roster, settings.stale_after_s)
-            fresh.load(store.live_rows(), now)
-            self.full_at = now
-            if fleet is not None:  # the periodic reread: the step is what differs
-                changed, gone = changes(fleet.entries, fresh.entries)
-                fresh.touched = {u: fleet.entries.get(u) for u in
-                                 [str(c[0]) for c in changed] + gone}
-            else:
-                fresh.touched = {}
-            continued, self.fleet = fleet is not None, fresh
-            fleet = fresh
-        else:
+        if fleet is not None and now - self.full_at < FULL_EVERY_S:
             rows = store.live_rows_of(units)
             fleet.update({u: (rows.positions.get(u), rows.statuses.get(u), rows.seen.get(u),
                               rows.lwt.get(u)) for u in units}, now)
             fleet.expire(now)
-            continued = True
+            return fleet, True
+        fresh = Fleet(self.deps.roster, settings.stale_after_s)
+        fresh.load(store.live_rows(), now)
+        self.full_at, self.fleet = now, fresh
+        fresh.touched = {}
+        if fleet is None:
+            return fresh, False
+        # The periodic reread: the step is whatever differs from the fleet it replaces.
+        changed, gone = changes(fleet.entries, fresh.entries)
+        fresh.touched = {u: fleet.entries.get(u) for u in [str(c[0]) for c in changed] + gone}
+        return fresh, True
+
+    def read_others(self, now: float, fleet: Fleet) -> Live:
+        """Read what qualifies the units: coverage, counters, alarms, acks, taskings."""
+        coverage, raw_stats = self.store.coverage_and_counters()
         if coverage != self._coverage[0]:  # parsed again only when the evaluator wrote it
             self._coverage = (coverage, json.loads(coverage) if coverage else None)
-        live = complete_live(self.deps, [], self._coverage[1], LiveStore._stats(raw_stats),
+        return complete_live(self.deps, [], self._coverage[1], LiveStore._stats(raw_stats),
                              now, bool(fleet.emergency))
-        return fleet, live, continued
 
     def render(self, built: Built) -> dict[str, bytes]:
         """Return the shared parts rendered, rendering again only those whose digest changed."""

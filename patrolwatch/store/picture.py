@@ -78,18 +78,24 @@ class PictureStore(StoreBase):
         raw = self.r.get(K_LIVE_VERSION)
         return int(cast(bytes, raw)) if raw else 0
 
-    def take_changed(self) -> tuple[list[str], bytes | None, dict[bytes, bytes], int]:
-        """Empty the set of changed units; return them, the raw coverage snapshot, the counters
-        and the live version, in one round trip (SPOP: a unit marked after it stays for next time).
+    def take_changed(self) -> tuple[list[str], int]:
+        """Empty the set of changed units; return them and the live version, one round trip.
+
+        SPOP, not SMEMBERS then DEL: a unit the ingest marks just after stays for next time.
         """
         pipe = self.r.pipeline(transaction=False)
         pipe.spop(K_LIVE_DIRTY, DIRTY_TAKE_MAX)
+        pipe.get(K_LIVE_VERSION)
+        units, version = pipe.execute()
+        return [as_text(u) for u in units or ()], int(version) if version else 0
+
+    def coverage_and_counters(self) -> tuple[bytes | None, dict[bytes, bytes]]:
+        """Return the raw coverage snapshot and the ingest counters, one round trip."""
+        pipe = self.r.pipeline(transaction=False)
         pipe.get(K_COVERAGE)
         pipe.hgetall(K_STATS)
-        pipe.get(K_LIVE_VERSION)
-        units, coverage, stats, version = pipe.execute()
-        return ([as_text(u) for u in units or ()], coverage, stats,
-                int(version) if version else 0)
+        coverage, stats = pipe.execute()
+        return coverage, stats
 
     def live_rows_of(self, units: Sequence[str]) -> LiveRows:
         """Read these units' latest position, status, last seen and last-will, one round trip."""

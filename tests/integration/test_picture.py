@@ -249,7 +249,7 @@ def test_a_batch_names_the_units_it_wrote_for_the_producer(redis_url: str) -> No
                             statuses=[StatusChange("B", now, Status.AVAILABLE)],
                             acks=[Ack("C", "t-1", now, True)]), now=now)
     assert {m.decode() for m in store.r.smembers(K_LIVE_DIRTY)} == {"A", "B", "C"}
-    units, _, _, version = store.take_changed()
+    units, version = store.take_changed()
     assert sorted(units) == ["A", "B", "C"] and version == store.live_version()
     assert not store.r.exists(K_LIVE_DIRTY), "taken: the next build reads none of them again"
 
