@@ -62,7 +62,8 @@ class Fleet:
         self.acked: frozenset[str] = frozenset()
         # Units whose map entry may have changed since the last take, with their entry then.
         self.touched: dict[str, Entry | None] = {}
-        self._deadlines: list[tuple[float, str]] = []
+        self._deadlines: list[tuple[float, str]] = []  # one entry per unit at most
+        self._queued: set[str] = set()
 
     # --- updates ------------------------------------------------------------------------------
     def load(self, rows: LiveState, now: float) -> None:
@@ -98,14 +99,14 @@ class Fleet:
         heap = self._deadlines
         while heap and heap[0][0] < now:
             _, unit = heapq.heappop(heap)
+            self._queued.discard(unit)
             state = self.states.get(unit)
             if state is None or state.stale:
                 continue
-            stale = is_stale(state.last_seen, state.lwt_ts, now, self.stale_after_s)
-            if stale:
+            if is_stale(state.last_seen, state.lwt_ts, now, self.stale_after_s):
                 self._set(unit, replace(state, stale=True))
-            elif state.last_seen is not None:  # seen again since: a later deadline
-                heapq.heappush(heap, (state.last_seen + self.stale_after_s, unit))
+            else:  # seen again since it was queued: its deadline moved on
+                self._queue(unit, state)
 
     def set_acked(self, acked: Iterable[str]) -> None:
         """Mark which EMERGENCY units a supervisor has acknowledged (drawn without the pulse)."""
@@ -133,11 +134,17 @@ class Fleet:
     def _set(self, unit: str, state: UnitState) -> None:
         old = self.states.get(unit)
         self.states[unit] = state
-        if not state.stale and state.last_seen is not None:
-            heapq.heappush(self._deadlines, (state.last_seen + self.stale_after_s, unit))
+        if unit not in self._queued:
+            self._queue(unit, state)
         if old is None or old.status is not state.status:
             self.urgent = True
         self._pieces(unit, state)
+
+    def _queue(self, unit: str, state: UnitState) -> None:
+        """Queue the moment a unit in contact turns lost if it stays silent."""
+        if not state.stale and state.last_seen is not None:
+            heapq.heappush(self._deadlines, (state.last_seen + self.stale_after_s, unit))
+            self._queued.add(unit)
 
     def _unindex(self, unit: str) -> None:
         old = self._index.pop(unit, None)

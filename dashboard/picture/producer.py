@@ -190,6 +190,8 @@ class PictureProducer:
             fleet.expire(now)
             return fleet, True
         fresh = Fleet(self.deps.roster, settings.stale_after_s)
+        if fleet is not None:
+            fresh.acked = fleet.acked  # until the next side build reads acknowledgements
         fresh.load(store.live_rows(), now)
         self.full_at, self.fleet = now, fresh
         fresh.touched = {}

@@ -138,3 +138,13 @@ def test_time_alone_turns_a_silent_unit_lost_without_a_write() -> None:
     changed, gone = fleet.take_changes()
     assert [c[0] for c in changed] == ["A1"] and changed[0][4] == 1 and not gone
     assert fleet.states["A1"].stale and "A1" in fleet.lost
+
+
+def test_a_unit_reporting_all_day_holds_one_deadline_not_one_per_report() -> None:
+    live = Live()
+    fleet = Fleet(ROSTER, STALE_S)
+    fleet.load(live.rows(), NOW)
+    for k in range(1000):  # one report every 5 s for 5,000 s
+        live.write("A1", "pos", k % 3, NOW + 5 * k)
+        fleet.update({"A1": live.of("A1")}, NOW + 5 * k)
+    assert len(fleet._deadlines) == 1 and not fleet.states["A1"].stale
