@@ -64,6 +64,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.longrepr = f"CI=true: nothing may skip, but this test skipped: {reason}"
 
 
+BROWSER_DIR = Path(__file__).parent / "browser"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep the browser tests on one xdist worker (``--dist loadgroup``): one Chromium at a
+    time, as in a serial run, while the other worker takes the rest."""
+    for item in items:
+        if BROWSER_DIR in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 def require_mosquitto() -> None:
     """Skip (or, under CI=true, fail) when the mosquitto binary is missing."""
     if mosquitto_binary() is None:
