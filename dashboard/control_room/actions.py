@@ -44,7 +44,7 @@ def read_live(deps: Deps, now: float, states: Callable[..., list[UnitState]] = u
               ) -> Live:
     """Read live state, coverage and counters, plus acks and taskings when needed (RedisError).
 
-    ``states`` turns the rows into units (``patrolwatch.live.StateCache`` for the producer).
+    ``states`` turns the rows into units (the picture producer keeps its own: picture/fleet.py).
     """
     rows, snapshot, stats = deps.store.dashboard_state()
     units = states(rows, deps.roster, now, deps.settings.stale_after_s)
