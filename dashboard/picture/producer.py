@@ -52,7 +52,7 @@ LOCK_TTL_S = 15.0  # a producer that stops renewing is replaced after this; long
 # build of a large fleet on a busy machine, so a slow build does not lose the lock
 RENEW_EVERY_S = 1.0
 GZIP_LEVEL = 1  # /api/units at 10,000 units: level 1 is ~4x faster than 5 for ~10% more bytes
-FULL_EVERY_S = 60.0  # read every unit again this often: writes that bypass the changed set
+FULL_EVERY_S = 300.0  # read every unit again this often: writes that bypass the changed set
 # The side panel and /api/units follow positions at most this often (the map at every build);
 # a status change or a new unit brings them along at once.
 SIDE_EVERY_S = 1.0

@@ -254,11 +254,13 @@ def test_a_batch_names_the_units_it_wrote_for_the_producer(redis_url: str) -> No
     assert not store.r.exists(K_LIVE_DIRTY), "taken: the next build reads none of them again"
 
 
-def test_a_build_reads_only_the_units_the_ingest_marked(redis_url: str) -> None:
+def test_a_build_reads_only_the_units_the_ingest_marked(redis_url: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """A build costs what moved: a row written past the changed set waits for the full reread."""
     from dashboard.picture import producer as producer_module
     from patrolwatch.store import K_POS
 
+    monkeypatch.setattr(producer_module, "FULL_EVERY_S", 30.0)  # well inside lost contact
     deps = deps_for(settings_for(redis_url))
     now = time.time()
     seed(deps.store, now)
