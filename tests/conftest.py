@@ -65,14 +65,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 BROWSER_DIR = Path(__file__).parent / "browser"
+# Tests that run whole `patrolwatch ingest` or demo processes (children at nice +10) and wait
+# for them: beside a browser test on the other worker they missed their deadlines.
+HEAVY = frozenset({"test_faults.py", "test_broker_identity.py", "test_demo.py",
+                   "test_secrets_in_logs.py", "test_picture.py", "test_archive.py"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep the browser tests on one xdist worker (``--dist loadgroup``): one Chromium at a
-    time, as in a serial run, while the other worker takes the rest."""
+    """Keep browser and whole-process tests on one xdist worker (``--dist loadgroup``): one
+    at a time, as in a serial run, while the other worker takes the rest."""
     for item in items:
-        if BROWSER_DIR in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.xdist_group("browser"))
+        path = Path(str(item.fspath))
+        if BROWSER_DIR in path.parents or (path.name in HEAVY and "integration" in path.parts):
+            item.add_marker(pytest.mark.xdist_group("serial"))
 
 
 def require_mosquitto() -> None:
