@@ -30,6 +30,7 @@ from patrolwatch.store import Store
 log = logging.getLogger(__name__)
 
 EVALUATOR_NICENESS = 10  # the evaluator process's nice increment over the worker's
+PICTURE_NICENESS = 5  # the picture producer's
 EVENTS_QUEUED_MAX = 10_000  # gap events waiting for the worker's connection
 CHILD_STOP_S = 5.0  # a child asked to stop has this long to finish before it is terminated
 CHILD_TERM_S = 2.0  # then this long after SIGTERM before SIGKILL (docs/reliability.md)
@@ -184,7 +185,12 @@ def run_picture(settings: Settings, stop: Connection, parent: int, level: int) -
     """Run the live-picture producer until ``stop`` is set or the ingest process is gone."""
     from dashboard.picture.producer import run_producer
 
-    run_producer(settings, _child_setup(level, stop, parent))
+    done = _child_setup(level, stop, parent)
+    # Behind the worker when CPU is short (its work follows the moves, issue 20), ahead of
+    # the evaluator: a marker should move within a second, coverage can wait a tick.
+    with contextlib.suppress(OSError):
+        os.nice(PICTURE_NICENESS)
+    run_producer(settings, done)
 
 
 def run_evaluator(settings: Settings, stop: Connection, parent: int, level: int,

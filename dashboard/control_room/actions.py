@@ -47,13 +47,19 @@ def read_live(deps: Deps, now: float, states: Callable[..., list[UnitState]] = u
               ) -> Live:
     """Read live state, coverage and counters, plus acks and taskings when needed (RedisError).
 
-    ``states`` turns the rows into units (``patrolwatch.live.StateCache`` for the producer).
+    ``states`` turns the rows into units (the picture producer keeps its own: picture/fleet.py).
     """
-    zone = deps.settings.zone
     rows, snapshot, stats = deps.store.dashboard_state()
     units = states(rows, deps.roster, now, deps.settings.stale_after_s)
+    return complete_live(deps, units, snapshot, stats, now,
+                         any(u.status is Status.EMERGENCY for u in units))
+
+
+def complete_live(deps: Deps, units: list[UnitState], snapshot: dict[str, Any] | None,
+                  stats: Stats, now: float, in_emergency: bool) -> Live:
+    """Add to the units what qualifies them: acks, alarms, gaps and taskings (RedisError)."""
+    zone = deps.settings.zone
     # Two more small reads, only when there is something for them to qualify.
-    in_emergency = any(u.status is Status.EMERGENCY for u in units)
     acks = deps.store.emergency_acks() if in_emergency else {}
     # An alarm stays until acknowledged, whatever its unit sent since (CONTRACT.md s. 3).
     alarms = deps.store.open_alarms()

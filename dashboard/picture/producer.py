@@ -7,32 +7,42 @@ change without a batch), means one build. A build whose result equals the last o
 says the picture is still current (``checked_at``); otherwise it stores the parts, the
 whole units layer and the step from the previous version under the next version number.
 
-It runs as a thread of ``patrolwatch ingest`` (and so of the demo); a dashboard process
-uses the same class as a standby when no producer has confirmed the picture lately.
+A build costs in proportion to what moved (issue 20): the ingest adds every unit it wrote to
+a set in the same round trip as the write (``store.mark_changed``); the producer empties that
+set and reads those units alone, and keeps every unit's state and picture pieces in a
+``Fleet`` (units whose lost-contact state turns with time come from its deadlines). It reads
+the whole fleet only when it starts, takes over from another producer, or every
+``FULL_EVERY_S`` as a safety net for writes that bypass the set (a flush, a restore).
+
+It runs in a child process of ``patrolwatch ingest`` (and so of the demo); a dashboard
+process uses the same class as a standby when no producer has confirmed the picture lately.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gzip
+import json
 import logging
 import math
 import os
 import socket
 import threading
 import time
+from typing import Any
 
 import redis
 
 from dashboard.control_room import view
-from dashboard.control_room.actions import Live, degraded_messages, read_live
+from dashboard.control_room.actions import Live, complete_live, degraded_messages
 from dashboard.coverage.view import hotspot_states
 from dashboard.deps import Deps
 from dashboard.picture.build import Built, build, dumps
-from dashboard.picture.delta import changes, full_bytes, next_version, step_bytes
+from dashboard.picture.delta import changes, next_version, step_bytes
+from dashboard.picture.fleet import Fleet
 from dashboard.picture.parts import SHARED, rendered
-from patrolwatch.live import StateCache
 from patrolwatch.settings import Settings
+from patrolwatch.store.live import LiveStore
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +52,36 @@ LOCK_TTL_S = 15.0  # a producer that stops renewing is replaced after this; long
 # build of a large fleet on a busy machine, so a slow build does not lose the lock
 RENEW_EVERY_S = 1.0
 GZIP_LEVEL = 1  # /api/units at 10,000 units: level 1 is ~4x faster than 5 for ~10% more bytes
+FULL_EVERY_S = 300.0  # read every unit again this often: writes that bypass the changed set
+# The side panel and /api/units follow positions at most this often (the map at every build);
+# a status change or a new unit brings them along at once.
+SIDE_EVERY_S = 1.0
 
 
 def build_live(deps: Deps, live: Live, now: float) -> Built:
     """Return the picture of what one refresh read (pure: no I/O)."""
     zone = deps.settings.zone
     alarms = view.alarms(live.units, zone, live.acks, live.alarms)
+    return build(live.units, alarms, live.gaps, live.tasked, *_others(deps, live, now), zone,
+                 live.unknown)
+
+
+def build_fleet(deps: Deps, fleet: Fleet, live: Live, now: float) -> Built:
+    """Return what ``build_live`` returns, from the fleet's pieces (``live.units`` unused)."""
+    zone = deps.settings.zone
+    alarms = view.alarms(fleet.alarm_units(live.alarms), zone, live.acks, live.alarms)
+    return fleet.build(alarms, live.gaps, live.tasked, *_others(deps, live, now), zone,
+                       live.unknown)
+
+
+def _others(deps: Deps, live: Live, now: float) -> tuple[Any, list[str], dict[str, Any]]:
+    """Return the hotspot layer's hideout, the degraded messages and the feed line's counters."""
     states = hotspot_states(live.snapshot, (h.id for h in deps.hotspots.hotspots), now,
-                                  deps.coverage_max_age_s)
+                            deps.coverage_max_age_s)
     problems = degraded_messages(deps, live.snapshot, live.stats.last_message_ts, now)
     stats = {"last": live.stats.last_message_ts, "accepted": live.stats.accepted_total,
              "rejected": live.stats.rejected_total}
-    return build(live.units, alarms, live.gaps, live.tasked, view.hotspots_hideout(states),
-                 problems, stats, zone, live.unknown)
+    return view.hotspots_hideout(states), problems, stats
 
 
 class PictureProducer:
@@ -70,13 +97,15 @@ class PictureProducer:
         self.renewed_at = -math.inf
         self.version: int | None = None  # None until it holds the lock and read the count
         self.verify = True  # read the stored version before the next build
-        self.entries: dict[str, tuple[float, float, str, int]] | None = None
+        self.fleet: Fleet | None = None  # None: the next build reads every unit
+        self.full_at = -math.inf
         self.digests: dict[str, str] | None = None
         self.live_seen: int | None = None
         self.built_at = -math.inf
         self.builds = 0  # how many builds this producer ran (tests count them)
-        self.states = StateCache()  # a unit's state is built again only when its rows change
         self._html: dict[str, tuple[str, bytes]] = {}  # shared part -> (digest, rendered)
+        self._coverage: tuple[bytes | None, dict[str, Any] | None] = (None, None)
+        self.side_at = -math.inf
 
     def hold(self, now: float) -> bool:
         """Take or renew the lock when due; tell whether this producer holds it."""
@@ -106,40 +135,82 @@ class PictureProducer:
         return True
 
     def publish(self, now: float, live_version: int) -> None:
-        """Read live state, build, and store what changed (RedisError propagates)."""
-        built = build_live(self.deps, read_live(self.deps, now, self.states), now)
-        self.builds += 1
+        """Read what changed, build, and store what changed (RedisError propagates)."""
         if self.version is None or self.verify:
-            # Steps go on from this producer's last picture only if nobody built since.
-            raw = self.store.picture_fields(["version"])[0]
+            # Steps and the fleet go on from this producer's last picture only if nobody
+            # built since (another producer also emptied the changed set meanwhile).
+            raw, by = self.store.picture_fields(["version", "built_by"])
             stored = int(raw) if raw else 0
-            if stored != self.version:
-                self.version, self.entries = stored, None
+            if stored != self.version or by != self.owner.encode():
+                self.version, self.fleet, self.digests = stored, None, None
             self.verify = False
-        before = self.entries
-        changed, gone = changes(before or {}, built.entries)
-        version = next_version(self.version, changed, gone, built.digests,
-                               self.digests if before is not None else None)
+        fleet, continued = self.read(now)
+        side = not continued or fleet.urgent or now - self.side_at >= SIDE_EVERY_S
+        built = build_fleet(self.deps, fleet, self.read_others(now, fleet), now) if side else None
+        self.builds += 1
+        changed, gone = fleet.take_changes()
+        if not continued:
+            changed, gone = [], []
+        digests = built.digests if built is not None else self.digests or {}
+        version = next_version(self.version, changed, gone, digests,
+                               self.digests if continued else None)
         # Confirmed when stored, not when read: a slow build must not look like a dead producer.
         fields: dict[str, bytes | str] = {"checked_at": repr(max(now, time.time())),
-                                          "live_version": str(live_version)}
+                                          "live_version": str(live_version),
+                                          "built_by": self.owner}
         step = None
         if version != self.version:
-            units = full_bytes(version, built.entries)
-            fields |= {"version": str(version), "built_at": repr(now),
-                       "digests": dumps(built.digests),
-                       "units": units,
-                       "units_len": str(len(units)),
-                       "api_units": built.api_units,
-                       "api_units_gz": gzip.compress(built.api_units, compresslevel=GZIP_LEVEL)}
-            fields |= {f"part:{name}": data for name, data in built.parts.items()}
-            fields |= {f"html:{name}": data for name, data in self.render(built).items()}
+            units = fleet.full_layer(version)
+            fields |= {"version": str(version), "built_at": repr(now), "units": units,
+                       "units_len": str(len(units))}
             # Without the previous entries (just took over) there is no step: screens
             # behind this version reload the whole layer.
-            step = step_bytes(version, changed, gone) if before is not None else None
+            step = step_bytes(version, changed, gone) if continued else None
+        if built is not None:
+            fleet.urgent, self.side_at = False, now
+            if version != self.version:
+                fields |= {"digests": dumps(built.digests), "api_units": built.api_units,
+                           "api_units_gz": gzip.compress(built.api_units,
+                                                         compresslevel=GZIP_LEVEL)}
+                fields |= {f"part:{name}": data for name, data in built.parts.items()}
+                fields |= {f"html:{name}": data for name, data in self.render(built).items()}
         self.store.write_picture(fields, version, step)
-        self.version, self.entries, self.digests = version, built.entries, built.digests
+        self.version, self.digests = version, digests
         self.live_seen, self.built_at = live_version, now
+
+    def read(self, now: float) -> tuple[Fleet, bool]:
+        """Return the fleet brought up to date, and whether it went on from the last build
+        (False: read whole, with no previous picture to step from).
+        """
+        store, settings = self.store, self.deps.settings
+        units, _ = store.take_changed()
+        fleet = self.fleet
+        if fleet is not None and now - self.full_at < FULL_EVERY_S:
+            rows = store.live_rows_of(units)
+            fleet.update({u: (rows.positions.get(u), rows.statuses.get(u), rows.seen.get(u),
+                              rows.lwt.get(u)) for u in units}, now)
+            fleet.expire(now)
+            return fleet, True
+        fresh = Fleet(self.deps.roster, settings.stale_after_s)
+        if fleet is not None:
+            fresh.acked = fleet.acked  # until the next side build reads acknowledgements
+        fresh.load(store.live_rows(), now)
+        self.full_at, self.fleet = now, fresh
+        fresh.touched = {}
+        if fleet is None:
+            return fresh, False
+        # The periodic reread: the step is whatever differs from the fleet it replaces.
+        changed, gone = changes(fleet.entries, fresh.entries)
+        fresh.touched = {u: fleet.entries.get(u) for u in [str(c[0]) for c in changed] + gone}
+        return fresh, True
+
+    def read_others(self, now: float, fleet: Fleet) -> Live:
+        """Read what qualifies the units: coverage, counters, alarms, acks, taskings."""
+        coverage, raw_stats = self.store.coverage_and_counters()
+        if coverage != self._coverage[0]:  # parsed again only when the evaluator wrote it
+            self._coverage = (coverage, json.loads(coverage) if coverage else None)
+        return complete_live(self.deps, [], self._coverage[1], LiveStore._stats(raw_stats),
+                             now, bool(fleet.emergency))
 
     def render(self, built: Built) -> dict[str, bytes]:
         """Return the shared parts rendered, rendering again only those whose digest changed."""
@@ -160,7 +231,7 @@ class PictureProducer:
             except redis.RedisError as exc:
                 if self.holding:
                     log.warning("picture producer paused, Redis unavailable: %s", exc)
-                self.holding, self.version, self.entries = False, None, None
+                self.holding, self.version, self.fleet = False, None, None
                 self.renewed_at = -math.inf
             stop.wait(POLL_S)
         if self.holding:

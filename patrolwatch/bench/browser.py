@@ -109,15 +109,21 @@ def chromium_driver() -> Any:
     return driver
 
 
+def watched(store: Store, ids: list[str]) -> tuple[list[str], list[str]]:
+    """Return the units drawn on the map and those the browser part moves (one in 97)."""
+    rows = store.live_rows()
+    drawn = [u for u in ids if rows.statuses[u]["status"] != Status.OFF_DUTY.value]
+    movers = [u for u in drawn[2::97] if rows.statuses[u]["status"] != Status.EMERGENCY.value]
+    return drawn, movers
+
+
 def measure_map_updates(url: str, store: Store, ids: list[str], moves: int) -> dict[str, Any]:
     """Load the page, move units through Redis, time until each marker moved on the map.
 
     A move not seen within 15 s counts as missed (dash-renderer drops a callback answer
     when the next Interval tick fires before it arrives: plotly/dash#1613).
     """
-    rows = store.live_rows()
-    drawn = [u for u in ids if rows.statuses[u]["status"] != Status.OFF_DUTY.value]
-    movers = [u for u in drawn[2::97] if rows.statuses[u]["status"] != Status.EMERGENCY.value]
+    drawn, movers = watched(store, ids)
     out: dict[str, Any] = {"browser_units_drawn": len(drawn), "browser_moves": moves}
     driver = chromium_driver()
     try:

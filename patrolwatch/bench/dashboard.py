@@ -109,7 +109,9 @@ def moved_batch(ids: list[str], store: Store, share: float, now: float, seed: in
     rows = store.live_rows().positions
     batch = Batch()
     for uid in rng.sample(ids, max(1, int(len(ids) * share))):
-        here = rows[uid]
+        here = rows.get(uid)
+        if here is None:  # off duty since before its first position: none was kept
+            continue
         lat, lon = jitter(rng, here["lat"], here["lon"], 15.0)
         batch.positions.append(Position(uid, max(now, here["ts"] + 0.001), lat, lon, acc=5.0))
     return batch
@@ -321,17 +323,29 @@ def one_size(settings: Settings, store: Store, hotspots: HotspotSet, n: int,
     # The screens run has a producer process of its own: this one hands over the lock.
     producer.store.release_picture_lock(producer.owner)
     if n in SCREENS_AT and work is not None:
-        from patrolwatch.bench.screens import run_screens
+        from patrolwatch.bench.screens import run_browser_moving, run_screens
 
         seed = iter(range(1000, 10**9))
+        # The browser part's own units are left to it: the fleet moves the others.
+        others = sorted(set(ids) - set(browser_units(store, ids))) if browser else ids
+
+        def move() -> None:
+            store.write_batch(moved_batch(others, store, MOVE_SHARE * len(ids) / len(others),
+                                          time.time(), next(seed)))
+
+        if browser:
+            out |= run_browser_moving(redis_url_of(store), n, work, move, BROWSER_MOVES)
         out |= run_screens(redis_url_of(store), n, work,
-                           refresh_request(dash.app, None, None), settings.refresh_ms,
-                           lambda: store.write_batch(moved_batch(ids, store, MOVE_SHARE,
-                                                                 time.time(), next(seed))))
+                           refresh_request(dash.app, None, None), settings.refresh_ms, move)
     out["server_ok"] = bool(out["api_units_ms_median"] <= TARGETS["api_units_ms"]
                             and out["refresh_ms_median"] <= TARGETS["refresh_moved_ms"]
                             and out["refresh_idle_ms_median"] <= TARGETS["refresh_idle_ms"])
     return {f"u{n}_{k}": v for k, v in out.items()}
+
+
+def browser_units(store: Store, ids: list[str]) -> list[str]:
+    """Return the units the browser part moves itself."""
+    return browser.watched(store, ids)[1]
 
 
 def redis_url_of(store: Store) -> str:

@@ -1,5 +1,8 @@
 """Drain one backlog three ways in one run: a do-nothing paho subscriber, the worker, the process.
 
+Issue 20 adds a fourth contender, a naive paho + pydantic + pipelined-Redis ingest
+(``bench.naive``): the worker should store at least 1.2 times what it does.
+
 Issue 11's ingest target is a ratio, measured in the same run on the same machine: the real
 ``patrolwatch ingest`` process (worker and its coverage evaluator) should store at least 0.8
 of what a paho subscriber that does nothing receives. Each contender gets the same backlog:
@@ -224,6 +227,17 @@ def drain_process(url: str, port: int, redis_url: str, count: int, base_ts: floa
     return (count - 1) / max(last - (first or last), 1e-9), cpu / count, rcpu / count
 
 
+def drain_naive(url: str, port: int, redis_url: str, count: int, base_ts: float
+                ) -> tuple[float, float]:
+    """Return (msg/s, CPU s/msg) of the naive paho + pydantic + pipelined-Redis ingest."""
+    from patrolwatch.bench import naive
+
+    client_id = "drain-naive"
+    open_session(url, client_id)
+    queue_backlog(port, count, base_ts)
+    return naive.drain_thread(url, client_id, redis_url, count)
+
+
 def _check(redis_url: str, count: int) -> tuple[int, int]:
     """Return (lost, stored twice) over the drained trails."""
     store = Store.from_url(redis_url)
@@ -246,6 +260,8 @@ def run(settings: Settings, backlog: int = BACKLOG, profile: Path | None = None
         try:
             base = time.time() - 3 * 3600
             paho, paho_cpu = drain_paho(url, broker.port, backlog, base)
+            flush.flushall()
+            naive, naive_cpu = drain_naive(url, broker.port, redis_proc.url, backlog, base)
             flush.flushall()
             worker, worker_cpu, worker_rcpu = drain_worker(url, broker.port, redis_proc.url,
                                                            settings, backlog, base)
@@ -275,6 +291,12 @@ def run(settings: Settings, backlog: int = BACKLOG, profile: Path | None = None
         "drain_process_redis_cpu_us_per_msg": round(process_rcpu * 1e6, 1),
         "drain_worker_cpu_ratio": round(paho_cpu / max(worker_cpu, 1e-12), 3),
         "drain_process_cpu_ratio": round(paho_cpu / max(process_cpu, 1e-12), 3),
+        # Issue 20's yardstick: a naive paho + pydantic + pipelined-Redis ingest.
+        "drain_naive_msgs_per_s": round(naive),
+        "drain_naive_cpu_us_per_msg": round(naive_cpu * 1e6, 1),
+        "drain_worker_vs_naive": round(worker / naive, 3),
+        "drain_process_vs_naive": round(process / naive, 3),
+        "drain_worker_vs_naive_cpu": round(naive_cpu / max(worker_cpu, 1e-12), 3),
         "drain_lost": lost_w + lost_p,
         "drain_duplicates": extra_w + extra_p,
     }

@@ -201,6 +201,35 @@ def run_screens(redis_url: str, units: int, work: Path, body: dict[str, Any],
     return out
 
 
+def run_browser_moving(redis_url: str, units: int, work: Path, move: Any, moves: int
+                       ) -> dict[str, Any]:
+    """Time a marker's move in Chromium while ``move()`` moves the fleet every second.
+
+    As deployed: the dashboard and the producer are processes of their own; the producer's
+    CPU per wall second over the browser part is reported beside the latencies.
+    """
+    from patrolwatch.bench import browser
+    from patrolwatch.bench.dashboard import unit_ids
+    from patrolwatch.store import Store
+
+    halt = threading.Event()
+    mover = threading.Thread(target=_keep_moving, args=(move, halt), daemon=True)
+    with server_processes(redis_url, units, work) as (pid, port, producer_pid):
+        mover.start()
+        cpu0, made0, wall0 = cpu_seconds(pid), cpu_seconds(producer_pid), time.perf_counter()
+        try:
+            out = browser.measure_map_updates(f"http://127.0.0.1:{port}/",
+                                              Store.from_url(redis_url), unit_ids(units), moves)
+        except browser.BrowserUnavailableError as exc:
+            out = {"browser_skipped": str(exc)}
+        wall = time.perf_counter() - wall0
+        out["dashboard_cpu_per_s"] = round((cpu_seconds(pid) - cpu0) / wall, 3)
+        out["producer_cpu_per_s"] = round((cpu_seconds(producer_pid) - made0) / wall, 3)
+        halt.set()
+        mover.join(10)
+    return {f"moving_{k}": v for k, v in out.items()}
+
+
 def _keep_moving(move: Any, halt: threading.Event) -> None:
     """Call ``move()`` once a second until halted (the fleet reporting)."""
     due = time.monotonic()

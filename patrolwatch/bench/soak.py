@@ -41,7 +41,7 @@ from patrolwatch.servers import (
     tempdir,
     wait_until,
 )
-from patrolwatch.store import Store
+from patrolwatch.store import K_EVAL_LOCK, Store
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_EVERY_S = 10.0
@@ -149,6 +149,44 @@ def summarise(samples: Samples, sent: int, stored: int, lost: int, extra: int,
     }
 
 
+class TreeCpu:
+    """CPU seconds per wall second of the ingest process and each child, from now on (issue 20).
+
+    The children are told apart by the locks they hold: the picture producer's and the
+    coverage evaluator's owner strings name their pids.
+    """
+
+    def __init__(self, pid: int, store: Store) -> None:
+        from patrolwatch.bench.drain import cpu_seconds
+
+        self.cpu_seconds = cpu_seconds
+        children = Path(f"/proc/{pid}/task/{pid}/children")
+        self.pids = {"worker": pid}
+        kids = [int(c) for c in children.read_text().split()] if children.exists() else []
+        holders = {"producer": store.picture_holder(),
+                   "evaluator": store.r.get(K_EVAL_LOCK)}
+        for name, owner in holders.items():
+            text = owner.decode() if isinstance(owner, bytes) else owner
+            if text and int(text.split(":")[1]) in kids:
+                self.pids[name] = int(text.split(":")[1])
+        self.start = {name: self._own(p) for name, p in self.pids.items()}
+        self.tree_start = cpu_seconds(pid)
+        self.began = time.monotonic()
+
+    def _own(self, pid: int) -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def per_second(self) -> dict[str, float]:
+        """Return each process's and the whole tree's CPU per wall second since start."""
+        wall = time.monotonic() - self.began
+        out = {f"{name}_cpu_per_s": round((self._own(p) - self.start[name]) / wall, 3)
+               for name, p in self.pids.items()}
+        out["tree_cpu_per_s"] = round(
+            (self.cpu_seconds(self.pids["worker"]) - self.tree_start) / wall, 3)
+        return out
+
+
 @dataclass
 class Rig:
     """Broker, Redis and the ingest processes of one run."""
@@ -235,10 +273,14 @@ def run_soak(minutes: float, rate: float, units: int, evaluator: bool = True
         pid = r.workers[0].pid
         began = time.monotonic()
         proc = _load(r.broker_port, total, rate, units)
+        cpu: TreeCpu | None = None
         while proc.is_alive() or not samples.t:
             samples.add(time.monotonic() - began, pid, r.store, r.metrics_ports[0])
+            if cpu is None and time.monotonic() - began >= WARMUP_S:
+                cpu = TreeCpu(pid, r.store)
             proc.join(SAMPLE_EVERY_S)
         seconds = time.monotonic() - began
+        tree = cpu.per_second() if cpu is not None else {}
         wait_until(lambda: r.store.stats().accepted_total - baseline >= total, 120,
                    interval=0.5, what=f"all {total} soak messages stored")
         samples.add(time.monotonic() - began, pid, r.store, r.metrics_ports[0])
@@ -246,7 +288,7 @@ def run_soak(minutes: float, rate: float, units: int, evaluator: bool = True
         stored = r.store.stats().accepted_total - baseline
     out = summarise(samples, total, stored, lost, extra, seconds)
     return {"minutes": minutes, "rate_msgs_per_s": rate, "units": units,
-            "evaluator": evaluator, **out,
+            "evaluator": evaluator, **out, **tree,
             "loadavg_1m_start": round(load_start, 2),
             "loadavg_1m_end": round(os.getloadavg()[0], 2)}
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from patrolwatch.core import schedule
 from patrolwatch.core.geo import AreaIndex, FloatArray, GeometryError, IntArray, parse_geometry
+from patrolwatch.core.grid import GridIndex
 from patrolwatch.core.schedule import ScheduleRule, Window
 from patrolwatch.errors import ConfigError, problem
 
@@ -366,6 +367,9 @@ class HotspotSet:
         self._ids = np.array([h.id for h in self.hotspots], dtype=object)
         self._index = {h.id: i for i, h in enumerate(self.hotspots)}
         self.areas = AreaIndex([(h.geometry, h.radius_m) for h in self.hotspots])
+        # Containment of many points: numpy alone (core/grid.py), the same answers as areas'.
+        self.grid = GridIndex([(h.geometry, h.radius_m) for h in self.hotspots])
+        self._single = [(h.id,) for h in self.hotspots]
 
     @classmethod
     def from_features(
@@ -389,17 +393,25 @@ class HotspotSet:
 
     def containing_indices(self, lats: Any, lons: Any) -> tuple[IntArray, IntArray]:
         """Return sorted (point index, index into ``hotspots``) pairs; edges count as inside."""
-        return self.areas.containing_indices(lats, lons)
+        return self.grid.containing_indices(lats, lons)
 
     def containing_many(self, lats: Any, lons: Any) -> list[tuple[str, ...]]:
         """Return, for each point, the ids of the hotspots containing it (file order)."""
-        p_idx, h_idx = self.areas.containing_indices(lats, lons)
+        p_idx, h_idx = self.grid.containing_indices(lats, lons)
         result: list[tuple[str, ...]] = [()] * int(np.asarray(lats).size)
-        if p_idx.size:
-            ids = self._ids[h_idx]
-            starts = np.flatnonzero(np.r_[True, p_idx[1:] != p_idx[:-1]])
-            for a, b in zip(starts, np.r_[starts[1:], p_idx.size], strict=True):
-                result[int(p_idx[a])] = tuple(ids[a:b])
+        if not p_idx.size:
+            return result
+        # Most points lie in one hotspot at most: those take a prepared one-id tuple.
+        repeated = np.zeros(p_idx.size, bool)
+        repeated[1:] = p_idx[1:] == p_idx[:-1]
+        repeated[:-1] |= repeated[1:]
+        single = self._single
+        for p, h in zip(p_idx[~repeated].tolist(), h_idx[~repeated].tolist(), strict=True):
+            result[p] = single[h]
+        if repeated.any():
+            ids = self._ids
+            for p, h in zip(p_idx[repeated].tolist(), h_idx[repeated].tolist(), strict=True):
+                result[p] += (ids[h],)
         return result
 
     def containing(self, lat: float, lon: float) -> tuple[str, ...]:

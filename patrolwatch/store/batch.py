@@ -54,7 +54,7 @@ from patrolwatch.store.keys import (
     k_trail,
     k_unit_events,
 )
-from patrolwatch.store.picture import bump_live_version
+from patrolwatch.store.picture import batch_units, bump_live_version, mark_changed
 from patrolwatch.store.scripts import ALARMS, FEED, LIVE, TRAILS
 from patrolwatch.store.types import Batch, WriteResult
 
@@ -127,6 +127,8 @@ class BatchStore(StoreBase):
             self._unit_event(pipe, ev.unit, {"ts": ev.ts, "event": ev.event,
                                               "description": ev.description})
         self._feed_others(pipe, batch.acks)
+        # Which units the producer must read again (issue 20), before the version it polls.
+        mark_changed(pipe, batch_units(batch))
         if batch.accepted:
             # Tell the live-picture producer live state changed (issue 11); last in the
             # pipeline, so the live script's result stays at index 0.

@@ -98,6 +98,7 @@ K_HOTSPOT_STATES = "pw:{replay}:hotspot_states"  # ZSET score=time, member=JSON 
 HOTSPOT_STATES_EVERY_S = 60.0  # one entry a minute at least, and one at every change
 # The live picture (issue 11): what every control-room screen shows, built once per change.
 K_LIVE_VERSION = "pw:{live}:version"  # STRING counter: +1 with every batch that stored anything
+K_LIVE_DIRTY = "pw:{live}:dirty"  # SET units a batch wrote that the producer has not read yet
 K_PICTURE = "pw:{pic}:now"  # HASH the current picture: head fields and pre-serialised parts
 K_PICTURE_LOCK = "pw:{pic}:lock"  # one picture producer at a time
 

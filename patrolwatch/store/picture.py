@@ -7,18 +7,30 @@ All picture keys share the ``{pic}`` hash tag, so a read of several is one slot 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
+
+import orjson
 
 from patrolwatch.store.base import StoreBase
 from patrolwatch.store.codec import as_text
 from patrolwatch.store.keys import (
+    K_COVERAGE,
+    K_LIVE_DIRTY,
     K_LIVE_VERSION,
+    K_LWT,
     K_PICTURE,
     K_PICTURE_LOCK,
+    K_POS,
+    K_SEEN,
+    K_STATS,
+    K_STATUS,
     PICTURE_STEP_TTL_S,
     k_picture_step,
 )
+from patrolwatch.store.types import Batch, LiveRows
+
+DIRTY_TAKE_MAX = 1_000_000  # SPOP's count: more than any fleet, so one call empties the set
 
 # Take the lock if free, or renew it if this owner holds it: one round trip, no race
 # between the GET and the PEXPIRE.
@@ -41,6 +53,23 @@ def bump_live_version(pipe: Any) -> None:
     pipe.incr(K_LIVE_VERSION)
 
 
+def batch_units(batch: Batch) -> set[str]:
+    """Return the units whose live rows (position, status, seen, last-will) a batch may write."""
+    units = {p.unit for p in batch.positions}
+    units.update(s.unit for s in batch.statuses)
+    units.update(a.unit for a in batch.acks)
+    units.update(lost.unit for lost in batch.lost)
+    units.update(e.unit for e in batch.events)
+    return units
+
+
+def mark_changed(pipe: Any, units: Iterable[str]) -> None:
+    """Queue the SADD that tells the picture producer which units to read again (issue 20)."""
+    members = list(units)
+    if members:
+        pipe.sadd(K_LIVE_DIRTY, *members)
+
+
 class PictureStore(StoreBase):
     """Reads and writes of the live picture and its producer's lock."""
 
@@ -48,6 +77,42 @@ class PictureStore(StoreBase):
         """Return the live-state version counter (0 before the first batch)."""
         raw = self.r.get(K_LIVE_VERSION)
         return int(cast(bytes, raw)) if raw else 0
+
+    def take_changed(self) -> tuple[list[str], int]:
+        """Empty the set of changed units; return them and the live version, one round trip.
+
+        SPOP, not SMEMBERS then DEL: a unit the ingest marks just after stays for next time.
+        """
+        pipe = self.r.pipeline(transaction=False)
+        pipe.spop(K_LIVE_DIRTY, DIRTY_TAKE_MAX)
+        pipe.get(K_LIVE_VERSION)
+        units, version = pipe.execute()
+        return [as_text(u) for u in units or ()], int(version) if version else 0
+
+    def coverage_and_counters(self) -> tuple[bytes | None, dict[bytes, bytes]]:
+        """Return the raw coverage snapshot and the ingest counters, one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.get(K_COVERAGE)
+        pipe.hgetall(K_STATS)
+        coverage, stats = pipe.execute()
+        return coverage, stats
+
+    def live_rows_of(self, units: Sequence[str]) -> LiveRows:
+        """Read these units' latest position, status, last seen and last-will, one round trip."""
+        if not units:
+            return LiveRows({}, {}, {}, {})
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hmget(K_POS, list(units))
+        pipe.hmget(K_STATUS, list(units))
+        pipe.zmscore(K_SEEN, list(units))
+        pipe.hmget(K_LWT, list(units))
+        pos, status, seen, lwt = pipe.execute()
+        return LiveRows(
+            positions={u: orjson.loads(v) for u, v in zip(units, pos, strict=True) if v},
+            statuses={u: orjson.loads(v) for u, v in zip(units, status, strict=True) if v},
+            seen={u: float(v) for u, v in zip(units, seen, strict=True) if v is not None},
+            lwt={u: float(v) for u, v in zip(units, lwt, strict=True) if v},
+        )
 
     def acquire_picture_lock(self, owner: str, ttl_s: float) -> bool:
         """Take or renew the single-producer lock; tell whether this owner holds it."""

@@ -236,3 +236,44 @@ def test_the_ingest_process_runs_the_producer_in_a_child_of_its_own(
     finally:
         ingest.stop()
         broker.terminate()
+
+
+def test_a_batch_names_the_units_it_wrote_for_the_producer(redis_url: str) -> None:
+    """Issue 20: the changed units go into a set in the same round trip as their writes."""
+    from patrolwatch.core.model import Ack
+    from patrolwatch.store import K_LIVE_DIRTY
+
+    store = Store.from_url(redis_url)
+    now = time.time()
+    store.write_batch(Batch(positions=[Position("A", now, 51.5, -0.1)],
+                            statuses=[StatusChange("B", now, Status.AVAILABLE)],
+                            acks=[Ack("C", "t-1", now, True)]), now=now)
+    assert {m.decode() for m in store.r.smembers(K_LIVE_DIRTY)} == {"A", "B", "C"}
+    units, version = store.take_changed()
+    assert sorted(units) == ["A", "B", "C"] and version == store.live_version()
+    assert not store.r.exists(K_LIVE_DIRTY), "taken: the next build reads none of them again"
+
+
+def test_a_build_reads_only_the_units_the_ingest_marked(redis_url: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build costs what moved: a row written past the changed set waits for the full reread."""
+    from dashboard.picture import producer as producer_module
+    from patrolwatch.store import K_POS
+
+    monkeypatch.setattr(producer_module, "FULL_EVERY_S", 30.0)  # well inside lost contact
+    deps = deps_for(settings_for(redis_url))
+    now = time.time()
+    seed(deps.store, now)
+    producer = PictureProducer(deps, min_interval_s=0.0)
+    producer.step(now)
+    version = int(deps.store.picture_fields(["version"])[0] or 0)
+    # CW-402 changed behind the ingest's back (no mark); CW-401 moved through the ingest.
+    deps.store.r.hset(K_POS, "CW-402", json.dumps({"ts": now, "lat": 51.7, "lon": -0.3}))
+    deps.store.write_batch(Batch(positions=[Position("CW-401", now + 1, 51.6, -0.2)]))
+    assert producer.step(now + 1.5)
+    step = json.loads(deps.store.picture_steps(version, version + 1)[0] or b"{}")
+    assert step["u"] == [["CW-401", -0.2, 51.6, "P", 0]] and step["d"] == []
+    # The periodic full reread is the safety net for writes that bypass the set.
+    assert producer.step(now + 1.5 + producer_module.FULL_EVERY_S)
+    step = json.loads(deps.store.picture_steps(version + 1, version + 2)[0] or b"{}")
+    assert [e[0] for e in step["u"]] == ["CW-402"]
