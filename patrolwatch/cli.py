@@ -274,6 +274,25 @@ def cmd_tls_certs(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _device_options(p: argparse.ArgumentParser) -> None:
+    """Add the handheld client's actions: position, status, listen, ack."""
+    p.add_argument("unit")
+    actions = p.add_subparsers(dest="action", required=True)
+    a = actions.add_parser("position", help="send a position")
+    a.add_argument("lat", type=float)
+    a.add_argument("lon", type=float)
+    a.add_argument("--acc", type=float, default=None)
+    a = actions.add_parser("status", help="send a status")
+    a.add_argument("status")
+    a.add_argument("--note", default=None)
+    a = actions.add_parser("listen", help="print taskings as they arrive")
+    a.add_argument("--count", type=positive_int, default=None, help="stop after this many")
+    a = actions.add_parser("ack", help="acknowledge a tasking")
+    a.add_argument("tasking_id")
+    a.add_argument("--decline", action="store_true")
+    a.add_argument("--reason", default=None)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (also used by tests to list subcommands)."""
     parser = argparse.ArgumentParser(
@@ -318,29 +337,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gaps", type=int, default=0, metavar="N",
                    help="leave N always-active hotspots to become gaps (the demo uses 2)")
 
-    p = add("device", cmd_device, "a handheld client publishing as one unit")
-    p.add_argument("unit")
-    actions = p.add_subparsers(dest="action", required=True)
-    a = actions.add_parser("position", help="send a position")
-    a.add_argument("lat", type=float)
-    a.add_argument("lon", type=float)
-    a.add_argument("--acc", type=float, default=None)
-    a = actions.add_parser("status", help="send a status")
-    a.add_argument("status")
-    a.add_argument("--note", default=None)
-    a = actions.add_parser("listen", help="print taskings as they arrive")
-    a.add_argument("--count", type=positive_int, default=None, help="stop after this many")
-    a = actions.add_parser("ack", help="acknowledge a tasking")
-    a.add_argument("tasking_id")
-    a.add_argument("--decline", action="store_true")
-    a.add_argument("--reason", default=None)
+    _device_options(add("device", cmd_device, "a handheld client publishing as one unit"))
 
     p = add("pei", cmd_pei, "read a TETRA radio's PEI and publish its LIP reports to "
             "tetra/{issi}/lip (docs/radio.md)")
     p.add_argument("--port", required=True, help="the radio's serial device, e.g. /dev/ttyUSB0")
     p.add_argument("--baud", type=int, default=38400, choices=[9600, 19200, 38400, 57600, 115200])
 
-    add("check-config", cmd_check_config, "validate hotspots, roster and users files")
+    add("check-config", cmd_check_config, "validate hotspots, roster, users, alarm rules and "
+        "experiment files")
 
     _user_options(add("user", cmd_user_add, "manage dashboard users"))
 
