@@ -20,7 +20,7 @@ from dashboard.api import time_window
 from dashboard.auth import actor, check_role
 from dashboard.deps import Deps
 from dashboard.reports import actions as report_actions
-from dashboard.reports.printable import csv_text, html_text
+from dashboard.reports.printable import TABLES, csv_text, html_text
 from dashboard.times import BadTimeError, parse_rfc3339, rfc3339
 from patrolwatch.archive.frames import Frame, frame
 from patrolwatch.archive.presence import Area, BadAreaError, polygon_area, presence
@@ -153,6 +153,10 @@ def blueprint(deps: Deps) -> Blueprint:
         fmt = request.args.get("format", "html")
         if fmt not in ("html", "csv"):
             return _error(400, f"format={fmt!r}: use html or csv")
+        table = request.args.get("table", "shifts")
+        if table not in TABLES:
+            return _error(400, f"table={table!r}: use one of {', '.join(TABLES)} "
+                               "(one tidy table each)")
         try:
             since, until = time_window(request.args, time.time(), DEFAULT_REPORT_S,
                                        MAX_REPORT_S)
@@ -162,8 +166,9 @@ def blueprint(deps: Deps) -> Blueprint:
                     format=fmt)
         report = report_actions.build(deps, history_for(deps), since, until)
         if fmt == "csv":
-            return Response(csv_text(report, settings.zone), mimetype="text/csv", headers={
-                "Content-Disposition": 'attachment; filename="operation-report.csv"'})
+            return Response(csv_text(report, settings.zone, table), mimetype="text/csv",
+                            headers={"Content-Disposition":
+                                     f'attachment; filename="operation-report-{table}.csv"'})
         return Response(html_text(report, list(deps.hotspots), settings.zone),
                         mimetype="text/html")
 

@@ -146,29 +146,37 @@ class History:
         """Return each unit's status at ``at`` (units that never sent one are left out).
 
         From B on, Redis alone: it keeps each unit's newest status before the cutoff.
+        Before B, both: the archive and any late status Redis holds.
         """
+        best = {u: (round(ts * 1e6) / 1e6, s)
+                for u, (ts, s) in self.store.statuses_at(units, at).items()}
         if at >= self.boundary():
-            return {u: s for u, (_, s) in self.store.statuses_at(units, at).items()}
-        best: dict[str, tuple[float, str]] = {}
+            return {u: s for u, (_, s) in best.items()}
+        # Before B the archive, and Redis too: a late status waits there for the next pass.
         for unit, ts, status in self.reader.latest_statuses(at - retention_s, at):
-            best[unit] = (ts, status)
+            if unit not in best or (ts, status) > best[unit]:
+                best[unit] = (ts, status)
         return {u: best[u][1] for u in units if u in best}
 
     # --- frames -----------------------------------------------------------------------------
     def last_positions(self, units: Sequence[str], at: float
                        ) -> dict[str, tuple[float, float, float]]:
-        """Return each unit's last position in the hour up to ``at`` as (ts, lat, lon).
+        """Return each unit's last position at or before ``at`` (within the hour) as (ts, lat, lon).
 
-        Before B the archive alone answers: Redis holds only late points there, for a few
-        minutes until the next archiver pass, and asking ten thousand trails for them would
-        cost more than the frame (a one-unit trail still asks both tiers).
+        Both tiers on either side of B: before B Redis holds late points the archiver has
+        not moved yet (a handheld flushing an old buffer), and they count the moment they
+        are accepted. Redis is asked a microsecond past ``at`` and its points rounded as the
+        archive stores them, so a point exactly at ``at`` is on the frame whichever tier
+        holds it.
         """
         since = at - FRAME_LOOKBACK_S
-        b = self.boundary()
-        best = ({u: quantize(*p) for u, p in self.store.last_points_at(units, at, since).items()}
-                if at >= b else {})
-        if since < b:
-            for unit, p in self.reader.last_positions(since, min(at, b)).items():
+        best: dict[str, tuple[float, float, float]] = {}
+        for unit, p in self.store.last_points_at(units, at + 1e-6, since).items():
+            q = quantize(*p)
+            if q[0] <= at:
+                best[unit] = q
+        if since < self.boundary():
+            for unit, p in self.reader.last_positions(since, at).items():
                 if unit not in best or p > best[unit]:
                     best[unit] = p
         return best
