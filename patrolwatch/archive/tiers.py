@@ -21,6 +21,7 @@ from patrolwatch.store.replay import StateEntry
 Point = tuple[float, float, float, float | None]  # ts, lat, lon, acc
 FRAME_LOOKBACK_S = 3600.0  # a unit with no fix in the hour before `at` is not on the frame
 STATES_MAX_AGE_S = 300.0  # hotspot states older than this at `at`: the evaluator was not running
+ROUNDING_S = 5e-7  # a Redis point this far past `at` is stored at `at` (microseconds)
 
 
 @dataclass(frozen=True)
@@ -171,10 +172,17 @@ class History:
         """
         since = at - FRAME_LOOKBACK_S
         best: dict[str, tuple[float, float, float]] = {}
-        for unit, p in self.store.last_points_at(units, at + 1e-6, since).items():
+        late: dict[str, float] = {}  # rounded past `at` though stored just after it: ask again
+        for unit, p in self.store.last_points_at(units, at + ROUNDING_S, since).items():
             q = quantize(*p)
             if q[0] <= at:
                 best[unit] = q
+            else:
+                late[unit] = p[0]
+        for unit, raw in late.items():
+            for u, p in self.store.last_points_at([unit], f"({raw!r}", since).items():
+                if quantize(*p)[0] <= at:
+                    best[u] = quantize(*p)
         if since < self.boundary():
             for unit, p in self.reader.last_positions(since, at).items():
                 if unit not in best or p > best[unit]:

@@ -119,9 +119,12 @@ class TierReads(StoreBase):
                 "EVAL", _LATEST_EACH, len(chunk), *chunk, _score(hi), _score(lo))))
         return out
 
-    def last_points_at(self, units: Sequence[str], at: float, since: float
+    def last_points_at(self, units: Sequence[str], at: float | str, since: float
                        ) -> dict[str, tuple[float, float, float]]:
-        """Return each unit's last trail point in [since, at] as (ts, lat, lon)."""
+        """Return each unit's last trail point in [since, at] as (ts, lat, lon).
+
+        ``at`` may be a Redis score bound such as ``(123.5`` (exclusive).
+        """
         out = {}
         for unit, row in zip(units, self._latest_each([k_trail(u) for u in units], at, since),
                              strict=True):
