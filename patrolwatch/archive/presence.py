@@ -1,9 +1,13 @@
 """Who was here: every unit with a presence ping in an area over a period, with visit minutes.
 
 Presence and visits are DOMAIN.md's (``patrolwatch.core.visits``): eligible status at the
-ping, inside the area, accuracy within the limit; visits are chained with G and E. Candidate
-units are the ones with any point in the area's bounding box; their whole trails in the
-period are then read, because an outside ping decides whether a visit goes on (E).
+ping, inside the area, accuracy within the limit; visits are chained with G and E. The
+archive's unit-hour index names the unit-hours whose box meets the area's; only those and
+the hours either side are read (a visit's chain never spans an unread hour: G is minutes),
+and DuckDB hands back only the points in the box, each with its rank in its unit's trail,
+so an outside ping that decides whether a visit goes on (E) is known without reading it.
+What a query will read is counted from the index before it runs (``plan``): over the
+budget it is refused at once, saying how to narrow it.
 """
 
 from __future__ import annotations
@@ -11,13 +15,15 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from patrolwatch.archive.tiers import History
 from patrolwatch.core.geo import AreaIndex, GeometryError, parse_geometry
-from patrolwatch.core.visits import Ping, VisitParams, visits_from_history
+from patrolwatch.core.visits import NOWHERE, Ping, VisitParams, visits_from_history
 
 AREA = "area"
 MAX_POLYGON_BYTES = 64 * 1024
@@ -67,33 +73,115 @@ def polygon_area(text: str) -> Area:
         raise BadAreaError(f"polygon: {exc}") from None
 
 
+class OverBudgetError(ValueError):
+    """A query that would read more than one history request may: the message says how to
+    narrow it (HTTP 413)."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a polygon query will read, known from the indexes before it runs."""
+
+    want: list[tuple[str, int]]  # archived unit-hours (unit, epoch hour) to read
+    archived_points: int  # points in them (from the unit-hour index)
+    hot_points: int  # Redis points in the period, all units (there is no spatial index there)
+
+    @property
+    def points(self) -> int:
+        """Return every point the query reads."""
+        return self.archived_points + self.hot_points
+
+
+def plan(history: History, area: Area, since: float, until: float, max_points: int) -> Plan:
+    """Return the query's plan; raise OverBudgetError at once if it reads over max_points."""
+    bbox = area.bbox()
+    b = history.boundary()
+    near = history.reader.unit_hours_near(since, until, bbox) if since < b else []
+    hot = (history.store.trail_counts_between(history.store.seen_units(), max(since, b), until)
+           if until >= b else 0)
+    found = Plan([(u, h) for u, h, _ in near], sum(n for _, _, n in near), hot)
+    if found.points > max_points:
+        days = (until - since) / 86_400.0
+        raise OverBudgetError(
+            f"this area over {days:.3g} days means reading {found.points:,} positions, over "
+            f"the {max_points:,} one history request may read: narrow it with a shorter "
+            "period (since/until), a smaller polygon, or one hotspot (hotspot=ID, answered "
+            "from stored visits)"
+            + (f"; the last {(until - max(since, b)) / 3600:.3g} h are in Redis, which has no "
+               "spatial index: a period ending before the archive mark "
+               f"({_iso(b)}) reads only the area's own hours" if hot else ""))
+    return found
+
+
 def presence(history: History, area: Area, since: float, until: float, params: VisitParams,
-             retention_s: float) -> list[dict[str, Any]]:
-    """Return one row per unit present in the area: unit, first, last, minutes (epoch seconds)."""
-    units = sorted(history.units_in_bbox(since, until, area.bbox()))
-    if not units:
+             retention_s: float, max_points: int | None = None) -> list[dict[str, Any]]:
+    """Return one row per unit present in the area: unit, first, last, minutes (epoch seconds).
+
+    Reads only the unit-hours whose box meets the area's (and the hours either side), ranks
+    their points in DuckDB and brings into Python only the points in the box, each with its
+    rank: outside pings are put back where a visit's chaining needs them (one between, or
+    more), so the visits are ``visits_from_history``'s over the whole trails.
+    """
+    found = plan(history, area, since, until, max_points or 2**62)
+    bbox = area.bbox()
+    hot = history.hot_points_in_bbox(since, until, bbox) if found.hot_points else {}
+    late = {u: p for u, p in history.store_points(sorted({u for u, _ in found.want} - set(hot)),
+                                                  since, until).items() if p}
+    hot.update(late)
+    rows = history.reader.area_rows(since, until, found.want, _hot_table(hot), bbox)
+    if rows.num_rows == 0:
         return []
-    trails = history.points(units, since, until)
+    units = sorted(set(rows.column("unit").to_pylist()))
     statuses = history.status_changes(units, since, until, retention_s)
-    index = AreaIndex([(area.geometry, area.radius_m)])
-    pings: list[Ping] = []
-    inside_set = frozenset({AREA})
-    outside: frozenset[str] = frozenset()
-    for unit, points in trails.items():
-        if not points:
-            continue
-        lats = np.fromiter((p[1] for p in points), float, len(points))
-        lons = np.fromiter((p[2] for p in points), float, len(points))
-        inside = np.zeros(len(points), bool)
-        inside[index.containing_indices(lats, lons)[0]] = True
-        pings.extend(Ping(unit, p[0], inside_set if hit else outside, p[3])
-                     for p, hit in zip(points, inside, strict=True))
-    rows: dict[str, dict[str, Any]] = {}
+    pings = _pings(rows, AreaIndex([(area.geometry, area.radius_m)]))
+    out: dict[str, dict[str, Any]] = {}
     for visit in visits_from_history(pings, statuses, params):
-        row = rows.setdefault(visit.unit, {"unit": visit.unit, "first": visit.start,
-                                           "last": visit.end, "minutes": 0.0, "visits": 0})
+        row = out.setdefault(visit.unit, {"unit": visit.unit, "first": visit.start,
+                                          "last": visit.end, "minutes": 0.0, "visits": 0})
         row["first"] = min(row["first"], visit.start)
         row["last"] = max(row["last"], visit.end)
         row["minutes"] += visit.minutes
         row["visits"] += 1
-    return sorted(rows.values(), key=lambda r: (r["first"], r["unit"]))
+    return sorted(out.values(), key=lambda r: (r["first"], r["unit"]))
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _hot_table(points: dict[str, list[tuple[float, float, float, float | None]]]) -> pa.Table:
+    units, us, lats, lons, accs = [], [], [], [], []
+    for unit, pts in points.items():
+        for ts, lat, lon, acc in pts:
+            units.append(unit)
+            us.append(round(ts * 1e6))
+            lats.append(lat)
+            lons.append(lon)
+            accs.append(acc)
+    return pa.table({"unit": pa.array(units, pa.string()), "us": pa.array(us, pa.int64()),
+                     "lat": pa.array(lats, pa.float64()), "lon": pa.array(lons, pa.float64()),
+                     "acc": pa.array(accs, pa.float64())})
+
+
+def _pings(rows: pa.Table, index: AreaIndex) -> list[Ping]:
+    """Return the box's points as pings, with stand-in outside pings where ranks skip."""
+    cols = {name: rows.column(name).to_numpy(zero_copy_only=False)
+            for name in ("unit", "i", "us", "prev_us", "lat", "lon", "acc")}
+    inside = np.zeros(rows.num_rows, bool)
+    inside[index.containing_indices(cols["lat"], cols["lon"])[0]] = True
+    here = frozenset({AREA})
+    pings: list[Ping] = []
+    last: dict[str, tuple[int, float]] = {}  # unit -> (rank, time) of its last point read
+    for k in range(rows.num_rows):
+        unit, i, ts = str(cols["unit"][k]), int(cols["i"][k]), int(cols["us"][k]) / 1e6
+        before = last.get(unit)
+        if before is not None and i > before[0] + 1:
+            prev = int(cols["prev_us"][k]) / 1e6  # the point just before: outside the box
+            pings.append(Ping(unit, prev, NOWHERE))
+            if i > before[0] + 2:  # and more than one: any one more stands for them
+                pings.append(Ping(unit, (before[1] + prev) / 2, NOWHERE))
+        acc = cols["acc"][k]
+        pings.append(Ping(unit, ts, here if inside[k] else NOWHERE,
+                          None if acc is None or math.isnan(acc) else float(acc)))
+        last[unit] = (i, ts)
+    return pings

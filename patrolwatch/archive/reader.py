@@ -153,6 +153,73 @@ class ArchiveReader:
         finally:
             con.close()
 
+    def unit_hours_near(self, since: float, until: float,
+                        bbox: tuple[float, float, float, float]) -> list[tuple[str, int, int]]:
+        """Return (unit, hour number, points) of each unit-hour whose box meets ``bbox`` in
+        [since, until], and of the hours either side of it (a visit's neighbouring pings).
+
+        Hour numbers are epoch hours (``epoch seconds // 3600``). Only these unit-hours are
+        read by a polygon query, so its cost is known, from the index, before it runs.
+        """
+        con = self._connect()
+        try:
+            if not self._source(con, "h", self.files(layout.UNIT_HOURS, since - layout.HOUR_S,
+                                                     until + layout.HOUR_S)):
+                return []
+            rows = con.execute(
+                f"WITH idx AS (SELECT unit, epoch_us(hour) // 3600000000 AS hr, points, "
+                f"min_lat, max_lat, min_lon, max_lon FROM h "
+                f"WHERE hour >= {ts_literal(layout.hour_floor(since) - layout.HOUR_S)} "
+                f"AND hour <= {ts_literal(until + layout.HOUR_S)}), "
+                f"m AS (SELECT DISTINCT unit, hr FROM idx WHERE hr >= "
+                f"{int(since // layout.HOUR_S)} AND hr <= {int(until // layout.HOUR_S)} AND "
+                f"max_lat >= {bbox[0]!r} AND min_lat <= {bbox[2]!r} AND "
+                f"max_lon >= {bbox[1]!r} AND min_lon <= {bbox[3]!r}), "
+                "w AS (SELECT DISTINCT unit, hr + k AS hr FROM m, (VALUES (-1), (0), (1)) v(k)) "
+                "SELECT idx.unit, idx.hr, sum(idx.points)::BIGINT FROM idx JOIN w "
+                "ON idx.unit = w.unit AND idx.hr = w.hr GROUP BY ALL ORDER BY ALL").fetchall()
+            return [(str(u), int(hr), int(n)) for u, hr, n in rows]
+        finally:
+            con.close()
+
+    def area_rows(self, since: float, until: float, want: Sequence[tuple[str, int]],
+                  hot: pa.Table, bbox: tuple[float, float, float, float]) -> pa.Table:
+        """Return the points in ``bbox`` among the wanted unit-hours (and ``hot``, Redis's
+        points: unit, us, lat, lon, acc), each with its rank in its unit's read points
+        (``i``, distinct times from 1) and the time of the point before it (``prev_us``).
+
+        DuckDB ranks the read points and keeps only those in the box, so Python holds the
+        box's points, never whole trails. Columns: unit, i, us, prev_us, lat, lon, acc.
+        """
+        con = self._connect()
+        try:
+            units = sorted({u for u, _ in want})
+            con.register("hot", hot)
+            con.register("want", pa.table({"unit": pa.array([u for u, _ in want], pa.string()),
+                                           "hr": pa.array([h for _, h in want], pa.int64())}))
+            cold = ""
+            if units and self._source(con, "p", self.files(layout.POSITIONS, since, until)):
+                cold = (f"SELECT p.unit::VARCHAR AS unit, epoch_us(p.ts) AS us, "
+                        f"CAST(p.lat AS DOUBLE) AS lat, CAST(p.lon AS DOUBLE) AS lon, p.acc "
+                        f"FROM p JOIN want ON p.unit::VARCHAR = want.unit "
+                        f"AND epoch_us(p.ts) // 3600000000 = want.hr WHERE p.{_unit_in(units)} "
+                        f"AND p.ts >= {ts_literal(since)} AND p.ts <= {ts_literal(until)} "
+                        "UNION ALL ")
+            return con.sql(
+                f"WITH raw AS ({cold}SELECT unit, us, lat, lon, acc FROM hot), "
+                "pts AS (SELECT unit, us, lat, lon, any_value(acc) AS acc FROM raw "
+                "GROUP BY unit, us, lat, lon), "
+                "times AS (SELECT unit, us, row_number() OVER w AS i, lag(us) OVER w AS prev_us "
+                "FROM (SELECT DISTINCT unit, us FROM pts) WINDOW w AS "
+                "(PARTITION BY unit ORDER BY us)) "
+                "SELECT pts.unit, times.i, pts.us, times.prev_us, pts.lat, pts.lon, pts.acc "
+                "FROM pts JOIN times ON pts.unit = times.unit AND pts.us = times.us "
+                f"WHERE pts.lat BETWEEN {bbox[0]!r} AND {bbox[2]!r} "
+                f"AND pts.lon BETWEEN {bbox[1]!r} AND {bbox[3]!r} "
+                "ORDER BY pts.unit, pts.us").to_arrow_table()
+        finally:
+            con.close()
+
     def trail(self, unit: str, since: float, until: float,
               extra: Sequence[tuple[float, float, float, float | None]] = (),
               later: int = 0, max_points: int | None = None

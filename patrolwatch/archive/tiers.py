@@ -115,6 +115,23 @@ class History:
             found.update(self.reader.units_in_bbox(since, until, bbox))
         return found
 
+    def hot_points_in_bbox(self, since: float, until: float,
+                           bbox: tuple[float, float, float, float], *, chunk: int = 100
+                           ) -> dict[str, list[Point]]:
+        """Return the Redis trails in [since, until] of the units with a point in ``bbox``.
+
+        Redis has no spatial index of history, so every unit's trail in the period is read,
+        a hundred units at a time, and only the units with a point in the box are kept: the
+        memory held is theirs, the rest is read and dropped.
+        """
+        kept: dict[str, list[Point]] = {}
+        units = self.store.seen_units()
+        for start in range(0, len(units), chunk):
+            for unit, pts in self.store_points(units[start:start + chunk], since, until).items():
+                if any(bbox[0] <= p[1] <= bbox[2] and bbox[1] <= p[2] <= bbox[3] for p in pts):
+                    kept[unit] = pts
+        return kept
+
     def store_points(self, units: Sequence[str], since: float, until: float
                      ) -> dict[str, list[Point]]:
         """Return Redis-held trails of several units, rounded like the archive's."""

@@ -85,6 +85,16 @@ class TierReads(StoreBase):
         """Return how many trail points a unit holds with lo <= ts <= hi."""
         return int(self.r.zcount(k_trail(unit), lo, hi))
 
+    def trail_counts_between(self, units: Sequence[str], lo: float, hi: float) -> int:
+        """Return how many trail points these units hold with lo <= ts <= hi, all together."""
+        total = 0
+        for start in range(0, len(units), 2000):
+            pipe = self.r.pipeline(transaction=False)
+            for unit in units[start:start + 2000]:
+                pipe.zcount(k_trail(unit), lo, hi)
+            total += sum(int(n) for n in pipe.execute())
+        return total
+
     def trail_by_ranks(self, unit: str, lo: float, picks: Sequence[int]
                        ) -> list[tuple[float, float, float, float | None]]:
         """Return the points at these 0-based positions among the unit's points from ``lo`` on.
