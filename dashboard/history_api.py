@@ -3,6 +3,10 @@
 For supervisors and admins only; every answer is written to the access log (who, what,
 which period) before it is returned. Bad input is a 400 with ``{"error": ...}``; an
 unreachable Redis or unreadable archive is a 503; never a 500.
+
+The queries run in the app's history pool (``patrolwatch.archive.pool``), never in this
+web worker: a polygon query's reads are counted first and over the budget it is a 413 at
+once; a full pool and queue is a 503 at once; both say how to narrow the request.
 """
 
 from __future__ import annotations
@@ -15,20 +19,22 @@ import duckdb
 import redis
 from flask import Blueprint, Response, jsonify, request
 
+from dashboard import history_jobs
 from dashboard.access import record_read
 from dashboard.api import time_window
 from dashboard.auth import actor, check_role
 from dashboard.deps import Deps
-from dashboard.reports import actions as report_actions
-from dashboard.reports.printable import TABLES, csv_text, html_text
+from dashboard.reports.printable import TABLES
 from dashboard.times import BadTimeError, parse_rfc3339, rfc3339
-from patrolwatch.archive.frames import Frame, frame
-from patrolwatch.archive.presence import Area, BadAreaError, polygon_area, presence
+from patrolwatch.archive.frames import Frame
+from patrolwatch.archive.pool import BusyError, HistoryPool
+from patrolwatch.archive.presence import Area, BadAreaError, OverBudgetError, plan, polygon_area
 from patrolwatch.archive.reader import ArchiveReader
 from patrolwatch.archive.storage import ArchiveStorage
 from patrolwatch.archive.tiers import History
 from patrolwatch.core.visits import VisitParams
 
+POOL_EXTENSION = "patrolwatch_history_pool"  # app.extensions key: the app's history pool
 DEFAULT_PRESENCE_S = 3600.0
 MAX_PRESENCE_S = 31 * 86_400.0
 DEFAULT_REPORT_S = 7 * 86_400.0
@@ -99,6 +105,10 @@ def blueprint(deps: Deps) -> Blueprint:
     """Return the history routes bound to this app's store, archive and hotspots."""
     bp = Blueprint("patrolwatch_history_api", __name__)
     settings = deps.settings
+    pool = HistoryPool(settings.history_workers, settings.history_queue,
+                       settings.history_memory_mb, initializer=history_jobs.start,
+                       initargs=(settings, deps.hotspots, deps.callsigns))
+    bp.record_once(lambda state: state.app.extensions.__setitem__(POOL_EXTENSION, pool))
 
     @bp.before_request
     def _roles() -> None:
@@ -107,6 +117,14 @@ def blueprint(deps: Deps) -> Blueprint:
     @bp.errorhandler(redis.RedisError)
     def _redis_down(exc: redis.RedisError) -> tuple[Response, int]:
         return _error(503, f"live store unreachable ({type(exc).__name__}): try again shortly")
+
+    @bp.errorhandler(BusyError)
+    def _busy(exc: BusyError) -> tuple[Response, int]:
+        return _error(503, str(exc))
+
+    @bp.errorhandler(OverBudgetError)
+    def _over_budget(exc: OverBudgetError) -> tuple[Response, int]:
+        return _error(413, str(exc))
 
     @bp.errorhandler(duckdb.Error)
     @bp.errorhandler(OSError)
@@ -124,10 +142,7 @@ def blueprint(deps: Deps) -> Blueprint:
         if at > now + settings.max_future_s or at < now - settings.trail_retention_s:
             return _error(400, "at must lie within the retention period and not in the future")
         record_read(deps.store, actor(), "replay_frame", at=rfc3339(at))
-        found = frame(history_for(deps), at, deps.store.seen_units(), deps.callsigns,
-                      [h.id for h in deps.hotspots], settings.stale_after_s,
-                      settings.trail_retention_s)
-        return jsonify(frame_json(found))
+        return jsonify(frame_json(pool.run(history_jobs.frame_job, at)))
 
     @bp.get("/api/presence")
     def presence_route() -> Response | tuple[Response, int]:
@@ -144,8 +159,9 @@ def blueprint(deps: Deps) -> Blueprint:
             rows = hotspot_presence(deps, hotspot, since, until)
         else:
             assert area is not None
-            rows = presence(history_for(deps), area, since, until, visit_params(deps),
-                            settings.trail_retention_s)
+            # Counted from the indexes first: over the budget it is refused now, not queued.
+            plan(history_for(deps), area, since, until, settings.history_max_points)
+            rows = pool.run(history_jobs.presence_job, area, since, until)
         return jsonify(presence_json(rows, deps.callsigns))
 
     @bp.get("/api/reports/operation")
@@ -164,12 +180,11 @@ def blueprint(deps: Deps) -> Blueprint:
             return _error(400, str(exc))
         record_read(deps.store, actor(), "report", since=rfc3339(since), until=rfc3339(until),
                     format=fmt)
-        report = report_actions.build(deps, history_for(deps), since, until)
+        text = pool.run(history_jobs.report_job, since, until, fmt, table)
         if fmt == "csv":
-            return Response(csv_text(report, settings.zone, table), mimetype="text/csv",
+            return Response(text, mimetype="text/csv",
                             headers={"Content-Disposition":
                                      f'attachment; filename="operation-report-{table}.csv"'})
-        return Response(html_text(report, list(deps.hotspots), settings.zone),
-                        mimetype="text/html")
+        return Response(text, mimetype="text/html")
 
     return bp

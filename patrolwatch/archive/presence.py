@@ -99,7 +99,10 @@ def plan(history: History, area: Area, since: float, until: float, max_points: i
     near = history.reader.unit_hours_near(since, until, bbox) if since < b else []
     hot = (history.store.trail_counts_between(history.store.seen_units(), max(since, b), until)
            if until >= b else 0)
-    found = Plan([(u, h) for u, h, _ in near], sum(n for _, _, n in near), hot)
+    # Each unit-hour's points prorated to the part of it the period covers.
+    archived = sum(n * max(0.0, min(until, (h + 1) * 3600.0) - max(since, h * 3600.0)) / 3600.0
+                   for _, h, n in near)
+    found = Plan([(u, h) for u, h, _ in near], math.ceil(archived), hot)
     if found.points > max_points:
         days = (until - since) / 86_400.0
         raise OverBudgetError(

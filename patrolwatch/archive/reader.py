@@ -27,6 +27,15 @@ _POINT_COLS = ("unit, epoch_us(ts) / 1e6 AS t, CAST(lat AS DOUBLE) AS lat, "
 
 _ENGINE: list[duckdb.DuckDBPyConnection] = []
 _ENGINE_LOCK = threading.Lock()
+_ENGINE_CONFIG: dict[str, str | int] = {"threads": 2}
+
+
+def configure_engine(*, threads: int, memory_limit_mb: int) -> None:
+    """Set this process's DuckDB threads and memory limit (history pool processes)."""
+    with _ENGINE_LOCK:
+        _ENGINE_CONFIG.update(threads=threads, memory_limit=f"{memory_limit_mb}MB")
+        if _ENGINE:
+            _ENGINE.pop().close()
 
 
 def _engine() -> duckdb.DuckDBPyConnection:
@@ -37,7 +46,7 @@ def _engine() -> duckdb.DuckDBPyConnection:
     """
     with _ENGINE_LOCK:
         if not _ENGINE:
-            _ENGINE.append(duckdb.connect(config={"threads": 2}))
+            _ENGINE.append(duckdb.connect(config=dict(_ENGINE_CONFIG)))
         return _ENGINE[0]
 
 
