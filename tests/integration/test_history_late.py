@@ -72,3 +72,48 @@ def test_a_point_exactly_at_the_frame_time_is_on_it(redis_url: str, tmp_path: Pa
     assert [(u.id, u.ts, u.lat) for u in found.units] == [("C3", at, 51.53)]
     before = frame(history, at - 1e-6, ["C3"], {}, [], 180.0, 31 * 86_400.0)
     assert [(u.ts, u.lat) for u in before.units] == [(t0 + 30.0, 51.50)]
+
+
+def test_late_files_of_an_hour_are_compacted_and_answers_do_not_change(
+        redis_url: str, tmp_path: Path) -> None:
+    settings, store, history, now = _world(redis_url, tmp_path)
+    t0 = math.floor(now / 3600) * 3600.0 - 5 * 3600
+    archiver = Archiver(settings, store)
+    store.write_batch(Batch(positions=[Position("D4", t0 + i * 60.0, 51.5, -0.1 + i * 1e-4)
+                                       for i in range(30)]), now=now)
+    archiver.run_once(now)
+    from patrolwatch.archive import layout
+
+    folder = layout.day_dir(layout.POSITIONS, layout.day_of(t0))
+    hour = layout.file_hour(archiver.storage.list_dir(folder)[0])
+    for k in range(4):  # four late flushes into the archived hour: four small files
+        store.write_batch(Batch(positions=[Position("D4", t0 + 5.0 + k, 51.6, -0.2)]), now=now)
+        # ...and one point twice: a crash left it in two files
+        archiver.run_once(now)
+    trail = history.trail("D4", t0, t0 + 3600, 1000)
+    files = [n for n in archiver.storage.list_dir(folder) if layout.file_hour(n) == hour]
+    index = [n for n in archiver.storage.list_dir(
+        layout.day_dir(layout.UNIT_HOURS, layout.day_of(t0))) if layout.file_hour(n) == hour]
+    assert len(files) <= 2 and sorted(index) == sorted(files)
+    assert trail.total == 34 and len({p[0] for p in trail.points}) == 34
+    near = history.reader.unit_hours_near(t0, t0 + 3600, (51.59, -0.21, 51.61, -0.19))
+    assert [(u, n) for u, h, n in near if h == int(t0 // 3600)] == [("D4", 34)]
+
+
+def test_the_evaluator_rebuild_keeps_visits_older_than_the_archive_mark(
+        redis_url: str, tmp_path: Path) -> None:
+    """The rebuild horizon (26 h) is longer than the hot period: a rebuild must not replace
+    stored visits whose trails already left Redis by the fragments left there."""
+    from ingest.evaluator import CoverageEvaluator
+    from patrolwatch.roster import Roster
+    from tests.integration.test_evaluator_wiring import _setup
+
+    settings, store, hotspots = _setup(redis_url, around_now=False)
+    now = time.time()
+    old = {"unit": "E5", "hotspot": "spot", "start": now - 25 * 3600,
+           "end": now - 24.5 * 3600, "pings": 60}
+    store.apply_visit_delta([], [old])
+    store.mark_archived_until(now - 24 * 3600)  # its trail is in the archive, not in Redis
+    evaluator = CoverageEvaluator(settings, store, hotspots, Roster.empty())
+    evaluator.rebuild(now)
+    assert [v["unit"] for v in store.visits("spot", now - 26 * 3600, now)] == ["E5"]
