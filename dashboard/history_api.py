@@ -17,7 +17,7 @@ from typing import Any
 
 import duckdb
 import redis
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, has_app_context, jsonify, request
 
 from dashboard import history_jobs
 from dashboard.access import record_read
@@ -26,9 +26,16 @@ from dashboard.auth import actor, check_role
 from dashboard.deps import Deps
 from dashboard.reports.printable import TABLES
 from dashboard.times import BadTimeError, parse_rfc3339, rfc3339
-from patrolwatch.archive.frames import Frame
+from patrolwatch.archive.frames import Frame, frame
 from patrolwatch.archive.pool import BusyError, HistoryPool
-from patrolwatch.archive.presence import Area, BadAreaError, OverBudgetError, plan, polygon_area
+from patrolwatch.archive.presence import (
+    Area,
+    BadAreaError,
+    OverBudgetError,
+    plan,
+    polygon_area,
+    presence,
+)
 from patrolwatch.archive.reader import ArchiveReader
 from patrolwatch.archive.storage import ArchiveStorage
 from patrolwatch.archive.tiers import History
@@ -83,6 +90,37 @@ def hotspot_presence(deps: Deps, hotspot: str, since: float, until: float
         row["minutes"] += (end - start) / 60.0
         row["visits"] += 1
     return sorted(rows.values(), key=lambda r: (r["first"], r["unit"]))
+
+
+def _pool() -> HistoryPool | None:
+    """Return this app's history pool (None outside a request, e.g. in a plain test call)."""
+    if not has_app_context():
+        return None
+    pool = current_app.extensions.get(POOL_EXTENSION)
+    return pool if isinstance(pool, HistoryPool) else None
+
+
+def pooled_frame(deps: Deps, at: float) -> Frame:
+    """Return the replay frame at ``at``, computed in the history pool; BusyError when full."""
+    pool = _pool()
+    if pool is None:
+        return frame(history_for(deps), at, deps.store.seen_units(), deps.callsigns,
+                     [h.id for h in deps.hotspots], deps.settings.stale_after_s,
+                     deps.settings.trail_retention_s)
+    return pool.run(history_jobs.frame_job, at)
+
+
+def pooled_presence(deps: Deps, area: Area, since: float, until: float
+                    ) -> list[dict[str, Any]]:
+    """Return who was in a drawn area, planned here (OverBudgetError at once), run in the pool."""
+    s = deps.settings
+    history = history_for(deps)
+    plan(history, area, since, until, s.history_max_points)
+    pool = _pool()
+    if pool is None:
+        return presence(history, area, since, until, visit_params(deps), s.trail_retention_s,
+                        s.history_max_points)
+    return pool.run(history_jobs.presence_job, area, since, until)
 
 
 def area_from(deps: Deps, args: Mapping[str, str]) -> tuple[str | None, Area | None]:
@@ -142,7 +180,7 @@ def blueprint(deps: Deps) -> Blueprint:
         if at > now + settings.max_future_s or at < now - settings.trail_retention_s:
             return _error(400, "at must lie within the retention period and not in the future")
         record_read(deps.store, actor(), "replay_frame", at=rfc3339(at))
-        return jsonify(frame_json(pool.run(history_jobs.frame_job, at)))
+        return jsonify(frame_json(pooled_frame(deps, at)))
 
     @bp.get("/api/presence")
     def presence_route() -> Response | tuple[Response, int]:
@@ -160,8 +198,7 @@ def blueprint(deps: Deps) -> Blueprint:
         else:
             assert area is not None
             # Counted from the indexes first: over the budget it is refused now, not queued.
-            plan(history_for(deps), area, since, until, settings.history_max_points)
-            rows = pool.run(history_jobs.presence_job, area, since, until)
+            rows = pooled_presence(deps, area, since, until)
         return jsonify(presence_json(rows, deps.callsigns))
 
     @bp.get("/api/reports/operation")

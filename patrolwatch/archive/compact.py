@@ -25,6 +25,7 @@ from patrolwatch.archive.tables import (
     POSITION_SCHEMA,
     STATE_SCHEMA,
     STATUS_SCHEMA,
+    spatial_order,
     unit_hours_table,
 )
 
@@ -77,4 +78,5 @@ def _merged(storage: ArchiveStorage, paths: list[str], dataset: str) -> pa.Table
                         ).to_arrow_table()
     finally:
         con.close()
-    return table.cast(_SCHEMA[dataset])
+    table = table.cast(_SCHEMA[dataset])
+    return spatial_order(table) if dataset == layout.POSITIONS else table

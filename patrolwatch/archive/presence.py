@@ -85,6 +85,7 @@ class Plan:
     want: list[tuple[str, int]]  # archived unit-hours (unit, epoch hour) to read
     archived_points: int  # points in them (from the unit-hour index)
     hot_points: int  # Redis points in the period, all units (there is no spatial index there)
+    box: tuple[float, float, float, float] | None = None  # every wanted unit-hour inside it
 
     @property
     def points(self) -> int:
@@ -98,11 +99,13 @@ def plan(history: History, area: Area, since: float, until: float, max_points: i
     b = history.boundary()
     near = history.reader.unit_hours_near(since, until, bbox) if since < b else []
     hot = (history.store.trail_counts_between(history.store.seen_units(), max(since, b), until)
-           if until >= b else 0)
+           if until > b else 0)
     # Each unit-hour's points prorated to the part of it the period covers.
     archived = sum(n * max(0.0, min(until, (h + 1) * 3600.0) - max(since, h * 3600.0)) / 3600.0
-                   for _, h, n in near)
-    found = Plan([(u, h) for u, h, _ in near], math.ceil(archived), hot)
+                   for _, h, n, _ in near)
+    box = ((min(b[0] for *_, b in near), min(b[1] for *_, b in near),
+            max(b[2] for *_, b in near), max(b[3] for *_, b in near)) if near else None)
+    found = Plan([(u, h) for u, h, _, _ in near], math.ceil(archived), hot, box)
     if found.points > max_points:
         days = (until - since) / 86_400.0
         raise OverBudgetError(
@@ -131,7 +134,7 @@ def presence(history: History, area: Area, since: float, until: float, params: V
     late = {u: p for u, p in history.store_points(sorted({u for u, _ in found.want} - set(hot)),
                                                   since, until).items() if p}
     hot.update(late)
-    rows = history.reader.area_rows(since, until, found.want, _hot_table(hot), bbox)
+    rows = history.reader.area_rows(since, until, found.want, _hot_table(hot), bbox, found.box)
     if rows.num_rows == 0:
         return []
     units = sorted(set(rows.column("unit").to_pylist()))

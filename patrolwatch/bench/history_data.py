@@ -28,6 +28,7 @@ from patrolwatch.archive.tables import (
     STATUS_SCHEMA,
     _decimals,
     _micros,
+    spatial_order,
     unit_hours_table,
 )
 from patrolwatch.core.hotspots import HotspotSet
@@ -66,7 +67,7 @@ class Fleet:
         ts = start + np.arange(n)[None, :] * self.every_s + rng.uniform(0, 0.999, (u, n))
         rows = u * n
         idx = pa.array(np.repeat(np.arange(u, dtype=np.int32), n))
-        return pa.Table.from_arrays([
+        return spatial_order(pa.Table.from_arrays([
             pa.DictionaryArray.from_arrays(idx, self.unit_dict),
             _micros(np.round(ts, 3).ravel()),
             _decimals(np.round(lats, 6).ravel(), LAT_TYPE),
@@ -77,7 +78,7 @@ class Fleet:
             pa.array(np.repeat(np.round(np.linspace(100, 20, u) % 80 + 20), n).astype(float)),
             pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, np.int32)),
                                            pa.array(["native"])),
-        ], schema=POSITION_SCHEMA)
+        ], schema=POSITION_SCHEMA))
 
 
 def _name(start: float, parts: list[bytes]) -> str:

@@ -74,6 +74,13 @@ return out
 """
 
 
+_COUNT_EACH = """
+local n = 0
+for _, key in ipairs(KEYS) do n = n + redis.call('ZCOUNT', key, ARGV[1], ARGV[2]) end
+return n
+"""
+
+
 def _score(bound: float | str) -> str:
     return bound if isinstance(bound, str) else repr(bound)
 
@@ -86,13 +93,22 @@ class TierReads(StoreBase):
         return int(self.r.zcount(k_trail(unit), lo, hi))
 
     def trail_counts_between(self, units: Sequence[str], lo: float, hi: float) -> int:
-        """Return how many trail points these units hold with lo <= ts <= hi, all together."""
-        total = 0
-        for start in range(0, len(units), 2000):
+        """Return how many trail points these units hold with lo <= ts <= hi, all together.
+
+        On one Redis a Lua loop sums the counts, 2,000 keys a call (ten thousand pipelined
+        ZCOUNTs cost a third of a second of client time); on a cluster, a pipeline.
+        """
+        keys = [k_trail(u) for u in units]
+        if isinstance(self.r, RedisCluster):
             pipe = self.r.pipeline(transaction=False)
-            for unit in units[start:start + 2000]:
-                pipe.zcount(k_trail(unit), lo, hi)
-            total += sum(int(n) for n in pipe.execute())
+            for key in keys:
+                pipe.zcount(key, lo, hi)
+            return sum(int(n) for n in pipe.execute())
+        total = 0
+        for start in range(0, len(keys), LATEST_CHUNK):
+            chunk = keys[start:start + LATEST_CHUNK]
+            total += int(cast(int, self.r.execute_command(  # type: ignore[no-untyped-call]
+                "EVAL", _COUNT_EACH, len(chunk), *chunk, repr(lo), repr(hi))))
         return total
 
     def trail_by_ranks(self, unit: str, lo: float, picks: Sequence[int]

@@ -97,7 +97,7 @@ def test_late_files_of_an_hour_are_compacted_and_answers_do_not_change(
     assert len(files) <= 2 and sorted(index) == sorted(files)
     assert trail.total == 34 and len({p[0] for p in trail.points}) == 34
     near = history.reader.unit_hours_near(t0, t0 + 3600, (51.59, -0.21, 51.61, -0.19))
-    assert [(u, n) for u, h, n in near if h == int(t0 // 3600)] == [("D4", 34)]
+    assert [(u, n) for u, h, n, _ in near if h == int(t0 // 3600)] == [("D4", 34)]
 
 
 def test_the_evaluator_rebuild_keeps_visits_older_than_the_archive_mark(
