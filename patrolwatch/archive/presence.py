@@ -12,6 +12,7 @@ budget it is refused at once, saying how to narrow it.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import dataclass
@@ -23,7 +24,9 @@ import pyarrow as pa
 
 from patrolwatch.archive.tiers import History
 from patrolwatch.core.geo import AreaIndex, GeometryError, parse_geometry
-from patrolwatch.core.visits import NOWHERE, Ping, VisitParams, visits_from_history
+from patrolwatch.core.model import StatusChange
+from patrolwatch.core.visit_chains import chain_visits
+from patrolwatch.core.visits import VisitParams, eligible_status
 
 AREA = "area"
 MAX_POLYGON_BYTES = 64 * 1024
@@ -124,9 +127,9 @@ def presence(history: History, area: Area, since: float, until: float, params: V
     """Return one row per unit present in the area: unit, first, last, minutes (epoch seconds).
 
     Reads only the unit-hours whose box meets the area's (and the hours either side), ranks
-    their points in DuckDB and brings into Python only the points in the box, each with its
-    rank: outside pings are put back where a visit's chaining needs them (one between, or
-    more), so the visits are ``visits_from_history``'s over the whole trails.
+    their points in DuckDB and brings into numpy only the points in the box, each with its
+    rank and the time of the point before it: ``core.visit_chains`` links them as
+    ``visits_from_history`` does over whole trails.
     """
     found = plan(history, area, since, until, max_points or 2**62)
     bbox = area.bbox()
@@ -137,18 +140,45 @@ def presence(history: History, area: Area, since: float, until: float, params: V
     rows = history.reader.area_rows(since, until, found.want, _hot_table(hot), bbox, found.box)
     if rows.num_rows == 0:
         return []
-    units = sorted(set(rows.column("unit").to_pylist()))
-    statuses = history.status_changes(units, since, until, retention_s)
-    pings = _pings(rows, AreaIndex([(area.geometry, area.radius_m)]))
+    unit = rows.column("unit").to_numpy(zero_copy_only=False)
+    t = rows.column("us").to_numpy().astype(float) / 1e6
+    lat, lon = rows.column("lat").to_numpy(), rows.column("lon").to_numpy()
+    acc = rows.column("acc").to_numpy(zero_copy_only=False).astype(float)
+    ok = np.zeros(len(t), bool)
+    ok[AreaIndex([(area.geometry, area.radius_m)]).containing_indices(lat, lon)[0]] = True
+    ok &= np.isnan(acc) | (acc <= params.max_acc_m)
+    ok &= _eligible(unit, t, history.status_changes(sorted(set(unit.tolist())), since, until,
+                                                    retention_s))
+    prev = rows.column("prev_us").to_numpy(zero_copy_only=False).astype(float) / 1e6
+    who, start, end, _ = chain_visits(unit, rows.column("i").to_numpy(), t, prev, ok,
+                                          params.gap_s, params.grace_s)
     out: dict[str, dict[str, Any]] = {}
-    for visit in visits_from_history(pings, statuses, params):
-        row = out.setdefault(visit.unit, {"unit": visit.unit, "first": visit.start,
-                                          "last": visit.end, "minutes": 0.0, "visits": 0})
-        row["first"] = min(row["first"], visit.start)
-        row["last"] = max(row["last"], visit.end)
-        row["minutes"] += visit.minutes
+    for u, a, b in zip(who.tolist(), start.tolist(), end.tolist(), strict=True):
+        row = out.setdefault(u, {"unit": u, "first": a, "last": b, "minutes": 0.0,
+                                 "visits": 0})
+        row["first"], row["last"] = min(row["first"], a), max(row["last"], b)
+        row["minutes"] += (b - a) / 60.0
         row["visits"] += 1
     return sorted(out.values(), key=lambda r: (r["first"], r["unit"]))
+
+
+def _eligible(unit: Any, t: Any, statuses: list[StatusChange]) -> Any:
+    """Return, per row, whether the unit's status at its time lets it count (DOMAIN.md)."""
+    out = np.ones(len(t), bool)
+    by_unit: dict[str, dict[float, bool]] = {}
+    for c in statuses:
+        merged = by_unit.setdefault(c.unit, {})
+        merged[c.ts] = merged.get(c.ts, True) and eligible_status(c)
+    bounds = np.flatnonzero(np.r_[True, unit[1:] != unit[:-1], True])
+    for lo, hi in itertools.pairwise(bounds.tolist()):
+        changes = by_unit.get(str(unit[lo]))
+        if not changes:
+            continue
+        times = np.array(sorted(changes))
+        flags = np.array([changes[x] for x in sorted(changes)])
+        k = np.searchsorted(times, t[lo:hi], side="right") - 1
+        out[lo:hi] = np.where(k >= 0, flags[np.maximum(k, 0)], True)
+    return out
 
 
 def _iso(ts: float) -> str:
@@ -167,27 +197,3 @@ def _hot_table(points: dict[str, list[tuple[float, float, float, float | None]]]
     return pa.table({"unit": pa.array(units, pa.string()), "us": pa.array(us, pa.int64()),
                      "lat": pa.array(lats, pa.float64()), "lon": pa.array(lons, pa.float64()),
                      "acc": pa.array(accs, pa.float64())})
-
-
-def _pings(rows: pa.Table, index: AreaIndex) -> list[Ping]:
-    """Return the box's points as pings, with stand-in outside pings where ranks skip."""
-    cols = {name: rows.column(name).to_numpy(zero_copy_only=False)
-            for name in ("unit", "i", "us", "prev_us", "lat", "lon", "acc")}
-    inside = np.zeros(rows.num_rows, bool)
-    inside[index.containing_indices(cols["lat"], cols["lon"])[0]] = True
-    here = frozenset({AREA})
-    pings: list[Ping] = []
-    last: dict[str, tuple[int, float]] = {}  # unit -> (rank, time) of its last point read
-    for k in range(rows.num_rows):
-        unit, i, ts = str(cols["unit"][k]), int(cols["i"][k]), int(cols["us"][k]) / 1e6
-        before = last.get(unit)
-        if before is not None and i > before[0] + 1:
-            prev = int(cols["prev_us"][k]) / 1e6  # the point just before: outside the box
-            pings.append(Ping(unit, prev, NOWHERE))
-            if i > before[0] + 2:  # and more than one: any one more stands for them
-                pings.append(Ping(unit, (before[1] + prev) / 2, NOWHERE))
-        acc = cols["acc"][k]
-        pings.append(Ping(unit, ts, here if inside[k] else NOWHERE,
-                          None if acc is None or math.isnan(acc) else float(acc)))
-        last[unit] = (i, ts)
-    return pings
