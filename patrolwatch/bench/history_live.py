@@ -110,6 +110,16 @@ def live_screens_under_load(cfg: Settings, work: Path, since: float, until: floa
                     samples.append(s if code == 200 else float("inf"))
                 time.sleep(0.05)
 
+        # The control: the same polling for 10 s with no history request running.
+        poller = threading.Thread(target=poll)
+        poller.start()
+        time.sleep(10)
+        done.set()
+        poller.join()
+        control = {k: list(v) for k, v in live.items()}
+        for samples in live.values():
+            samples.clear()
+        done.clear()
         poller = threading.Thread(target=poll)
         poller.start()
         askers = [threading.Thread(target=ask, args=(u,)) for u in history]
@@ -124,9 +134,13 @@ def live_screens_under_load(cfg: Settings, work: Path, since: float, until: floa
         proc.wait(30)
     out: dict[str, Any] = {"history": results}
     for path, samples in live.items():
-        ordered = sorted(samples)
-        out[path] = {"n": len(ordered), "p50_ms": round(statistics.median(ordered) * 1000),
-                     "p99_ms": round(ordered[min(len(ordered) - 1,
-                                                 int(0.99 * len(ordered)))] * 1000),
-                     "max_ms": round(ordered[-1] * 1000)}
+        out[path] = _summary(samples)
+        out[f"{path} (no history running)"] = _summary(control[path])
     return out
+
+
+def _summary(samples: list[float]) -> dict[str, Any]:
+    ordered = sorted(samples) or [float("nan")]
+    return {"n": len(samples), "p50_ms": round(statistics.median(ordered) * 1000),
+            "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000),
+            "max_ms": round(ordered[-1] * 1000)}
