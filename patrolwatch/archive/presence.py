@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from patrolwatch.archive.reader import NearHour
 from patrolwatch.archive.tiers import History
 from patrolwatch.core.geo import AreaIndex, GeometryError, parse_geometry
 from patrolwatch.core.model import StatusChange
@@ -100,9 +101,14 @@ def plan(history: History, area: Area, since: float, until: float, max_points: i
     """Return the query's plan; raise OverBudgetError at once if it reads over max_points."""
     bbox = area.bbox()
     b = history.boundary()
-    near = history.reader.unit_hours_near(since, until, bbox) if since < b else []
     hot = (history.store.trail_counts_between(history.store.seen_units(), max(since, b), until)
            if until > b else 0)
+    # Over even before the hours either side are counted: refused without listing them.
+    lower = hot + (history.reader.points_near(since, until, bbox) if since < b else 0)
+    if lower > max_points:
+        raise OverBudgetError(_too_much(lower, max_points, since, until, b, hot))
+    near: list[NearHour] = (history.reader.unit_hours_near(since, until, bbox)
+                            if since < b else [])
     # Each unit-hour's points prorated to the part of it the period covers.
     archived = sum(n * max(0.0, min(until, (h + 1) * 3600.0) - max(since, h * 3600.0)) / 3600.0
                    for _, h, n, _ in near)
@@ -110,16 +116,21 @@ def plan(history: History, area: Area, since: float, until: float, max_points: i
             max(b[2] for *_, b in near), max(b[3] for *_, b in near)) if near else None)
     found = Plan([(u, h) for u, h, _, _ in near], math.ceil(archived), hot, box)
     if found.points > max_points:
-        days = (until - since) / 86_400.0
-        raise OverBudgetError(
-            f"this area over {days:.3g} days means reading {found.points:,} positions, over "
-            f"the {max_points:,} one history request may read: narrow it with a shorter "
-            "period (since/until), a smaller polygon, or one hotspot (hotspot=ID, answered "
-            "from stored visits)"
+        raise OverBudgetError(_too_much(found.points, max_points, since, until, b, hot))
+    return found
+
+
+def _too_much(points: int, max_points: int, since: float, until: float, b: float,
+              hot: int) -> str:
+    """Return the refusal: how much the query would read, and how to narrow it."""
+    days = (until - since) / 86_400.0
+    return (f"this area over {days:.3g} days means reading {points:,} positions or more, "
+            f"over the {max_points:,} one history request may read: narrow it with a "
+            "shorter period (since/until), a smaller polygon, or one hotspot (hotspot=ID, "
+            "answered from stored visits)"
             + (f"; the last {(until - max(since, b)) / 3600:.3g} h are in Redis, which has no "
                "spatial index: a period ending before the archive mark "
                f"({_iso(b)}) reads only the area's own hours" if hot else ""))
-    return found
 
 
 def presence(history: History, area: Area, since: float, until: float, params: VisitParams,

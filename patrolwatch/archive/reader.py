@@ -191,6 +191,25 @@ class ArchiveReader:
         finally:
             con.close()
 
+    def points_near(self, since: float, until: float, bbox: Box) -> int:
+        """Return the points of the unit-hours whose box meets ``bbox`` (one sum, no rows):
+        a lower bound of what a polygon query reads, to refuse the hopeless ones fast.
+        Each unit-hour counts for the part of it the period covers."""
+        con = self._connect()
+        try:
+            if not self._source(con, "h", self.files(layout.UNIT_HOURS, since, until)):
+                return 0
+            return int(con.execute(
+                f"SELECT coalesce(sum(points * greatest(0, least({until!r}, epoch(hour) + 3600) "
+                f"- greatest({since!r}, epoch(hour))) / 3600), 0) FROM h "
+                f"WHERE hour >= {ts_literal(layout.hour_floor(since))} "
+                f"AND hour <= {ts_literal(until)} "
+                f"AND max_lat >= {bbox[0] - BOX_EPS!r} AND min_lat <= {bbox[2] + BOX_EPS!r} "
+                f"AND max_lon >= {bbox[1] - BOX_EPS!r} AND min_lon <= {bbox[3] + BOX_EPS!r}"
+            ).fetchall()[0][0])
+        finally:
+            con.close()
+
     def unit_hours_near(self, since: float, until: float,
                         bbox: tuple[float, float, float, float]) -> list[NearHour]:
         """Return (unit, hour number, points, box) of each unit-hour whose box meets ``bbox`` in

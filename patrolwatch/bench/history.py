@@ -48,6 +48,10 @@ BOROUGH = {"type": "Polygon", "coordinates": [[  # about Westminster: 7 km x 4.5
 
 
 def _rss_mb() -> float:
+    """Return this process's peak RSS (VmHWM: unlike ru_maxrss, not inherited at spawn)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
