@@ -19,6 +19,9 @@ from patrolwatch.mqtt_logins import dashboard_login
 from patrolwatch.settings import load_settings
 
 SLOT = "_patrolwatch_mqtt_slot"  # attribute the master sets on each worker object
+# Threads per worker (gthread): a request waiting on the history pool holds one thread, not
+# the worker, so the live screens' requests keep being answered (docs/archive.md).
+threads = 8
 BOOT_ERROR = 3  # gunicorn stops (rather than respawns) when a worker exits with this
 
 

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import redis
 
+from ingest.past_states import PastStates
 from patrolwatch.core import taskings as tk
 from patrolwatch.core.coverage import (
     HotspotCoverage,
@@ -104,6 +105,7 @@ class CoverageEvaluator:
         self.engine = VisitEngine(self.params, horizon_s=horizon_s)
         self.observed = ObservedTime(settings.stale_after_s, horizon_s=horizon_s)
         self.windows = WindowCache(settings.zone)
+        self.past = PastStates(WindowCache(settings.zone), settings.due_warning_minutes)
         self.cursor = "0-0"
         self.holding = False
         self.previous: dict[str, HotspotCoverage] = {}
@@ -141,7 +143,9 @@ class CoverageEvaluator:
     def rebuild(self, now: float) -> None:
         """Recompute visits in the horizon from stored trails and status histories."""
         self.cursor = self.store.feed_last_id()  # before reading: later entries are re-applied
-        since = now - self.horizon_s
+        # Not before the archive mark: older trails left Redis, and rebuilding visits there
+        # from what is left would replace whole stored visits by fragments (docs/archive.md).
+        since = max(now - self.horizon_s, self.store.archived_until())
         self.engine = VisitEngine(self.params, horizon_s=self.horizon_s)
         self.observed = ObservedTime(self.settings.stale_after_s, horizon_s=self.horizon_s)
         # What earlier holders persisted, then every stored event time in the horizon again.
@@ -203,6 +207,7 @@ class CoverageEvaluator:
             self.store.apply_visit_delta([visit_dict(v) for v in delta.removed],
                                          [visit_dict(v) for v in delta.added])
         self._observe(times, time.time())
+        self.past.mark(times, time.time())  # late data: the states recorded since may change
         return len(entries)
 
     def _observe(self, times: list[float], now: float) -> None:
@@ -229,6 +234,7 @@ class CoverageEvaluator:
         self.store.write_coverage(snapshot, events)
         self.store.record_hotspot_states(  # replay's history of states (at least once a minute)
             now, {h: c["state"] for h, c in snapshot["hotspots"].items()}, snapshot["feed_fresh"])
+        self.past.run(self, now)  # and the past's, by event time, when late data changed them
         if self.publish is not None:
             for event in events:
                 self.publish("patrol/events/coverage", json.dumps(event))

@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     archive: str = "data/archive"  # a folder, or s3://bucket/prefix (AWS_* env for credentials)
     archive_every_s: float = Field(300.0, gt=0)  # how often the archiver looks for work
     trail_max_points: int = Field(10_000, ge=2, le=1_000_000)
+    # History queries run in a pool of low-priority processes (docs/archive.md "Isolation")
+    history_workers: int = Field(1, ge=1, le=16)  # pool processes per dashboard process
+    history_queue: int = Field(2, ge=0, le=64)  # requests waiting beyond those, then 503
+    history_max_points: int = Field(400_000, ge=1)  # points one request may read, else 413
+    history_memory_mb: int = Field(256, ge=64)  # DuckDB memory_limit in each pool process
 
     @field_validator("tz")
     @classmethod

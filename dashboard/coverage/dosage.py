@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from patrolwatch.core.csvsafe import csv_safe_row
+from patrolwatch.core.dosage import compliance_level
 
 DOSAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("name", "Hotspot"), ("category", "Category"), ("windows", "Windows"),
@@ -100,10 +101,7 @@ class DosageCell:
     @property
     def level(self) -> str:
         """Return the colour class: good, fair, poor, or none (no window, or unobserved)."""
-        if self.mostly_unobserved or self.compliance_pct is None:
-            return "none"
-        return ("good" if self.compliance_pct >= 90 else "fair" if self.compliance_pct >= 50
-                else "poor")
+        return compliance_level(self.compliance_pct, self.mostly_unobserved)  # the report's too
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,12 @@ from dashboard import ids
 from dashboard.access import REPLAY_SCOPE_S, area_summary, record_read, record_read_once
 from dashboard.control_room.view import hotspots_hideout
 from dashboard.deps import Deps
-from dashboard.history_api import history_for, hotspot_presence, visit_params
+from dashboard.history_api import history_for, hotspot_presence, pooled_frame, pooled_presence
 from dashboard.replay import view
 from dashboard.replay.view import Clock
 from dashboard.times import rfc3339
-from patrolwatch.archive.frames import frame
-from patrolwatch.archive.presence import BadAreaError, polygon_area, presence
+from patrolwatch.archive.pool import BusyError
+from patrolwatch.archive.presence import BadAreaError, OverBudgetError, polygon_area
 from patrolwatch.core.model import UNIT_ID_RE
 from patrolwatch.core.periods import Bounds, PeriodError, check_period
 
@@ -121,9 +121,7 @@ def render(deps: Deps, user: str, clock: Clock) -> dict[str, Any]:
     history = history_for(deps)
     record_read_once(deps.store, user, "replay", period_scope(clock), REPLAY_SCOPE_S,
                      since=rfc3339(clock.start), until=rfc3339(clock.end))
-    found = frame(history, clock.at, deps.store.seen_units(), deps.callsigns,
-                  [h.id for h in deps.hotspots], deps.settings.stale_after_s,
-                  deps.settings.trail_retention_s)
+    found = pooled_frame(deps, clock.at)  # in the history pool, not this web worker
     track: list[list[float]] = []
     viewport: Any = no_update
     follow_label = ""
@@ -191,8 +189,10 @@ def who_was_here(deps: Deps, user: str, hotspot: str | None, drawn: Mapping[str,
             return [], str(exc)
         record_read(deps.store, user, "presence", area=area_summary(polygon),
                     since=rfc3339(since), until=rfc3339(until))
-        rows = presence(history_for(deps), area, since, until, visit_params(deps),
-                        deps.settings.trail_retention_s)
+        try:  # planned here, run in the history pool
+            rows = pooled_presence(deps, area, since, until)
+        except (OverBudgetError, BusyError) as exc:
+            return [], str(exc)
         what = "the drawn area"
     else:
         assert hotspot is not None

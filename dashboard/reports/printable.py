@@ -1,8 +1,11 @@
 """The operation report as a printable HTML page (inline SVG map and chart) and as CSV.
 
 No tiles and no scripts: the page prints the same on a control-room printer with no
-internet. Every text people typed is escaped: HTML-escaped in the page, and in the CSV no
-cell starts with ``=``, ``+``, ``-`` or ``@`` (a spreadsheet would run it as a formula).
+internet. The CSV is tidy: one table per ``table=`` (shifts, gaps, taskings, emergencies,
+daily), one header and one shape of row each, so pandas, DuckDB and ``csv.DictReader`` load
+it as it is. Every text people typed is escaped: HTML-escaped in the page, and each CSV text
+cell through ``core.csvsafe`` (no formula starts). Compliance is a percent everywhere, with
+the dosage tab's rule and colours: mostly unobserved time is grey, never red.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import csv
 import io
 import math
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,75 +22,117 @@ from zoneinfo import ZoneInfo
 from dashboard.alarms import report as alarm_report
 from dashboard.reports.view import Report, ShiftRow
 from patrolwatch.core.csvsafe import csv_safe
+from patrolwatch.core.dosage import compliance_level, compliance_percent
 from patrolwatch.core.hotspots import Hotspot
 
 MAP_W, MAP_H = 520, 360
 CHART_ROW_H, CHART_W = 18, 520
-CSV_HEADER = ["hotspot", "name", "shift_start", "shift_end", "window_minutes",
-              "observed_minutes", "planned_visits", "delivered_visits", "qualifying_visits",
-              "patrol_minutes", "officer_minutes", "compliance", "gaps", "gap_minutes",
-              "longest_gap_minutes"]
+COLOURS = {"good": "#2e7d32", "fair": "#f9a825", "poor": "#c62828", "none": "#9e9e9e"}
+SHIFT_HEADER = ["hotspot", "name", "shift_start", "shift_end", "window_minutes",
+                "observed_minutes", "mostly_unobserved", "planned_visits", "delivered_visits",
+                "qualifying_visits", "patrol_minutes", "officer_minutes", "compliance_percent",
+                "gaps", "gap_minutes", "longest_gap_minutes"]
+CSV_HEADER = SHIFT_HEADER  # the shift table's columns (the default table)
+TABLES = ("shifts", "gaps", "taskings", "emergencies", "alarms", "daily")
+
+
+class UnknownTableError(ValueError):
+    """A ``table=`` the report does not have; the message lists the ones it has."""
 
 
 def csv_cell(value: Any) -> str:
-    """Return a value as a CSV cell a spreadsheet will not run as a formula."""
+    """Return a value as a CSV cell: numbers as numbers, text a spreadsheet will not run."""
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float):
-        return f"{value:.1f}"  # a number is data, -3.5 included
-    return str(value) if isinstance(value, int) else str(csv_safe(str(value)))
+        return f"{value:.1f}"
+    if isinstance(value, int):
+        return str(value)
+    return str(csv_safe(str(value)))
 
 
 def _when(ts: float | None, zone: ZoneInfo) -> str:
-    from datetime import datetime
-
     if ts is None or not math.isfinite(ts):
         return ""
     return datetime.fromtimestamp(ts, zone).strftime("%Y-%m-%d %H:%M")
 
 
-def _row_cells(r: ShiftRow, zone: ZoneInfo) -> list[Any]:
+def _iso(ts: float | None, zone: ZoneInfo) -> str:
+    """Return a local time with its UTC offset (ISO 8601): pandas and DuckDB parse it."""
+    if ts is None or not math.isfinite(ts):
+        return ""
+    return datetime.fromtimestamp(round(ts), zone).isoformat()
+
+
+def _shift_cells(r: ShiftRow, zone: ZoneInfo) -> list[Any]:
     longest = max((g.minutes for g in r.gaps), default=0.0)
-    return [r.hotspot, r.name, _when(r.shift_start, zone), _when(r.shift_end, zone),
-            r.window_minutes, r.observed_minutes, r.planned_visits, r.delivered_visits,
-            r.qualifying_visits, r.patrol_minutes, r.officer_minutes,
-            None if r.compliance is None else f"{r.compliance:.3f}", len(r.gaps),
-            r.gap_minutes, longest]
+    return [r.hotspot, r.name, _iso(r.shift_start, zone), _iso(r.shift_end, zone),
+            r.window_minutes, r.observed_minutes, r.mostly_unobserved, r.planned_visits,
+            r.delivered_visits, r.qualifying_visits, r.patrol_minutes, r.officer_minutes,
+            r.compliance_pct, len(r.gaps), r.gap_minutes, longest]
 
 
-def csv_text(report: Report, zone: ZoneInfo) -> str:
-    """Return the report as CSV: shift rows, then taskings, then emergencies (local times)."""
+def table_rows(report: Report, table: str, zone: ZoneInfo
+               ) -> tuple[list[str], Iterable[Sequence[Any]]]:
+    """Return one tidy table of the report: its header and its rows (one kind of row each)."""
+    if table == "shifts":
+        return SHIFT_HEADER, (_shift_cells(r, zone) for r in report.rows)
+    if table == "gaps":
+        return (["hotspot", "name", "start", "end", "minutes"],
+                ([r.hotspot, r.name, _iso(g.start, zone), _iso(g.end, zone), g.minutes]
+                 for r in report.rows for g in r.gaps))
+    if table == "taskings":
+        return (["tasking", "unit", "hotspot", "created", "state", "by", "ack_seconds",
+                 "arrive_seconds"],
+                ([t.id, t.unit, t.hotspot, _iso(t.created, zone), t.state, t.by, t.ack_s,
+                  t.arrive_s] for t in report.taskings))
+    if table == "emergencies":
+        return (["unit", "raised", "ack_seconds", "acknowledged_by"],
+                ([e.unit, _iso(e.start, zone), e.ack_s, e.by] for e in report.emergencies))
+    if table == "alarms":
+        return alarm_report.HEADER, alarm_report.cells(report.alarms, zone)
+    if table == "daily":
+        return (["hotspot", "day", "patrol_minutes"],
+                ([h, day, m] for h, per in report.daily.items() for day, m in per.items()))
+    raise UnknownTableError(f"table={table!r}: use one of {', '.join(TABLES)}")
+
+
+def csv_text(report: Report, zone: ZoneInfo, table: str = "shifts") -> str:
+    """Return one table of the report as CSV: a header line, then rows of that one shape."""
+    header, body = table_rows(report, table, zone)
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-
-    def rows(header: Sequence[str], body: Iterable[Sequence[Any]]) -> None:
-        w.writerow(header)
-        for cells in body:
-            w.writerow([csv_cell(c) for c in cells])
-
-    rows(CSV_HEADER, (_row_cells(r, zone) for r in report.rows))
-    w.writerow([])
-    rows(["tasking", "unit", "hotspot", "created", "state", "by", "ack_seconds",
-          "arrive_seconds"],
-         ([t.id, t.unit, t.hotspot, _when(t.created, zone), t.state, t.by, t.ack_s, t.arrive_s]
-          for t in report.taskings))
-    w.writerow([])
-    rows(["emergency_unit", "raised", "ack_seconds", "acknowledged_by"],
-         ([e.unit, _when(e.start, zone), e.ack_s, e.by] for e in report.emergencies))
-    w.writerow([])
-    rows(alarm_report.HEADER, alarm_report.cells(report.alarms, zone))
+    w.writerow(header)
+    for cells in body:
+        w.writerow([csv_cell(c) for c in cells])
     return out.getvalue()
 
 
 # --- HTML --------------------------------------------------------------------------------
-def _compliance_colour(value: float | None) -> str:
-    if value is None:
-        return "#9e9e9e"
-    return "#2e7d32" if value >= 0.9 else "#f9a825" if value >= 0.6 else "#c62828"
+def hotspot_levels(report: Report) -> dict[str, tuple[str, str]]:
+    """Return each hotspot's (level, text) over the whole period, as the dosage tab judges."""
+    totals: dict[str, list[float]] = {}
+    for r in report.rows:
+        t = totals.setdefault(r.hotspot, [0, 0, 0.0, 0.0])
+        t[0] += r.planned_visits
+        t[1] += r.delivered_visits
+        t[2] += r.window_minutes
+        t[3] += r.observed_minutes
+    out = {}
+    for hid, (planned, delivered, window, seen) in totals.items():
+        unobserved = window > 0 and seen * 2 < window
+        pct = compliance_percent(delivered / planned) if planned and not unobserved else None
+        text = ("no window" if window <= 0 else "mostly unobserved" if unobserved
+                else "—" if pct is None else f"{pct} %")
+        out[hid] = (compliance_level(pct, unobserved), text)
+    return out
 
 
-def map_svg(hotspots: Sequence[Hotspot], compliance: dict[str, float | None]) -> str:
-    """Return an SVG of the hotspots (equirectangular about their middle), coloured by plan met."""
+def map_svg(hotspots: Sequence[Hotspot], levels: dict[str, tuple[str, str]]) -> str:
+    """Return an SVG of the hotspots (equirectangular about their middle), coloured by plan
+    delivered and labelled with each name and its verdict."""
     if not hotspots:
         return ""
     bounds = [h.geometry.bounds for h in hotspots]
@@ -94,28 +140,36 @@ def map_svg(hotspots: Sequence[Hotspot], compliance: dict[str, float | None]) ->
     max_lon, max_lat = max(b[2] for b in bounds), max(b[3] for b in bounds)
     k = math.cos(math.radians((min_lat + max_lat) / 2))
     span = max((max_lon - min_lon) * k, max_lat - min_lat, 1e-6)
-    scale = min(MAP_W, MAP_H) * 0.9 / span
+    scale = min(MAP_W, MAP_H) * 0.8 / span
 
     def xy(lon: float, lat: float) -> tuple[float, float]:
-        return (20 + (lon - min_lon) * k * scale, MAP_H - 20 - (lat - min_lat) * scale)
+        return (20 + (lon - min_lon) * k * scale, MAP_H - 30 - (lat - min_lat) * scale)
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{MAP_W}" height="{MAP_H}" '
              f'class="pw-report-map" role="img" aria-label="Hotspots by plan delivered">',
              f'<rect width="{MAP_W}" height="{MAP_H}" fill="#f4f6f8"/>']
+    labels = []
     for h in hotspots:
-        colour = _compliance_colour(compliance.get(h.id))
-        title = f"<title>{escape(h.name)}</title>"
+        level, verdict = levels.get(h.id, ("none", "no window"))
+        colour = COLOURS[level]
+        title = f"<title>{escape(h.name)}: {escape(verdict)}</title>"
         if h.radius_m is not None:
             x, y = xy(h.geometry.x, h.geometry.y)
             r = max(3.0, h.radius_m / 111_320.0 * scale)
             parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" fill="{colour}" '
                          f'fill-opacity="0.6" stroke="#333">{title}</circle>')
-            continue
-        polys = getattr(h.geometry, "geoms", [h.geometry])
-        for poly in polys:
-            pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in (xy(*c) for c in poly.exterior.coords))
-            parts.append(f'<polygon points="{pts}" fill="{colour}" fill-opacity="0.6" '
-                         f'stroke="#333">{title}</polygon>')
+        else:
+            for poly in getattr(h.geometry, "geoms", [h.geometry]):
+                pts = " ".join(f"{a:.1f},{b:.1f}"
+                               for a, b in (xy(*c) for c in poly.exterior.coords))
+                parts.append(f'<polygon points="{pts}" fill="{colour}" fill-opacity="0.6" '
+                             f'stroke="#333">{title}</polygon>')
+        centre = h.geometry.centroid
+        x, y = xy(centre.x, centre.y)
+        labels.append(f'<text x="{x + 6:.1f}" y="{y - 4:.1f}" font-size="9" '
+                      f'class="pw-report-label" paint-order="stroke" stroke="#fff" '
+                      f'stroke-width="2">{escape(h.name[:32])} · {escape(verdict)}</text>')
+    parts.extend(labels)  # on top of every shape, so no label is hidden by a neighbour
     parts.append("</svg>")
     return "".join(parts)
 
@@ -158,15 +212,12 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 def html_text(report: Report, hotspots: Sequence[Hotspot], zone: ZoneInfo) -> str:
     """Return the report as one printable HTML page."""
-    totals: dict[str, list[int]] = {}
-    for r in report.rows:
-        t = totals.setdefault(r.hotspot, [0, 0])
-        t[0] += r.planned_visits
-        t[1] += r.delivered_visits
-    compliance = {h: (d / p if p else None) for h, (p, d) in totals.items()}
     names = {h.id: h.name for h in hotspots}
     period = f"{_when(report.since, zone)} to {_when(report.until, zone)} ({zone.key})"
-    shift_rows = [_row_cells(r, zone)[1:] for r in report.rows if r.window_minutes > 0]
+    shift_rows = [[r.name, _when(r.shift_start, zone), _when(r.shift_end, zone),
+                   r.window_minutes, r.observed_minutes, r.planned_visits, r.delivered_visits,
+                   r.qualifying_visits, r.patrol_minutes, r.officer_minutes, r.verdict,
+                   len(r.gaps), r.gap_minutes] for r in report.rows if r.window_minutes > 0]
     css = ("body{font:13px sans-serif;margin:16px}table{border-collapse:collapse;margin:8px 0}"
            "td,th{border:1px solid #bbb;padding:2px 6px;text-align:right}"
            "td:first-child,th:first-child{text-align:left}"
@@ -176,13 +227,16 @@ def html_text(report: Report, hotspots: Sequence[Hotspot], zone: ZoneInfo) -> st
         f"<title>Operation report {escape(period)}</title><style>{css}</style></head><body>",
         f"<h1>Operation report</h1><p>{escape(period)}</p>",
         "<p class='pw-noprint'><button onclick='window.print()'>Print</button></p>",
-        "<h2>Hotspots: plan delivered</h2>", map_svg(hotspots, compliance),
-        "<p>green: 90% or more of planned qualifying visits; amber: 60%; red: less; "
-        "grey: no window.</p>",
+        "<h2>Hotspots: plan delivered</h2>", map_svg(hotspots, hotspot_levels(report)),
+        "<p>Delivered of planned qualifying visits, over observed time only: green 90 % or "
+        "more; amber 50 % to 89 %; red under 50 %; grey: no window, or mostly unobserved "
+        "(under half the window's minutes observed: silence is not counted as failure).</p>",
         "<h2>Presence per hotspot per day (patrol-minutes)</h2>",
         chart_svg(report.daily, names),
         "<h2>Per hotspot and shift</h2>",
-        _table([h.replace("_", " ") for h in CSV_HEADER[1:]], shift_rows),
+        _table(["name", "shift start", "shift end", "window minutes", "observed minutes",
+                "planned visits", "delivered visits", "qualifying visits", "patrol minutes",
+                "officer minutes", "compliance", "gaps", "gap minutes"], shift_rows),
         "<h2>Taskings</h2>",
         _table(["tasking", "unit", "hotspot", "created", "state", "by", "ack s", "arrive s"],
                ([t.id, t.unit, names.get(t.hotspot, t.hotspot), _when(t.created, zone),

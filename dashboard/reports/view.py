@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from patrolwatch.core.coverage import patrol_minutes
-from patrolwatch.core.dosage import dosage_row
+from patrolwatch.core.dosage import compliance_level, compliance_percent, dosage_row
 from patrolwatch.core.hotspots import Hotspot
 from patrolwatch.core.model import StatusChange
 from patrolwatch.core.visits import Visit
@@ -55,11 +55,32 @@ class ShiftRow:
     officer_minutes: float
     compliance: float | None
     gaps: tuple[Gap, ...]
+    mostly_unobserved: bool = False  # under half the window minutes observed: not judged
 
     @property
     def gap_minutes(self) -> float:
         """Return the minutes spent in gap."""
         return sum(g.minutes for g in self.gaps)
+
+    @property
+    def compliance_pct(self) -> int | None:
+        """Return delivered of planned visits as a whole percent; None when nothing was judged."""
+        return None if self.mostly_unobserved else compliance_percent(self.compliance)
+
+    @property
+    def level(self) -> str:
+        """Return good, fair, poor or none: the dosage tab's colours and thresholds."""
+        return compliance_level(self.compliance_pct, self.mostly_unobserved)
+
+    @property
+    def verdict(self) -> str:
+        """Return what a person reads: "85 %", "mostly unobserved" or "no window"."""
+        if self.window_minutes <= 0:
+            return "no window"
+        if self.mostly_unobserved:
+            return "mostly unobserved"
+        pct = self.compliance_pct
+        return "—" if pct is None else f"{pct} %"
 
 
 @dataclass(frozen=True)
@@ -123,10 +144,6 @@ def _valid_spans(entries: Sequence[StateEntry], until: float) -> list[tuple[floa
     return out
 
 
-def _overlap(spans: Iterable[tuple[float, float]], a: float, b: float) -> float:
-    return sum(max(0.0, min(hi, b) - max(lo, a)) for lo, hi in spans)
-
-
 def _merge(spans: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
     out: list[tuple[float, float]] = []
     for lo, hi in sorted(spans):
@@ -171,14 +188,14 @@ def shift_rows(hotspots: Sequence[Hotspot], shifts: Sequence[tuple[float, float]
     rows = []
     for h in hotspots:
         for a, b in shifts:
-            d = dosage_row(h, windows.get(h.id, ()), visits.get(h.id, ()), a, b)
-            spans = [(max(w.start.timestamp(), a), min(w.end.timestamp(), b))
-                     for w in windows.get(h.id, ())]
-            seen = sum(_overlap(_clip(observed, lo, hi), lo, hi) for lo, hi in spans if hi > lo)
-            rows.append(ShiftRow(h.id, h.name, a, b, d.window_minutes, seen / 60.0,
+            # The dosage tab's rule: only observed time is judged, so silence is not failure.
+            d = dosage_row(h, windows.get(h.id, ()), visits.get(h.id, ()), a, b,
+                           observed=_clip(observed, a, b))
+            rows.append(ShiftRow(h.id, h.name, a, b, d.window_minutes, d.observed_minutes,
                                  d.planned_visits, d.delivered_visits, d.qualifying_visits,
                                  d.patrol_minutes, d.officer_minutes, d.compliance,
-                                 tuple(Gap(lo, hi) for lo, hi in _clip(gaps.get(h.id, []), a, b))))
+                                 tuple(Gap(lo, hi) for lo, hi in _clip(gaps.get(h.id, []), a, b)),
+                                 d.window_minutes > 0 and d.mostly_unobserved))
     return rows
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import redis
 
 from patrolwatch.archive import layout
+from patrolwatch.archive.compact import compact_hour
 from patrolwatch.archive.storage import ArchiveStorage
 from patrolwatch.archive.tables import (
     PARQUET_OPTIONS,
@@ -49,6 +50,7 @@ class RunResult:
     files: list[str] = field(default_factory=list)
     bytes_written: int = 0
     days_deleted: list[str] = field(default_factory=list)
+    compacted: int = 0  # late files merged into one
 
 
 class Archiver:
@@ -87,6 +89,7 @@ class Archiver:
                 lo = hi
         self._statuses(chunks, cutoff, result)
         self._states(cutoff, result)
+        self._compact(result)
         self.store.mark_archived_until(cutoff)
         self._retention(now, result)
         return result
@@ -151,6 +154,17 @@ class Archiver:
             result.files.append(rel)
         self.store.remove_hotspot_state_members(members)
         result.states += len(members)
+
+    def _compact(self, result: RunResult) -> None:
+        """Merge the late files of every hour this pass wrote to (``archive.compact``)."""
+        touched = set()
+        for rel in result.files:
+            dataset, folder, name = rel.split("/")
+            day, hour = layout.parse_day(folder), layout.file_hour(name)
+            if dataset != layout.UNIT_HOURS and day is not None and hour is not None:
+                touched.add((dataset, day, hour))
+        for dataset, day, hour in sorted(touched):
+            result.compacted += compact_hour(self.storage, dataset, day, hour)
 
     def _retention(self, now: float, result: RunResult) -> None:
         """Delete whole archive days older than the retention period, in every dataset."""

@@ -21,12 +21,24 @@ from patrolwatch.archive import layout
 from patrolwatch.archive.storage import ArchiveStorage
 
 PointRow = tuple[str, float, float, float, float | None]  # unit, ts, lat, lon, acc
+Box = tuple[float, float, float, float]  # min_lat, min_lon, max_lat, max_lon
+BOX_EPS = 1e-6  # the index's boxes are doubles of 7-place decimals: widen past the rounding
+NearHour = tuple[str, int, int, Box]  # unit, epoch hour, points, the unit's box that hour
 _POINT_COLS = ("unit, epoch_us(ts) / 1e6 AS t, CAST(lat AS DOUBLE) AS lat, "
                "CAST(lon AS DOUBLE) AS lon, acc")
 
 
 _ENGINE: list[duckdb.DuckDBPyConnection] = []
 _ENGINE_LOCK = threading.Lock()
+_ENGINE_CONFIG: dict[str, str | int] = {"threads": 2}
+
+
+def configure_engine(*, threads: int, memory_limit_mb: int) -> None:
+    """Set this process's DuckDB threads and memory limit (history pool processes)."""
+    with _ENGINE_LOCK:
+        _ENGINE_CONFIG.update(threads=threads, memory_limit=f"{memory_limit_mb}MB")
+        if _ENGINE:
+            _ENGINE.pop().close()
 
 
 def _engine() -> duckdb.DuckDBPyConnection:
@@ -37,7 +49,7 @@ def _engine() -> duckdb.DuckDBPyConnection:
     """
     with _ENGINE_LOCK:
         if not _ENGINE:
-            _ENGINE.append(duckdb.connect(config={"threads": 2}))
+            _ENGINE.append(duckdb.connect(config=dict(_ENGINE_CONFIG)))
         return _ENGINE[0]
 
 
@@ -61,6 +73,15 @@ def even_picks(total: int, max_points: int | None) -> list[int] | None:
 def _unit_in(units: Sequence[str]) -> str:
     """Return ``unit IN (...)`` as literals: DuckDB then skips row groups by their unit range."""
     return f"unit IN ({', '.join(_quote(u) for u in units)})"
+
+
+def _in_box(box: Box | None, prefix: str = "p.") -> str:
+    """Return ``lat/lon BETWEEN ... AND`` for a box (empty for None): row groups skip by it."""
+    if box is None:
+        return ""
+    e = BOX_EPS
+    return (f"{prefix}lat BETWEEN {box[0] - e!r} AND {box[2] + e!r} AND "
+            f"{prefix}lon BETWEEN {box[1] - e!r} AND {box[3] + e!r} AND ")
 
 
 def _quote(text: str) -> str:
@@ -153,6 +174,115 @@ class ArchiveReader:
         finally:
             con.close()
 
+    def unit_box(self, unit: str, since: float, until: float) -> Box | None:
+        """Return the box of a unit's archived points in [since, until] (from the index)."""
+        con = self._connect()
+        try:
+            if not self._source(con, "h", self.files(layout.UNIT_HOURS, since - layout.HOUR_S,
+                                                     until)):
+                return None
+            row = con.execute(
+                f"SELECT min(min_lat), min(min_lon), max(max_lat), max(max_lon) FROM h "
+                f"WHERE unit = {_quote(unit)} AND hour >= "
+                f"{ts_literal(layout.hour_floor(since))} AND hour <= {ts_literal(until)}"
+            ).fetchall()[0]
+            return None if row[0] is None else (float(row[0]), float(row[1]), float(row[2]),
+                                                 float(row[3]))
+        finally:
+            con.close()
+
+    def points_near(self, since: float, until: float, bbox: Box) -> int:
+        """Return the points of the unit-hours whose box meets ``bbox`` (one sum, no rows):
+        a lower bound of what a polygon query reads, to refuse the hopeless ones fast.
+        Each unit-hour counts for the part of it the period covers."""
+        con = self._connect()
+        try:
+            if not self._source(con, "h", self.files(layout.UNIT_HOURS, since, until)):
+                return 0
+            return int(con.execute(
+                f"SELECT coalesce(sum(points * greatest(0, least({until!r}, epoch(hour) + 3600) "
+                f"- greatest({since!r}, epoch(hour))) / 3600), 0) FROM h "
+                f"WHERE hour >= {ts_literal(layout.hour_floor(since))} "
+                f"AND hour <= {ts_literal(until)} "
+                f"AND max_lat >= {bbox[0] - BOX_EPS!r} AND min_lat <= {bbox[2] + BOX_EPS!r} "
+                f"AND max_lon >= {bbox[1] - BOX_EPS!r} AND min_lon <= {bbox[3] + BOX_EPS!r}"
+            ).fetchall()[0][0])
+        finally:
+            con.close()
+
+    def unit_hours_near(self, since: float, until: float,
+                        bbox: tuple[float, float, float, float]) -> list[NearHour]:
+        """Return (unit, hour number, points, box) of each unit-hour whose box meets ``bbox`` in
+        [since, until], and of the hours either side of it (a visit's neighbouring pings).
+
+        Hour numbers are epoch hours (``epoch seconds // 3600``). Only these unit-hours are
+        read by a polygon query, so its cost is known, from the index, before it runs.
+        """
+        con = self._connect()
+        try:
+            if not self._source(con, "h", self.files(layout.UNIT_HOURS, since - layout.HOUR_S,
+                                                     until + layout.HOUR_S)):
+                return []
+            rows = con.execute(
+                f"WITH idx AS (SELECT unit, epoch_us(hour) // 3600000000 AS hr, points, "
+                f"min_lat, max_lat, min_lon, max_lon FROM h "
+                f"WHERE hour >= {ts_literal(layout.hour_floor(since) - layout.HOUR_S)} "
+                f"AND hour <= {ts_literal(until + layout.HOUR_S)}), "
+                f"m AS (SELECT DISTINCT unit, hr FROM idx WHERE hr >= "
+                f"{int(since // layout.HOUR_S)} AND hr <= {int(until // layout.HOUR_S)} AND "
+                f"max_lat >= {bbox[0] - BOX_EPS!r} AND min_lat <= {bbox[2] + BOX_EPS!r} AND "
+                f"max_lon >= {bbox[1] - BOX_EPS!r} AND min_lon <= {bbox[3] + BOX_EPS!r}), "
+                "w AS (SELECT DISTINCT unit, hr + k AS hr FROM m, (VALUES (-1), (0), (1)) v(k)) "
+                "SELECT idx.unit, idx.hr, sum(idx.points)::BIGINT, min(min_lat), max(max_lat), "
+                "min(min_lon), max(max_lon) FROM idx JOIN w "
+                "ON idx.unit = w.unit AND idx.hr = w.hr GROUP BY ALL ORDER BY ALL").fetchall()
+            return [(str(r[0]), int(r[1]), int(r[2]), (float(r[3]), float(r[5]), float(r[4]),
+                                                       float(r[6]))) for r in rows]
+        finally:
+            con.close()
+
+    def area_rows(self, since: float, until: float, want: Sequence[tuple[str, int]],
+                  hot: pa.Table, bbox: Box, wanted_box: Box | None = None) -> pa.Table:
+        """Return the points in ``bbox`` among the wanted unit-hours (and ``hot``, Redis's
+        points: unit, us, lat, lon, acc), each with its rank in its unit's read points
+        (``i``, distinct times from 1) and the time of the point before it (``prev_us``).
+
+        DuckDB ranks the read points and keeps only those in the box, so Python holds the
+        box's points, never whole trails. ``wanted_box`` (every wanted unit-hour inside it)
+        lets the Parquet statistics skip the row groups of units far away: files are in
+        grid-cell order (``tables.spatial_order``). Columns: unit, i, us, prev_us, lat, lon,
+        acc.
+        """
+        con = self._connect()
+        try:
+            units = sorted({u for u, _ in want})
+            con.register("hot", hot)
+            con.register("want", pa.table({"unit": pa.array([u for u, _ in want], pa.string()),
+                                           "hr": pa.array([h for _, h in want], pa.int64())}))
+            cold = ""
+            if units and self._source(con, "p", self.files(layout.POSITIONS, since, until)):
+                cold = (f"SELECT p.unit::VARCHAR AS unit, epoch_us(p.ts) AS us, "
+                        f"CAST(p.lat AS DOUBLE) AS lat, CAST(p.lon AS DOUBLE) AS lon, p.acc "
+                        f"FROM p JOIN want ON p.unit::VARCHAR = want.unit "
+                        f"AND epoch_us(p.ts) // 3600000000 = want.hr WHERE {_in_box(wanted_box)}"
+                        f"p.{_unit_in(units)} "
+                        f"AND p.ts >= {ts_literal(since)} AND p.ts <= {ts_literal(until)} "
+                        "UNION ALL ")
+            return con.sql(
+                f"WITH raw AS ({cold}SELECT unit, us, lat, lon, acc FROM hot), "
+                "pts AS (SELECT unit, us, lat, lon, any_value(acc) AS acc FROM raw "
+                "GROUP BY unit, us, lat, lon), "
+                "times AS (SELECT unit, us, row_number() OVER w AS i, lag(us) OVER w AS prev_us "
+                "FROM (SELECT DISTINCT unit, us FROM pts) WINDOW w AS "
+                "(PARTITION BY unit ORDER BY us)) "
+                "SELECT pts.unit, times.i, pts.us, times.prev_us, pts.lat, pts.lon, pts.acc "
+                "FROM pts JOIN times ON pts.unit = times.unit AND pts.us = times.us "
+                f"WHERE pts.lat BETWEEN {bbox[0]!r} AND {bbox[2]!r} "
+                f"AND pts.lon BETWEEN {bbox[1]!r} AND {bbox[3]!r} "
+                "ORDER BY pts.unit, pts.us").to_arrow_table()
+        finally:
+            con.close()
+
     def trail(self, unit: str, since: float, until: float,
               extra: Sequence[tuple[float, float, float, float | None]] = (),
               later: int = 0, max_points: int | None = None
@@ -168,13 +298,15 @@ class ArchiveReader:
         con = self._connect()
         try:
             has_files = self._source(con, "p", self.files(layout.POSITIONS, since, until))
+            box = self.unit_box(unit, since, until) if has_files else None
             con.register("hot", pa.table({
                 "t": pa.array([p[0] for p in extra], pa.float64()),
                 "lat": pa.array([p[1] for p in extra], pa.float64()),
                 "lon": pa.array([p[2] for p in extra], pa.float64()),
                 "acc": pa.array([p[3] for p in extra], pa.float64())}))
             cold = (f"SELECT epoch_us(ts) / 1e6 AS t, CAST(lat AS DOUBLE) AS lat, "
-                    f"CAST(lon AS DOUBLE) AS lon, acc FROM p WHERE unit = {_quote(unit)} "
+                    f"CAST(lon AS DOUBLE) AS lon, acc FROM p WHERE {_in_box(box, '')}"
+                    f"unit = {_quote(unit)} "
                     f"AND ts >= {ts_literal(since)} AND ts <= {ts_literal(until)} UNION ALL "
                     if has_files else "")
             con.execute(f"CREATE TEMP TABLE pts AS SELECT t, lat, lon, any_value(acc) AS acc, "

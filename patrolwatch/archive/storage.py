@@ -87,6 +87,15 @@ class ArchiveStorage:
         names = [info.base_name for info in self.fs.get_file_info(selector)]
         return sorted(n for n in names if not n.startswith("."))
 
+    def delete_file(self, rel: str) -> None:
+        """Delete one file (gone already is fine)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.delete_file(self.path(rel))
+
+    def file_size(self, rel: str) -> int:
+        """Return one file's size in bytes."""
+        return int(self.fs.get_file_info(self.path(rel)).size or 0)
+
     def delete_dir(self, rel: str) -> None:
         """Delete a folder and everything in it."""
         with contextlib.suppress(FileNotFoundError):

@@ -24,7 +24,9 @@ LAT_TYPE = pa.decimal128(9, 7)
 LON_TYPE = pa.decimal128(10, 7)
 TS_TYPE = pa.timestamp("us", tz="UTC")
 SCALE = 10_000_000  # 7 decimal places
-ROW_GROUP = 131_072  # rows sorted by unit: a one-unit trail read skips the other groups
+ROW_GROUP = 131_072  # rows per group (statuses, states, index)
+POSITION_ROW_GROUP = 32_768  # a few hundred unit-hours of neighbouring cells per group
+CELL_DEG = (0.01, 0.015)  # the sort order's grid cell: about 1.1 km x 1 km in London
 
 POSITION_SCHEMA = pa.schema([
     ("unit", pa.dictionary(pa.int32(), pa.string())), ("ts", TS_TYPE), ("lat", LAT_TYPE),
@@ -43,7 +45,8 @@ UNIT_HOUR_SCHEMA = pa.schema([("unit", pa.string()), ("hour", TS_TYPE), ("points
 
 PARQUET_OPTIONS: dict[str, dict[str, Any]] = {
     "positions": {
-        "compression": "zstd", "row_group_size": ROW_GROUP, "store_decimal_as_integer": True,
+        "compression": "zstd", "row_group_size": POSITION_ROW_GROUP,
+        "store_decimal_as_integer": True,
         "use_dictionary": ["unit", "acc", "source"],
         "column_encoding": {"ts": "DELTA_BINARY_PACKED", "lat": "DELTA_BINARY_PACKED",
                             "lon": "DELTA_BINARY_PACKED"},
@@ -106,7 +109,32 @@ def positions_table(members: Mapping[str, Sequence[bytes]]) -> tuple[pa.Table, s
         parsed["acc"].combine_chunks(), nulls, nulls, nulls,
         pa.nulls(n, pa.dictionary(pa.int32(), pa.string())),
     ], schema=POSITION_SCHEMA)
-    return table, digest.hexdigest()
+    return spatial_order(table), digest.hexdigest()
+
+
+def spatial_order(table: pa.Table) -> pa.Table:
+    """Return a positions table sorted by each unit-hour's grid cell, then unit, then time.
+
+    A unit's cell is that of its first fix in the table (one hour of one batch). Row groups
+    then hold neighbouring units, and their lat/lon statistics are tight: a query about a
+    small area skips every group whose box misses the area's units' boxes (Parquet
+    statistics, any reader). The contract's columns are unchanged.
+    """
+    import pyarrow.compute as pc
+
+    if table.num_rows == 0:
+        return table
+    units = pc.cast(table["unit"], pa.string())
+    _, codes = np.unique(units.to_numpy(zero_copy_only=False), return_inverse=True)
+    ts = pc.cast(table["ts"], pa.int64()).to_numpy()
+    # Each unit's earliest fix: sort by (unit, ts), the first row of each unit's run.
+    by_unit = np.lexsort((ts, codes))
+    first = by_unit[np.flatnonzero(np.r_[True, np.diff(codes[by_unit]) != 0])]
+    lat = pc.cast(table["lat"], pa.float64()).to_numpy()[first]
+    lon = pc.cast(table["lon"], pa.float64()).to_numpy()[first]
+    cell = (np.floor(lat / CELL_DEG[0]).astype(np.int64) * 100_000
+            + np.floor(lon / CELL_DEG[1]).astype(np.int64))
+    return table.take(pa.array(np.lexsort((ts, codes, cell[codes]))))
 
 
 def statuses_table(rows: Sequence[tuple[str, bytes]]) -> tuple[pa.Table, str]:

@@ -21,6 +21,7 @@ from patrolwatch.store.replay import StateEntry
 Point = tuple[float, float, float, float | None]  # ts, lat, lon, acc
 FRAME_LOOKBACK_S = 3600.0  # a unit with no fix in the hour before `at` is not on the frame
 STATES_MAX_AGE_S = 300.0  # hotspot states older than this at `at`: the evaluator was not running
+ROUNDING_S = 5e-7  # a Redis point this far past `at` is stored at `at` (microseconds)
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,23 @@ class History:
             found.update(self.reader.units_in_bbox(since, until, bbox))
         return found
 
+    def hot_points_in_bbox(self, since: float, until: float,
+                           bbox: tuple[float, float, float, float], *, chunk: int = 100
+                           ) -> dict[str, list[Point]]:
+        """Return the Redis trails in [since, until] of the units with a point in ``bbox``.
+
+        Redis has no spatial index of history, so every unit's trail in the period is read,
+        a hundred units at a time, and only the units with a point in the box are kept: the
+        memory held is theirs, the rest is read and dropped.
+        """
+        kept: dict[str, list[Point]] = {}
+        units = self.store.seen_units()
+        for start in range(0, len(units), chunk):
+            for unit, pts in self.store_points(units[start:start + chunk], since, until).items():
+                if any(bbox[0] <= p[1] <= bbox[2] and bbox[1] <= p[2] <= bbox[3] for p in pts):
+                    kept[unit] = pts
+        return kept
+
     def store_points(self, units: Sequence[str], since: float, until: float
                      ) -> dict[str, list[Point]]:
         """Return Redis-held trails of several units, rounded like the archive's."""
@@ -146,29 +164,44 @@ class History:
         """Return each unit's status at ``at`` (units that never sent one are left out).
 
         From B on, Redis alone: it keeps each unit's newest status before the cutoff.
+        Before B, both: the archive and any late status Redis holds.
         """
+        best = {u: (round(ts * 1e6) / 1e6, s)
+                for u, (ts, s) in self.store.statuses_at(units, at).items()}
         if at >= self.boundary():
-            return {u: s for u, (_, s) in self.store.statuses_at(units, at).items()}
-        best: dict[str, tuple[float, str]] = {}
+            return {u: s for u, (_, s) in best.items()}
+        # Before B the archive, and Redis too: a late status waits there for the next pass.
         for unit, ts, status in self.reader.latest_statuses(at - retention_s, at):
-            best[unit] = (ts, status)
+            if unit not in best or (ts, status) > best[unit]:
+                best[unit] = (ts, status)
         return {u: best[u][1] for u in units if u in best}
 
     # --- frames -----------------------------------------------------------------------------
     def last_positions(self, units: Sequence[str], at: float
                        ) -> dict[str, tuple[float, float, float]]:
-        """Return each unit's last position in the hour up to ``at`` as (ts, lat, lon).
+        """Return each unit's last position at or before ``at`` (within the hour) as (ts, lat, lon).
 
-        Before B the archive alone answers: Redis holds only late points there, for a few
-        minutes until the next archiver pass, and asking ten thousand trails for them would
-        cost more than the frame (a one-unit trail still asks both tiers).
+        Both tiers on either side of B: before B Redis holds late points the archiver has
+        not moved yet (a handheld flushing an old buffer), and they count the moment they
+        are accepted. Redis is asked a microsecond past ``at`` and its points rounded as the
+        archive stores them, so a point exactly at ``at`` is on the frame whichever tier
+        holds it.
         """
         since = at - FRAME_LOOKBACK_S
-        b = self.boundary()
-        best = ({u: quantize(*p) for u, p in self.store.last_points_at(units, at, since).items()}
-                if at >= b else {})
-        if since < b:
-            for unit, p in self.reader.last_positions(since, min(at, b)).items():
+        best: dict[str, tuple[float, float, float]] = {}
+        late: dict[str, float] = {}  # rounded past `at` though stored just after it: ask again
+        for unit, p in self.store.last_points_at(units, at + ROUNDING_S, since).items():
+            q = quantize(*p)
+            if q[0] <= at:
+                best[unit] = q
+            else:
+                late[unit] = p[0]
+        for unit, raw in late.items():
+            for u, p in self.store.last_points_at([unit], f"({raw!r}", since).items():
+                if quantize(*p)[0] <= at:
+                    best[u] = quantize(*p)
+        if since < self.boundary():
+            for unit, p in self.reader.last_positions(since, at).items():
                 if unit not in best or p > best[unit]:
                     best[unit] = p
         return best

@@ -160,3 +160,19 @@ def dosage_csv(rows: Iterable[DosageRow]) -> str:
                 cells.append(csv_safe(value))
         writer.writerow(cells)
     return out.getvalue()
+
+
+GOOD_PERCENT = 90  # docs/dashboard.md: red < 50 %, amber < 90 %, green from 90 %
+FAIR_PERCENT = 50
+
+
+def compliance_percent(compliance: float | None) -> int | None:
+    """Return a compliance fraction as a whole percent (None stays None)."""
+    return None if compliance is None else round(compliance * 100)
+
+
+def compliance_level(percent: int | None, mostly_unobserved: bool) -> str:
+    """Return good, fair, poor, or none (no plan, or mostly unobserved: never a failure)."""
+    if mostly_unobserved or percent is None:
+        return "none"
+    return "good" if percent >= GOOD_PERCENT else "fair" if percent >= FAIR_PERCENT else "poor"

@@ -74,6 +74,13 @@ return out
 """
 
 
+_COUNT_EACH = """
+local n = 0
+for _, key in ipairs(KEYS) do n = n + redis.call('ZCOUNT', key, ARGV[1], ARGV[2]) end
+return n
+"""
+
+
 def _score(bound: float | str) -> str:
     return bound if isinstance(bound, str) else repr(bound)
 
@@ -84,6 +91,25 @@ class TierReads(StoreBase):
     def trail_count_between(self, unit: str, lo: float, hi: float) -> int:
         """Return how many trail points a unit holds with lo <= ts <= hi."""
         return int(self.r.zcount(k_trail(unit), lo, hi))
+
+    def trail_counts_between(self, units: Sequence[str], lo: float, hi: float) -> int:
+        """Return how many trail points these units hold with lo <= ts <= hi, all together.
+
+        On one Redis a Lua loop sums the counts, 2,000 keys a call (ten thousand pipelined
+        ZCOUNTs cost a third of a second of client time); on a cluster, a pipeline.
+        """
+        keys = [k_trail(u) for u in units]
+        if isinstance(self.r, RedisCluster):
+            pipe = self.r.pipeline(transaction=False)
+            for key in keys:
+                pipe.zcount(key, lo, hi)
+            return sum(int(n) for n in pipe.execute())
+        total = 0
+        for start in range(0, len(keys), LATEST_CHUNK):
+            chunk = keys[start:start + LATEST_CHUNK]
+            total += int(cast(int, self.r.execute_command(  # type: ignore[no-untyped-call]
+                "EVAL", _COUNT_EACH, len(chunk), *chunk, repr(lo), repr(hi))))
+        return total
 
     def trail_by_ranks(self, unit: str, lo: float, picks: Sequence[int]
                        ) -> list[tuple[float, float, float, float | None]]:
@@ -119,9 +145,12 @@ class TierReads(StoreBase):
                 "EVAL", _LATEST_EACH, len(chunk), *chunk, _score(hi), _score(lo))))
         return out
 
-    def last_points_at(self, units: Sequence[str], at: float, since: float
+    def last_points_at(self, units: Sequence[str], at: float | str, since: float
                        ) -> dict[str, tuple[float, float, float]]:
-        """Return each unit's last trail point in [since, at] as (ts, lat, lon)."""
+        """Return each unit's last trail point in [since, at] as (ts, lat, lon).
+
+        ``at`` may be a Redis score bound such as ``(123.5`` (exclusive).
+        """
         out = {}
         for unit, row in zip(units, self._latest_each([k_trail(u) for u in units], at, since),
                              strict=True):

@@ -49,6 +49,19 @@ class ReplayStore(StoreBase):
         self._states_written = (now, current, observed)
         return True
 
+    def replace_hotspot_states(self, lo: float, hi: float,
+                               entries: Sequence[StateEntry]) -> None:
+        """Replace the entries in [lo, hi) by these re-evaluated ones, atomically.
+
+        Late data changed what the states were (``ingest.past_states``); readers see the old
+        entries or the new ones, never a hole between.
+        """
+        pipe = self.r.pipeline(transaction=True)
+        pipe.zremrangebyscore(K_HOTSPOT_STATES, repr(lo), f"({hi!r}")
+        if entries:
+            pipe.zadd(K_HOTSPOT_STATES, {_entry(t, s, o): t for t, s, o in entries})
+        pipe.execute()
+
     def hotspot_states_at(self, at: float) -> StateEntry | None:
         """Return the latest hotspot-state entry at or before ``at`` held in Redis."""
         rows = cast(list[bytes], self.r.zrevrangebyscore(K_HOTSPOT_STATES, at, "-inf",

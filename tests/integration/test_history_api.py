@@ -99,10 +99,12 @@ def answers(world: dict[str, Any]) -> dict[str, Any]:
     out["presence_hotspot"] = r.get_json()
     r = http.get(f"/api/units/CW-401/trail?since={since}&until={until}", headers=basic("sgt"))
     out["trail"] = r.get_json()
-    r = http.get(f"/api/reports/operation?since={since}&until={until}&format=csv",
-                 headers=basic("root"))
-    assert r.status_code == 200
-    out["report_csv"] = r.get_data(as_text=True)
+    out["report_csv"] = ""
+    for table in ("shifts", "gaps", "taskings", "emergencies", "daily"):
+        r = http.get(f"/api/reports/operation?since={since}&until={until}&format=csv"
+                     f"&table={table}", headers=basic("root"))
+        assert r.status_code == 200
+        out["report_csv"] += r.get_data(as_text=True)
     return out
 
 

@@ -1,0 +1,53 @@
+"""Hotspot states of the past follow late data: a flushed history opens its gaps in replay.
+
+A handheld (or the demo's fleet) publishes hours of its past after the evaluator recorded
+those hours as ``no_data``. By event time, like every other rule, the past states are
+re-evaluated and replace what was recorded live, so replay shows the gaps and "Next gap
+opened" finds them. Real Redis, the change feed as the worker writes it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from dashboard.replay.view import next_event
+from ingest.evaluator import CoverageEvaluator
+from patrolwatch.archive.reader import ArchiveReader
+from patrolwatch.archive.storage import ArchiveStorage
+from patrolwatch.archive.tiers import History
+from patrolwatch.roster import Roster
+from tests.integration.test_evaluator_wiring import INSIDE, OUTSIDE, _pings, _setup
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_late_flush_opens_a_past_gap_in_replay(redis_url: str, tmp_path: object) -> None:
+    settings, store, hotspots = _setup(redis_url)  # active from 5 h ago, T = 60 min
+    evaluator = CoverageEvaluator(settings, store, hotspots, Roster.empty())
+    now = time.time()
+    evaluator.rebuild(now)
+    evaluator.tick(now)
+    history = History(store, ArchiveReader(ArchiveStorage(str(tmp_path))))
+    before = history.hotspot_states(now - 4 * 3600, now)
+    assert next_event(before, [], now - 4 * 3600, "gap") is None  # nothing known of the past
+    # The flush: 4 h ago to 1.5 h ago, away from the hotspot but for one 30-minute visit.
+    _pings(store, "Z", now - 4 * 3600, now - 2.5 * 3600, OUTSIDE)
+    _pings(store, "Z", now - 2.5 * 3600 + 30, now - 2 * 3600, INSIDE)
+    _pings(store, "Z", now - 2 * 3600 + 30, now - 1.5 * 3600, OUTSIDE)
+    deadline = time.monotonic() + 60
+    evaluator.tick(time.time())
+    while evaluator.past.pending is not None:
+        assert time.monotonic() < deadline, "past states still pending"
+        evaluator.tick(time.time())
+    entries = history.hotspot_states(now - 4 * 3600, now)
+    spot = {round(t): s["spot"] for t, s, _ in entries if "spot" in s}
+    at = lambda hours_ago: spot[max(t for t in spot if t <= now - hours_ago * 3600)]  # noqa: E731
+    assert at(3.9) == "no_data"  # observed for minutes only: too young to tell
+    assert at(2.6) == "gap"  # observed over T with no visit: the gap the flush revealed
+    assert at(2.25) == "present"
+    assert at(1.75) == "covered"
+    opened = next_event(entries, [], now - 4 * 3600, "gap")
+    assert opened is not None and now - 3.1 * 3600 < opened < now - 2.5 * 3600
+    assert all(o for t, _, o in entries if now - 3.9 * 3600 < t < now - 1.6 * 3600)
