@@ -146,7 +146,7 @@ def blueprint(deps: Deps) -> Blueprint:
     settings = deps.settings
     pool = HistoryPool(settings.history_workers, settings.history_queue,
                        settings.history_memory_mb, initializer=history_jobs.start,
-                       initargs=(settings, deps.hotspots, deps.callsigns))
+                       initargs=(settings, deps.hotspots, deps.roster))
     bp.record_once(lambda state: state.app.extensions.__setitem__(POOL_EXTENSION, pool))
 
     @bp.before_request

@@ -17,6 +17,7 @@ from patrolwatch.archive.storage import ArchiveStorage
 from patrolwatch.archive.tiers import History
 from patrolwatch.core.hotspots import HotspotSet
 from patrolwatch.core.visits import VisitParams
+from patrolwatch.roster import Roster
 from patrolwatch.settings import Settings
 from patrolwatch.store import Store
 
@@ -24,10 +25,12 @@ from patrolwatch.store import Store
 _CONTEXT: dict[str, Any] = {}
 
 
-def start(settings: Settings, hotspots: HotspotSet, callsigns: dict[str, str]) -> None:
-    """Set up this pool process: its Redis connection, archive reader, hotspots, callsigns."""
+def start(settings: Settings, hotspots: HotspotSet, roster: Roster) -> None:
+    """Set up this pool process: its Redis connection, archive reader, hotspots, roster."""
     store = Store.from_settings(settings)
-    _CONTEXT.update(settings=settings, store=store, hotspots=hotspots, callsigns=callsigns,
+    callsigns = {uid: u.callsign for uid, u in roster.units.items()}
+    _CONTEXT.update(settings=settings, store=store, hotspots=hotspots, roster=roster,
+                    callsigns=callsigns,
                     history=History(store, ArchiveReader(ArchiveStorage(settings.archive))))
 
 
@@ -54,11 +57,10 @@ def report_job(since: float, until: float, fmt: str, table: str) -> str:
     from dashboard.deps import Deps
     from dashboard.reports import actions
     from dashboard.reports.printable import csv_text, html_text
-    from patrolwatch.roster import Roster
-
     c = _CONTEXT
     s: Settings = c["settings"]
-    deps = Deps(settings=s, store=c["store"], roster=Roster.empty(), hotspots=c["hotspots"])
+    # The app's roster: the report names units by callsign, as the screen does.
+    deps = Deps(settings=s, store=c["store"], roster=c["roster"], hotspots=c["hotspots"])
     report = actions.build(deps, c["history"], since, until)
     if fmt == "csv":
         return csv_text(report, s.zone, table)

@@ -127,7 +127,7 @@ def test_the_operation_report_lists_every_alarm_with_time_to_acknowledge(
     store.raise_alarm(found, now - 600)
     store.acknowledge(found.id, "sgt.jones", now - 450)  # 2.5 minutes later
     http = app.server.test_client()
-    answer = http.get("/api/reports/operation?format=csv", headers=basic("sgt.jones"))
+    answer = http.get("/api/reports/operation?format=csv&table=alarms", headers=basic("sgt.jones"))
     assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
     text = answer.get_data(as_text=True)
     assert "alarm_kind,unit,callsign,raised,detail,count,state,escalated,minutes_to_ack" in text

@@ -88,6 +88,10 @@ def test_each_csv_table_is_tidy_for_dictreader_and_duckdb(table: str, tmp_path: 
     report.taskings = [report_view.TaskingRow("t1", "U1", "h1", NOON, "ARRIVED", " -sgt",
                                               40.0, 600.0)]
     report.emergencies = [report_view.EmergencyRow("U2", NOON + 30, 60.0, "@sgt")]
+    report.alarms = [{"raised": NOON + 60, "kind": "status_too_long", "unit": "U3",
+                      "callsign": "=U3", "detail": "AT_SCENE for 46 min", "count": 1,
+                      "state": "ACKNOWLEDGED", "by": "+sgt", "escalated": False,
+                      "minutes_to_ack": 2.5}]
     text = csv_text(report, LONDON, table)
     rows = list(csv.DictReader(io.StringIO(text)))
     header = text.splitlines()[0].split(",")
