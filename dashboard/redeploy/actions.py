@@ -263,6 +263,12 @@ def acknowledge(deps: Deps, trigger: Any, clicked: Any, by: str, now: float) -> 
             return components.toast(f"{callsign} raised a newer EMERGENCY at "
                                     f"{local_clock(float(ts), deps.settings.zone)}: "
                                     "acknowledge that one.", ok=False)
+        done = deps.store.emergency_acks().get(unit) or {}
+        if abs(float(done.get("status_ts", -1.0)) - float(ts)) <= 0.001:
+            # A press while still in EMERGENCY is one more alarm of its own (its own card):
+            # this button acknowledged the first and must not stand for the next.
+            return components.toast(f"That EMERGENCY of {callsign} was already acknowledged "
+                                    f"by {done.get('by', 'someone')}.", ok=False)
         deps.store.acknowledge_emergency(unit, by, float(ts), now)
     except redis.RedisError as exc:
         return components.toast(f"Not acknowledged: {_failure(exc)}", ok=False)

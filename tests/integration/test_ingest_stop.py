@@ -132,9 +132,11 @@ def _ready(watch: Watched, store: Store) -> tuple[int, int]:
                         and store.picture_holder() is not None), 60,
                what=f"both children to run: {watch.ingest.log()[-2000:]}")
     picture = int(str(store.picture_holder()).split(":")[1])
-    others = [pid for pid in _spawned(watch.look()) if pid != picture]
-    assert picture in watch.seen and len(others) == 1, (picture, watch.seen)
-    return others[0], picture
+    # Besides the picture producer: the coverage evaluator, started first, and the alarm
+    # evaluator (issue 18), started last; pids rise in start order.
+    others = sorted((watch.seen[pid], pid) for pid in _spawned(watch.look()) if pid != picture)
+    assert picture in watch.seen and len(others) == 2, (picture, watch.seen)
+    return others[0][1], picture
 
 
 def test_a_sigterm_at_once_stops_it_and_leaves_no_child(watched: Watched) -> None:
