@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dashboard.reports.printable import csv_text
+from dashboard.reports.printable import TABLES, csv_text
 from dashboard.reports.view import EmergencyRow, Report, TaskingRow
 from patrolwatch.core.csvsafe import csv_safe
 
@@ -38,13 +38,18 @@ def test_the_operation_report_csv_escapes_every_typed_cell(typed: str) -> None:
     report = Report(since=0.0, until=3600.0,
                     taskings=[TaskingRow(typed, typed, typed, 10.0, "SENT", typed, None, None)],
                     emergencies=[EmergencyRow(typed, 20.0, 5.0, typed)])
-    cells = _cells(csv_text(report, ZoneInfo("Europe/London")))
-    assert cells.count(str(csv_safe(typed))) >= 4
+    report.alarms = [{"raised": 30.0, "kind": "welfare", "unit": typed, "callsign": typed,
+                      "detail": typed, "count": 1, "state": "ACKNOWLEDGED", "by": typed,
+                      "escalated": False, "minutes_to_ack": 1.0}]
+    # Every table of the report (one tidy table each), not only the first.
+    cells = [c for table in TABLES
+             for c in _cells(csv_text(report, ZoneInfo("Europe/London"), table))]
+    assert cells.count(str(csv_safe(typed))) >= 8
     assert all(_inert(c) for c in cells), [c for c in cells if not _inert(c)]
 
 
 def test_numbers_stay_numbers_in_the_report() -> None:
     report = Report(since=0.0, until=3600.0,
                     taskings=[TaskingRow("t1", "CW-401", "h", 10.0, "SENT", "sup", -3.5, 12.0)])
-    cells = _cells(csv_text(report, ZoneInfo("Europe/London")))
+    cells = _cells(csv_text(report, ZoneInfo("Europe/London"), "taskings"))
     assert "-3.5" in cells and "12.0" in cells
