@@ -48,7 +48,11 @@ def answer(message: Inbound, client: MqttClient) -> bool:
 
     def send() -> None:
         body = {"id": checkin_id, "ts": round(time.time(), 3), "accepted": ok}
-        client.publish(f"patrol/{parts[1]}/ack", json.dumps(body, separators=(",", ":")))
+        try:
+            client.publish(f"patrol/{parts[1]}/ack", json.dumps(body, separators=(",", ":")))
+        except (RuntimeError, TimeoutError, OSError) as exc:  # a timer thread: log, not raise
+            # The fleet may have stopped (its client closed) before this answer was due.
+            log.info("check-in %s for %s not answered: %s", checkin_id, parts[1], exc)
 
     timer = threading.Timer(delay, send)
     timer.daemon = True
