@@ -17,10 +17,11 @@ import logging
 import multiprocessing
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -45,6 +46,8 @@ def _init(memory_mb: int, initializer: Callable[..., None] | None, args: tuple[A
 class HistoryPool:
     """A bounded pool of history processes with a bounded queue in front of it."""
 
+    _made: ClassVar[weakref.WeakSet[HistoryPool]] = weakref.WeakSet()  # for close_all
+
     def __init__(self, workers: int, queue: int, memory_mb: int,
                  initializer: Callable[..., None] | None = None,
                  initargs: tuple[Any, ...] = ()) -> None:
@@ -54,6 +57,7 @@ class HistoryPool:
         self.initializer, self.initargs = initializer, initargs
         self._executor: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
+        HistoryPool._made.add(self)
 
     def _pool(self) -> ProcessPoolExecutor:
         with self._lock:
@@ -81,9 +85,15 @@ class HistoryPool:
         finally:
             self.places.release()
 
-    def close(self) -> None:
+    def close(self, wait: bool = False) -> None:
         """Stop the pool processes (the next request starts new ones)."""
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+            executor.shutdown(wait=wait, cancel_futures=True)
+
+    @classmethod
+    def close_all(cls, wait: bool = True) -> None:
+        """Stop every pool this process made, and (``wait``) their manager threads."""
+        for pool in list(cls._made):
+            pool.close(wait)

@@ -19,6 +19,7 @@ from selenium import webdriver
 
 from dashboard import ids
 from ingest.worker import IngestWorker
+from patrolwatch.archive.pool import HistoryPool
 from patrolwatch.core.messages import ParseContext
 from patrolwatch.settings import Settings
 from patrolwatch.store import Store
@@ -61,6 +62,21 @@ def _chromium(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     if shutil.which("chromedriver") != CHROMEDRIVER:
         monkeypatch.setenv("PATH", driver_dir + os.pathsep + os.environ.get("PATH", ""))
     yield
+
+
+@pytest.fixture(autouse=True)
+def _history_pools_closed(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Stop the app's history pool before dash_duo stops the app.
+
+    dash's threaded runner ends a test by raising SystemExit in every thread started while the
+    app ran; the pool's executor manager thread is one, and its SystemExit failed whichever
+    browser test had opened a history page. Asking for dash_duo here sets it up first, so it
+    is torn down after this fixture has closed the pools.
+    """
+    if "dash_duo" in request.fixturenames:
+        request.getfixturevalue("dash_duo")
+    yield
+    HistoryPool.close_all(wait=True)
 
 
 @pytest.fixture
