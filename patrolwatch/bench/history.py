@@ -32,6 +32,7 @@ from patrolwatch.bench import history_data as data
 from patrolwatch.bench.history_live import live_screens_under_load
 from patrolwatch.core.geo import parse_geometry
 from patrolwatch.core.hotspots import CoverageDefaults, load_hotspots
+from patrolwatch.roster import Roster
 from patrolwatch.servers import redis_server, tempdir
 from patrolwatch.settings import Settings
 from patrolwatch.store import Store
@@ -92,39 +93,66 @@ def in_pool_process(settings: Settings, hotspots: Any, kind: str, args: tuple[An
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_init, max_tasks_per_child=1,
                              initargs=(settings.history_memory_mb, history_jobs.start,
-                                       (settings, hotspots, {}))) as pool:
+                                       (settings, hotspots, Roster.empty()))) as pool:
         return pool.submit(_measure, kind, args, repeat).result()
 
 
-def run(settings: Settings, units: int = UNITS, days: int = DAYS, every_s: float = EVERY_S,
-        live: bool = True) -> dict[str, Any]:
-    """Write the week, measure every history request and the live screens; return figures."""
-    hotspots = load_hotspots(ROOT / "config/hotspots.geojson", CoverageDefaults(), settings.zone)
+def _generate(storage: ArchiveStorage, fleet: data.Fleet, hotspots: Any, since: float,
+              days: int) -> dict[str, Any]:
+    """Write the week's archive; return its size figures."""
+    t0 = time.perf_counter()
+    points = size = 0
+    for hour in range(days * 24):
+        start = since + hour * 3600.0
+        if hour % 24 == 0:
+            data.write_day_statuses(storage, fleet.ids, start)
+        n, b = data.write_hour(storage, fleet, start)
+        data.write_hour_states(storage, hotspots, start)
+        points, size = points + n, size + b
+    return {"points": points, "positions_bytes": size,
+            "bytes_per_point": round(size / points, 2),
+            "generate_s": round(time.perf_counter() - t0)}
+
+
+def _archive(root: Path, fleet: data.Fleet, hotspots: Any, days: int, every_s: float
+             ) -> tuple[ArchiveStorage, float, float, dict[str, Any]]:
+    """Return the archive under ``root``: the one kept there by an earlier run with the same
+    fleet (``manifest.json``), or a new one written now. Yesterday's midnight ends a new week."""
+    manifest = root / "manifest.json"
+    key = {"units": len(fleet.ids), "days": days, "every_s": every_s}
+    storage = ArchiveStorage(str(root / "archive"))
+    if manifest.exists():
+        kept = json.loads(manifest.read_text())
+        if {k: kept.get(k) for k in key} == key:
+            return storage, kept["since"], kept["until"], {**kept["figures"], "reused": True}
+        raise SystemExit(f"{root} holds another bench archive ({kept}); use another --data")
     until = math.floor(time.time() / 86_400) * 86_400.0 - 86_400.0  # yesterday's midnight
     since = until - days * 86_400.0
+    storage.ensure_root()
+    figures = _generate(storage, fleet, hotspots, since, days)
+    manifest.write_text(json.dumps({**key, "since": since, "until": until,
+                                    "figures": figures}))
+    return storage, since, until, figures
+
+
+def run(settings: Settings, units: int = UNITS, days: int = DAYS, every_s: float = EVERY_S,
+        live: bool = True, keep: Path | None = None) -> dict[str, Any]:
+    """Write the week (or reuse the one kept in ``keep``), measure every history request and
+    the live screens; return figures."""
+    hotspots = load_hotspots(ROOT / "config/hotspots.geojson", CoverageDefaults(), settings.zone)
     out: dict[str, Any] = {"units": units, "days": days, "every_s": every_s}
     with tempdir("pw-bench-history-") as work:
         server = redis_server(work)
         try:
-            cfg = settings.model_copy(update={"archive": str(work / "archive"),
+            root = keep if keep is not None else work
+            root.mkdir(parents=True, exist_ok=True)
+            fleet = data.Fleet(units, every_s)
+            storage, since, until, figures = _archive(root, fleet, hotspots, days, every_s)
+            out.update(figures)
+            cfg = settings.model_copy(update={"archive": storage.root,
                                               "redis_url": server.url})
             store = Store.from_url(server.url)
-            storage = ArchiveStorage(cfg.archive)
-            storage.ensure_root()
-            fleet = data.Fleet(units, every_s)
-            t0 = time.perf_counter()
-            points = size = 0
-            for hour in range(days * 24):
-                start = since + hour * 3600.0
-                if hour % 24 == 0:
-                    data.write_day_statuses(storage, fleet.ids, start)
-                n, b = data.write_hour(storage, fleet, start)
-                data.write_hour_states(storage, hotspots, start)
-                points, size = points + n, size + b
             out["visits_in_redis"] = data.seed_redis(store, fleet, hotspots, since, until)
-            out.update(points=points, positions_bytes=size,
-                       bytes_per_point=round(size / points, 2),
-                       generate_s=round(time.perf_counter() - t0))
             out.update(_requests(cfg, store, hotspots, since, until))
             if live:
                 out["live"] = live_screens_under_load(cfg, work, since, until, KM2)
@@ -171,9 +199,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--every", type=float, default=EVERY_S)
     parser.add_argument("--no-live", action="store_true", help="skip the gunicorn part")
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
+    parser.add_argument("--data", type=Path, metavar="DIR",
+                        help="keep the generated archive in DIR and reuse it on later runs")
     args = parser.parse_args(argv)
     figures = run(Settings(), units=args.units, days=args.days, every_s=args.every,
-                  live=not args.no_live)
+                  live=not args.no_live, keep=args.data)
     for key, value in figures.items():
         print(f"{key:>32}: {value}")
     if args.json:
