@@ -151,6 +151,7 @@ class CoverageEvaluator:
         # What earlier holders persisted, then every stored event time in the horizon again.
         self.observed.seed(self.store.observed_intervals(since, math.inf))
         units = self.store.seen_units()
+        first = math.inf  # the oldest event time the rebuild took in
         for start in range(0, len(units), REBUILD_CHUNK):
             chunk = units[start:start + REBUILD_CHUNK]
             trails = points_for(chunk, self.store, since, now + self.settings.max_future_s)
@@ -165,11 +166,25 @@ class CoverageEvaluator:
                 for ts, lat, lon, acc in points
             )
             self.engine.add(pings, statuses)
-            self._observe([p.ts for p in pings] + [s.ts for s in statuses], now)
+            times = [p.ts for p in pings] + [s.ts for s in statuses]
+            self._observe(times, now)
+            first = min([first, *(t for t in times if t >= since)])
         visits = [visit_dict(v) for v in self.engine.visits()]
         self.store.replace_visits_since([h.id for h in self.hotspots], since, visits)
         self._persist_observed()
+        self._states_unrecorded(first, now)
         log.info("rebuilt coverage from %d units' trails: %d visits", len(units), len(visits))
+
+    def _states_unrecorded(self, first: float, now: float) -> None:
+        """Have the past states evaluated where no evaluator recorded them.
+
+        Data stored while no evaluator held the lock (a handheld's flush before the worker
+        started, the minutes of a restart) is in the rebuilt visits but was never in a
+        recorded state: from the newest recorded entry, or the oldest rebuilt event when
+        there is none newer, to now, the past is evaluated as late data would have it.
+        """
+        last = self.store.hotspot_states_at(now)
+        self.past.mark([max(first, last[0]) if last is not None else first], now)
 
     def _classify(self, rows: Iterable[Row]) -> list[Ping]:
         """Tag each position with the hotspots it is geometrically inside (one vectorised query)."""

@@ -51,3 +51,54 @@ def test_a_late_flush_opens_a_past_gap_in_replay(redis_url: str, tmp_path: objec
     opened = next_event(entries, [], now - 4 * 3600, "gap")
     assert opened is not None and now - 3.1 * 3600 < opened < now - 2.5 * 3600
     assert all(o for t, _, o in entries if now - 3.9 * 3600 < t < now - 1.6 * 3600)
+
+
+def test_a_flush_stored_before_the_evaluator_started_has_its_past_states(
+        redis_url: str, tmp_path: object) -> None:
+    """The demo's case: the fleet publishes its past before the evaluator took the lock, so
+    the rebuild (not the change feed) takes the flush in; its states are still evaluated."""
+    settings, store, hotspots = _setup(redis_url)  # active from 5 h ago, T = 60 min
+    now = time.time()
+    _pings(store, "Z", now - 4 * 3600, now - 2.5 * 3600, OUTSIDE)
+    _pings(store, "Z", now - 2.5 * 3600 + 30, now - 2 * 3600, INSIDE)
+    _pings(store, "Z", now - 2 * 3600 + 30, now - 1.5 * 3600, OUTSIDE)
+    evaluator = CoverageEvaluator(settings, store, hotspots, Roster.empty())
+    evaluator.rebuild(now)
+    deadline = time.monotonic() + 60
+    evaluator.tick(time.time())
+    while evaluator.past.pending is not None:
+        assert time.monotonic() < deadline, "past states still pending"
+        evaluator.tick(time.time())
+    history = History(store, ArchiveReader(ArchiveStorage(str(tmp_path))))
+    entries = history.hotspot_states(now - 4 * 3600, now)
+    spot = {round(t): s["spot"] for t, s, _ in entries if "spot" in s}
+    at = lambda hours_ago: spot[max(t for t in spot if t <= now - hours_ago * 3600)]  # noqa: E731
+    assert at(2.6) == "gap"
+    assert at(2.25) == "present"
+    opened = next_event(entries, [], now - 4 * 3600, "gap")
+    assert opened is not None and now - 3.1 * 3600 < opened < now - 2.5 * 3600
+
+
+def test_a_restart_fills_the_states_of_the_minutes_no_evaluator_ran(
+        redis_url: str, tmp_path: object) -> None:
+    """States recorded up to a crash stay; the minutes until the next holder are evaluated."""
+    settings, store, hotspots = _setup(redis_url)
+    now = time.time()
+    _pings(store, "Z", now - 3 * 3600, now - 1 * 3600, OUTSIDE)
+    first = CoverageEvaluator(settings, store, hotspots, Roster.empty())
+    first.rebuild(now - 1.5 * 3600)  # it ran until 1.5 h ago, then died
+    first.tick(now - 1.5 * 3600)
+    recorded = store.hotspot_states_between(now - 1.5 * 3600, now - 1.5 * 3600)
+    second = CoverageEvaluator(settings, store, hotspots, Roster.empty())
+    second.rebuild(now)
+    assert second.past.pending is not None
+    assert second.past.pending[0] == pytest.approx(now - 1.5 * 3600)
+    deadline = time.monotonic() + 60
+    second.tick(time.time())
+    while second.past.pending is not None:
+        assert time.monotonic() < deadline, "past states still pending"
+        second.tick(time.time())
+    entries = store.hotspot_states_between(now - 1.5 * 3600, now)
+    assert entries[0] == recorded[0]  # what was recorded before the crash is kept
+    minutes = [t for t, _, _ in entries]
+    assert max(b - a for a, b in zip(minutes, minutes[1:], strict=False)) <= 60.0
