@@ -25,7 +25,8 @@ from patrolwatch.core.csvsafe import csv_safe
 from patrolwatch.core.dosage import compliance_level, compliance_percent
 from patrolwatch.core.hotspots import Hotspot
 
-MAP_W, MAP_H = 520, 360
+MAP_W, MAP_H = 560, 420
+KEY_W, KEY_ROW_H = 380, 14
 CHART_ROW_H, CHART_W = 18, 520
 COLOURS = {"good": "#2e7d32", "fair": "#f9a825", "poor": "#c62828", "none": "#9e9e9e"}
 SHIFT_HEADER = ["hotspot", "name", "shift_start", "shift_end", "window_minutes",
@@ -130,29 +131,59 @@ def hotspot_levels(report: Report) -> dict[str, tuple[str, str]]:
     return out
 
 
+def _place(boxes: list[tuple[float, float, float, float]], x: float, y: float, w: float,
+           h: float) -> tuple[float, float]:
+    """Return where a ``w`` x ``h`` label for the point (x, y) overlaps no placed label.
+
+    Tries beside the point first, then further out in eight directions; the chosen box is
+    added to ``boxes``. With no free place near, the last (farthest) try is taken.
+    """
+    def free(bx: float, by: float) -> bool:
+        return bx >= 0 and bx + w <= MAP_W and by >= 0 and by + h <= MAP_H and all(
+            bx + w <= a or c <= bx or by + h <= b or d <= by for a, b, c, d in boxes)
+
+    tries = [(x + 4, y - h - 2), (x + 4, y + 2), (x - w - 4, y - h - 2), (x - w - 4, y + 2)]
+    for r in (14.0, 24.0, 36.0, 50.0):
+        tries += [(x + r * math.cos(a) - w / 2, y - r * math.sin(a) - h / 2)
+                  for a in (k * math.pi / 4 for k in range(8))]
+    bx, by = next(((a, b) for a, b in tries if free(a, b)), tries[-1])
+    boxes.append((bx, by, bx + w, by + h))
+    return bx, by
+
+
 def map_svg(hotspots: Sequence[Hotspot], levels: dict[str, tuple[str, str]]) -> str:
     """Return an SVG of the hotspots (equirectangular about their middle), coloured by plan
-    delivered and labelled with each name and its verdict."""
+    delivered, each numbered on the map and named with its verdict in the key beside it.
+
+    A control room's hotspots crowd the city centre: names written on the map would cover
+    each other, so the map carries numbers placed clear of each other (with a leader line
+    when moved off the shape), and the key carries the words.
+    """
     if not hotspots:
         return ""
     bounds = [h.geometry.bounds for h in hotspots]
     min_lon, min_lat = min(b[0] for b in bounds), min(b[1] for b in bounds)
     max_lon, max_lat = max(b[2] for b in bounds), max(b[3] for b in bounds)
     k = math.cos(math.radians((min_lat + max_lat) / 2))
-    span = max((max_lon - min_lon) * k, max_lat - min_lat, 1e-6)
-    scale = min(MAP_W, MAP_H) * 0.8 / span
+    pad = 30.0
+    scale = min((MAP_W - 2 * pad) / max((max_lon - min_lon) * k, 1e-6),
+                (MAP_H - 2 * pad) / max(max_lat - min_lat, 1e-6))
 
     def xy(lon: float, lat: float) -> tuple[float, float]:
-        return (20 + (lon - min_lon) * k * scale, MAP_H - 30 - (lat - min_lat) * scale)
+        return (pad + (lon - min_lon) * k * scale, MAP_H - pad - (lat - min_lat) * scale)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{MAP_W}" height="{MAP_H}" '
-             f'class="pw-report-map" role="img" aria-label="Hotspots by plan delivered">',
+    height = max(MAP_H, 24 + KEY_ROW_H * len(hotspots))
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{MAP_W + KEY_W}" '
+             f'height="{height}" class="pw-report-map" role="img" '
+             f'aria-label="Hotspots by plan delivered">',
              f'<rect width="{MAP_W}" height="{MAP_H}" fill="#f4f6f8"/>']
-    labels = []
-    for h in hotspots:
+    numbers: list[str] = []
+    key = [f'<text x="{MAP_W + 12}" y="14" font-size="11" font-weight="bold">Key</text>']
+    boxes: list[tuple[float, float, float, float]] = []
+    for n, h in enumerate(hotspots, start=1):
         level, verdict = levels.get(h.id, ("none", "no window"))
         colour = COLOURS[level]
-        title = f"<title>{escape(h.name)}: {escape(verdict)}</title>"
+        title = f"<title>{n}. {escape(h.name)}: {escape(verdict)}</title>"
         if h.radius_m is not None:
             x, y = xy(h.geometry.x, h.geometry.y)
             r = max(3.0, h.radius_m / 111_320.0 * scale)
@@ -166,10 +197,24 @@ def map_svg(hotspots: Sequence[Hotspot], levels: dict[str, tuple[str, str]]) -> 
                              f'stroke="#333">{title}</polygon>')
         centre = h.geometry.centroid
         x, y = xy(centre.x, centre.y)
-        labels.append(f'<text x="{x + 6:.1f}" y="{y - 4:.1f}" font-size="9" '
-                      f'class="pw-report-label" paint-order="stroke" stroke="#fff" '
-                      f'stroke-width="2">{escape(h.name[:32])} · {escape(verdict)}</text>')
-    parts.extend(labels)  # on top of every shape, so no label is hidden by a neighbour
+        # A street is a few pixels long at a city's scale: a dot carries its colour.
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4.5" fill="{colour}" '
+                     f'stroke="#333" stroke-width="0.8">{title}</circle>')
+        w = 6.5 * len(str(n)) + 4
+        bx, by = _place(boxes, x, y, w, 12.0)
+        if math.dist((bx + w / 2, by + 6), (x, y)) > 12:
+            numbers.append(f'<line x1="{x:.1f}" y1="{y:.1f}" x2="{bx + w / 2:.1f}" '
+                           f'y2="{by + 6:.1f}" stroke="#555" stroke-width="0.6"/>')
+        numbers.append(f'<text x="{bx + 2:.1f}" y="{by + 10:.1f}" font-size="11" '
+                       f'font-weight="bold" class="pw-report-number" paint-order="stroke" '
+                       f'stroke="#fff" stroke-width="3">{n}</text>')
+        ky = 16 + KEY_ROW_H * n
+        key.append(f'<rect x="{MAP_W + 12}" y="{ky - 9}" width="10" height="10" '
+                   f'fill="{colour}"/><text x="{MAP_W + 28}" y="{ky}" font-size="11" '
+                   f'class="pw-report-label">{n}. {escape(h.name[:40])} · '
+                   f'{escape(verdict)}</text>')
+    parts.extend(numbers)  # on top of every shape, so no number is hidden by a neighbour
+    parts.extend(key)
     parts.append("</svg>")
     return "".join(parts)
 

@@ -8,6 +8,7 @@ opened" finds them. Real Redis, the change feed as the worker writes it.
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -101,4 +102,4 @@ def test_a_restart_fills_the_states_of_the_minutes_no_evaluator_ran(
     entries = store.hotspot_states_between(now - 1.5 * 3600, now)
     assert entries[0] == recorded[0]  # what was recorded before the crash is kept
     minutes = [t for t, _, _ in entries]
-    assert max(b - a for a, b in zip(minutes, minutes[1:], strict=False)) <= 60.0
+    assert max(b - a for a, b in itertools.pairwise(minutes)) <= 60.0
