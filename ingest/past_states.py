@@ -48,7 +48,10 @@ class PastStates:
         late = [t for t in times if t < now - LATE_S]
         if not late:
             return
-        lo, hi = min(late), now - LATE_S
+        # Up to now, not now - LATE_S: late data changes every state after its time, and
+        # the live entries of the last minute were recorded without it (a flush's tail
+        # would otherwise split one gap in two in the report).
+        lo, hi = min(late), now
         if self.pending is not None:
             lo, hi = min(lo, self.pending[0]), max(hi, self.pending[1])
         self.pending = (lo, hi)
@@ -58,7 +61,8 @@ class PastStates:
         if self.pending is None:
             return 0
         floor = max(now - ev.horizon_s, ev.store.archived_until())
-        lo, hi = max(self.pending[0], floor), self.pending[1]
+        # Never at or after this tick's own live entry (recorded at ``now``, already right).
+        lo, hi = max(self.pending[0], floor), min(self.pending[1], now)
         times = steps(lo, hi, HOTSPOT_STATES_EVERY_S)[:MAX_STEPS]
         if not times:
             self.pending = None

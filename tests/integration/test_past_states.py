@@ -103,3 +103,24 @@ def test_a_restart_fills_the_states_of_the_minutes_no_evaluator_ran(
     assert entries[0] == recorded[0]  # what was recorded before the crash is kept
     minutes = [t for t, _, _ in entries]
     assert max(b - a for a, b in itertools.pairwise(minutes)) <= 60.0
+
+
+def test_the_states_recorded_live_during_a_flush_are_evaluated_again_up_to_the_tick(
+        redis_url: str, tmp_path: object) -> None:
+    """A flush's tail: the entry the evaluator recorded 50 s before the late data arrived
+    (not 'late' by itself) is re-evaluated too, so one gap stays one gap in the report."""
+    settings, store, hotspots = _setup(redis_url)
+    now = time.time()
+    evaluator = CoverageEvaluator(settings, store, hotspots, Roster.empty())
+    evaluator.rebuild(now - 50)
+    evaluator.tick(now - 50)  # nothing known yet: recorded as no_data
+    recorded = store.hotspot_states_at(now - 50)
+    assert recorded is not None and recorded[1]["spot"] == "no_data"
+    _pings(store, "Z", now - 3 * 3600, now - 40, OUTSIDE)  # hours away from the hotspot
+    deadline = time.monotonic() + 60
+    evaluator.tick(now)
+    while evaluator.past.pending is not None:
+        assert time.monotonic() < deadline, "past states still pending"
+        evaluator.tick(time.time())
+    entries = store.hotspot_states_between(now - 2 * 3600 + 60, now - 1)
+    assert entries and {s["spot"] for _, s, _ in entries} == {"gap"}
