@@ -24,6 +24,15 @@ from tests.integration.test_evaluator_wiring import INSIDE, OUTSIDE, _pings, _se
 pytestmark = pytest.mark.integration
 
 
+def _settle(evaluator: CoverageEvaluator, first: float | None = None) -> None:
+    """Tick (first at ``first``, else now) until no past states are left to re-evaluate."""
+    deadline = time.monotonic() + 60
+    evaluator.tick(time.time() if first is None else first)
+    while evaluator.past.pending is not None:
+        assert time.monotonic() < deadline, "past states still pending"
+        evaluator.tick(time.time())
+
+
 def test_a_late_flush_opens_a_past_gap_in_replay(redis_url: str, tmp_path: object) -> None:
     settings, store, hotspots = _setup(redis_url)  # active from 5 h ago, T = 60 min
     evaluator = CoverageEvaluator(settings, store, hotspots, Roster.empty())
@@ -37,11 +46,7 @@ def test_a_late_flush_opens_a_past_gap_in_replay(redis_url: str, tmp_path: objec
     _pings(store, "Z", now - 4 * 3600, now - 2.5 * 3600, OUTSIDE)
     _pings(store, "Z", now - 2.5 * 3600 + 30, now - 2 * 3600, INSIDE)
     _pings(store, "Z", now - 2 * 3600 + 30, now - 1.5 * 3600, OUTSIDE)
-    deadline = time.monotonic() + 60
-    evaluator.tick(time.time())
-    while evaluator.past.pending is not None:
-        assert time.monotonic() < deadline, "past states still pending"
-        evaluator.tick(time.time())
+    _settle(evaluator)
     entries = history.hotspot_states(now - 4 * 3600, now)
     spot = {round(t): s["spot"] for t, s, _ in entries if "spot" in s}
     at = lambda hours_ago: spot[max(t for t in spot if t <= now - hours_ago * 3600)]  # noqa: E731
@@ -65,11 +70,7 @@ def test_a_flush_stored_before_the_evaluator_started_has_its_past_states(
     _pings(store, "Z", now - 2 * 3600 + 30, now - 1.5 * 3600, OUTSIDE)
     evaluator = CoverageEvaluator(settings, store, hotspots, Roster.empty())
     evaluator.rebuild(now)
-    deadline = time.monotonic() + 60
-    evaluator.tick(time.time())
-    while evaluator.past.pending is not None:
-        assert time.monotonic() < deadline, "past states still pending"
-        evaluator.tick(time.time())
+    _settle(evaluator)
     history = History(store, ArchiveReader(ArchiveStorage(str(tmp_path))))
     entries = history.hotspot_states(now - 4 * 3600, now)
     spot = {round(t): s["spot"] for t, s, _ in entries if "spot" in s}
@@ -94,11 +95,7 @@ def test_a_restart_fills_the_states_of_the_minutes_no_evaluator_ran(
     second.rebuild(now)
     assert second.past.pending is not None
     assert second.past.pending[0] == pytest.approx(now - 1.5 * 3600)
-    deadline = time.monotonic() + 60
-    second.tick(time.time())
-    while second.past.pending is not None:
-        assert time.monotonic() < deadline, "past states still pending"
-        second.tick(time.time())
+    _settle(second)
     entries = store.hotspot_states_between(now - 1.5 * 3600, now)
     assert entries[0] == recorded[0]  # what was recorded before the crash is kept
     minutes = [t for t, _, _ in entries]
@@ -117,10 +114,6 @@ def test_the_states_recorded_live_during_a_flush_are_evaluated_again_up_to_the_t
     recorded = store.hotspot_states_at(now - 50)
     assert recorded is not None and recorded[1]["spot"] == "no_data"
     _pings(store, "Z", now - 3 * 3600, now - 40, OUTSIDE)  # hours away from the hotspot
-    deadline = time.monotonic() + 60
-    evaluator.tick(now)
-    while evaluator.past.pending is not None:
-        assert time.monotonic() < deadline, "past states still pending"
-        evaluator.tick(time.time())
+    _settle(evaluator, now)
     entries = store.hotspot_states_between(now - 2 * 3600 + 60, now - 1)
     assert entries and {s["spot"] for _, s, _ in entries} == {"gap"}
