@@ -23,6 +23,7 @@ from dashboard.replay.view import Clock
 from dashboard.times import rfc3339
 from patrolwatch.archive.pool import BusyError
 from patrolwatch.archive.presence import BadAreaError, OverBudgetError, polygon_area
+from patrolwatch.archive.report_reads import emergency_units
 from patrolwatch.core.model import UNIT_ID_RE
 from patrolwatch.core.periods import Bounds, PeriodError, check_period
 
@@ -110,7 +111,9 @@ def jump(deps: Deps, user: str, clock: Clock, kind: str) -> Clock | str:
     entries = history.hotspot_states(clock.at, clock.end) if kind == "gap" else []
     emergencies: list[float] = []
     if kind == "emergency":
-        changes = history.status_changes(deps.store.seen_units(), clock.at, clock.end,
+        # Only the units that raised an EMERGENCY (report_reads): not every unit's status log.
+        units = emergency_units(history, deps.store.all_alarms(), clock.at, clock.end)
+        changes = history.status_changes(units, clock.at, clock.end,
                                          deps.settings.trail_retention_s)
         emergencies = [c.ts for c in changes if c.status.value == "EMERGENCY"]
     found = view.next_event(entries, emergencies, clock.at, kind)

@@ -16,7 +16,6 @@ from dashboard.reports.view import (
 from patrolwatch.archive.report_reads import emergency_units, gap_entries
 from patrolwatch.archive.tiers import History
 from patrolwatch.core.alarm_records import report_rows
-from patrolwatch.core.alarms import EMERGENCY, kind_of
 from patrolwatch.core.hotspots import windows_between
 from patrolwatch.core.visits import Visit
 
@@ -37,8 +36,7 @@ def build(deps: Deps, history: History, since: float, until: float) -> Report:
     audit = store.audit_between(since, until + settings.tasking_arrival_timeout_s)
     alarms = store.all_alarms()
     # Only the units that raised an EMERGENCY: the same emergencies as every unit's log gives.
-    raised = emergency_units(history, (str(a.get("unit")) for a in alarms
-                                       if kind_of(a) == EMERGENCY), since, until)
+    raised = emergency_units(history, alarms, since, until)
     changes = history.status_changes(raised, since, until, settings.trail_retention_s)
     return Report(
         since=since, until=until,

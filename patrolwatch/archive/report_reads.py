@@ -10,11 +10,13 @@ instead of every state), and only those units' statuses are read. The answers ar
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from patrolwatch.archive import layout
 from patrolwatch.archive.reader import ArchiveReader, ts_literal
 from patrolwatch.archive.tiers import History
+from patrolwatch.core.alarms import EMERGENCY, kind_of
 from patrolwatch.store.replay import StateEntry
 
 GAP = "gap"
@@ -73,17 +75,19 @@ def archived_emergency_units(reader: ArchiveReader, since: float, until: float) 
     return {str(r[0]) for r in rows}
 
 
-def emergency_units(history: History, alarm_units: Iterable[str], since: float,
+def emergency_units(history: History, alarms: Iterable[Mapping[str, Any]], since: float,
                     until: float) -> list[str]:
     """Return the seen units that may have an EMERGENCY in [since, until], in seen order.
 
     Redis: the units the alarm store ever raised an emergency for or is about to
     (``store.emergency_units``, never trimmed, so an alarm forgotten after the audit
-    retention still counts) and ``alarm_units`` (records kept); the archive: the units with
-    an EMERGENCY there. Every other unit's status log holds no EMERGENCY in the period, so
-    the emergencies read from these units' status changes are the ones all units give.
+    retention still counts) and those of the emergency records in ``alarms``; the archive:
+    the units with an EMERGENCY there. Every other unit's status log holds no EMERGENCY in
+    the period, so the emergencies read from these units' status changes are the ones all
+    units give.
     """
-    found = set(alarm_units) | history.store.emergency_units()
+    found = {str(a.get("unit")) for a in alarms if kind_of(dict(a)) == EMERGENCY}
+    found |= history.store.emergency_units()
     if since < history.boundary():
         found |= archived_emergency_units(history.reader, since, until)
     return [u for u in history.store.seen_units() if u in found]

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 
 from dashboard.deps import Deps
+from dashboard.replay import actions as replay
+from dashboard.replay.view import Clock
 from dashboard.reports import actions
 from dashboard.reports.view import emergency_rows, gap_spans, observed_spans
 from patrolwatch.archive.archiver import Archiver
@@ -54,11 +56,14 @@ def _every_units_emergencies(settings: Settings, store: Store, history: History,
     return emergency_rows(changes, store.audit_between(since, until + 3600), since, until)
 
 
+def _deps(settings: Settings, store: Store) -> Deps:
+    hotspots = load_hotspots(settings.hotspots, CoverageDefaults(), settings.zone)
+    return Deps(settings=settings, store=store, roster=Roster.empty(), hotspots=hotspots)
+
+
 def _report(settings: Settings, store: Store, history: History, since: float,
             until: float) -> Any:
-    hotspots = load_hotspots(settings.hotspots, CoverageDefaults(), settings.zone)
-    deps = Deps(settings=settings, store=store, roster=Roster.empty(), hotspots=hotspots)
-    return actions.build(deps, history, since, until)
+    return actions.build(_deps(settings, store), history, since, until)
 
 
 def test_the_report_lists_every_emergency_the_status_logs_hold_whatever_the_alarm_store_kept(
@@ -101,6 +106,14 @@ def test_the_report_lists_every_emergency_the_status_logs_hold_whatever_the_alar
     report = _report(settings, store, history, since, until)
     assert report.emergencies == every
     assert (report.emergencies[3].by, report.emergencies[3].ack_s) == ("sgt", 100)
+    # Replay's "Next emergency" reads the same units: it finds each of them in turn.
+    deps, at = _deps(settings, store), since
+    for _, start in expected:
+        moved = replay.jump(deps, "sgt", Clock(since, until, at), "emergency")
+        assert isinstance(moved, Clock) and moved.at == start
+        at = moved.at
+    assert replay.jump(deps, "sgt", Clock(since, until, at), "emergency") == (
+        "No emergency after this in the period.")
 
     # No alarm of A or C left in Redis at all (emergencies archived before the alarm index
     # existed, or a Redis restored from an older copy): the archive itself names them.
