@@ -23,10 +23,14 @@ from dashboard.replay.view import Clock
 from dashboard.times import rfc3339
 from patrolwatch.archive.pool import BusyError
 from patrolwatch.archive.presence import BadAreaError, OverBudgetError, polygon_area
+from patrolwatch.archive.report_reads import emergency_units
 from patrolwatch.core.model import UNIT_ID_RE
 from patrolwatch.core.periods import Bounds, PeriodError, check_period
 
 TRACK_MAX_POINTS = 2000
+# Every output of the control callback (callbacks.CONTROL_TARGETS): what ``on_control`` returns.
+CONTROL_KEYS = ("clock", "period", "units", "hideout", "track", "viewport", "label", "follow",
+                "scrub_min", "scrub_max", "scrub", "play", "tick_off", "message")
 
 
 def control(deps: Deps, user: str, trigger: Any, clock_data: Mapping[str, Any] | None,
@@ -107,7 +111,9 @@ def jump(deps: Deps, user: str, clock: Clock, kind: str) -> Clock | str:
     entries = history.hotspot_states(clock.at, clock.end) if kind == "gap" else []
     emergencies: list[float] = []
     if kind == "emergency":
-        changes = history.status_changes(deps.store.seen_units(), clock.at, clock.end,
+        # Only the units that raised an EMERGENCY (report_reads): not every unit's status log.
+        units = emergency_units(history, deps.store.all_alarms(), clock.at, clock.end)
+        changes = history.status_changes(units, clock.at, clock.end,
                                          deps.settings.trail_retention_s)
         emergencies = [c.ts for c in changes if c.status.value == "EMERGENCY"]
     found = view.next_event(entries, emergencies, clock.at, kind)
@@ -147,6 +153,19 @@ def render(deps: Deps, user: str, clock: Clock) -> dict[str, Any]:
         "play": "Pause" if clock.playing else "Play",
         "tick_off": not clock.playing,
     }
+
+
+def busy(deps: Deps, clock: Clock) -> dict[str, Any]:
+    """Return the control callback's outputs when the history pool is full: nothing moves.
+
+    The page keeps its clock, map and controls as they were and says why the frame did not
+    come; the next step, tick or click asks again.
+    """
+    when = view.clock_label(clock, deps.settings.zone)
+    return {**{key: no_update for key in CONTROL_KEYS},
+            "message": f"History is busy (every history worker is answering other requests): "
+                       f"the frame at {when} was not loaded. Try again in a moment; the rest "
+                       "of the page keeps working."}
 
 
 def timeline(deps: Deps, user: str, period: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -228,7 +247,10 @@ def on_control(deps: Deps, user: str, trigger: Any, clock_data: Mapping[str, Any
         checked_clock(deps, moved.to_store(), now)
     except PeriodError as exc:
         message, moved = f"Not moved: {exc}.", before
-    out = render(deps, user, moved)
+    try:
+        out = render(deps, user, moved)
+    except BusyError:
+        return busy(deps, moved)
     period_changed = (moved.start, moved.end) != (before.start, before.end) or trigger is None
     return {**out, "clock": moved.to_store(), "message": message,
             "period": ({"start": moved.start, "end": moved.end} if period_changed

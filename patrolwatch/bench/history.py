@@ -38,6 +38,7 @@ from patrolwatch.settings import Settings
 from patrolwatch.store import Store
 
 UNITS, DAYS, EVERY_S = 10_000, 7, 30.0
+REQUESTS = ("frame", "hotspot", "polygon", "report", "plan")  # what ``--only`` may name
 ROOT = Path(__file__).resolve().parents[2]
 SOHO = "nte-soho-old-compton-st"
 KM2 = {"type": "Polygon", "coordinates": [[  # 1 km x 1 km around Soho
@@ -136,9 +137,10 @@ def _archive(root: Path, fleet: data.Fleet, hotspots: Any, days: int, every_s: f
 
 
 def run(settings: Settings, units: int = UNITS, days: int = DAYS, every_s: float = EVERY_S,
-        live: bool = True, keep: Path | None = None) -> dict[str, Any]:
-    """Write the week (or reuse the one kept in ``keep``), measure every history request and
-    the live screens; return figures."""
+        live: bool = True, keep: Path | None = None,
+        only: frozenset[str] = frozenset(REQUESTS)) -> dict[str, Any]:
+    """Write the week (or reuse the one kept in ``keep``), measure the history requests
+    (those in ``only``) and the live screens; return figures."""
     hotspots = load_hotspots(ROOT / "config/hotspots.geojson", CoverageDefaults(), settings.zone)
     out: dict[str, Any] = {"units": units, "days": days, "every_s": every_s}
     with tempdir("pw-bench-history-") as work:
@@ -153,7 +155,7 @@ def run(settings: Settings, units: int = UNITS, days: int = DAYS, every_s: float
                                               "redis_url": server.url})
             store = Store.from_url(server.url)
             out["visits_in_redis"] = data.seed_redis(store, fleet, hotspots, since, until)
-            out.update(_requests(cfg, store, hotspots, since, until))
+            out.update(_requests(cfg, store, hotspots, since, until, only))
             if live:
                 out["live"] = live_screens_under_load(cfg, work, since, until, KM2)
         finally:
@@ -161,23 +163,28 @@ def run(settings: Settings, units: int = UNITS, days: int = DAYS, every_s: float
     return out
 
 
-def _requests(cfg: Settings, store: Store, hotspots: Any, since: float, until: float
-              ) -> dict[str, Any]:
-    """Measure each history request as the pool runs it."""
+def _requests(cfg: Settings, store: Store, hotspots: Any, since: float, until: float,
+              only: frozenset[str] = frozenset(REQUESTS)) -> dict[str, Any]:
+    """Measure each history request (of the kinds in ``only``) as the pool runs it."""
     wide = cfg.model_copy(update={"history_max_points": 10**12})  # to see what a miss costs
     km2, borough = Area(parse_geometry(KM2)), Area(parse_geometry(BOROUGH))
     soho = hotspots.by_id[SOHO]
     at = since + (until - since) / 2 + 1234.5
-    out: dict[str, Any] = {
-        "frame": in_pool_process(cfg, hotspots, "frame", (at,)),
-        "presence_hotspot_week": in_pool_process(cfg, hotspots, "hotspot",
-                                                 (SOHO, since, until)),
-        "presence_hotspot_polygon_week": in_pool_process(
-            wide, hotspots, "polygon", (Area(soho.geometry, soho.radius_m), since, until), 1),
-        "report_week": in_pool_process(cfg, hotspots, "report", (since, until), 1),
-    }
+    out: dict[str, Any] = {}
+    if "frame" in only:
+        out["frame"] = in_pool_process(cfg, hotspots, "frame", (at,))
+    if "hotspot" in only:
+        out["presence_hotspot_week"] = in_pool_process(cfg, hotspots, "hotspot",
+                                                       (SOHO, since, until))
+    if "polygon" in only:
+        out["presence_hotspot_polygon_week"] = in_pool_process(
+            wide, hotspots, "polygon", (Area(soho.geometry, soho.radius_m), since, until), 1)
+    if "report" in only:
+        out["report_week"] = in_pool_process(cfg, hotspots, "report", (since, until), 1)
     history = History(store, ArchiveReader(ArchiveStorage(cfg.archive)))
     for name, area in (("km2", km2), ("borough", borough)):
+        if "plan" not in only:
+            break
         t0 = time.perf_counter()
         try:
             p = plan(history, area, since, until, cfg.history_max_points)
@@ -186,8 +193,9 @@ def _requests(cfg: Settings, store: Store, hotspots: Any, since: float, until: f
             verdict = f"refused: {exc}"
         out[f"polygon_{name}_plan"] = {"ms": round((time.perf_counter() - t0) * 1000),
                                        "verdict": verdict[:160]}
-    out["polygon_km2_week_unbudgeted"] = in_pool_process(wide, hotspots, "polygon",
-                                                         (km2, since, until), 1)
+    if "polygon" in only:
+        out["polygon_km2_week_unbudgeted"] = in_pool_process(wide, hotspots, "polygon",
+                                                             (km2, since, until), 1)
     return out
 
 
@@ -201,9 +209,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
     parser.add_argument("--data", type=Path, metavar="DIR",
                         help="keep the generated archive in DIR and reuse it on later runs")
+    parser.add_argument("--only", default=",".join(REQUESTS), metavar="KINDS",
+                        help="measure only these requests, comma-separated: "
+                             f"{', '.join(REQUESTS)} (report and hotspot read no positions)")
     args = parser.parse_args(argv)
+    only = frozenset(k.strip() for k in args.only.split(",") if k.strip())
+    if not only or only - set(REQUESTS):
+        parser.error(f"--only takes some of {', '.join(REQUESTS)}")
     figures = run(Settings(), units=args.units, days=args.days, every_s=args.every,
-                  live=not args.no_live, keep=args.data)
+                  live=not args.no_live, keep=args.data, only=only)
     for key, value in figures.items():
         print(f"{key:>32}: {value}")
     if args.json:

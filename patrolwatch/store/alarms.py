@@ -24,10 +24,12 @@ from patrolwatch.store.keys import (
     ALARMS_OPEN_PER_UNIT,
     K_ALARM_LATCH,
     K_ALARM_LOCK,
+    K_ALARM_OUTBOX,
     K_ALARM_SPELLS,
     K_ALARMS,
     K_ALARMS_ACKED,
     K_ALARMS_ANNOUNCED,
+    K_ALARMS_EMERGENCY,
     K_ALARMS_OPEN,
     K_ALARMS_UNIT,
     K_AUDIT,
@@ -107,6 +109,19 @@ class AlarmStore(StoreBase):
         """Return every kept alarm record (the operation report)."""
         rows = cast(dict[bytes, bytes], self.r.hgetall(K_ALARMS))
         return [_decode(v) for v in rows.values()]
+
+    def emergency_units(self) -> set[str]:
+        """Return every unit an EMERGENCY alarm was raised or folded for, or waits to be.
+
+        Every EMERGENCY new to a unit's timeline (the ones its status log keeps) goes through
+        the alarm outbox into ``K_ALARMS_EMERGENCY`` (unit -> its newest emergency alarm),
+        which nothing trims: so a unit outside this set has no EMERGENCY in Redis, however
+        long ago its alarms were forgotten. The operation report reads only these status logs.
+        """
+        units = {as_text(u) for u in cast(list[bytes], self.r.hkeys(K_ALARMS_EMERGENCY))}
+        for raw in cast(list[bytes], self.r.hvals(K_ALARM_OUTBOX)):
+            units.add(str(json.loads(raw)[1]))  # [id, unit, arrival, record]
+        return units
 
     # --- acknowledging ------------------------------------------------------------------------
     def acknowledge(self, alarm_id: str, by: str, now: float) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ in the snapshot's shape that the page does not follow breaks this test.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -126,10 +127,19 @@ def test_the_page_shows_what_the_evaluator_computed(
     dash_duo.start_server(app, port=free_port())
     dash_duo.wait_for_element(".leaflet-container", timeout=15)
 
-    # Hotspot pins coloured by the evaluator's states.
-    pins = wait_until(lambda: (m := read_map(dash_duo)) and len(m["pins"]) == 3 and m["pins"],
-                      20, what="three hotspot pins")
-    assert pins == {hid: HOTSPOT_LOOK[state].colour for hid, state in states.items()}, pins
+    # Hotspot pins coloured by the evaluator's states. The layout draws the three pins "no
+    # data" before the page's first refresh brings the picture: wait for the colours, not
+    # for the pins alone (that read raced the first refresh, and lost under load).
+    expected = {hid: HOTSPOT_LOOK[state].colour for hid, state in states.items()}
+    seen: dict[str, Any] = {}
+
+    def coloured() -> bool:
+        seen["pins"] = (read_map(dash_duo) or {}).get("pins")
+        return bool(seen["pins"] == expected)
+
+    with contextlib.suppress(TimeoutError):
+        wait_until(coloured, 20, what="the evaluator's colours on the hotspot pins")
+    assert seen["pins"] == expected, seen["pins"]
     dash_duo.wait_for_text_to_equal("#pw-count-gaps .pw-big", "1", timeout=15)
 
     # The gap is listed with how long it has had no presence and the nearest free unit.

@@ -121,3 +121,35 @@ def test_a_small_area_within_budget_is_answered_in_the_pool(app_world: dict[str,
     # Ten minutes of twenty units: within the budget, answered (who was there).
     assert r.status_code == 200, r.get_json()
     assert {u["id"] for u in r.get_json()["units"]} <= {f"CW-{u:03d}" for u in range(20)}
+
+
+def test_a_full_pool_leaves_the_replay_page_working_and_says_so(
+        app_world: dict[str, Any]) -> None:
+    from dash import no_update
+
+    from dashboard import ids
+    from dashboard.replay import actions as replay
+    from dashboard.replay.callbacks import CONTROL_TARGETS
+
+    app, t0 = app_world["app"], app_world["t0"]
+    deps = app.server.extensions["patrolwatch"]
+    pool = app.server.extensions[POOL_EXTENSION]
+    now = time.time()
+    clock = {"start": t0, "end": t0 + 3 * 3600, "at": t0 + 1800, "playing": True,
+             "speed": 60, "follow": None}
+    with app.server.test_request_context():
+        # Every place taken (one worker, no queue), as while another history request runs.
+        assert pool.places.acquire(blocking=False)
+        try:
+            out = replay.on_control(deps, "sgt", ids.REPLAY_TICK, clock, None, None, None,
+                                    None, None, now)
+        finally:
+            pool.places.release()
+        assert set(out) == set(CONTROL_TARGETS)  # every output answered: no callback error
+        assert "History is busy" in out["message"] and "Try again in a moment" in out["message"]
+        assert all(out[k] is no_update for k in out if k != "message")  # nothing moved
+        # The next tick asks again: the frame comes and the message goes.
+        out = replay.on_control(deps, "sgt", ids.REPLAY_TICK, clock, None, None, None,
+                                None, None, now)
+    assert out["message"] == ""
+    assert len(out["units"]["features"]) == 20 and out["clock"]["at"] > clock["at"]
