@@ -2,7 +2,10 @@
 
 Removal is exact: a window is removed only if Redis still holds exactly the members the
 archive was written from (a Lua check of the count, else the members one by one), so a
-late point that arrived in the window meanwhile stays in Redis for the next run.
+late point that arrived in the window meanwhile stays in Redis for the next run. A point's
+extras (``keys.k_trail_extras``) go in the same script call as the point itself: no crash
+leaves one without the other, and extras nobody archived (a point that arrived between
+the two reads) stay.
 """
 
 from __future__ import annotations
@@ -13,16 +16,37 @@ from typing import Any, cast
 
 from patrolwatch.store.base import StoreBase
 from patrolwatch.store.codec import as_text
-from patrolwatch.store.keys import K_ARCHIVE_LOCK, K_ARCHIVED_UNTIL, k_status_log, k_trail
+from patrolwatch.store.keys import (
+    K_ARCHIVE_LOCK,
+    K_ARCHIVED_UNTIL,
+    k_status_log,
+    k_trail,
+    k_trail_extras,
+)
 
 REMOVE_CHUNK = 5000  # members per ZREM when a window changed under the archiver
 
-# KEYS: trail; ARGV: lo, hi (exclusive), expected count. Remove the window only if it holds
-# exactly what was read; else return -1 and let the caller remove members one by one.
+# KEYS: trail, extras; ARGV: lo, hi (exclusive), expected counts of both. Remove the window
+# of both only if they hold exactly what was read and archived; else return -1 and let the
+# caller remove members one by one.
 _REMOVE_IF_COUNT = """
 local n = redis.call('ZCOUNT', KEYS[1], ARGV[1], '(' .. ARGV[2])
 if n ~= tonumber(ARGV[3]) then return -1 end
+if redis.call('ZCOUNT', KEYS[2], ARGV[1], '(' .. ARGV[2]) ~= tonumber(ARGV[4]) then
+  return -1
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], ARGV[1], '(' .. ARGV[2])
 return redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], '(' .. ARGV[2])
+"""
+
+# KEYS: trail, extras; ARGV: how many trail members follow, them, then extras members.
+# Removes both in one call; returns how many trail points went.
+_REMOVE_MEMBERS = """
+local n = tonumber(ARGV[1])
+local gone = 0
+if n > 0 then gone = redis.call('ZREM', KEYS[1], unpack(ARGV, 2, n + 1)) end
+if #ARGV > n + 1 then redis.call('ZREM', KEYS[2], unpack(ARGV, n + 2, #ARGV)) end
+return gone
 """
 
 
@@ -68,21 +92,38 @@ class ArchiveStore(StoreBase):
                 oldest = min(oldest, float(rows[0][1]))
         return oldest
 
-    def trail_window(self, units: Sequence[str], lo: float, hi: float) -> dict[str, list[bytes]]:
-        """Return each unit's raw trail members with lo <= ts < hi (units with none left out)."""
+    def trail_window(self, units: Sequence[str], lo: float, hi: float
+                     ) -> dict[str, tuple[list[bytes], list[bytes]]]:
+        """Return each unit's raw trail and extras members with lo <= ts < hi.
+
+        Units with no trail point there are left out. Each unit's trail is read before its
+        extras: a point and its extras are written in one script call, so every point
+        read finds its extras in the second read.
+        """
         pipe = self.r.pipeline(transaction=False)
         for unit in units:
             pipe.zrangebyscore(k_trail(unit), lo, f"({hi!r}")
-        return {u: rows for u, rows in zip(units, pipe.execute(), strict=True) if rows}
+            pipe.zrangebyscore(k_trail_extras(unit), lo, f"({hi!r}")
+        rows = pipe.execute()
+        return {u: (rows[2 * i], rows[2 * i + 1]) for i, u in enumerate(units) if rows[2 * i]}
 
     def remove_trail_window(self, read: Mapping[str, Sequence[bytes]], lo: float,
-                            hi: float) -> int:
-        """Remove what ``trail_window`` returned, exactly; return how many points went."""
+                            hi: float,
+                            extras: Mapping[str, Sequence[bytes | None]] | None = None) -> int:
+        """Remove what ``trail_window`` returned, exactly; return how many points went.
+
+        ``extras``: per unit, the extras member archived with each point read (in the same
+        order; None: it had none). A point's extras leave with it, in the same call, so no
+        point is ever left in Redis without them; extras not named stay.
+        """
+        extras = extras or {}
         units = list(read)
         pipe: Any = self.r.pipeline(transaction=False)
         for unit in units:
-            pipe.execute_command("EVAL", _REMOVE_IF_COUNT, 1, k_trail(unit), repr(lo), repr(hi),
-                                 len(read[unit]))
+            owned = {e for e in extras.get(unit, ()) if e is not None}
+            pipe.execute_command("EVAL", _REMOVE_IF_COUNT, 2, k_trail(unit),
+                                 k_trail_extras(unit), repr(lo), repr(hi), len(read[unit]),
+                                 len(owned))
         removed = 0
         changed = []
         for unit, n in zip(units, pipe.execute(), strict=True):
@@ -92,8 +133,13 @@ class ArchiveStore(StoreBase):
                 removed += int(n)
         for unit in changed:  # rare: a late point arrived, or retention trimmed meanwhile
             members = list(read[unit])
+            owners = list(extras.get(unit, ())) or [None] * len(members)
             for start in range(0, len(members), REMOVE_CHUNK):
-                removed += int(self.r.zrem(k_trail(unit), *members[start:start + REMOVE_CHUNK]))
+                part = members[start:start + REMOVE_CHUNK]
+                theirs = {e for e in owners[start:start + REMOVE_CHUNK] if e is not None}
+                removed += int(cast(int, self.r.execute_command(  # type: ignore[no-untyped-call]
+                    "EVAL", _REMOVE_MEMBERS, 2, k_trail(unit), k_trail_extras(unit),
+                    len(part), *part, *theirs)))
         return removed
 
     def status_members_before(self, units: Sequence[str], cutoff: float

@@ -26,7 +26,7 @@ from redis.cluster import RedisCluster
 from patrolwatch.core.model import Ack, Position, Reason, Rejection, Status, StatusChange
 from patrolwatch.core.payloads import format_time
 from patrolwatch.store.base import StoreBase
-from patrolwatch.store.codec import as_text, position_json
+from patrolwatch.store.codec import as_text, extras_tail, position_json
 from patrolwatch.store.keys import (
     FEED_MAXLEN,
     K_ALARM_OUTBOX,
@@ -52,10 +52,11 @@ from patrolwatch.store.keys import (
     k_status_log,
     k_timeline,
     k_trail,
+    k_trail_extras,
     k_unit_events,
 )
 from patrolwatch.store.picture import batch_units, bump_live_version, mark_changed
-from patrolwatch.store.scripts import ALARMS, FEED, LIVE, TRAILS
+from patrolwatch.store.scripts import ALARMS, FEED, LIVE, REMOVE_TRAIL_RANGE, TRAILS
 from patrolwatch.store.types import Batch, WriteResult
 
 LIVE_KEYS = (K_POS, K_POS_TS, K_GEO, K_STATUS, K_STATUS_TS, K_SEEN, K_LWT, K_ALARM_OUTBOX)
@@ -99,7 +100,7 @@ class _Prepared:
     """A batch's positions as the scripts take them: exact strings, computed once."""
 
     def __init__(self, positions: Sequence[Position]) -> None:
-        # (unit, ts, effective, arrival, latest JSON, lon, lat, acc)
+        # (unit, ts, effective, arrival, latest JSON, lon, lat, acc, extras)
         self.rows: list[list[Any]] = []
         for p in positions:
             ts = repr(p.ts)
@@ -108,7 +109,7 @@ class _Prepared:
                 arrival = p.ts
             self.rows.append([p.unit, ts, ts if p.ts <= arrival else repr(arrival),
                               repr(arrival), position_json(p), repr(p.lon), repr(p.lat),
-                              "" if p.acc is None else repr(p.acc)])
+                              "" if p.acc is None else repr(p.acc), extras_tail(p)])
 
 
 class BatchStore(StoreBase):
@@ -232,14 +233,15 @@ class BatchStore(StoreBase):
                     ) -> tuple[list[str], list[list[Any]]]:
         """Number each row's trail key from ``first`` (appended to the row); return keys, trims.
 
-        Trimming every touched trail in every batch added two commands per position; a
-        trail needs trimming about hourly, and its TTL outlasts retention by twice that.
+        Each unit's extras key follows its trail key (index + 1). Trimming every touched
+        trail in every batch added two commands per position; a trail needs trimming about
+        hourly, and its TTL outlasts retention by twice that.
         """
         index: dict[str, int] = {}
         for row in prepared.rows:
             i = index.get(row[0])
             if i is None:
-                i = index[row[0]] = first + len(index)
+                i = index[row[0]] = first + 2 * len(index)
             row.append(i)
         cutoff = repr(now - self.trail_retention_s)
         ttl = int(self.trail_retention_s + 2 * TRAIL_TRIM_EVERY_S)
@@ -248,7 +250,7 @@ class BatchStore(StoreBase):
             if now - self._trimmed.get(unit, -math.inf) >= TRAIL_TRIM_EVERY_S:
                 self._trimmed[unit] = now
                 trims.append([i, cutoff, ttl])
-        return [k_trail(u) for u in index], trims
+        return [k for u in index for k in (k_trail(u), k_trail_extras(u))], trims
 
     def _queue_trails(self, pipe: Any, prepared: _Prepared, now: float) -> int:
         """Queue one trail script per hash slot (Cluster); return how many were queued."""
@@ -261,9 +263,9 @@ class BatchStore(StoreBase):
             groups.setdefault(slot, []).append(row)
         for rows in groups.values():
             group = _Prepared([])
-            group.rows = [r[:8] for r in rows]
+            group.rows = [r[:9] for r in rows]
             keys, trims = self._trail_keys(group, now, first=1)
-            points = [[r[8], r[1], f"{r[1]},{r[6]},{r[5]},{r[7]}"] for r in group.rows]
+            points = [[r[9], r[1], f"{r[1]},{r[6]},{r[5]},{r[7]}", r[8]] for r in group.rows]
             _eval(pipe, TRAILS, keys, orjson.dumps(points), orjson.dumps(trims))
         return len(groups)
 
@@ -295,8 +297,8 @@ class BatchStore(StoreBase):
     def _delete_off_duty(self, dels: Sequence[tuple[str, str, str]], now: float) -> None:
         """Delete what late OFF_DUTY statuses cover, and audit each deletion (period, count)."""
         pipe = self.r.pipeline(transaction=False)
-        for unit, since, until in dels:
-            pipe.zremrangebyscore(k_trail(unit), since, until)
+        for unit, since, until in dels:  # the trail and its extras together (one slot)
+            _eval(pipe, REMOVE_TRAIL_RANGE, [k_trail(unit), k_trail_extras(unit)], since, until)
         counts = pipe.execute()
         pipe = self.r.pipeline(transaction=False)
         for (unit, since, until), count in zip(dels, counts, strict=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -21,6 +22,52 @@ def unpack_point(member: str | bytes) -> tuple[float, float, float, float | None
     text = member.decode() if isinstance(member, bytes) else member
     ts, lat, lon, acc = text.split(",")
     return float(ts), float(lat), float(lon), (float(acc) if acc else None)
+
+
+# A trail point's extras (keys.k_trail_extras): what the trail member, the message's identity,
+# does not carry. The source is one letter: a member is a few bytes shorter at every point.
+SOURCE_CODES = {"native": "n", "owntracks": "o", "tetra": "t"}
+SOURCE_NAMES = {code: name for name, code in SOURCE_CODES.items()}
+
+
+def extras_tail(p: Position) -> str:
+    """Return ``speed|heading|battery|source`` of a point, as its extras member ends."""
+    return (f"{'' if p.speed is None else repr(p.speed)}|"
+            f"{'' if p.heading is None else repr(p.heading)}|"
+            f"{'' if p.battery is None else repr(p.battery)}|{SOURCE_CODES[p.source]}")
+
+
+def join_extras(members: Sequence[bytes], extras: Iterable[bytes]
+                ) -> tuple[list[bytes | None], list[bytes | None]]:
+    """Return each trail member's extras tail and its extras member (None: none kept).
+
+    An extras member is ``head|tail``: its head is the point's ``ts`` spelt as in the trail
+    member, or the whole trail member when the unit already held a point of that ``ts``
+    when it was written (``scripts.LIVE``), so each point finds its own. A bare ``ts`` head
+    goes to the one point of that time that has no whole-member head; if several lack one
+    (points written before extras were kept), none of them gets it.
+    """
+    whole: dict[bytes, bytes] = {}
+    bare: dict[bytes, bytes] = {}
+    for raw in extras:
+        head = raw.split(b"|", 1)[0]
+        (whole if b"," in head else bare)[head] = raw
+    tails: list[bytes | None] = [None] * len(members)
+    used: list[bytes | None] = [None] * len(members)
+    waiting: dict[bytes, list[int]] = {}
+    for i, m in enumerate(members):
+        own = whole.get(m)
+        if own is not None:
+            tails[i] = own.split(b"|", 1)[1]
+            used[i] = own
+        else:
+            waiting.setdefault(m.split(b",", 1)[0], []).append(i)
+    for ts, rows in waiting.items():
+        plain = bare.get(ts)
+        if plain is not None and len(rows) == 1:
+            tails[rows[0]] = plain.split(b"|", 1)[1]
+            used[rows[0]] = plain
+    return tails, used
 
 
 def position_json(p: Position) -> str:

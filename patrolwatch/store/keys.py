@@ -32,6 +32,16 @@ def k_trail(unit: str) -> str:
     return f"pw:trail:{{{unit}}}"
 
 
+def k_trail_extras(unit: str) -> str:
+    """Return the key of a unit's trail extras (ZSET score=event time, member=packed extras).
+
+    Same hash tag as ``k_trail``: one script writes, trims and removes both together.
+    Members are ``ts|speed|heading|battery|source`` (``codec.pack_extras``), written only
+    when the trail point itself is new, so the trail member stays the message's identity.
+    """
+    return f"pw:trailx:{{{unit}}}"
+
+
 def k_status_log(unit: str) -> str:
     """Return the key of a unit's status history (ZSET score=event time)."""
     return f"pw:statuslog:{{{unit}}}"

@@ -15,7 +15,7 @@ from __future__ import annotations
 # EMERGENCY runs KEYS[i+2] (core.timeline; keys.k_timeline and neighbours).
 # ARGV[1]: {"s": [[unit, ts, eff, arrival, emergency 0/1, status, json, arrival µs padded,
 #                  alarm id?, alarm json?]],
-#           "p": [[unit, ts, eff, arrival, json, lon, lat, acc, trail key index?]],
+#           "p": [[unit, ts, eff, arrival, json, lon, lat, acc, extras, trail key index?]],
 #           "seen": [[unit, eff]], "l": [[unit, ts]], "u": {unit: i}, "cut": cutoff,
 #           "ttl": seconds, "t"?: trims, "maxlen"?}
 # On a single Redis, KEYS go on with the feed and the batch's trail keys (see below).
@@ -216,20 +216,31 @@ for _, raw in ipairs(redis.call('HVALS', KEYS[8])) do
   if not mine then outbox[#outbox + 1] = row end
 end
 -- On a single Redis (b.t present) the trail points and their feed entries go in this call:
--- KEYS[b.fi] is the feed, p[9] the index of the unit's trail key; b.t the trims.
+-- KEYS[b.fi] is the feed, p[10] the index of the unit's trail key, p[10] + 1 its extras;
+-- b.t the trims. A point's extras (speed|heading|battery|source, p[9]) are added only when
+-- the point is new, so a re-delivery never adds a second; their head is the point's ts, or
+-- its whole trail member when the unit holds another point of that ts (codec.join_extras).
 local trail_flags = {}
 if b.t then
   for i, p in ipairs(b.p or {}) do
     if off[i] == '0' then
       local member = p[2] .. ',' .. p[7] .. ',' .. p[6] .. ',' .. p[8]
-      trail_flags[#trail_flags + 1] = tostring(redis.call('ZADD', KEYS[p[9]], p[2], member))
+      local added = redis.call('ZADD', KEYS[p[10]], p[2], member)
+      trail_flags[#trail_flags + 1] = tostring(added)
+      if added == 1 then
+        local head = p[2]
+        if redis.call('ZCOUNT', KEYS[p[10]], p[2], p[2]) > 1 then head = member end
+        redis.call('ZADD', KEYS[p[10] + 1], p[2], head .. '|' .. p[9])
+      end
       redis.call('XADD', KEYS[b.fi], 'MAXLEN', '~', b.maxlen, '*', 'k', 'p', 'u', p[1],
                  't', p[2], 'la', p[7], 'lo', p[6], 'a', p[8])
     end
   end
   for _, t in ipairs(b.t) do
-    redis.call('ZREMRANGEBYSCORE', KEYS[t[1]], '-inf', t[2])
-    redis.call('EXPIRE', KEYS[t[1]], t[3])
+    for j = 0, 1 do
+      redis.call('ZREMRANGEBYSCORE', KEYS[t[1] + j], '-inf', t[2])
+      redis.call('EXPIRE', KEYS[t[1] + j], t[3])
+    end
   end
 end
 -- On a single Redis (b.sl: each status's log key) new statuses' log rows and feed entries
@@ -270,19 +281,35 @@ return {moved, table.concat(off), table.concat(lwt), dels, table.concat(trail_fl
         table.concat(sflags), alarms}
 """
 
-# Trail points of the units in one hash slot. KEYS: their trail keys.
-# ARGV[1]: [[key index, score, member]]; ARGV[2]: [[key index, cutoff, ttl]] trims.
+# Trail points of the units in one hash slot (Cluster). KEYS: each unit's trail key, then its
+# extras key (same hash tag). ARGV[1]: [[trail key index, score, member, extras]];
+# ARGV[2]: [[trail key index, cutoff, ttl]] trims. Extras as in LIVE: only with a new point.
 # Returns one flag per point: "1" stored, "0" already there (a re-delivery).
 TRAILS = r"""
 local flags = {}
 for i, p in ipairs(cjson.decode(ARGV[1])) do
-  flags[i] = tostring(redis.call('ZADD', KEYS[p[1]], p[2], p[3]))
+  local added = redis.call('ZADD', KEYS[p[1]], p[2], p[3])
+  flags[i] = tostring(added)
+  if added == 1 then
+    local head = p[2]
+    if redis.call('ZCOUNT', KEYS[p[1]], p[2], p[2]) > 1 then head = p[3] end
+    redis.call('ZADD', KEYS[p[1] + 1], p[2], head .. '|' .. p[4])
+  end
 end
 for _, t in ipairs(cjson.decode(ARGV[2])) do
-  redis.call('ZREMRANGEBYSCORE', KEYS[t[1]], '-inf', t[2])
-  redis.call('EXPIRE', KEYS[t[1]], t[3])
+  for j = 0, 1 do
+    redis.call('ZREMRANGEBYSCORE', KEYS[t[1] + j], '-inf', t[2])
+    redis.call('EXPIRE', KEYS[t[1] + j], t[3])
+  end
 end
 return table.concat(flags)
+"""
+
+# Remove a range of one unit's trail and of its extras together (a late OFF_DUTY's period).
+# KEYS: trail, extras; ARGV: min, max scores. Returns how many trail points went.
+REMOVE_TRAIL_RANGE = r"""
+redis.call('ZREMRANGEBYSCORE', KEYS[2], ARGV[1], ARGV[2])
+return redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2])
 """
 
 # The coverage evaluator's change feed. KEYS: feed; ARGV[1]: maxlen; ARGV[2]: [[f, v, ...]].
