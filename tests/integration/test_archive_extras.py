@@ -22,7 +22,7 @@ from patrolwatch.archive.archiver import Archiver
 from patrolwatch.archive.reader import ArchiveReader
 from patrolwatch.archive.storage import ArchiveStorage
 from patrolwatch.archive.tiers import History
-from patrolwatch.core.model import Position
+from patrolwatch.core.model import Position, Status, StatusChange
 from patrolwatch.mqtt import MqttClient
 from patrolwatch.roster import load_roster
 from patrolwatch.settings import Settings
@@ -175,3 +175,15 @@ def test_a_changed_window_removes_only_what_was_archived(redis_url: str,
     assert store.remove_trail_window({"W1": members}, t0, t0 + 3600, {"W1": owners}) == 3
     assert store.r.zrange(k_trail_extras("W1"), 0, -1) == [f"{t0 + 10!r}|7.0|||n".encode()]
     assert store.trail_count("W1") == 1
+
+
+def test_a_late_off_duty_deletes_the_points_extras_too(redis_url: str) -> None:
+    store = Store.from_url(redis_url)
+    t0 = NOW - 600
+    store.write_batch(Batch(positions=[Position("F1", t0 + i * 60, 51.5, -0.1, speed=1.0)
+                                       for i in range(5)]), now=NOW)
+    store.write_batch(Batch(statuses=[StatusChange("F1", t0 + 90, Status.OFF_DUTY),
+                                      StatusChange("F1", t0 + 150, Status.ON_PATROL)]), now=NOW)
+    kept = [t0, t0 + 60, t0 + 180, t0 + 240]  # t0 + 120 was sent off duty
+    assert [p[0] for p in store.trail("F1", 0, NOW)] == kept
+    assert [s for _, s in store.r.zrange(k_trail_extras("F1"), 0, -1, withscores=True)] == kept
