@@ -11,14 +11,17 @@ the two reads) stay.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
+
+import orjson
 
 from patrolwatch.store.base import StoreBase
 from patrolwatch.store.codec import as_text
 from patrolwatch.store.keys import (
     K_ARCHIVE_LOCK,
     K_ARCHIVED_UNTIL,
+    extras_bucket,
     k_status_log,
     k_trail,
     k_trail_extras,
@@ -26,28 +29,36 @@ from patrolwatch.store.keys import (
 
 REMOVE_CHUNK = 5000  # members per ZREM when a window changed under the archiver
 
-# KEYS: trail, extras; ARGV: lo, hi (exclusive), expected counts of both. Remove the window
-# of both only if they hold exactly what was read and archived; else return -1 and let the
-# caller remove members one by one.
+# KEYS: trail, then extras buckets; ARGV: lo, hi (exclusive), expected count, then the
+# extras archived as JSON [[bucket key index, field]]. Remove the trail's window, and those
+# extras, only if the window holds exactly what was read; else return -1 and let the caller
+# remove members one by one.
 _REMOVE_IF_COUNT = """
 local n = redis.call('ZCOUNT', KEYS[1], ARGV[1], '(' .. ARGV[2])
 if n ~= tonumber(ARGV[3]) then return -1 end
-if redis.call('ZCOUNT', KEYS[2], ARGV[1], '(' .. ARGV[2]) ~= tonumber(ARGV[4]) then
-  return -1
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], ARGV[1], '(' .. ARGV[2])
+for _, f in ipairs(cjson.decode(ARGV[4])) do redis.call('HDEL', KEYS[f[1]], f[2]) end
 return redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], '(' .. ARGV[2])
 """
 
-# KEYS: trail, extras; ARGV: how many trail members follow, them, then extras members.
-# Removes both in one call; returns how many trail points went.
+# KEYS: trail, then extras buckets; ARGV: the extras of these points as JSON [[bucket key
+# index, field]], then the trail members. Removes both in one call; returns how many
+# trail points went.
 _REMOVE_MEMBERS = """
-local n = tonumber(ARGV[1])
-local gone = 0
-if n > 0 then gone = redis.call('ZREM', KEYS[1], unpack(ARGV, 2, n + 1)) end
-if #ARGV > n + 1 then redis.call('ZREM', KEYS[2], unpack(ARGV, n + 2, #ARGV)) end
-return gone
+for _, f in ipairs(cjson.decode(ARGV[1])) do redis.call('HDEL', KEYS[f[1]], f[2]) end
+if #ARGV < 2 then return 0 end
+return redis.call('ZREM', KEYS[1], unpack(ARGV, 2, #ARGV))
 """
+
+
+def _extras_keys(unit: str, fields: Iterable[bytes | None]) -> tuple[list[str], list[list[Any]]]:
+    """Return the trail key and the extras buckets of these fields, and [[index, field]]."""
+    index = {k_trail(unit): 1}
+    named: list[list[Any]] = []
+    for field in fields:
+        if field is not None:
+            key = k_trail_extras(unit, extras_bucket(float(field.split(b",", 1)[0])))
+            named.append([index.setdefault(key, len(index) + 1), field.decode()])
+    return list(index), named
 
 
 class ArchiveStore(StoreBase):
@@ -93,26 +104,37 @@ class ArchiveStore(StoreBase):
         return oldest
 
     def trail_window(self, units: Sequence[str], lo: float, hi: float
-                     ) -> dict[str, tuple[list[bytes], list[bytes]]]:
-        """Return each unit's raw trail and extras members with lo <= ts < hi.
+                     ) -> dict[str, tuple[list[bytes], dict[bytes, bytes]]]:
+        """Return each unit's raw trail members with lo <= ts < hi, and its extras fields.
 
-        Units with no trail point there are left out. Each unit's trail is read before its
-        extras: a point and its extras are written in one script call, so every point
-        read finds its extras in the second read.
+        Units with no trail point there are left out. The extras are every field of the
+        buckets those points fall in (``codec.join_extras`` pairs them). The trails are read
+        before the extras: a point and its extras are written in one script call, so every
+        point read finds its extras in the second read.
         """
         pipe = self.r.pipeline(transaction=False)
         for unit in units:
             pipe.zrangebyscore(k_trail(unit), lo, f"({hi!r}")
-            pipe.zrangebyscore(k_trail_extras(unit), lo, f"({hi!r}")
-        rows = pipe.execute()
-        return {u: (rows[2 * i], rows[2 * i + 1]) for i, u in enumerate(units) if rows[2 * i]}
+        read = {u: rows for u, rows in zip(units, pipe.execute(), strict=True) if rows}
+        pipe = self.r.pipeline(transaction=False)
+        asked: list[str] = []
+        for unit, rows in read.items():
+            first = extras_bucket(float(rows[0].split(b",", 1)[0]))
+            last = extras_bucket(float(rows[-1].split(b",", 1)[0]))
+            for bucket in range(first, last + 1):
+                pipe.hgetall(k_trail_extras(unit, bucket))
+                asked.append(unit)
+        extras: dict[str, dict[bytes, bytes]] = {u: {} for u in read}
+        for unit, fields in zip(asked, pipe.execute(), strict=True):
+            extras[unit].update(fields)
+        return {u: (rows, extras[u]) for u, rows in read.items()}
 
     def remove_trail_window(self, read: Mapping[str, Sequence[bytes]], lo: float,
                             hi: float,
                             extras: Mapping[str, Sequence[bytes | None]] | None = None) -> int:
         """Remove what ``trail_window`` returned, exactly; return how many points went.
 
-        ``extras``: per unit, the extras member archived with each point read (in the same
+        ``extras``: per unit, the extras field archived with each point read (in the same
         order; None: it had none). A point's extras leave with it, in the same call, so no
         point is ever left in Redis without them; extras not named stay.
         """
@@ -120,10 +142,9 @@ class ArchiveStore(StoreBase):
         units = list(read)
         pipe: Any = self.r.pipeline(transaction=False)
         for unit in units:
-            owned = {e for e in extras.get(unit, ()) if e is not None}
-            pipe.execute_command("EVAL", _REMOVE_IF_COUNT, 2, k_trail(unit),
-                                 k_trail_extras(unit), repr(lo), repr(hi), len(read[unit]),
-                                 len(owned))
+            keys, fields = _extras_keys(unit, extras.get(unit, ()))
+            pipe.execute_command("EVAL", _REMOVE_IF_COUNT, len(keys), *keys, repr(lo),
+                                 repr(hi), len(read[unit]), orjson.dumps(fields))
         removed = 0
         changed = []
         for unit, n in zip(units, pipe.execute(), strict=True):
@@ -136,10 +157,9 @@ class ArchiveStore(StoreBase):
             owners = list(extras.get(unit, ())) or [None] * len(members)
             for start in range(0, len(members), REMOVE_CHUNK):
                 part = members[start:start + REMOVE_CHUNK]
-                theirs = {e for e in owners[start:start + REMOVE_CHUNK] if e is not None}
+                keys, fields = _extras_keys(unit, owners[start:start + REMOVE_CHUNK])
                 removed += int(cast(int, self.r.execute_command(  # type: ignore[no-untyped-call]
-                    "EVAL", _REMOVE_MEMBERS, 2, k_trail(unit), k_trail_extras(unit),
-                    len(part), *part, *theirs)))
+                    "EVAL", _REMOVE_MEMBERS, len(keys), *keys, orjson.dumps(fields), *part)))
         return removed
 
     def status_members_before(self, units: Sequence[str], cutoff: float

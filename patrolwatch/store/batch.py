@@ -47,6 +47,8 @@ from patrolwatch.store.keys import (
     K_STATUS_TS,
     TRAIL_TRIM_EVERY_S,
     UNIT_EVENTS_KEPT,
+    extras_bucket,
+    extras_expire_at,
     k_emergency_runs,
     k_status_ids,
     k_status_log,
@@ -206,9 +208,10 @@ class BatchStore(StoreBase):
         if single and prepared.rows:
             keys.append(K_FEED)
             body["fi"] = len(keys)
-            trails, trims = self._trail_keys(prepared, now, first=len(keys) + 1)
+            trails, trims, expires = self._trail_keys(prepared, now, first=len(keys) + 1)
             keys += trails
             body["t"] = trims
+            body["xe"] = expires
             body["maxlen"] = FEED_MAXLEN
             keys.append(K_STATS)
             body["ci"] = len(keys)
@@ -230,27 +233,38 @@ class BatchStore(StoreBase):
         return True
 
     def _trail_keys(self, prepared: _Prepared, now: float, first: int
-                    ) -> tuple[list[str], list[list[Any]]]:
-        """Number each row's trail key from ``first`` (appended to the row); return keys, trims.
+                    ) -> tuple[list[str], list[list[Any]], list[list[int]]]:
+        """Number each row's trail key and extras bucket from ``first`` (appended to the row).
 
-        Each unit's extras key follows its trail key (index + 1). Trimming every touched
+        Return the keys, the trims and the buckets' TTLs. Trimming every touched
         trail in every batch added two commands per position; a trail needs trimming about
-        hourly, and its TTL outlasts retention by twice that.
+        hourly, and its TTL outlasts retention by twice that. An extras bucket needs no
+        trim: it expires whole once its points are past retention.
         """
         index: dict[str, int] = {}
+        trails: dict[str, int] = {}
+        buckets: dict[str, int] = {}
         for row in prepared.rows:
-            i = index.get(row[0])
-            if i is None:
-                i = index[row[0]] = first + 2 * len(index)
-            row.append(i)
+            trail = k_trail(row[0])
+            bucket = extras_bucket(float(row[1]))
+            extras = k_trail_extras(row[0], bucket)
+            for key in (trail, extras):
+                if key not in index:
+                    index[key] = first + len(index)
+            trails.setdefault(row[0], index[trail])
+            buckets.setdefault(extras, bucket)
+            row += [index[trail], index[extras]]
         cutoff = repr(now - self.trail_retention_s)
         ttl = int(self.trail_retention_s + 2 * TRAIL_TRIM_EVERY_S)
         trims = []
-        for unit, i in index.items():
+        for unit, i in trails.items():
             if now - self._trimmed.get(unit, -math.inf) >= TRAIL_TRIM_EVERY_S:
                 self._trimmed[unit] = now
                 trims.append([i, cutoff, ttl])
-        return [k for u in index for k in (k_trail(u), k_trail_extras(u))], trims
+        # Seconds from the batch's own clock, as the trail's TTL is (EXPIRE, not EXPIREAT).
+        expires = [[index[key], max(1, extras_expire_at(bucket, self.trail_retention_s)
+                                    - int(now))] for key, bucket in buckets.items()]
+        return list(index), trims, expires
 
     def _queue_trails(self, pipe: Any, prepared: _Prepared, now: float) -> int:
         """Queue one trail script per hash slot (Cluster); return how many were queued."""
@@ -264,9 +278,11 @@ class BatchStore(StoreBase):
         for rows in groups.values():
             group = _Prepared([])
             group.rows = [r[:9] for r in rows]
-            keys, trims = self._trail_keys(group, now, first=1)
-            points = [[r[9], r[1], f"{r[1]},{r[6]},{r[5]},{r[7]}", r[8]] for r in group.rows]
-            _eval(pipe, TRAILS, keys, orjson.dumps(points), orjson.dumps(trims))
+            keys, trims, expires = self._trail_keys(group, now, first=1)
+            points = [[r[9], r[1], f"{r[1]},{r[6]},{r[5]},{r[7]}", r[8], r[10]]
+                      for r in group.rows]
+            _eval(pipe, TRAILS, keys, orjson.dumps(points), orjson.dumps(trims),
+                  orjson.dumps(expires))
         return len(groups)
 
     def _queue_statuses(self, pipe: Any, statuses: Sequence[StatusChange], flags: str,
@@ -297,8 +313,20 @@ class BatchStore(StoreBase):
     def _delete_off_duty(self, dels: Sequence[tuple[str, str, str]], now: float) -> None:
         """Delete what late OFF_DUTY statuses cover, and audit each deletion (period, count)."""
         pipe = self.r.pipeline(transaction=False)
-        for unit, since, until in dels:  # the trail and its extras together (one slot)
-            _eval(pipe, REMOVE_TRAIL_RANGE, [k_trail(unit), k_trail_extras(unit)], since, until)
+        for unit, since, until in dels:
+            pipe.zrangebyscore(k_trail(unit), since, until)
+        found = pipe.execute()
+        pipe = self.r.pipeline(transaction=False)
+        for (unit, since, until), members in zip(dels, found, strict=True):
+            # The points' extras with them, in one call (one slot): under its ts or its member.
+            index = {k_trail(unit): 1}
+            fields: list[list[Any]] = []
+            for m in members:
+                ts = m.split(b",", 1)[0].decode()
+                i = index.setdefault(k_trail_extras(unit, extras_bucket(float(ts))),
+                                     len(index) + 1)
+                fields += [[i, ts], [i, m.decode()]]
+            _eval(pipe, REMOVE_TRAIL_RANGE, list(index), since, until, orjson.dumps(fields))
         counts = pipe.execute()
         pipe = self.r.pipeline(transaction=False)
         for (unit, since, until), count in zip(dels, counts, strict=True):

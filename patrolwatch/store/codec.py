@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -37,36 +37,29 @@ def extras_tail(p: Position) -> str:
             f"{'' if p.battery is None else repr(p.battery)}|{SOURCE_CODES[p.source]}")
 
 
-def join_extras(members: Sequence[bytes], extras: Iterable[bytes]
+def join_extras(members: Sequence[bytes], extras: Mapping[bytes, bytes]
                 ) -> tuple[list[bytes | None], list[bytes | None]]:
-    """Return each trail member's extras tail and its extras member (None: none kept).
+    """Return each trail member's extras tail and its extras field (None: none kept).
 
-    An extras member is ``head|tail``: its head is the point's ``ts`` spelt as in the trail
-    member, or the whole trail member when the unit already held a point of that ``ts``
-    when it was written (``scripts.LIVE``), so each point finds its own. A bare ``ts`` head
-    goes to the one point of that time that has no whole-member head; if several lack one
-    (points written before extras were kept), none of them gets it.
+    ``extras`` maps fields to tails (``keys.k_trail_extras``). A field is the point's ``ts``
+    spelt as in the trail member, or the whole trail member when the unit already held a
+    point of that ``ts`` when it was written (``scripts.LIVE``), so each point finds its
+    own. A bare ``ts`` field goes to the one point of that time that has no whole-member
+    field; if several lack one (points written before extras were kept), none gets it.
     """
-    whole: dict[bytes, bytes] = {}
-    bare: dict[bytes, bytes] = {}
-    for raw in extras:
-        head = raw.split(b"|", 1)[0]
-        (whole if b"," in head else bare)[head] = raw
     tails: list[bytes | None] = [None] * len(members)
     used: list[bytes | None] = [None] * len(members)
     waiting: dict[bytes, list[int]] = {}
     for i, m in enumerate(members):
-        own = whole.get(m)
+        own = extras.get(m)
         if own is not None:
-            tails[i] = own.split(b"|", 1)[1]
-            used[i] = own
+            tails[i], used[i] = own, m
         else:
             waiting.setdefault(m.split(b",", 1)[0], []).append(i)
     for ts, rows in waiting.items():
-        plain = bare.get(ts)
+        plain = extras.get(ts)
         if plain is not None and len(rows) == 1:
-            tails[rows[0]] = plain.split(b"|", 1)[1]
-            used[rows[0]] = plain
+            tails[rows[0]], used[rows[0]] = plain, ts
     return tails, used
 
 

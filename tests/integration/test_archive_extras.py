@@ -26,7 +26,7 @@ from patrolwatch.core.model import Position, Status, StatusChange
 from patrolwatch.mqtt import MqttClient
 from patrolwatch.roster import load_roster
 from patrolwatch.settings import Settings
-from patrolwatch.store import K_POS, Batch, Store, k_trail, k_trail_extras
+from patrolwatch.store import K_POS, Batch, Store, k_trail
 from tests.integration.conftest import RunningWorker
 from tests.lip_encoder import lat_code, lon_code, short_report
 from tests.services import wait_until
@@ -36,6 +36,14 @@ ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_764_590_400.0  # 2025-12-01 12:00 UTC
 COLUMNS = ("speed", "heading", "battery", "source")
 RADIO_UNIT, RADIO_ISSI = "CW-413", 1002413  # config/units.yaml
+
+
+def extras_of(store: Store, unit: str) -> dict[bytes, bytes]:
+    """Return every extras field a unit holds in Redis, whatever its bucket."""
+    out: dict[bytes, bytes] = {}
+    for key in store.r.keys(f"pw:trailx:{{{unit}}}:*"):  # type: ignore[union-attr]
+        out.update(store.r.hgetall(key))  # type: ignore[arg-type]
+    return out
 
 
 def archived(root: Path) -> dict[tuple[str, float], dict[str, Any]]:
@@ -80,7 +88,7 @@ def test_every_ingest_path_archives_every_column(
                         hot_hours=1)
     Archiver(settings, store).run_once(time.time() + 2 * 3600)
     assert all(store.trail_count(u) == 0 for u in units)
-    assert all(store.r.zcard(k_trail_extras(u)) == 0 for u in units)  # left with their points
+    assert all(extras_of(store, u) == {} for u in units)  # left with their points
 
     rows = archived(tmp_path / "a")
     assert {k[0] for k in rows} == set(units)
@@ -111,16 +119,16 @@ def test_a_duplicate_never_adds_a_second_extras(redis_url: str, tmp_path: Path) 
     result = store.write_batch(Batch(positions=[other]), now=NOW)
     assert result.duplicate_points == 1
     assert store.r.zcard(k_trail("D1")) == 1
-    assert store.r.zrange(k_trail_extras("D1"), 0, -1) == [f"{p.ts!r}|2.0|45.0|90.0|n".encode()]
+    assert extras_of(store, "D1") == {repr(p.ts).encode(): b"2.0|45.0|90.0|n"}
 
     # Two points of one time (different places): each keeps its own extras.
     twin = Position("D1", p.ts, 51.6, -0.2, speed=3.0, heading=10.0, battery=80.0,
                     source="owntracks")
     store.write_batch(Batch(positions=[twin]), now=NOW)
-    assert store.r.zcard(k_trail_extras("D1")) == 2
+    assert len(extras_of(store, "D1")) == 2
     settings = Settings(redis_url=redis_url, archive=str(tmp_path / "a"), hot_hours=1)
     Archiver(settings, store).run_once(NOW)
-    assert store.r.exists(k_trail("D1"), k_trail_extras("D1")) == 0
+    assert store.trail_count("D1") == 0 and extras_of(store, "D1") == {}
     rows = duckdb.sql(f"""
         SELECT lat::DOUBLE, speed, heading, battery, source FROM read_parquet(
             '{tmp_path}/a/positions/day=*/*.parquet') ORDER BY lat""").fetchall()
@@ -146,7 +154,7 @@ def test_a_late_point_older_than_the_hot_period_is_archived_whole(redis_url: str
     store.write_batch(Batch(positions=late), now=NOW)
     assert history.trail("L1", t0, NOW, 100).total == 7  # answered before the next pass
     archiver.run_once(NOW)
-    assert store.r.exists(k_trail("L1"), k_trail_extras("L1")) == 0
+    assert store.trail_count("L1") == 0 and extras_of(store, "L1") == {}
     rows = archived(tmp_path / "a")
     assert len(rows) == 7
     assert rows[("L1", t0 + 90)] == {"lat": 51.51, "lon": -0.11, "acc": 3.0, "speed": 4.5,
@@ -173,7 +181,7 @@ def test_a_changed_window_removes_only_what_was_archived(redis_url: str,
     tails, owners = join_extras(members, extras)
     assert tails == [b"0.0|||t", b"1.0|||t", b"2.0|||t"]
     assert store.remove_trail_window({"W1": members}, t0, t0 + 3600, {"W1": owners}) == 3
-    assert store.r.zrange(k_trail_extras("W1"), 0, -1) == [f"{t0 + 10!r}|7.0|||n".encode()]
+    assert extras_of(store, "W1") == {repr(t0 + 10).encode(): b"7.0|||n"}
     assert store.trail_count("W1") == 1
 
 
@@ -186,4 +194,4 @@ def test_a_late_off_duty_deletes_the_points_extras_too(redis_url: str) -> None:
                                       StatusChange("F1", t0 + 150, Status.ON_PATROL)]), now=NOW)
     kept = [t0, t0 + 60, t0 + 180, t0 + 240]  # t0 + 120 was sent off duty
     assert [p[0] for p in store.trail("F1", 0, NOW)] == kept
-    assert [s for _, s in store.r.zrange(k_trail_extras("F1"), 0, -1, withscores=True)] == kept
+    assert sorted(float(f) for f in extras_of(store, "F1")) == kept

@@ -197,14 +197,15 @@ def test_trail_extras_are_written_trimmed_and_archived_on_a_cluster(
     cluster = cast(RedisCluster, store.r)
     for i in range(30):
         unit = f"U{i:03d}"
+        extras = store_module.k_trail_extras(unit, store_module.extras_bucket(old + i))
         assert cluster.keyslot(store_module.k_trail(unit)) == cluster.keyslot(  # type: ignore[no-untyped-call]
-            store_module.k_trail_extras(unit))
-        assert store.r.zrange(store_module.k_trail_extras(unit), 0, -1) == [
-            f"{old + i!r}|{1.0 + i!r}|90.0|50.0|o".encode()]
+            extras)
+        assert store.r.hgetall(extras) == {
+            repr(old + i).encode(): f"{1.0 + i!r}|90.0|50.0|o".encode()}
     settings = Settings(archive=str(tmp_path / "a"), hot_hours=1)
     Archiver(settings, store).run_once(now)
-    assert all(store.r.exists(store_module.k_trail(f"U{i:03d}"),
-                              store_module.k_trail_extras(f"U{i:03d}")) == 0 for i in range(30))
+    assert all(store.r.exists(store_module.k_trail(f"U{i:03d}"), store_module.k_trail_extras(
+        f"U{i:03d}", store_module.extras_bucket(old + i))) == 0 for i in range(30))
     rows = duckdb.sql(f"""SELECT speed, heading, battery, source FROM read_parquet(
         '{tmp_path}/a/positions/day=*/*.parquet') ORDER BY speed""").fetchall()
     assert rows == [(1.0 + i, 90.0, 50.0, "owntracks") for i in range(30)]
