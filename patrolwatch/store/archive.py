@@ -3,9 +3,9 @@
 Removal is exact: a window is removed only if Redis still holds exactly the members the
 archive was written from (a Lua check of the count, else the members one by one), so a
 late point that arrived in the window meanwhile stays in Redis for the next run. A point's
-extras (``keys.k_trail_extras``) go in the same script call as the point itself: no crash
-leaves one without the other, and extras nobody archived (a point that arrived between
-the two reads) stay.
+extras (``keys.k_trail_extras``) go in the same script call as the point itself, so no crash
+leaves a point in Redis without them; extras nobody archived (those of a point that arrived
+between the two reads) stay.
 """
 
 from __future__ import annotations
