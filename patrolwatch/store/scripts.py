@@ -221,7 +221,8 @@ end
 -- bucket (keys.k_trail_extras); b.t the trims, b.xe the buckets' TTLs. A point's
 -- extras (speed|heading|battery|source, p[9]) are added only when the point is new, so a
 -- re-delivery never adds a second; their field is the point's ts, or its whole trail
--- member when the unit holds another point of that ts (codec.join_extras).
+-- member when that ts is taken by another point (codec.join_extras). HSETNX: one call
+-- for the usual case.
 local trail_flags = {}
 if b.t then
   for i, p in ipairs(b.p or {}) do
@@ -229,10 +230,8 @@ if b.t then
       local member = p[2] .. ',' .. p[7] .. ',' .. p[6] .. ',' .. p[8]
       local added = redis.call('ZADD', KEYS[p[10]], p[2], member)
       trail_flags[#trail_flags + 1] = tostring(added)
-      if added == 1 then
-        local field = p[2]
-        if redis.call('ZCOUNT', KEYS[p[10]], p[2], p[2]) > 1 then field = member end
-        redis.call('HSET', KEYS[p[11]], field, p[9])
+      if added == 1 and redis.call('HSETNX', KEYS[p[11]], p[2], p[9]) == 0 then
+        redis.call('HSET', KEYS[p[11]], member, p[9])
       end
       redis.call('XADD', KEYS[b.fi], 'MAXLEN', '~', b.maxlen, '*', 'k', 'p', 'u', p[1],
                  't', p[2], 'la', p[7], 'lo', p[6], 'a', p[8])
@@ -292,10 +291,8 @@ local flags = {}
 for i, p in ipairs(cjson.decode(ARGV[1])) do
   local added = redis.call('ZADD', KEYS[p[1]], p[2], p[3])
   flags[i] = tostring(added)
-  if added == 1 then
-    local field = p[2]
-    if redis.call('ZCOUNT', KEYS[p[1]], p[2], p[2]) > 1 then field = p[3] end
-    redis.call('HSET', KEYS[p[5]], field, p[4])
+  if added == 1 and redis.call('HSETNX', KEYS[p[5]], p[2], p[4]) == 0 then
+    redis.call('HSET', KEYS[p[5]], p[3], p[4])
   end
 end
 for _, t in ipairs(cjson.decode(ARGV[2])) do
