@@ -43,8 +43,9 @@ def join_extras(members: Sequence[bytes], extras: Mapping[bytes, bytes]
 
     ``extras`` maps fields to tails (``keys.k_trail_extras``). A field is the point's ``ts``
     spelt as in the trail member, or the whole trail member when a field of that ``ts``
-    was already there when it was written (``scripts.LIVE``), so each point finds its own. A bare ``ts`` field goes to the one point of that time that has no whole-member
-    field; if several lack one (points written before extras were kept), none gets it.
+    was already there when it was written (``scripts.LIVE``), so each point finds its own.
+    A bare ``ts`` field goes to the one point of that time that has no whole-member field;
+    if several lack one (points written before extras were kept), none gets it.
     """
     tails: list[bytes | None] = [None] * len(members)
     used: list[bytes | None] = [None] * len(members)

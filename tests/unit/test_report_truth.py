@@ -82,7 +82,8 @@ def test_observed_time_is_judged_in_percent_with_the_dosage_thresholds() -> None
 
 
 @pytest.mark.parametrize("table", TABLES)
-def test_each_csv_table_is_tidy_for_dictreader_duckdb_and_pandas(table: str, tmp_path: Path) -> None:
+def test_each_csv_table_is_tidy_for_dictreader_duckdb_and_pandas(table: str,
+                                                                  tmp_path: Path) -> None:
     report = _report([(NOON - 3600, {"x": "gap"}, True)])
     evil = report_view.ShiftRow("h1", '=HYPERLINK("evil")', NOON, NOON + 3600, 60.0, 60.0, 1,
                                 0, 0, 0.0, 0.0, 0.0, (report_view.Gap(NOON, NOON + 900),))
