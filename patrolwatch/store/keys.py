@@ -46,10 +46,11 @@ def k_trail_extras(unit: str, bucket: int) -> str:
     A HASH: field = the point's ts as its trail member spells it (or the whole trail member
     when a field of that ts is already there: another point of that time), value =
     ``speed|heading|battery|source`` (``codec.extras_tail``). Written only when the trail
-    point itself is new, so the trail member stays the message's identity. Same hash tag as ``k_trail``: one script writes
-    and removes a point and its extras together. A bucket of at most 128 fields is a
-    listpack (about 45 bytes a point; a sorted set of the same took 140); it expires on its
-    own once its points are past retention (``extras_expire_at``).
+    point itself is new, so the trail member stays the message's identity. Same hash tag
+    as ``k_trail``: one script writes and removes a point and its extras together. A
+    bucket of at most 128 fields is a listpack (about 43 bytes a point; a sorted set of the
+    same took 141); it expires on its own once its points are past retention
+    (``extras_expire_at``).
     """
     return f"pw:trailx:{{{unit}}}:{bucket}"
 
