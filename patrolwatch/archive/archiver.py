@@ -1,12 +1,14 @@
 """The archiver: moves positions, statuses and hotspot states older than the hot period to Parquet.
 
 Exactly one runs at a time (a Redis lock with expiry, renewed between batches). A batch is
-one UTC hour of every unit's trail: read from Redis, written as one file, made durable,
-then removed from Redis exactly as read. A crash anywhere leaves the points in Redis, in
-the archive, or in both, never in neither: a re-run rewrites the same file name with the
-same bytes, and readers drop duplicates by (unit, ts, lat, lon). Each unit's newest status
-before the cutoff stays in Redis too (as well as in the archive), so the status a unit is
-in at the start of the hot period is always known there.
+one UTC hour of every unit's trail, with each point's speed, heading, battery and source
+from its extras (``keys.k_trail_extras``): read from Redis, written as one file, made
+durable, then removed from Redis exactly as read, each point with its extras. A crash
+anywhere leaves the points (with their extras) in Redis, in the archive, or in both, never
+in neither: a re-run rewrites the same file name with the same bytes, and readers drop
+duplicates by (unit, ts, lat, lon). Each unit's newest status before the cutoff stays in
+Redis too (as well as in the archive), so the status a unit is in at the start of the hot
+period is always known there.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from patrolwatch.archive.tables import (
 )
 from patrolwatch.settings import Settings
 from patrolwatch.store import Store
+from patrolwatch.store.codec import join_extras
 from patrolwatch.store.replay import parse_state_member
 
 log = logging.getLogger(__name__)
@@ -97,11 +100,15 @@ class Archiver:
     def _positions(self, chunks: list[list[str]], lo: float, hi: float,
                    result: RunResult) -> None:
         read: dict[str, list[bytes]] = {}
+        tails: dict[str, list[bytes | None]] = {}
+        owners: dict[str, list[bytes | None]] = {}
         for chunk in chunks:
-            read.update(self.store.trail_window(chunk, lo, hi))
+            for unit, (members, extras) in self.store.trail_window(chunk, lo, hi).items():
+                read[unit] = members
+                tails[unit], owners[unit] = join_extras(members, extras)
         if not read:
             return
-        table, digest = positions_table(read)
+        table, digest = positions_table(read, tails)
         rel = (f"{layout.day_dir(layout.POSITIONS, layout.day_of(lo))}/"
                f"{layout.file_name(lo, digest)}")
         result.bytes_written += self.storage.write_parquet(rel, table,
@@ -113,11 +120,12 @@ class Archiver:
         result.bytes_written += self.storage.write_parquet(
             index, unit_hours_table(table, layout.hour_floor(lo)),
             **PARQUET_OPTIONS[layout.UNIT_HOURS])
-        # Durable now: only what was read (and written) leaves Redis.
+        # Durable now: only what was read (and written) leaves Redis, each point's extras
+        # with it.
         for chunk in chunks:
             part = {u: read[u] for u in chunk if u in read}
             if part:
-                self.store.remove_trail_window(part, lo, hi)
+                self.store.remove_trail_window(part, lo, hi, {u: owners[u] for u in part})
         result.points += table.num_rows
 
     def _statuses(self, chunks: list[list[str]], cutoff: float, result: RunResult) -> None:

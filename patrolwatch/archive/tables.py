@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from patrolwatch.store.codec import SOURCE_NAMES
 from patrolwatch.store.replay import parse_state_member
 
 LAT_TYPE = pa.decimal128(9, 7)
@@ -56,6 +57,8 @@ PARQUET_OPTIONS: dict[str, dict[str, Any]] = {
     "unit_hours": {"compression": "zstd", "row_group_size": ROW_GROUP},
 }
 _CSV_TYPES = {"ts": pa.float64(), "lat": pa.float64(), "lon": pa.float64(), "acc": pa.float64()}
+_EXTRAS_TYPES = {"speed": pa.float64(), "heading": pa.float64(), "battery": pa.float64(),
+                 "source": pa.string()}
 
 
 def quantize(ts: float, lat: float, lon: float) -> tuple[float, float, float]:
@@ -76,15 +79,22 @@ def _micros(ts: np.ndarray[Any, Any]) -> pa.Array:
     return pa.array(np.rint(ts * 1e6).astype(np.int64), type=pa.int64()).cast(TS_TYPE)
 
 
-def positions_table(members: Mapping[str, Sequence[bytes]]) -> tuple[pa.Table, str]:
+def positions_table(members: Mapping[str, Sequence[bytes]],
+                    extras: Mapping[str, Sequence[bytes | None]] | None = None
+                    ) -> tuple[pa.Table, str]:
     """Return raw trail members (``ts,lat,lon,acc``) as a table sorted by unit, ts; and its digest.
 
-    The digest is of the members themselves, in unit order then Redis's own order (score,
-    then member), so the same points always give the same digest.
+    ``extras``: per unit, each member's ``speed|heading|battery|source`` tail
+    (``codec.join_extras``; None where the point has none: those columns are null). The
+    digest is of the members themselves, in unit order then Redis's own order (score, then
+    member), and of the extras where a unit has any, so the same points always give the
+    same digest, and the same digest the same bytes.
     """
+    extras = extras or {}
     units = sorted(members)
     digest = hashlib.blake2b(digest_size=16)
     buf = io.BytesIO()
+    tails = io.BytesIO()
     counts = []
     for unit in units:
         rows = members[unit]
@@ -93,23 +103,44 @@ def positions_table(members: Mapping[str, Sequence[bytes]]) -> tuple[pa.Table, s
         digest.update(block)
         buf.write(block)
         counts.append(len(rows))
+        mine = extras.get(unit) or [None] * len(rows)
+        lines = b"\n".join(b"|||" if t is None else t for t in mine) + b"\n"
+        if any(t is not None for t in mine):
+            digest.update(b"\0" + lines)
+        tails.write(lines)
     n = sum(counts)
     parsed = pacsv.read_csv(
         io.BytesIO(buf.getvalue()),
         read_options=pacsv.ReadOptions(column_names=["ts", "lat", "lon", "acc"]),
         convert_options=pacsv.ConvertOptions(column_types=_CSV_TYPES),
     )
+    more = pacsv.read_csv(
+        io.BytesIO(tails.getvalue()),
+        read_options=pacsv.ReadOptions(column_names=["speed", "heading", "battery", "source"]),
+        parse_options=pacsv.ParseOptions(delimiter="|", quote_char=False),
+        convert_options=pacsv.ConvertOptions(column_types=_EXTRAS_TYPES,
+                                             strings_can_be_null=True, null_values=[""]),
+    )
     indices = pa.array(np.repeat(np.arange(len(units), dtype=np.int32), counts))
     unit_col = pa.DictionaryArray.from_arrays(indices, pa.array(units, type=pa.string()))
-    nulls = pa.nulls(n, pa.float64())
     table = pa.Table.from_arrays([
         unit_col, _micros(parsed["ts"].to_numpy()),
         _decimals(parsed["lat"].to_numpy(), LAT_TYPE),
         _decimals(parsed["lon"].to_numpy(), LON_TYPE),
-        parsed["acc"].combine_chunks(), nulls, nulls, nulls,
-        pa.nulls(n, pa.dictionary(pa.int32(), pa.string())),
+        parsed["acc"].combine_chunks(), more["speed"].combine_chunks(),
+        more["heading"].combine_chunks(), more["battery"].combine_chunks(),
+        _sources(more["source"].combine_chunks()) if n else pa.nulls(
+            0, pa.dictionary(pa.int32(), pa.string())),
     ], schema=POSITION_SCHEMA)
     return spatial_order(table), digest.hexdigest()
+
+
+def _sources(codes: pa.Array) -> pa.DictionaryArray:
+    """Return one-letter source codes (``codec.SOURCE_CODES``) as a dictionary of names."""
+    encoded = codes.dictionary_encode()
+    names = [SOURCE_NAMES.get(c, c) for c in encoded.dictionary.to_pylist()]
+    return pa.DictionaryArray.from_arrays(pa.array(encoded.indices, type=pa.int32()),
+                                          pa.array(names, type=pa.string()))
 
 
 def spatial_order(table: pa.Table) -> pa.Table:

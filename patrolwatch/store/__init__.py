@@ -12,7 +12,13 @@ from patrolwatch.store.codec import pack_point, unpack_point, visit_member
 from patrolwatch.store.coverage import CoverageStore
 from patrolwatch.store.history import HistoryStore, TierReads, points_for
 from patrolwatch.store.keys import *  # noqa: F403  (every key name, for tests and benches)
-from patrolwatch.store.keys import k_status_log, k_trail, k_unit_events, k_visits
+from patrolwatch.store.keys import (
+    k_status_log,
+    k_trail,
+    k_trail_extras,
+    k_unit_events,
+    k_visits,
+)
 from patrolwatch.store.live import LiveStore
 from patrolwatch.store.picture import PictureStore
 from patrolwatch.store.replay import ReplayStore, ReportReads
@@ -35,6 +41,7 @@ __all__ = [
     "WriteResult",
     "k_status_log",
     "k_trail",
+    "k_trail_extras",
     "k_unit_events",
     "k_visits",
     "pack_point",

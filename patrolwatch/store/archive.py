@@ -2,28 +2,63 @@
 
 Removal is exact: a window is removed only if Redis still holds exactly the members the
 archive was written from (a Lua check of the count, else the members one by one), so a
-late point that arrived in the window meanwhile stays in Redis for the next run.
+late point that arrived in the window meanwhile stays in Redis for the next run. A point's
+extras (``keys.k_trail_extras``) go in the same script call as the point itself, so no crash
+leaves a point in Redis without them; extras nobody archived (those of a point that arrived
+between the two reads) stay.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
+
+import orjson
 
 from patrolwatch.store.base import StoreBase
 from patrolwatch.store.codec import as_text
-from patrolwatch.store.keys import K_ARCHIVE_LOCK, K_ARCHIVED_UNTIL, k_status_log, k_trail
+from patrolwatch.store.keys import (
+    K_ARCHIVE_LOCK,
+    K_ARCHIVED_UNTIL,
+    extras_bucket,
+    k_status_log,
+    k_trail,
+    k_trail_extras,
+)
 
 REMOVE_CHUNK = 5000  # members per ZREM when a window changed under the archiver
 
-# KEYS: trail; ARGV: lo, hi (exclusive), expected count. Remove the window only if it holds
-# exactly what was read; else return -1 and let the caller remove members one by one.
+# KEYS: trail, then extras buckets; ARGV: lo, hi (exclusive), expected count, then the
+# extras archived as JSON [[bucket key index, field]]. Remove the trail's window, and those
+# extras, only if the window holds exactly what was read; else return -1 and let the caller
+# remove members one by one.
 _REMOVE_IF_COUNT = """
 local n = redis.call('ZCOUNT', KEYS[1], ARGV[1], '(' .. ARGV[2])
 if n ~= tonumber(ARGV[3]) then return -1 end
+for _, f in ipairs(cjson.decode(ARGV[4])) do redis.call('HDEL', KEYS[f[1]], f[2]) end
 return redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], '(' .. ARGV[2])
 """
+
+# KEYS: trail, then extras buckets; ARGV: the extras of these points as JSON [[bucket key
+# index, field]], then the trail members. Removes both in one call; returns how many
+# trail points went.
+_REMOVE_MEMBERS = """
+for _, f in ipairs(cjson.decode(ARGV[1])) do redis.call('HDEL', KEYS[f[1]], f[2]) end
+if #ARGV < 2 then return 0 end
+return redis.call('ZREM', KEYS[1], unpack(ARGV, 2, #ARGV))
+"""
+
+
+def _extras_keys(unit: str, fields: Iterable[bytes | None]) -> tuple[list[str], list[list[Any]]]:
+    """Return the trail key and the extras buckets of these fields, and [[index, field]]."""
+    index = {k_trail(unit): 1}
+    named: list[list[Any]] = []
+    for field in fields:
+        if field is not None:
+            key = k_trail_extras(unit, extras_bucket(float(field.split(b",", 1)[0])))
+            named.append([index.setdefault(key, len(index) + 1), field.decode()])
+    return list(index), named
 
 
 class ArchiveStore(StoreBase):
@@ -68,21 +103,48 @@ class ArchiveStore(StoreBase):
                 oldest = min(oldest, float(rows[0][1]))
         return oldest
 
-    def trail_window(self, units: Sequence[str], lo: float, hi: float) -> dict[str, list[bytes]]:
-        """Return each unit's raw trail members with lo <= ts < hi (units with none left out)."""
+    def trail_window(self, units: Sequence[str], lo: float, hi: float
+                     ) -> dict[str, tuple[list[bytes], dict[bytes, bytes]]]:
+        """Return each unit's raw trail members with lo <= ts < hi, and its extras fields.
+
+        Units with no trail point there are left out. The extras are every field of the
+        buckets those points fall in (``codec.join_extras`` pairs them). The trails are read
+        before the extras: a point and its extras are written in one script call, so every
+        point read finds its extras in the second read.
+        """
         pipe = self.r.pipeline(transaction=False)
         for unit in units:
             pipe.zrangebyscore(k_trail(unit), lo, f"({hi!r}")
-        return {u: rows for u, rows in zip(units, pipe.execute(), strict=True) if rows}
+        read = {u: rows for u, rows in zip(units, pipe.execute(), strict=True) if rows}
+        pipe = self.r.pipeline(transaction=False)
+        asked: list[str] = []
+        for unit, rows in read.items():
+            first = extras_bucket(float(rows[0].split(b",", 1)[0]))
+            last = extras_bucket(float(rows[-1].split(b",", 1)[0]))
+            for bucket in range(first, last + 1):
+                pipe.hgetall(k_trail_extras(unit, bucket))
+                asked.append(unit)
+        extras: dict[str, dict[bytes, bytes]] = {u: {} for u in read}
+        for unit, fields in zip(asked, pipe.execute(), strict=True):
+            extras[unit].update(fields)
+        return {u: (rows, extras[u]) for u, rows in read.items()}
 
     def remove_trail_window(self, read: Mapping[str, Sequence[bytes]], lo: float,
-                            hi: float) -> int:
-        """Remove what ``trail_window`` returned, exactly; return how many points went."""
+                            hi: float,
+                            extras: Mapping[str, Sequence[bytes | None]] | None = None) -> int:
+        """Remove what ``trail_window`` returned, exactly; return how many points went.
+
+        ``extras``: per unit, the extras field archived with each point read (in the same
+        order; None: it had none). A point's extras leave with it, in the same call, so no
+        point is ever left in Redis without them; extras not named stay.
+        """
+        extras = extras or {}
         units = list(read)
         pipe: Any = self.r.pipeline(transaction=False)
         for unit in units:
-            pipe.execute_command("EVAL", _REMOVE_IF_COUNT, 1, k_trail(unit), repr(lo), repr(hi),
-                                 len(read[unit]))
+            keys, fields = _extras_keys(unit, extras.get(unit, ()))
+            pipe.execute_command("EVAL", _REMOVE_IF_COUNT, len(keys), *keys, repr(lo),
+                                 repr(hi), len(read[unit]), orjson.dumps(fields))
         removed = 0
         changed = []
         for unit, n in zip(units, pipe.execute(), strict=True):
@@ -92,8 +154,12 @@ class ArchiveStore(StoreBase):
                 removed += int(n)
         for unit in changed:  # rare: a late point arrived, or retention trimmed meanwhile
             members = list(read[unit])
+            owners = list(extras.get(unit, ())) or [None] * len(members)
             for start in range(0, len(members), REMOVE_CHUNK):
-                removed += int(self.r.zrem(k_trail(unit), *members[start:start + REMOVE_CHUNK]))
+                part = members[start:start + REMOVE_CHUNK]
+                keys, fields = _extras_keys(unit, owners[start:start + REMOVE_CHUNK])
+                removed += int(cast(int, self.r.execute_command(  # type: ignore[no-untyped-call]
+                    "EVAL", _REMOVE_MEMBERS, len(keys), *keys, orjson.dumps(fields), *part)))
         return removed
 
     def status_members_before(self, units: Sequence[str], cutoff: float

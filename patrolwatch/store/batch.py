@@ -26,7 +26,7 @@ from redis.cluster import RedisCluster
 from patrolwatch.core.model import Ack, Position, Reason, Rejection, Status, StatusChange
 from patrolwatch.core.payloads import format_time
 from patrolwatch.store.base import StoreBase
-from patrolwatch.store.codec import as_text, position_json
+from patrolwatch.store.codec import as_text, extras_tail, position_json
 from patrolwatch.store.keys import (
     FEED_MAXLEN,
     K_ALARM_OUTBOX,
@@ -47,15 +47,18 @@ from patrolwatch.store.keys import (
     K_STATUS_TS,
     TRAIL_TRIM_EVERY_S,
     UNIT_EVENTS_KEPT,
+    extras_bucket,
+    extras_expire_at,
     k_emergency_runs,
     k_status_ids,
     k_status_log,
     k_timeline,
     k_trail,
+    k_trail_extras,
     k_unit_events,
 )
 from patrolwatch.store.picture import batch_units, bump_live_version, mark_changed
-from patrolwatch.store.scripts import ALARMS, FEED, LIVE, TRAILS
+from patrolwatch.store.scripts import ALARMS, FEED, LIVE, REMOVE_TRAIL_RANGE, TRAILS
 from patrolwatch.store.types import Batch, WriteResult
 
 LIVE_KEYS = (K_POS, K_POS_TS, K_GEO, K_STATUS, K_STATUS_TS, K_SEEN, K_LWT, K_ALARM_OUTBOX)
@@ -99,7 +102,7 @@ class _Prepared:
     """A batch's positions as the scripts take them: exact strings, computed once."""
 
     def __init__(self, positions: Sequence[Position]) -> None:
-        # (unit, ts, effective, arrival, latest JSON, lon, lat, acc)
+        # (unit, ts, effective, arrival, latest JSON, lon, lat, acc, extras)
         self.rows: list[list[Any]] = []
         for p in positions:
             ts = repr(p.ts)
@@ -108,7 +111,7 @@ class _Prepared:
                 arrival = p.ts
             self.rows.append([p.unit, ts, ts if p.ts <= arrival else repr(arrival),
                               repr(arrival), position_json(p), repr(p.lon), repr(p.lat),
-                              "" if p.acc is None else repr(p.acc)])
+                              "" if p.acc is None else repr(p.acc), extras_tail(p)])
 
 
 class BatchStore(StoreBase):
@@ -205,9 +208,10 @@ class BatchStore(StoreBase):
         if single and prepared.rows:
             keys.append(K_FEED)
             body["fi"] = len(keys)
-            trails, trims = self._trail_keys(prepared, now, first=len(keys) + 1)
+            trails, trims, expires = self._trail_keys(prepared, now, first=len(keys) + 1)
             keys += trails
             body["t"] = trims
+            body["xe"] = expires
             body["maxlen"] = FEED_MAXLEN
             keys.append(K_STATS)
             body["ci"] = len(keys)
@@ -229,26 +233,38 @@ class BatchStore(StoreBase):
         return True
 
     def _trail_keys(self, prepared: _Prepared, now: float, first: int
-                    ) -> tuple[list[str], list[list[Any]]]:
-        """Number each row's trail key from ``first`` (appended to the row); return keys, trims.
+                    ) -> tuple[list[str], list[list[Any]], list[list[int]]]:
+        """Number each row's trail key and extras bucket from ``first`` (appended to the row).
 
-        Trimming every touched trail in every batch added two commands per position; a
-        trail needs trimming about hourly, and its TTL outlasts retention by twice that.
+        Return the keys, the trims and the buckets' TTLs. Trimming every touched
+        trail in every batch added two commands per position; a trail needs trimming about
+        hourly, and its TTL outlasts retention by twice that. An extras bucket needs no
+        trim: it expires whole once its points are past retention.
         """
         index: dict[str, int] = {}
+        trails: dict[str, int] = {}
+        buckets: dict[str, int] = {}
         for row in prepared.rows:
-            i = index.get(row[0])
-            if i is None:
-                i = index[row[0]] = first + len(index)
-            row.append(i)
+            trail = k_trail(row[0])
+            bucket = extras_bucket(float(row[1]))
+            extras = k_trail_extras(row[0], bucket)
+            for key in (trail, extras):
+                if key not in index:
+                    index[key] = first + len(index)
+            trails.setdefault(row[0], index[trail])
+            buckets.setdefault(extras, bucket)
+            row += [index[trail], index[extras]]
         cutoff = repr(now - self.trail_retention_s)
         ttl = int(self.trail_retention_s + 2 * TRAIL_TRIM_EVERY_S)
         trims = []
-        for unit, i in index.items():
+        for unit, i in trails.items():
             if now - self._trimmed.get(unit, -math.inf) >= TRAIL_TRIM_EVERY_S:
                 self._trimmed[unit] = now
                 trims.append([i, cutoff, ttl])
-        return [k_trail(u) for u in index], trims
+        # Seconds from the batch's own clock, as the trail's TTL is (EXPIRE, not EXPIREAT).
+        expires = [[index[key], max(1, extras_expire_at(bucket, self.trail_retention_s)
+                                    - int(now))] for key, bucket in buckets.items()]
+        return list(index), trims, expires
 
     def _queue_trails(self, pipe: Any, prepared: _Prepared, now: float) -> int:
         """Queue one trail script per hash slot (Cluster); return how many were queued."""
@@ -261,10 +277,12 @@ class BatchStore(StoreBase):
             groups.setdefault(slot, []).append(row)
         for rows in groups.values():
             group = _Prepared([])
-            group.rows = [r[:8] for r in rows]
-            keys, trims = self._trail_keys(group, now, first=1)
-            points = [[r[8], r[1], f"{r[1]},{r[6]},{r[5]},{r[7]}"] for r in group.rows]
-            _eval(pipe, TRAILS, keys, orjson.dumps(points), orjson.dumps(trims))
+            group.rows = [r[:9] for r in rows]
+            keys, trims, expires = self._trail_keys(group, now, first=1)
+            points = [[r[9], r[1], f"{r[1]},{r[6]},{r[5]},{r[7]}", r[8], r[10]]
+                      for r in group.rows]
+            _eval(pipe, TRAILS, keys, orjson.dumps(points), orjson.dumps(trims),
+                  orjson.dumps(expires))
         return len(groups)
 
     def _queue_statuses(self, pipe: Any, statuses: Sequence[StatusChange], flags: str,
@@ -296,7 +314,19 @@ class BatchStore(StoreBase):
         """Delete what late OFF_DUTY statuses cover, and audit each deletion (period, count)."""
         pipe = self.r.pipeline(transaction=False)
         for unit, since, until in dels:
-            pipe.zremrangebyscore(k_trail(unit), since, until)
+            pipe.zrangebyscore(k_trail(unit), since, until)
+        found = pipe.execute()
+        pipe = self.r.pipeline(transaction=False)
+        for (unit, since, until), members in zip(dels, found, strict=True):
+            # The points' extras with them, in one call (one slot): under its ts or its member.
+            index = {k_trail(unit): 1}
+            fields: list[list[Any]] = []
+            for m in members:
+                ts = m.split(b",", 1)[0].decode()
+                i = index.setdefault(k_trail_extras(unit, extras_bucket(float(ts))),
+                                     len(index) + 1)
+                fields += [[i, ts], [i, m.decode()]]
+            _eval(pipe, REMOVE_TRAIL_RANGE, list(index), since, until, orjson.dumps(fields))
         counts = pipe.execute()
         pipe = self.r.pipeline(transaction=False)
         for (unit, since, until), count in zip(dels, counts, strict=True):

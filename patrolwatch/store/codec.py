@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -21,6 +22,45 @@ def unpack_point(member: str | bytes) -> tuple[float, float, float, float | None
     text = member.decode() if isinstance(member, bytes) else member
     ts, lat, lon, acc = text.split(",")
     return float(ts), float(lat), float(lon), (float(acc) if acc else None)
+
+
+# A trail point's extras (keys.k_trail_extras): what the trail member, the message's identity,
+# does not carry. The source is one letter: a member is a few bytes shorter at every point.
+SOURCE_CODES = {"native": "n", "owntracks": "o", "tetra": "t"}
+SOURCE_NAMES = {code: name for name, code in SOURCE_CODES.items()}
+
+
+def extras_tail(p: Position) -> str:
+    """Return ``speed|heading|battery|source`` of a point, as its extras member ends."""
+    return (f"{'' if p.speed is None else repr(p.speed)}|"
+            f"{'' if p.heading is None else repr(p.heading)}|"
+            f"{'' if p.battery is None else repr(p.battery)}|{SOURCE_CODES[p.source]}")
+
+
+def join_extras(members: Sequence[bytes], extras: Mapping[bytes, bytes]
+                ) -> tuple[list[bytes | None], list[bytes | None]]:
+    """Return each trail member's extras tail and its extras field (None: none kept).
+
+    ``extras`` maps fields to tails (``keys.k_trail_extras``). A field is the point's ``ts``
+    spelt as in the trail member, or the whole trail member when a field of that ``ts``
+    was already there when it was written (``scripts.LIVE``), so each point finds its own.
+    A bare ``ts`` field goes to the one point of that time that has no whole-member field;
+    if several lack one (points written before extras were kept), none gets it.
+    """
+    tails: list[bytes | None] = [None] * len(members)
+    used: list[bytes | None] = [None] * len(members)
+    waiting: dict[bytes, list[int]] = {}
+    for i, m in enumerate(members):
+        own = extras.get(m)
+        if own is not None:
+            tails[i], used[i] = own, m
+        else:
+            waiting.setdefault(m.split(b",", 1)[0], []).append(i)
+    for ts, rows in waiting.items():
+        plain = extras.get(ts)
+        if plain is not None and len(rows) == 1:
+            tails[rows[0]], used[rows[0]] = plain, ts
+    return tails, used
 
 
 def position_json(p: Position) -> str:

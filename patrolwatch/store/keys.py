@@ -32,6 +32,29 @@ def k_trail(unit: str) -> str:
     return f"pw:trail:{{{unit}}}"
 
 
+TRAIL_EXTRAS_BUCKET_S = 600  # one extras hash per unit per 10 minutes: 120 points at 5 s
+
+
+def extras_bucket(ts: float) -> int:
+    """Return the number of the extras bucket a point of this event time goes in."""
+    return int(ts // TRAIL_EXTRAS_BUCKET_S)
+
+
+def k_trail_extras(unit: str, bucket: int) -> str:
+    """Return the key of a unit's trail extras in one bucket (``extras_bucket``).
+
+    A HASH: field = the point's ts as its trail member spells it (or the whole trail member
+    when a field of that ts is already there: another point of that time), value =
+    ``speed|heading|battery|source`` (``codec.extras_tail``). Written only when the trail
+    point itself is new, so the trail member stays the message's identity. Same hash tag
+    as ``k_trail``: one script writes and removes a point and its extras together. A
+    bucket of at most 128 fields is a listpack (about 43 bytes a point; a sorted set of the
+    same took 141); it expires on its own once its points are past retention
+    (``extras_expire_at``).
+    """
+    return f"pw:trailx:{{{unit}}}:{bucket}"
+
+
 def k_status_log(unit: str) -> str:
     """Return the key of a unit's status history (ZSET score=event time)."""
     return f"pw:statuslog:{{{unit}}}"
@@ -53,6 +76,12 @@ VISIT_MAX_S = 86_400.0  # visits are looked up by start time; none is assumed lo
 VISITS_RETENTION_S = 400 * 86_400.0  # aggregated dosage outlives raw positions (DOMAIN.md)
 FEED_MAXLEN = 2_000_000  # about 3 h of a 10,000-unit fleet at one position every 5 s
 TRAIL_TRIM_EVERY_S = 3600.0  # trim a unit's trail and re-arm its TTL at most this often
+
+
+def extras_expire_at(bucket: int, retention_s: float) -> int:
+    """Return when an extras bucket expires: its last moment past retention, plus the trail's
+    own TTL margin."""
+    return int((bucket + 1) * TRAIL_EXTRAS_BUCKET_S + retention_s + 2 * TRAIL_TRIM_EVERY_S)
 
 # Set a hash field only if the new event time is later; GEOADD with it for positions.
 # KEYS: value hash, ts hash, [geo]; ARGV: stride, then (field, ts, value[, lon, lat]) tuples.

@@ -15,7 +15,8 @@ from __future__ import annotations
 # EMERGENCY runs KEYS[i+2] (core.timeline; keys.k_timeline and neighbours).
 # ARGV[1]: {"s": [[unit, ts, eff, arrival, emergency 0/1, status, json, arrival µs padded,
 #                  alarm id?, alarm json?]],
-#           "p": [[unit, ts, eff, arrival, json, lon, lat, acc, trail key index?]],
+#           "p": [[unit, ts, eff, arrival, json, lon, lat, acc, extras, trail key index?,
+#                  extras key index?]],
 #           "seen": [[unit, eff]], "l": [[unit, ts]], "u": {unit: i}, "cut": cutoff,
 #           "ttl": seconds, "t"?: trims, "maxlen"?}
 # On a single Redis, KEYS go on with the feed and the batch's trail keys (see below).
@@ -216,13 +217,22 @@ for _, raw in ipairs(redis.call('HVALS', KEYS[8])) do
   if not mine then outbox[#outbox + 1] = row end
 end
 -- On a single Redis (b.t present) the trail points and their feed entries go in this call:
--- KEYS[b.fi] is the feed, p[9] the index of the unit's trail key; b.t the trims.
+-- KEYS[b.fi] is the feed, p[10] the index of the unit's trail key, p[11] of its extras
+-- bucket (keys.k_trail_extras); b.t the trims, b.xe the buckets' TTLs. A point's
+-- extras (speed|heading|battery|source, p[9]) are added only when the point is new, so a
+-- re-delivery never adds a second; their field is the point's ts, or its whole trail
+-- member when that ts is taken by another point (codec.join_extras). HSETNX: one call
+-- for the usual case.
 local trail_flags = {}
 if b.t then
   for i, p in ipairs(b.p or {}) do
     if off[i] == '0' then
       local member = p[2] .. ',' .. p[7] .. ',' .. p[6] .. ',' .. p[8]
-      trail_flags[#trail_flags + 1] = tostring(redis.call('ZADD', KEYS[p[9]], p[2], member))
+      local added = redis.call('ZADD', KEYS[p[10]], p[2], member)
+      trail_flags[#trail_flags + 1] = tostring(added)
+      if added == 1 and redis.call('HSETNX', KEYS[p[11]], p[2], p[9]) == 0 then
+        redis.call('HSET', KEYS[p[11]], member, p[9])
+      end
       redis.call('XADD', KEYS[b.fi], 'MAXLEN', '~', b.maxlen, '*', 'k', 'p', 'u', p[1],
                  't', p[2], 'la', p[7], 'lo', p[6], 'a', p[8])
     end
@@ -231,6 +241,7 @@ if b.t then
     redis.call('ZREMRANGEBYSCORE', KEYS[t[1]], '-inf', t[2])
     redis.call('EXPIRE', KEYS[t[1]], t[3])
   end
+  for _, x in ipairs(b.xe) do redis.call('EXPIRE', KEYS[x[1]], x[2]) end
 end
 -- On a single Redis (b.sl: each status's log key) new statuses' log rows and feed entries
 -- go in this call too, after the positions' as before: a worker killed after it loses none.
@@ -270,19 +281,35 @@ return {moved, table.concat(off), table.concat(lwt), dels, table.concat(trail_fl
         table.concat(sflags), alarms}
 """
 
-# Trail points of the units in one hash slot. KEYS: their trail keys.
-# ARGV[1]: [[key index, score, member]]; ARGV[2]: [[key index, cutoff, ttl]] trims.
+# Trail points of the units in one hash slot (Cluster). KEYS: the trail keys and extras
+# buckets of these units (same hash tag each). ARGV[1]: [[trail key index, score, member,
+# extras, extras key index]]; ARGV[2]: [[trail key index, cutoff, ttl]] trims;
+# ARGV[3]: [[extras key index, TTL]]. Extras as in LIVE: only with a new point.
 # Returns one flag per point: "1" stored, "0" already there (a re-delivery).
 TRAILS = r"""
 local flags = {}
 for i, p in ipairs(cjson.decode(ARGV[1])) do
-  flags[i] = tostring(redis.call('ZADD', KEYS[p[1]], p[2], p[3]))
+  local added = redis.call('ZADD', KEYS[p[1]], p[2], p[3])
+  flags[i] = tostring(added)
+  if added == 1 and redis.call('HSETNX', KEYS[p[5]], p[2], p[4]) == 0 then
+    redis.call('HSET', KEYS[p[5]], p[3], p[4])
+  end
 end
 for _, t in ipairs(cjson.decode(ARGV[2])) do
   redis.call('ZREMRANGEBYSCORE', KEYS[t[1]], '-inf', t[2])
   redis.call('EXPIRE', KEYS[t[1]], t[3])
 end
+for _, x in ipairs(cjson.decode(ARGV[3])) do redis.call('EXPIRE', KEYS[x[1]], x[2]) end
 return table.concat(flags)
+"""
+
+# Remove a range of one unit's trail and the extras of the points in it (a late OFF_DUTY's
+# period). KEYS: trail, then the extras buckets of the points read in the range;
+# ARGV: min, max scores, then [[bucket key index, field]...] as JSON (each point's ts and
+# whole member: its extras are under one of them). Returns how many trail points went.
+REMOVE_TRAIL_RANGE = r"""
+for _, f in ipairs(cjson.decode(ARGV[3])) do redis.call('HDEL', KEYS[f[1]], f[2]) end
+return redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2])
 """
 
 # The coverage evaluator's change feed. KEYS: feed; ARGV[1]: maxlen; ARGV[2]: [[f, v, ...]].

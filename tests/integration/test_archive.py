@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 import redis
 
@@ -24,7 +25,17 @@ from patrolwatch.archive.tables import quantize
 from patrolwatch.archive.tiers import History
 from patrolwatch.core.model import Position, Status, StatusChange
 from patrolwatch.settings import Settings
-from patrolwatch.store import K_ARCHIVE_LOCK, K_SEEN, Batch, Store, k_trail, pack_point
+from patrolwatch.store import (
+    K_ARCHIVE_LOCK,
+    K_SEEN,
+    Batch,
+    Store,
+    extras_bucket,
+    k_trail,
+    k_trail_extras,
+    pack_point,
+)
+from patrolwatch.store.codec import extras_tail, join_extras
 from tests.services import wait_until
 
 pytestmark = pytest.mark.integration
@@ -32,27 +43,60 @@ ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_764_590_400.0  # 2025-12-01 12:00 UTC: fixed, so day folders are known
 
 
+SOURCES = ("native", "owntracks", "tetra")
+
+
 def fill(store: Store, units: int, hours: float, every_s: float, end: float
          ) -> set[tuple[str, float, float, float]]:
-    """Write trails straight into Redis (the ingest's member format); return them quantized."""
+    """Write trails and their extras straight into Redis (the ingest's member formats, as
+    ``scripts.LIVE`` writes them); return the points quantized."""
     points: set[tuple[str, float, float, float]] = set()
     pipe = store.r.pipeline(transaction=False)
     start = end - hours * 3600
     for u in range(units):
         unit = f"U{u:04d}"
-        members = {}
+        members: dict[str, float] = {}
+        extras: dict[str, dict[str, str]] = {}
         n = int(hours * 3600 / every_s)
         for i in range(n):
             p = Position(unit, start + i * every_s + 0.25, 51.5 + u * 1e-4 + i * 1e-6,
-                         -0.12 + i * 1.3e-6, acc=5.0 if i % 3 else None)
+                         -0.12 + i * 1.3e-6, acc=5.0 if i % 3 else None,
+                         **expected_extras(i))  # type: ignore[arg-type]
             members[pack_point(p)] = p.ts
+            extras.setdefault(k_trail_extras(unit, extras_bucket(p.ts)), {})[repr(p.ts)] = \
+                extras_tail(p)
             points.add((unit, *quantize(p.ts, p.lat, p.lon)))
         pipe.zadd(k_trail(unit), members)
+        for key, fields in extras.items():
+            pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
         pipe.zadd(K_SEEN, {unit: start + n * every_s})
         if u % 50 == 49:
             pipe.execute()
     pipe.execute()
     return points
+
+
+def expected_extras(i: int) -> dict[str, object]:
+    """Return the speed, heading, battery and source ``fill`` gives a unit's i-th point."""
+    return {"speed": i % 7 * 0.5, "heading": float(i % 360), "battery": float(100 - i % 90),
+            "source": SOURCES[i % 3]}
+
+
+def extras_below(store: Store, unit: str, cutoff: float) -> int:
+    """Return how many extras fields a unit holds in Redis for points before ``cutoff``."""
+    fields = [f for key in store.r.keys(f"pw:trailx:{{{unit}}}:*")  # type: ignore[union-attr]
+              for f in store.r.hkeys(key)]  # type: ignore[union-attr]
+    return sum(float(f.split(b",")[0]) < cutoff for f in fields)
+
+
+def archived_extras(root: Path) -> dict[tuple[str, float], tuple[object, ...]]:
+    """Return each archived point's (speed, heading, battery, source), read with DuckDB."""
+    rows = duckdb.sql(f"""
+        SELECT DISTINCT unit, epoch_us(ts), speed, heading, battery, source
+        FROM read_parquet('{root}/positions/day=*/*.parquet')""").fetchall()
+    out = {(u, t / 1e6): tuple(rest) for u, t, *rest in rows}
+    assert len(out) == len(rows), "a point archived with two different extras"
+    return out
 
 
 def everything(history: History, store: Store, since: float, until: float
@@ -93,6 +137,13 @@ def test_move_survives_kill_9_and_rerun(redis_url: str, tmp_path: Path) -> None:
         child.wait(30)
     left = old_in_redis()
     assert left > 0, "the kill came after the move finished: the test proved nothing"
+    # Every point the kill left in Redis still has its extras there (none left without).
+    for unit in store.seen_units():
+        window = store.trail_window([unit], 0, cutoff).get(unit)
+        if window:
+            tails, _ = join_extras(*window)
+            assert None not in tails, unit
+            assert extras_below(store, unit, cutoff) == len(tails)
     # Nothing lost, nothing counted twice, even between the kill and the re-run.
     history = History(store, ArchiveReader(ArchiveStorage(str(tmp_path / "a"))))
     store.mark_archived_until(cutoff)  # a reader that believes the move completed
@@ -107,8 +158,16 @@ def test_move_survives_kill_9_and_rerun(redis_url: str, tmp_path: Path) -> None:
                           capture_output=True).returncode == 0
     left = sum(store.r.zcount(k_trail(u), "-inf", f"({cutoff}") for u in store.seen_units())
     assert left == 0
+    assert sum(extras_below(store, u, cutoff) for u in store.seen_units()) == 0
     got = everything(history, store, now - 6 * 3600, now)
     assert len(got) == len(set(got)) and set(got) == expected
+    # Every archived point has every column, the ones it was written with.
+    extras = archived_extras(tmp_path / "a")
+    assert len(extras) == len([p for p in expected if p[1] < cutoff])
+    start = now - 5 * 3600
+    for (unit, ts), values in extras.items():
+        i = round((ts - 0.25 - start) / 10)
+        assert values == tuple(expected_extras(i).values()), (unit, ts)
     # Running again changes nothing: the same files, the same answer.
     files = sorted(positions.glob("day=*/*.parquet"))
     Archiver(Settings(hot_hours=1, archive=str(tmp_path / "a")), store).run_once(now)

@@ -11,12 +11,17 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import cast
 
+import duckdb
 import pytest
 from redis.cluster import RedisCluster
 
 from patrolwatch import store as store_module
+from patrolwatch.archive.archiver import Archiver
 from patrolwatch.core.model import LostContact, Position, Status, StatusChange
+from patrolwatch.settings import Settings
 from patrolwatch.store import Batch, Store, points_for
 from tests.conftest import IN_CI
 from tests.services import ServerProcess, free_port, wait_until
@@ -177,3 +182,30 @@ def test_replay_reads_span_shards(store: Store) -> None:
     assert sorted(latest) == units and latest["U007"][1] == pytest.approx(51.507)
     assert store.statuses_at(units, now) == {u: (pytest.approx(now - 90), "ON_PATROL")
                                              for u in units}
+
+
+def test_trail_extras_are_written_trimmed_and_archived_on_a_cluster(
+        store: Store, tmp_path: Path) -> None:
+    """The per-slot trail script keeps each point's extras beside it (same hash tag)."""
+    now = time.time()
+    old = now - 3 * 3600
+    batch = Batch(positions=[Position(f"U{i:03d}", old + i, 51.5 + i * 1e-3, -0.12, acc=5.0,
+                                      speed=1.0 + i, heading=90.0, battery=50.0,
+                                      source="owntracks") for i in range(30)])
+    assert store.write_batch(batch, now=now).new_points == 30
+    assert store.write_batch(batch, now=now).duplicate_points == 30  # no second extras
+    cluster = cast(RedisCluster, store.r)
+    for i in range(30):
+        unit = f"U{i:03d}"
+        extras = store_module.k_trail_extras(unit, store_module.extras_bucket(old + i))
+        assert cluster.keyslot(store_module.k_trail(unit)) == cluster.keyslot(  # type: ignore[no-untyped-call]
+            extras)
+        assert store.r.hgetall(extras) == {
+            repr(old + i).encode(): f"{1.0 + i!r}|90.0|50.0|o".encode()}
+    settings = Settings(archive=str(tmp_path / "a"), hot_hours=1)
+    Archiver(settings, store).run_once(now)
+    assert all(store.r.exists(store_module.k_trail(f"U{i:03d}"), store_module.k_trail_extras(
+        f"U{i:03d}", store_module.extras_bucket(old + i))) == 0 for i in range(30))
+    rows = duckdb.sql(f"""SELECT speed, heading, battery, source FROM read_parquet(
+        '{tmp_path}/a/positions/day=*/*.parquet') ORDER BY speed""").fetchall()
+    assert rows == [(1.0 + i, 90.0, 50.0, "owntracks") for i in range(30)]

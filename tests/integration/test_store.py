@@ -6,7 +6,15 @@ import pytest
 import redis
 
 from patrolwatch.core.model import Position
-from patrolwatch.store import TRAIL_TRIM_EVERY_S, Batch, Store, k_trail
+from patrolwatch.store import (
+    TRAIL_TRIM_EVERY_S,
+    Batch,
+    Store,
+    extras_bucket,
+    extras_expire_at,
+    k_trail,
+    k_trail_extras,
+)
 
 pytestmark = pytest.mark.integration
 DAY = 86_400.0
@@ -29,6 +37,14 @@ def test_trails_keep_only_the_retention_period_and_expire(redis_url: str) -> Non
     assert store.trail_count("U1") == 3
     store.write_batch(_batch("U1", now), now=now + TRAIL_TRIM_EVERY_S + 1)
     assert [p[0] for p in store.trail("U1", 0, now)] == [now - DAY, now - 60, now]
+    # The points' extras are in 10-minute buckets that expire once past retention.
+    written = {now - DAY: now, now - 60: now, now: now + TRAIL_TRIM_EVERY_S + 1}
+    for ts, at in written.items():
+        key = k_trail_extras("U1", extras_bucket(ts))
+        assert store.r.hget(key, repr(ts)) == b"|||n"
+        ttl = extras_expire_at(extras_bucket(ts), 2 * DAY) - int(at)  # from its write's clock
+        assert ttl - 5 <= store.r.ttl(key) <= ttl
+        assert extras_expire_at(extras_bucket(ts), 2 * DAY) - (ts + 2 * DAY) <= 600 + 7200
 
 
 def test_latest_position_only_moves_forward(redis_url: str) -> None:

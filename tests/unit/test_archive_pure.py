@@ -21,6 +21,7 @@ from patrolwatch.archive.presence import BadAreaError, polygon_area
 from patrolwatch.archive.reader import even_picks
 from patrolwatch.archive.storage import ArchiveStorage
 from patrolwatch.archive.tables import PARQUET_OPTIONS, positions_table, quantize
+from patrolwatch.store.codec import join_extras
 
 LONDON = ZoneInfo("Europe/London")
 NOON = datetime(2026, 12, 1, 12, tzinfo=UTC).timestamp()
@@ -157,3 +158,23 @@ def test_csv_escapes_hotspot_names_typed_by_people() -> None:
                                0, 0.0, 0.0, 0.0, ())
     text = csv_text(report_view.Report(NOON, NOON + 3600, rows=[row]), LONDON)
     assert "\n" + "h,'=cmd" in text and ",=" not in text
+
+
+def test_extras_join_their_own_points() -> None:
+    a, b, c = (b"100.5,51.5,-0.1,5.0", b"100.5,51.6,-0.2,", b"101.0,51.7,-0.3,")
+    # b came second at its time, so its extras are under its whole member; c has none
+    # (written before extras were kept); a stray field of no point read is left unused.
+    extras = {b"100.5": b"1.0|90.0|80.0|n", b: b"2.0|||o", b"99.0": b"3.0|||t"}
+    tails, owners = join_extras([a, b, c], extras)
+    assert tails == [b"1.0|90.0|80.0|n", b"2.0|||o", None]
+    assert owners == [b"100.5", b, None]
+    # Two points of one time, neither with a whole-member field: neither takes the bare one.
+    assert join_extras([a, b], {b"100.5": b"1.0|||n"}) == ([None, None], [None, None])
+    table, digest = positions_table({"U1": [a, b, c]}, {"U1": tails})
+    assert table.column("speed").to_pylist() == [1.0, 2.0, None]
+    assert table.column("heading").to_pylist() == [90.0, None, None]
+    assert table.column("source").to_pylist() == ["native", "owntracks", None]
+    # The extras are part of the file's content, and so of its name.
+    assert digest != positions_table({"U1": [a, b, c]})[1]
+    assert positions_table({"U1": [a, b, c]}, {"U1": [None] * 3})[1] == positions_table(
+        {"U1": [a, b, c]})[1]

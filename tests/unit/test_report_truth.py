@@ -1,5 +1,6 @@
 """The operation report tells the truth: silence is not failure, percentages, one set of
-thresholds, labels on the map, and CSV tables that csv.DictReader and DuckDB load as they are."""
+thresholds, labels on the map, and CSV tables that csv.DictReader, DuckDB and pandas load as
+they are."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
+import pandas
 import pytest
 
 from dashboard.reports import view as report_view
@@ -80,7 +82,8 @@ def test_observed_time_is_judged_in_percent_with_the_dosage_thresholds() -> None
 
 
 @pytest.mark.parametrize("table", TABLES)
-def test_each_csv_table_is_tidy_for_dictreader_and_duckdb(table: str, tmp_path: Path) -> None:
+def test_each_csv_table_is_tidy_for_dictreader_duckdb_and_pandas(table: str,
+                                                                  tmp_path: Path) -> None:
     report = _report([(NOON - 3600, {"x": "gap"}, True)])
     evil = report_view.ShiftRow("h1", '=HYPERLINK("evil")', NOON, NOON + 3600, 60.0, 60.0, 1,
                                 0, 0, 0.0, 0.0, 0.0, (report_view.Gap(NOON, NOON + 900),))
@@ -105,6 +108,8 @@ def test_each_csv_table_is_tidy_for_dictreader_and_duckdb(table: str, tmp_path: 
     got = con.execute(f"SELECT * FROM read_csv_auto('{path}', header = true)")
     assert [d[0] for d in got.description] == header
     assert len(got.fetchall()) == len(rows)
+    frame = pandas.read_csv(path)
+    assert list(frame.columns) == header and len(frame) == len(rows)
 
 
 def test_an_unknown_table_names_the_ones_there_are() -> None:
