@@ -32,6 +32,7 @@ from patrolwatch.store import (
     Store,
     k_status_log,
     k_trail,
+    k_trail_extras,
 )
 
 LIVE_UNITS = 10_000
@@ -64,7 +65,9 @@ def write_trails(store: Store, units: list[str], points: int, now: float, seed: 
         for uid in units:
             ts = now - (points - k) * REPORT_EVERY_S + rng.random()
             pending.append(Position(uid, round(ts, 3), round(51.5 + rng.gauss(0, 0.05), 6),
-                                    round(-0.12 + rng.gauss(0, 0.08), 6), acc=6.0))
+                                    round(-0.12 + rng.gauss(0, 0.08), 6), acc=6.0,
+                                    speed=round(rng.uniform(0, 2), 1),
+                                    heading=float(rng.randrange(360)), battery=80.0))
             if len(pending) >= BATCH:
                 store.write_batch(Batch(positions=pending), now=now)
                 pending = []
@@ -99,6 +102,13 @@ def live_state(store: Store, now: float) -> dict[str, float]:
     }
 
 
+def _extras_keys(store: Store, unit: str) -> list[str]:
+    """Return the keys of a unit's trail extras buckets."""
+    pattern = k_trail_extras(unit, 0).rsplit(":", 1)[0] + ":*"
+    return [k.decode() if isinstance(k, bytes) else k
+            for k in store.r.scan_iter(match=pattern, count=1000)]
+
+
 def trails(store: Store, now: float) -> dict[str, Any]:
     """Return bytes per trail point for short (listpack) and long (skiplist) trails."""
     short = [f"T{i:05d}" for i in range(SHORT_TRAIL_UNITS)]
@@ -108,7 +118,12 @@ def trails(store: Store, now: float) -> dict[str, Any]:
     encoding = store.r.object("encoding", k_trail(long[0]))
     short_bytes = memory_of(store, (k_trail(u) for u in short))
     long_bytes = memory_of(store, (k_trail(u) for u in long))
+    # Each point's speed, heading, battery and source, kept beside the trail for the archive.
+    short_x = memory_of(store, (k for u in short for k in _extras_keys(store, u)))
+    long_x = memory_of(store, (k for u in long for k in _extras_keys(store, u)))
     return {
+        "extras_bytes_per_point_short": round(short_x / (len(short) * SHORT_TRAIL_POINTS), 1),
+        "extras_bytes_per_point_long": round(long_x / (len(long) * LONG_TRAIL_POINTS), 1),
         "trail_bytes_per_point_short": round(short_bytes / (len(short) * SHORT_TRAIL_POINTS), 1),
         "trail_bytes_per_point_long": round(long_bytes / (len(long) * LONG_TRAIL_POINTS), 1),
         "long_trail_encoding": encoding.decode() if isinstance(encoding, bytes) else str(encoding),
@@ -121,13 +136,14 @@ def projection(figures: dict[str, Any], units: int = 10_000,
     from patrolwatch.store import FEED_MAXLEN
 
     points = units * DAYS * 86_400 / every_s
+    per_point = (figures["trail_bytes_per_point_long"]
+                 + figures.get("extras_bytes_per_point_long", 0.0))  # trail + its extras
     return {
         "fleet_units": float(units), "fleet_report_every_s": every_s,
         "fleet_live_state_mb": round(units * figures["live_bytes_per_unit"] / 2**20, 1),
         "fleet_trail_points_31d": points,
-        "fleet_trails_31d_gb": round(points * figures["trail_bytes_per_point_long"] / 2**30, 1),
-        "fleet_trails_per_day_gb": round(points / DAYS * figures["trail_bytes_per_point_long"]
-                                         / 2**30, 2),
+        "fleet_trails_31d_gb": round(points * per_point / 2**30, 1),
+        "fleet_trails_per_day_gb": round(points / DAYS * per_point / 2**30, 2),
         "feed_full_mb": round(FEED_MAXLEN * figures["feed_bytes_per_entry"] / 2**20, 1),
     }
 
