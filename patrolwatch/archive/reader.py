@@ -8,8 +8,9 @@ may have left (the same point in two files) are dropped by (unit, ts, lat, lon).
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -124,6 +125,17 @@ class ArchiveReader:
     @staticmethod
     def _connect() -> duckdb.DuckDBPyConnection:
         return _engine().cursor()
+
+    @contextlib.contextmanager
+    def view(self, dataset: str, since: float, until: float, name: str
+             ) -> Iterator[duckdb.DuckDBPyConnection | None]:
+        """Yield a connection where ``name`` is a view over the dataset's files that may hold
+        [since, until] (None when there are none), for a query of the caller's own."""
+        con = self._connect()
+        try:
+            yield con if self._source(con, name, self.files(dataset, since, until)) else None
+        finally:
+            con.close()
 
     # --- positions --------------------------------------------------------------------------
     def points(self, since: float, until: float, *, unit: str | None = None,

@@ -29,17 +29,14 @@ def archived_gap_entries(reader: ArchiveReader, since: float, until: float
     One entry per time, as ``ArchiveReader.hotspot_states`` builds them (its observed flag
     that of its first row by hotspot), oldest first.
     """
-    con = reader._connect()
-    try:
-        if not reader._source(con, "h", reader.files(layout.HOTSPOT_STATES, since, until)):
+    with reader.view(layout.HOTSPOT_STATES, since, until, "h") as con:
+        if con is None:
             return []
         rows = con.execute(
             f"SELECT DISTINCT epoch_us(ts) / 1e6 AS t, "
             f"CASE WHEN state = '{GAP}' THEN hotspot END AS g, observed FROM h "
             f"WHERE ts >= {ts_literal(since)} AND ts <= {ts_literal(until)} "
             "ORDER BY t, g NULLS LAST").fetchall()
-    finally:
-        con.close()
     out: dict[float, tuple[dict[str, str], bool]] = {}
     for t, hotspot, observed in rows:
         states, _ = out.setdefault(float(t), ({}, bool(observed)))
@@ -63,15 +60,12 @@ def gap_entries(history: History, since: float, until: float) -> list[StateEntry
 
 def archived_emergency_units(reader: ArchiveReader, since: float, until: float) -> set[str]:
     """Return the units with an archived EMERGENCY status in [since, until]."""
-    con = reader._connect()
-    try:
-        if not reader._source(con, "s", reader.files(layout.STATUSES, since, until)):
+    with reader.view(layout.STATUSES, since, until, "s") as con:
+        if con is None:
             return set()
         rows = con.execute(
             f"SELECT DISTINCT unit FROM s WHERE status = 'EMERGENCY' "
             f"AND ts >= {ts_literal(since)} AND ts <= {ts_literal(until)}").fetchall()
-    finally:
-        con.close()
     return {str(r[0]) for r in rows}
 
 
