@@ -36,7 +36,10 @@ HISTORY_H = 3.0  # the fleet starts with the last 3 h of its shift, so gaps and 
 DEMO_GAPS = 2  # always-active hotspots the simulated fleet leaves uncovered: gaps at any hour
 READY_TIMEOUT_S = 90.0  # first start on a slow machine imports Dash and compiles bytecode
 SERVER_TIMEOUT_S = 30.0
-STOP_DEADLINE_S = 10.0
+# Longer than ingest's own bounded stop (drain 5 s, children 5 s + 2 s: docs/reliability.md),
+# so a loaded machine's slow but orderly stop is not cut short by SIGKILL (seen: 12 s at
+# load 7, while the evaluator re-evaluated the flushed past).
+STOP_DEADLINE_S = 15.0
 SERVERS = frozenset({"valkey", "amqtt"})  # stopped after every client of theirs
 LOG_TAIL_LINES = 20
 BROKER_NOTE = (
