@@ -22,7 +22,7 @@ from patrolwatch.archive.tables import statuses_table
 from patrolwatch.core.model import Status, StatusChange
 from patrolwatch.mqtt import MqttClient
 from patrolwatch.settings import Settings
-from patrolwatch.store import Batch, Store, k_status_log, k_status_notes
+from patrolwatch.store import Batch, Store, k_status_ids, k_status_log, k_status_notes
 from tests.integration.conftest import RunningWorker
 from tests.services import wait_until
 
@@ -91,6 +91,11 @@ def test_a_duplicate_never_changes_a_note(redis_url: str, tmp_path: Path) -> Non
     store.write_batch(Batch(statuses=[other]), now=NOW)
     store.write_batch(Batch(statuses=[bare]), now=NOW)
     assert store.r.zcard(k_status_log("D1")) == 1
+    assert notes_of(store, "D1") == {f"{s.ts!r}|AT_SCENE": "first words"}
+    # The log row itself guards the note too: a status the identities no longer hold (as
+    # one logged before they were kept) finds its row there and leaves its note alone.
+    store.r.delete(k_status_ids("D1"))
+    store.write_batch(Batch(statuses=[other]), now=NOW)
     assert notes_of(store, "D1") == {f"{s.ts!r}|AT_SCENE": "first words"}
     # A status without a note makes no field.
     store.write_batch(Batch(statuses=[StatusChange("D1", NOW - 2 * 3600, Status.ON_PATROL)]),
