@@ -24,7 +24,9 @@ local function log_status(log, notes, ts_s, member, note, cut_s, ttl)
   end
   if redis.call('EXISTS', notes) == 1 then
     local old = redis.call('ZRANGEBYSCORE', log, '-inf', cut_s)
-    if #old > 0 then redis.call('HDEL', notes, unpack(old)) end
+    for i = 1, #old, 1000 do  -- unpack takes a few thousand values at most
+      redis.call('HDEL', notes, unpack(old, i, math.min(i + 999, #old)))
+    end
   end
   redis.call('ZREMRANGEBYSCORE', log, '-inf', cut_s)
 end

@@ -156,3 +156,20 @@ def test_the_note_is_in_the_file_name() -> None:
     table, other = statuses_table(noted)
     assert other != digest and statuses_table(noted)[1] == other
     assert table.column("note").to_pylist() == [None, "back on"]
+
+
+def test_a_trim_of_thousands_of_noted_statuses_takes_their_notes(redis_url: str) -> None:
+    """More old rows than Lua's unpack takes at once (about 8,000): trimmed all the same."""
+    store = Store.from_url(redis_url)
+    n = 9000
+    for first in range(0, n, 1000):
+        store.write_batch(Batch(statuses=[
+            StatusChange("M1", NOW - 7200 + i * 0.5, Status.AT_SCENE if i % 2 else
+                         Status.ON_PATROL, f"n{i}") for i in range(first, first + 1000)]),
+            now=NOW)
+    assert store.r.hlen(k_status_notes("M1")) == n
+    later = NOW + store.trail_retention_s + 3600
+    store.write_batch(Batch(statuses=[StatusChange("M1", later, Status.EN_ROUTE, "last")]),
+                      now=later)
+    assert store.r.zcard(k_status_log("M1")) == 1
+    assert notes_of(store, "M1") == {f"{later!r}|EN_ROUTE": "last"}
