@@ -28,7 +28,7 @@ from tests.services import wait_until
 
 pytestmark = pytest.mark.integration
 NOW = 1_764_590_400.0  # 2025-12-01 12:00 UTC
-TYPED = "=HYPERLINK(\"x\") suspect left | towards Oxford St, 2 males"  # a person typed it
+TYPED = "=HYPERLINK(\"x\") suspect left | towards Oxford St, café, 2 males 🚶"  # typed
 
 
 def archived_statuses(root: Path) -> dict[tuple[str, float, str], str | None]:
