@@ -6,9 +6,10 @@ from its extras (``keys.k_trail_extras``): read from Redis, written as one file,
 durable, then removed from Redis exactly as read, each point with its extras. A crash
 anywhere leaves the points (with their extras) in Redis, in the archive, or in both, never
 in neither: a re-run rewrites the same file name with the same bytes, and readers drop
-duplicates by (unit, ts, lat, lon). Each unit's newest status before the cutoff stays in
-Redis too (as well as in the archive), so the status a unit is in at the start of the hot
-period is always known there.
+duplicates by (unit, ts, lat, lon). Statuses move the same way, each with its note
+(``keys.k_status_notes``). Each unit's newest status before the cutoff stays in Redis too
+(as well as in the archive), with its note, so the status a unit is in at the start of the
+hot period is always known there.
 """
 
 from __future__ import annotations
@@ -131,10 +132,10 @@ class Archiver:
     def _statuses(self, chunks: list[list[str]], cutoff: float, result: RunResult) -> None:
         for chunk in chunks:
             old = self.store.status_members_before(chunk, cutoff)
-            by_hour: dict[float, list[tuple[str, bytes]]] = {}
+            by_hour: dict[float, list[tuple[str, bytes, bytes | None]]] = {}
             for unit, rows in old.items():
-                for member, ts in rows:
-                    by_hour.setdefault(layout.hour_floor(ts), []).append((unit, member))
+                for member, ts, note in rows:
+                    by_hour.setdefault(layout.hour_floor(ts), []).append((unit, member, note))
             for hour, entries in sorted(by_hour.items()):
                 table, digest = statuses_table(entries)
                 rel = (f"{layout.day_dir(layout.STATUSES, layout.day_of(hour))}/"
@@ -142,8 +143,10 @@ class Archiver:
                 result.bytes_written += self.storage.write_parquet(
                     rel, table, **PARQUET_OPTIONS[layout.STATUSES])
                 result.files.append(rel)
-            # Keep each unit's newest old status in Redis: the hot tier's starting status.
-            self.store.remove_status_members({u: [m for m, _ in rows[:-1]]
+            # Keep each unit's newest old status in Redis: the hot tier's starting status
+            # (with its note, archived again with it next time). The others leave with their
+            # notes, in one call each.
+            self.store.remove_status_members({u: [r[0] for r in rows[:-1]]
                                               for u, rows in old.items()})
             result.statuses += sum(len(r) for r in old.values())
 

@@ -168,19 +168,25 @@ def spatial_order(table: pa.Table) -> pa.Table:
     return table.take(pa.array(np.lexsort((ts, codes, cell[codes]))))
 
 
-def statuses_table(rows: Sequence[tuple[str, bytes]]) -> tuple[pa.Table, str]:
-    """Return status-log entries (unit, ``ts|STATUS``) as a table sorted by unit, ts."""
-    parsed = []
-    for unit, member in rows:
+def statuses_table(rows: Sequence[tuple[str, bytes, bytes | None]]) -> tuple[pa.Table, str]:
+    """Return status-log entries (unit, ``ts|STATUS``, note) as a table sorted by unit, ts.
+
+    The note (``keys.k_status_notes``; None: the status had none, null in the table) is in
+    the digest where a row has one, so the same entries always give the same file name and
+    the same bytes; a batch without notes keeps the digest it had before notes were kept.
+    """
+    parsed: list[tuple[str, float, str, str | None]] = []
+    for unit, member, note in rows:
         ts, status = member.decode().split("|", 1)
-        parsed.append((unit, float(ts), status))
-    parsed.sort()
-    digest = hashlib.blake2b(repr(parsed).encode(), digest_size=16).hexdigest()
+        parsed.append((unit, float(ts), status, None if note is None else note.decode()))
+    parsed.sort(key=lambda p: p[:3])
+    named = [p if p[3] is not None else p[:3] for p in parsed]
+    digest = hashlib.blake2b(repr(named).encode(), digest_size=16).hexdigest()
     table = pa.Table.from_arrays([
         pa.array([p[0] for p in parsed], type=pa.string()),
         _micros(np.array([p[1] for p in parsed], dtype=float)),
         pa.array([p[2] for p in parsed], type=pa.string()),
-        pa.nulls(len(parsed), pa.string()),
+        pa.array([p[3] for p in parsed], type=pa.string()),
     ], schema=STATUS_SCHEMA)
     return table, digest
 

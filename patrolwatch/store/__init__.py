@@ -14,6 +14,7 @@ from patrolwatch.store.history import HistoryStore, TierReads, points_for
 from patrolwatch.store.keys import *  # noqa: F403  (every key name, for tests and benches)
 from patrolwatch.store.keys import (
     k_status_log,
+    k_status_notes,
     k_trail,
     k_trail_extras,
     k_unit_events,
@@ -40,6 +41,7 @@ __all__ = [
     "Store",
     "WriteResult",
     "k_status_log",
+    "k_status_notes",
     "k_trail",
     "k_trail_extras",
     "k_unit_events",

@@ -5,7 +5,8 @@ archive was written from (a Lua check of the count, else the members one by one)
 late point that arrived in the window meanwhile stays in Redis for the next run. A point's
 extras (``keys.k_trail_extras``) go in the same script call as the point itself, so no crash
 leaves a point in Redis without them; extras nobody archived (those of a point that arrived
-between the two reads) stay.
+between the two reads) stay. A status-log entry's note (``keys.k_status_notes``) goes with
+the entry in the same way.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from patrolwatch.store.keys import (
     K_ARCHIVED_UNTIL,
     extras_bucket,
     k_status_log,
+    k_status_notes,
     k_trail,
     k_trail_extras,
 )
@@ -47,6 +49,13 @@ _REMOVE_MEMBERS = """
 for _, f in ipairs(cjson.decode(ARGV[1])) do redis.call('HDEL', KEYS[f[1]], f[2]) end
 if #ARGV < 2 then return 0 end
 return redis.call('ZREM', KEYS[1], unpack(ARGV, 2, #ARGV))
+"""
+
+# KEYS: status log, its notes (keys.k_status_notes); ARGV: log members. Removes the entries
+# and their notes together: no crash leaves an entry in Redis without its note.
+_REMOVE_STATUSES = """
+redis.call('HDEL', KEYS[2], unpack(ARGV))
+return redis.call('ZREM', KEYS[1], unpack(ARGV))
 """
 
 
@@ -163,21 +172,30 @@ class ArchiveStore(StoreBase):
         return removed
 
     def status_members_before(self, units: Sequence[str], cutoff: float
-                              ) -> dict[str, list[tuple[bytes, float]]]:
-        """Return each unit's raw status-log entries older than ``cutoff``, oldest first."""
+                              ) -> dict[str, list[tuple[bytes, float, bytes | None]]]:
+        """Return each unit's raw status-log entries older than ``cutoff``, oldest first,
+        each with its note (``keys.k_status_notes``; None: it has none).
+
+        The log is read before its notes (one pipeline, in order): an entry and its note are
+        written in one script call, so every entry read finds its note.
+        """
         pipe = self.r.pipeline(transaction=False)
         for unit in units:
             pipe.zrangebyscore(k_status_log(unit), "-inf", f"({cutoff!r}", withscores=True)
-        out: dict[str, list[tuple[bytes, float]]] = {}
-        for unit, rows in zip(units, pipe.execute(), strict=True):
+            pipe.hgetall(k_status_notes(unit))
+        got = pipe.execute()
+        out: dict[str, list[tuple[bytes, float, bytes | None]]] = {}
+        for i, unit in enumerate(units):
+            rows, notes = cast(list[Any], got[2 * i]), cast(dict[bytes, bytes], got[2 * i + 1])
             if rows:
-                out[unit] = [(cast(bytes, m), float(s)) for m, s in cast(list[Any], rows)]
+                out[unit] = [(cast(bytes, m), float(s), notes.get(m)) for m, s in rows]
         return out
 
     def remove_status_members(self, members: Mapping[str, Sequence[bytes]]) -> None:
-        """Remove exactly these status-log entries."""
-        pipe = self.r.pipeline(transaction=False)
+        """Remove exactly these status-log entries, and their notes in the same call."""
+        pipe: Any = self.r.pipeline(transaction=False)
         for unit, rows in members.items():
-            if rows:
-                pipe.zrem(k_status_log(unit), *rows)
+            for start in range(0, len(rows), REMOVE_CHUNK):
+                pipe.execute_command("EVAL", _REMOVE_STATUSES, 2, k_status_log(unit),
+                                     k_status_notes(unit), *rows[start:start + REMOVE_CHUNK])
         pipe.execute()

@@ -52,13 +52,21 @@ from patrolwatch.store.keys import (
     k_emergency_runs,
     k_status_ids,
     k_status_log,
+    k_status_notes,
     k_timeline,
     k_trail,
     k_trail_extras,
     k_unit_events,
 )
 from patrolwatch.store.picture import batch_units, bump_live_version, mark_changed
-from patrolwatch.store.scripts import ALARMS, FEED, LIVE, REMOVE_TRAIL_RANGE, TRAILS
+from patrolwatch.store.scripts import (
+    ALARMS,
+    FEED,
+    LIVE,
+    REMOVE_TRAIL_RANGE,
+    STATUS_LOG,
+    TRAILS,
+)
 from patrolwatch.store.types import Batch, WriteResult
 
 LIVE_KEYS = (K_POS, K_POS_TS, K_GEO, K_STATUS, K_STATUS_TS, K_SEEN, K_LWT, K_ALARM_OUTBOX)
@@ -225,9 +233,10 @@ class BatchStore(StoreBase):
             logs: dict[str, int] = {}
             for st in batch.statuses:
                 if st.unit not in logs:
-                    keys.append(k_status_log(st.unit))
-                    logs[st.unit] = len(keys)
+                    keys += [k_status_log(st.unit), k_status_notes(st.unit)]  # notes: +1
+                    logs[st.unit] = len(keys) - 1
             body["sl"] = [logs[st.unit] for st in batch.statuses]
+            body["sn"] = [st.note or "" for st in batch.statuses]
             body["slcut"] = repr(now - self.trail_retention_s)
         _eval(pipe, LIVE, keys, orjson.dumps(body))
         return True
@@ -289,10 +298,10 @@ class BatchStore(StoreBase):
                         alarms: Sequence[str], cutoff: float) -> None:
         """Queue what follows the live script for statuses new to it (core.timeline).
 
-        The status log and the change feed take each new status (on a single Redis the live
-        script already did, in the same call); a status seen before or an EMERGENCY repeat
-        takes nothing. The alarms the live script handed on (its outbox) are
-        raised or folded, then taken off the outbox.
+        The status log (with the status's note, ``scripts.STATUS_LOG``) and the change feed
+        take each new status (on a single Redis the live script already did, in the same
+        call); a status seen before or an EMERGENCY repeat takes nothing. The alarms the
+        live script handed on (its outbox) are raised or folded, then taken off the outbox.
         """
         if not isinstance(self.r, RedisCluster):
             statuses, flags = [], ""  # the live script wrote their rows (scripts.LIVE, b.sl)
@@ -300,8 +309,9 @@ class BatchStore(StoreBase):
         for s, flag in zip(statuses, flags, strict=True):
             if flag != "1":
                 continue
-            pipe.zadd(k_status_log(s.unit), {f"{s.ts!r}|{s.status.value}": s.ts})
-            pipe.zremrangebyscore(k_status_log(s.unit), "-inf", cutoff)
+            _eval(pipe, STATUS_LOG, [k_status_log(s.unit), k_status_notes(s.unit)],
+                  repr(s.ts), f"{s.ts!r}|{s.status.value}", s.note or "", repr(cutoff),
+                  int(self.trail_retention_s + 2 * TRAIL_TRIM_EVERY_S))
             entries.append(["k", "s", "u", s.unit, "t", repr(s.ts), "s", s.status.value])
         if entries:
             _eval(pipe, FEED, [K_FEED], FEED_MAXLEN, orjson.dumps(entries))

@@ -56,8 +56,21 @@ def k_trail_extras(unit: str, bucket: int) -> str:
 
 
 def k_status_log(unit: str) -> str:
-    """Return the key of a unit's status history (ZSET score=event time)."""
+    """Return the key of a unit's status history (ZSET score=event time, member ``ts|STATUS``)."""
     return f"pw:statuslog:{{{unit}}}"
+
+
+def k_status_notes(unit: str) -> str:
+    """Return the key of the notes of a unit's status-log entries (``k_status_log``).
+
+    A HASH: field = the status-log member (``ts|STATUS``), value = the note the device sent
+    (at most 200 characters, checked at parse). Only entries with a note have a field. Same
+    hash tag as the log: the script that adds an entry sets its note only when the entry is
+    new (a re-delivery never changes it), the retention trim and the archiver remove an
+    entry and its note in one call. Expires ``ttl`` after the last note written (retention
+    plus two hours: every note in it is past retention by then).
+    """
+    return f"pw:statusnote:{{{unit}}}"
 
 
 def k_visits(hotspot: str) -> str:

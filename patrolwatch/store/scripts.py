@@ -10,6 +10,28 @@ Lua's own number formatting keeps only 14 digits.
 
 from __future__ import annotations
 
+# A new status's row in its unit's status log (keys.k_status_log) and its note
+# (keys.k_status_notes, same hash tag), then the log's retention trim: one Lua function
+# that LIVE (single Redis) and STATUS_LOG (Cluster) both run. The note is set only when
+# the ZADD added the row, so a re-delivery (same ts and status, another note) changes
+# nothing; the rows the trim removes take their notes with them. Only statuses with a note
+# make a field.
+_LOG_STATUS = r"""
+local function log_status(log, notes, ts_s, member, note, cut_s, ttl)
+  if redis.call('ZADD', log, ts_s, member) == 1 and note ~= '' then
+    redis.call('HSET', notes, member, note)
+    redis.call('EXPIRE', notes, ttl)
+  end
+  if redis.call('EXISTS', notes) == 1 then
+    local old = redis.call('ZRANGEBYSCORE', log, '-inf', cut_s)
+    for i = 1, #old, 1000 do  -- unpack takes a few thousand values at most
+      redis.call('HDEL', notes, unpack(old, i, math.min(i + 999, #old)))
+    end
+  end
+  redis.call('ZREMRANGEBYSCORE', log, '-inf', cut_s)
+end
+"""
+
 # Live state ({live} slot). KEYS: pos, pos_ts, geo, status, status_ts, seen, lwt, alarm
 # outbox, then per unit (b.u[unit] = i): its timeline KEYS[i], identities KEYS[i+1] and
 # EMERGENCY runs KEYS[i+2] (core.timeline; keys.k_timeline and neighbours).
@@ -26,7 +48,7 @@ from __future__ import annotations
 # Returns {moved, off-duty flag per position, lwt-applied flag per last-will,
 #          [unit, from, to] trail ranges to delete (late OFF_DUTY), stored flag per point,
 #          flag per status ("1" new, "r" EMERGENCY repeat, "0" seen), alarm outbox rows}.
-LIVE = r"""
+LIVE = _LOG_STATUS + r"""
 local b = cjson.decode(ARGV[1])
 local cut = tonumber(b.cut)
 local function entry(m, score)
@@ -243,13 +265,14 @@ if b.t then
   end
   for _, x in ipairs(b.xe) do redis.call('EXPIRE', KEYS[x[1]], x[2]) end
 end
--- On a single Redis (b.sl: each status's log key) new statuses' log rows and feed entries
--- go in this call too, after the positions' as before: a worker killed after it loses none.
+-- On a single Redis (b.sl: each status's log key, its notes key next; b.sn: each status's
+-- note, '' for none) new statuses' log rows, notes and feed entries go in this call too,
+-- after the positions' as before: a worker killed after it loses none.
 if b.sl then
   for i, s in ipairs(b.s) do
     if sflags[i] == '1' then
-      redis.call('ZADD', KEYS[b.sl[i]], s[2], s[2] .. '|' .. s[6])
-      redis.call('ZREMRANGEBYSCORE', KEYS[b.sl[i]], '-inf', b.slcut)
+      log_status(KEYS[b.sl[i]], KEYS[b.sl[i] + 1], s[2], s[2] .. '|' .. s[6], b.sn[i],
+                 b.slcut, b.ttl)
       redis.call('XADD', KEYS[b.fi], 'MAXLEN', '~', b.maxlen, '*', 'k', 's', 'u', s[1],
                  't', s[2], 's', s[6])
     end
@@ -301,6 +324,14 @@ for _, t in ipairs(cjson.decode(ARGV[2])) do
 end
 for _, x in ipairs(cjson.decode(ARGV[3])) do redis.call('EXPIRE', KEYS[x[1]], x[2]) end
 return table.concat(flags)
+"""
+
+# A new status's log row and note on a Cluster (the {unit} slot; LIVE does it on a single
+# Redis). KEYS: status log, its notes; ARGV: ts, member ``ts|STATUS``, note ('' for none),
+# retention cutoff, notes TTL.
+STATUS_LOG = _LOG_STATUS + r"""
+log_status(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]))
+return 1
 """
 
 # Remove a range of one unit's trail and the extras of the points in it (a late OFF_DUTY's

@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from patrolwatch.archive import layout
-from patrolwatch.archive.archiver import Archiver
+from patrolwatch.archive.archiver import UNIT_CHUNK, Archiver
 from patrolwatch.archive.reader import ArchiveReader
 from patrolwatch.archive.storage import ArchiveStorage
 from patrolwatch.archive.tables import quantize
@@ -31,6 +31,8 @@ from patrolwatch.store import (
     Batch,
     Store,
     extras_bucket,
+    k_status_log,
+    k_status_notes,
     k_trail,
     k_trail_extras,
     pack_point,
@@ -173,6 +175,92 @@ def test_move_survives_kill_9_and_rerun(redis_url: str, tmp_path: Path) -> None:
     Archiver(Settings(hot_hours=1, archive=str(tmp_path / "a")), store).run_once(now)
     assert sorted(positions.glob("day=*/*.parquet")) == files
     assert sorted(everything(history, store, now - 6 * 3600, now)) == sorted(got)
+
+
+StatusNotes = dict[tuple[str, float, str], str | None]
+
+
+def statuses_in_redis(store: Store, units: list[str]) -> StatusNotes:
+    """Return every status-log row of these units with its note; no note may lack its row."""
+    out: StatusNotes = {}
+    pipe = store.r.pipeline(transaction=False)
+    for unit in units:
+        pipe.zrange(k_status_log(unit), 0, -1)
+        pipe.hgetall(k_status_notes(unit))
+    got = pipe.execute()
+    for i, unit in enumerate(units):
+        rows, notes = got[2 * i], got[2 * i + 1]
+        assert set(notes) <= set(rows), unit  # no note outlives its row
+        for m in rows:
+            ts, status = m.decode().split("|")
+            note = notes.get(m)
+            out[(unit, float(ts), status)] = None if note is None else note.decode()
+    return out
+
+
+def archived_statuses(root: Path) -> StatusNotes:
+    """Return every archived status with its note, read with DuckDB (one note each)."""
+    rows = duckdb.sql(f"""SELECT DISTINCT unit, epoch_us(ts), status, note FROM
+        read_parquet('{root}/statuses/day=*/*.parquet')""").fetchall()
+    out = {(u, t / 1e6, st): note for u, t, st, note in rows}
+    assert len(out) == len(rows), "a status archived with two different notes"
+    return out
+
+
+def test_status_move_survives_kill_9_and_rerun(redis_url: str, tmp_path: Path) -> None:
+    """Statuses with their notes: a kill between two units' chunks loses no note."""
+    store = Store.from_url(redis_url)
+    now = time.time()
+    units = [f"S{u:04d}" for u in range(4 * UNIT_CHUNK)]  # four chunks: four removals
+    start = float(round(now - 4 * 3600))  # whole seconds: the archive keeps µs
+    written: StatusNotes = {}
+    for first in range(0, len(units), 500):
+        statuses = []
+        for u in units[first:first + 500]:
+            for i, status in enumerate((Status.EN_ROUTE, Status.AT_SCENE, Status.ON_PATROL)):
+                note = None if i == 0 else f"{u} note {i} =1+2"
+                s = StatusChange(u, start + i * 3600 + 0.5, status, note)
+                statuses.append(s)
+                written[(u, s.ts, status.value)] = note
+        store.write_batch(Batch(statuses=statuses), now=now)
+    cutoff = Archiver(Settings(hot_hours=1), store).cutoff(now)
+    assert all(ts < cutoff for _, ts, _ in written)
+
+    def old_rows() -> int:
+        pipe = store.r.pipeline(transaction=False)
+        for unit in units:
+            pipe.zcard(k_status_log(unit))
+        return sum(pipe.execute())
+
+    env = {**os.environ, "PATROL_REDIS_URL": redis_url, "PATROL_ARCHIVE": str(tmp_path / "a"),
+           "PATROL_HOT_HOURS": "1"}
+    cmd = [sys.executable, "-m", "patrolwatch.cli", "archive", "--once"]
+    child = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    initial = old_rows()
+    try:
+        wait_until(lambda: old_rows() < initial, 60, interval=0.001,
+                   what="the archiver's first status removal")
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(30)
+    assert old_rows() > len(units), "the kill came after the move finished: proved nothing"
+
+    # Every status is in Redis or in the archive, or both, always with the note it was sent
+    # with: none left in Redis without its note.
+    hot, cold = statuses_in_redis(store, units), archived_statuses(tmp_path / "a")
+    assert set(hot) | set(cold) == set(written)
+    assert all(written[k] == v for k, v in (*hot.items(), *cold.items()))
+
+    store.r.pexpire(K_ARCHIVE_LOCK, 1)
+    wait_until(lambda: not store.r.exists(K_ARCHIVE_LOCK), 10, what="the lock to expire")
+    assert subprocess.run(cmd, check=False, env=env, cwd=ROOT, timeout=120,
+                          capture_output=True).returncode == 0
+    assert archived_statuses(tmp_path / "a") == written
+    # Each unit's newest status stays hot, with its note; nothing else is left of the notes.
+    assert statuses_in_redis(store, units) == {k: v for k, v in written.items()
+                                               if k[2] == "ON_PATROL"}
+    assert all(store.r.hlen(k_status_notes(u)) == 1 for u in units)
 
 
 def test_trail_is_the_same_hot_or_archived(redis_url: str, tmp_path: Path) -> None:

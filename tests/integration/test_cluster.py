@@ -209,3 +209,31 @@ def test_trail_extras_are_written_trimmed_and_archived_on_a_cluster(
     rows = duckdb.sql(f"""SELECT speed, heading, battery, source FROM read_parquet(
         '{tmp_path}/a/positions/day=*/*.parquet') ORDER BY speed""").fetchall()
     assert rows == [(1.0 + i, 90.0, 50.0, "owntracks") for i in range(30)]
+
+
+def test_status_notes_are_written_once_and_archived_on_a_cluster(
+        store: Store, tmp_path: Path) -> None:
+    """The per-slot status script keeps each new status's note beside its log row."""
+    now = time.time()
+    old = now - 3 * 3600
+    batch = Batch(statuses=[StatusChange(f"U{i:03d}", old + i, Status.AT_SCENE, f"note {i}")
+                            for i in range(30)])
+    store.write_batch(batch, now=now)
+    store.write_batch(Batch(statuses=[StatusChange(s.unit, s.ts, s.status, "changed")
+                                      for s in batch.statuses]), now=now)
+    cluster = cast(RedisCluster, store.r)
+    for i, s in enumerate(batch.statuses):
+        notes = store_module.k_status_notes(s.unit)
+        assert cluster.keyslot(store_module.k_status_log(s.unit)) == cluster.keyslot(  # type: ignore[no-untyped-call]
+            notes)
+        assert store.r.hgetall(notes) == {f"{s.ts!r}|AT_SCENE".encode(): f"note {i}".encode()}
+    # A later status per unit: the noted ones are archived and leave with their notes.
+    store.write_batch(Batch(statuses=[StatusChange(s.unit, old + 1800, Status.ON_PATROL)
+                                      for s in batch.statuses]), now=now)
+    Archiver(Settings(archive=str(tmp_path / "a"), hot_hours=1), store).run_once(now)
+    assert all(store.r.exists(store_module.k_status_notes(s.unit)) == 0
+               for s in batch.statuses)
+    rows = duckdb.sql(f"""SELECT DISTINCT unit, status, note FROM read_parquet(
+        '{tmp_path}/a/statuses/day=*/*.parquet') ORDER BY unit, status""").fetchall()
+    assert rows == [row for i in range(30) for row in (
+        (f"U{i:03d}", "AT_SCENE", f"note {i}"), (f"U{i:03d}", "ON_PATROL", None))]
