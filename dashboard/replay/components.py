@@ -100,9 +100,10 @@ def _controls(deps: Deps, clock: Clock) -> html.Div:
             html.Button("Next emergency", id=ids.REPLAY_NEXT_EMERGENCY, n_clicks=0,
                         className="pw-button"),
         ], className="pw-replay-row"),
-        html.Div([html.Span(id=ids.REPLAY_FOLLOW),
+        html.Div([html.Span(id=ids.REPLAY_FOLLOW, className="pw-replay-follow"),
                   html.Button("Stop following", id=ids.REPLAY_UNFOLLOW, n_clicks=0,
-                              className="pw-button")], className="pw-replay-row"),
+                              className="pw-button pw-replay-unfollow")],
+                 className="pw-replay-row"),
         html.Div(id=ids.REPLAY_MESSAGE, className="pw-replay-message", role="status"),
         html.P("Click a unit to follow it and draw its track.", className="pw-hint"),
     ], className="pw-replay-controls")

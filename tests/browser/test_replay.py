@@ -90,7 +90,9 @@ def test_a_supervisor_replays_a_unit_moving_and_a_hotspot_changing(
     assert later["units"]["CW-401"][0] < first["units"]["CW-401"][0]  # and a little south
     dash_duo.find_element(f"#{ids.REPLAY_PLAY}").click()  # pause
 
-    # Click the unit: the page follows it and draws its track.
+    # Click the unit: the page follows it and draws its track. Until then there is nothing
+    # to stop following: the button shows only while a unit is followed.
+    assert not dash_duo.find_element(f"#{ids.REPLAY_UNFOLLOW}").is_displayed()
     dash_duo.driver.execute_script("""
       var m = window.patrolwatch.map;
       m.eachLayer(function (l) { var p = l.feature && l.feature.properties;
@@ -99,6 +101,7 @@ def test_a_supervisor_replays_a_unit_moving_and_a_hotspot_changing(
     """)
     wait_until(lambda: "Following" in dash_duo.find_element(f"#{ids.REPLAY_FOLLOW}").text, 60,
                what="the follow label")
+    assert dash_duo.find_element(f"#{ids.REPLAY_UNFOLLOW}").is_displayed()
     wait_until(lambda: dash_duo.driver.execute_script(
         "var n = 0; window.patrolwatch.map.eachLayer(function (l) {"
         " if (l.getLatLngs && !l.feature && l.getLatLngs().length > 2) { n += 1; } });"
