@@ -34,7 +34,13 @@ class Frame:
 
 def frame(history: History, at: float, units: Sequence[str], callsigns: Mapping[str, str],
           hotspot_ids: Sequence[str], stale_after_s: float, retention_s: float) -> Frame:
-    """Return the frame at ``at``; hotspots with no state kept near then are ``no_data``."""
+    """Return the frame at ``at``; hotspots with no state kept near then are ``no_data``.
+
+    ``at`` is taken at the archive's resolution (µs), as every stored time is read: a frame
+    asked at a point's own sub-microsecond time (replay opens at the first observed time,
+    which is one) has that point, whether its time rounds up or down.
+    """
+    at = round(at * 1e6) / 1e6
     positions = history.last_positions(units, at)
     on_frame = sorted(positions)
     statuses = history.statuses_at(on_frame, at, retention_s)

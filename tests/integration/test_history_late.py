@@ -74,6 +74,23 @@ def test_a_point_exactly_at_the_frame_time_is_on_it(redis_url: str, tmp_path: Pa
     assert [(u.ts, u.lat) for u in before.units] == [(t0 + 30.0, 51.50)]
 
 
+@pytest.mark.parametrize("archived", [False, True])
+def test_a_frame_asked_at_a_points_own_sub_microsecond_time_has_it(
+        redis_url: str, tmp_path: Path, archived: bool) -> None:
+    """Replay opens at the first observed time, a point's raw event time: the frame there
+    must hold that point even when its time rounds up to the next microsecond."""
+    settings, store, history, now = _world(redis_url, tmp_path)
+    t0 = math.floor(now / 3600) * 3600.0 - 3 * 3600
+    raw = round((t0 + 1234.567891) * 1e6) / 1e6 + 7e-7  # stored as the next microsecond
+    assert round(raw * 1e6) / 1e6 > raw
+    store.write_batch(Batch(positions=[Position("C3", raw, 51.53, -0.13)]), now=now)
+    if archived:
+        Archiver(settings, store).run_once(now)
+        assert store.trail_count("C3") == 0
+    found = frame(history, raw, ["C3"], {}, [], 180.0, 31 * 86_400.0)
+    assert [(u.id, u.lat) for u in found.units] == [("C3", 51.53)]
+
+
 def test_late_files_of_an_hour_are_compacted_and_answers_do_not_change(
         redis_url: str, tmp_path: Path) -> None:
     settings, store, history, now = _world(redis_url, tmp_path)
