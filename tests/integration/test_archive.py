@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -111,15 +112,40 @@ def everything(history: History, store: Store, since: float, until: float
     return out
 
 
+_ARCHIVE_ONCE = [sys.executable, "-m", "patrolwatch.cli", "archive", "--once"]
+
+
+def _archive_env(redis_url: str, tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "PATROL_REDIS_URL": redis_url, "PATROL_ARCHIVE": str(tmp_path / "a"),
+            "PATROL_HOT_HOURS": "1"}
+
+
+def _rerun_archiver(store: Store, redis_url: str, tmp_path: Path) -> None:
+    """Let the killed archiver's lock run out (it outlives it until its TTL), run it again."""
+    store.r.pexpire(K_ARCHIVE_LOCK, 1)
+    wait_until(lambda: not store.r.exists(K_ARCHIVE_LOCK), 10, what="the lock to expire")
+    assert subprocess.run(_ARCHIVE_ONCE, check=False, env=_archive_env(redis_url, tmp_path),
+                          cwd=ROOT, timeout=120, capture_output=True).returncode == 0
+
+
+def _kill_archiver_mid_move(redis_url: str, tmp_path: Path, count: Callable[[], int],
+                            what: str) -> None:
+    """Run ``patrolwatch archive --once`` into tmp_path/a and SIGKILL it the moment ``count``
+    (what Redis holds of the data being moved) first drops."""
+    initial = count()
+    child = subprocess.Popen(_ARCHIVE_ONCE, env=_archive_env(redis_url, tmp_path), cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: count() < initial, 60, interval=0.001, what=what)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(30)
+
+
 def test_move_survives_kill_9_and_rerun(redis_url: str, tmp_path: Path) -> None:
     store = Store.from_url(redis_url)
     now = time.time()
     expected = fill(store, units=200, hours=5, every_s=10, end=now)
-    env = {**os.environ, "PATROL_REDIS_URL": redis_url, "PATROL_ARCHIVE": str(tmp_path / "a"),
-           "PATROL_HOT_HOURS": "1"}
-    cmd = [sys.executable, "-m", "patrolwatch.cli", "archive", "--once"]
-    child = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
     positions = tmp_path / "a" / "positions"
     cutoff = Archiver(Settings(hot_hours=1), store).cutoff(now)
 
@@ -129,14 +155,8 @@ def test_move_survives_kill_9_and_rerun(redis_url: str, tmp_path: Path) -> None:
             pipe.zcount(k_trail(unit), "-inf", f"({cutoff}")
         return sum(pipe.execute())
 
-    initial = old_in_redis()
-    try:
-        # Kill the moment Redis starts losing points: the file they went to must be durable.
-        wait_until(lambda: old_in_redis() < initial, 60, interval=0.001,
-                   what="the archiver's first removal")
-        child.send_signal(signal.SIGKILL)
-    finally:
-        child.wait(30)
+    # Kill the moment Redis starts losing points: the file they went to must be durable.
+    _kill_archiver_mid_move(redis_url, tmp_path, old_in_redis, "the archiver's first removal")
     left = old_in_redis()
     assert left > 0, "the kill came after the move finished: the test proved nothing"
     # Every point the kill left in Redis still has its extras there (none left without).
@@ -152,12 +172,8 @@ def test_move_survives_kill_9_and_rerun(redis_url: str, tmp_path: Path) -> None:
     got = everything(history, store, now - 6 * 3600, now)
     assert len(got) == len(set(got)) and set(got) == expected
 
-    # The killed archiver's lock outlives it until its TTL: let the TTL run out now.
-    assert store.r.exists(K_ARCHIVE_LOCK)
-    store.r.pexpire(K_ARCHIVE_LOCK, 1)
-    wait_until(lambda: not store.r.exists(K_ARCHIVE_LOCK), 10, what="the lock to expire")
-    assert subprocess.run(cmd, check=False, env=env, cwd=ROOT, timeout=120,
-                          capture_output=True).returncode == 0
+    assert store.r.exists(K_ARCHIVE_LOCK)  # the killed archiver's lock outlives it
+    _rerun_archiver(store, redis_url, tmp_path)
     left = sum(store.r.zcount(k_trail(u), "-inf", f"({cutoff}") for u in store.seen_units())
     assert left == 0
     assert sum(extras_below(store, u, cutoff) for u in store.seen_units()) == 0
@@ -232,18 +248,7 @@ def test_status_move_survives_kill_9_and_rerun(redis_url: str, tmp_path: Path) -
             pipe.zcard(k_status_log(unit))
         return sum(pipe.execute())
 
-    env = {**os.environ, "PATROL_REDIS_URL": redis_url, "PATROL_ARCHIVE": str(tmp_path / "a"),
-           "PATROL_HOT_HOURS": "1"}
-    cmd = [sys.executable, "-m", "patrolwatch.cli", "archive", "--once"]
-    child = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-    initial = old_rows()
-    try:
-        wait_until(lambda: old_rows() < initial, 60, interval=0.001,
-                   what="the archiver's first status removal")
-        child.send_signal(signal.SIGKILL)
-    finally:
-        child.wait(30)
+    _kill_archiver_mid_move(redis_url, tmp_path, old_rows, "the archiver's first status removal")
     assert old_rows() > len(units), "the kill came after the move finished: proved nothing"
 
     # Every status is in Redis or in the archive, or both, always with the note it was sent
@@ -252,10 +257,7 @@ def test_status_move_survives_kill_9_and_rerun(redis_url: str, tmp_path: Path) -
     assert set(hot) | set(cold) == set(written)
     assert all(written[k] == v for k, v in (*hot.items(), *cold.items()))
 
-    store.r.pexpire(K_ARCHIVE_LOCK, 1)
-    wait_until(lambda: not store.r.exists(K_ARCHIVE_LOCK), 10, what="the lock to expire")
-    assert subprocess.run(cmd, check=False, env=env, cwd=ROOT, timeout=120,
-                          capture_output=True).returncode == 0
+    _rerun_archiver(store, redis_url, tmp_path)
     assert archived_statuses(tmp_path / "a") == written
     # Each unit's newest status stays hot, with its note; nothing else is left of the notes.
     assert statuses_in_redis(store, units) == {k: v for k, v in written.items()
