@@ -126,9 +126,7 @@ def k_user_sessions(user: str) -> str:
 def k_sign_in_failures(kind: str, who_hash: str) -> str:
     """Return the key of recent failed sign-ins for one name or address (ZSET score=time)."""
     return f"pw:{{auth}}:fail:{kind}:{who_hash}"
-# Trust rules (CONTRACT.md section 3).
-K_DUTY = "pw:{live}:duty"  # HASH unit -> "ts|STATUS;..." its last DUTY_KEPT status changes
-DUTY_KEPT = 64  # enough for the off-duty test of any position not weeks late
+# Alarms (CONTRACT.md sections 4 and 7).
 K_ALARMS = "pw:{task}:alarms"  # HASH alarm id -> JSON {id, unit, ts, arrival, acked_by?...}
 K_ALARMS_OPEN = "pw:{task}:alarms_open"  # ZSET alarm id, score=arrival: not acknowledged yet
 K_ALARMS_UNIT = "pw:{task}:alarms_unit"  # HASH unit -> how many open alarms it holds
