@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import patrolwatch.mqtt_credentials  # noqa: F401  (imported before the fork, see above)
-from patrolwatch.cli import main
+from patrolwatch.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,6 +55,7 @@ def run_as(uid: int, gid: int, out_dir: Path, argv: list[str]) -> tuple[int, str
     roster = out_dir / "units.yaml"
     shutil.copyfile(ROOT / "config/units.yaml", roster)
     roster.chmod(0o644)
+    build_parser()  # its lazy imports (experiment commands, getpass) while root reads them
     pid = os.fork()
     if pid == 0:  # the child: become the user, run, never return into pytest
         status = 3
