@@ -305,15 +305,20 @@ def test_panels_change_together_after_a_tasking_and_an_emergency(
         unit = seeded.unit_ids[6]
         dash_duo.find_element(f"#{ids.TABS} .tab:nth-child(2)").click()
         dash_duo.find_element(f"#{ids.SEARCH}").send_keys(roster.units[unit].callsign)
-        # The list is redrawn as the search is typed: click the unit's row once it is there.
-        wait_until(lambda: dash_duo.driver.execute_script(
-            "var rows = document.querySelectorAll(arguments[0]);"
-            "for (var i = 0; i < rows.length; i++) {"
-            "  if (JSON.parse(rows[i].id).unit === arguments[1]) { rows[i].click(); return true; }"
-            "} return false;", f"#{ids.UNIT_LIST} .pw-unit-row", unit), 10,
-            what="the unit in the list")
-        wait_until(lambda: dash_duo.find_element(f"#{ids.UNIT_PANEL}").text, 10,
-                   what="the unit panel")
+        # The list is redrawn as the search is typed: a click on a row that the next redraw
+        # replaces is lost (the row it went to is gone), as a person would see and click
+        # again. So: click the unit's row until its panel opens.
+        def opened() -> bool:
+            if dash_duo.find_element(f"#{ids.UNIT_PANEL}").text:
+                return True
+            dash_duo.driver.execute_script(
+                "var rows = document.querySelectorAll(arguments[0]);"
+                "for (var i = 0; i < rows.length; i++) {"
+                "  if (JSON.parse(rows[i].id).unit === arguments[1]) { rows[i].click(); }"
+                "}", f"#{ids.UNIT_LIST} .pw-unit-row", unit)
+            return False
+
+        wait_until(opened, 20, interval=1.0, what="the unit panel, its row clicked")
         store.write_batch(Batch(statuses=[StatusChange(unit, time.time(), Status.EMERGENCY)]),
                           now=time.time())
         dash_duo.wait_for_contains_text(f"#{ids.EMERGENCY}", roster.units[unit].callsign,
